@@ -1,0 +1,28 @@
+# The two commands of the README. Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench
+
+$(VENV)/.run-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[local]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[local,test]'
+	touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")
+	$(PY) main.py $(ARGS)
+
+test: $(VENV)/.test-installed  ## lint, then the whole test suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q $(ARGS)
+
+bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
+	$(PY) benchmarks/run.py $(ARGS)

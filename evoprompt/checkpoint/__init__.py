@@ -1,0 +1,1 @@
+"""Persistence: atomic files, the call journal, checkpoints, the experiment lock."""

@@ -1,0 +1,90 @@
+"""Crash-safe file writes and self-checking JSON documents.
+
+A reader must only ever see the old or the new version of a file, never half of one: write a
+temp file in the same folder, flush and fsync it, ``os.replace`` it over the target, then fsync
+the folder so the rename itself survives a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CHECKSUM_FIELD = "checksum"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that no reader or crash can observe a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in doc.items() if k != CHECKSUM_FIELD}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def write_checked_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` atomically with a ``checksum`` field over its canonical encoding."""
+    sealed = {**doc, CHECKSUM_FIELD: sha256_bytes(_canonical(doc))}
+    atomic_write_text(path, json.dumps(sealed, indent=2, ensure_ascii=False) + "\n")
+
+
+class CorruptFile(Exception):
+    """A checkpoint file that is unreadable, truncated or fails its checksum."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path.name}: {why}")
+        self.path = path
+        self.why = why
+
+
+def read_checked_json(path: Path) -> dict[str, Any]:
+    """Load a document written by :func:`write_checked_json`, or raise :class:`CorruptFile`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CorruptFile(path, "missing") from None
+    except OSError as exc:
+        raise CorruptFile(path, f"unreadable ({exc.strerror})") from None
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFile(path, f"not valid JSON ({exc.__class__.__name__}), truncated?") from None
+    if not isinstance(doc, dict) or CHECKSUM_FIELD not in doc:
+        raise CorruptFile(path, "no checksum field")
+    if sha256_bytes(_canonical(doc)) != doc[CHECKSUM_FIELD]:
+        raise CorruptFile(path, "checksum mismatch (edited or garbled)")
+    return doc

@@ -1,0 +1,61 @@
+"""Load ``state.pkl`` with an allow-list: a tampered pickle cannot run code.
+
+``pickle`` resolves every class or function a stream names through ``find_class``; refusing
+all names but the project's state types, plain builtins and numpy's array machinery stops
+payloads like ``os.system`` before anything is called.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from typing import Any
+
+ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("evoprompt.core.state", "ExperimentState"),
+        ("evoprompt.core.state", "Individual"),
+        *(
+            ("builtins", name)
+            for name in (
+                "dict",
+                "list",
+                "tuple",
+                "set",
+                "frozenset",
+                "str",
+                "bytes",
+                "int",
+                "float",
+                "bool",
+                "complex",
+                "bytearray",
+            )
+        ),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+)
+
+
+class UnsafePickle(pickle.UnpicklingError):
+    """The stream names something outside the allow-list."""
+
+    def __init__(self, name: str):
+        super().__init__(f"state.pkl names a disallowed object '{name}'")
+        self.name = name
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED:
+            raise UnsafePickle(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
+def safe_loads(data: bytes) -> Any:
+    return _AllowListUnpickler(io.BytesIO(data)).load()

@@ -1,0 +1,1 @@
+"""Command-line interface: ``run`` (the default) and the inspection subcommands."""

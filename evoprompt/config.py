@@ -1,0 +1,270 @@
+"""Experiment configuration: one flat table of typed keys, resolved defaults < TOML < env < flags.
+
+Every key can be set in a TOML file and overridden by the flag ``--key-with-dashes``; the table
+below is the single source for both, so the CLI, the TOML loader and the README never drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_SEED_PROMPTS = (
+    "Classify the text into one of the given labels.",
+    "Read the input and decide which label best describes it.",
+)
+
+# Fields that define *which* experiment this is: resuming under a different value is refused.
+GUARDED = ("dataset", "model", "algorithm", "population_size", "seed", "templates")
+
+
+class ConfigError(ValueError):
+    """Bad configuration: the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class Config:
+    """The resolved settings of one experiment (never holds the API key)."""
+
+    name: str = "default"
+    # task and data
+    dataset: str = "sentiment"
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] = field(default_factory=list)
+    dev_size: int = 48
+    seed_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_PROMPTS))
+    # evolution
+    algorithm: str = "ga"
+    population_size: int = 6
+    max_generations: int = 3
+    seed: int = 7
+    templates: str = "evoprompt"
+    evolve_temperature: float = 0.5
+    # LLM
+    backend: str = "auto"
+    scorer: str = "auto"
+    model: str = ""
+    base_url: str = ""
+    fallback_model: str = ""
+    timeout: float = 60.0
+    concurrency: int = 8
+    rpm: int = 0
+    tpm: int = 0
+    max_retries: int = 3
+    retry_delay: float = 1.0
+    retry_strategy: str = "exponential"
+    max_retry_wait: float = 60.0
+    # budgets (0 = unlimited)
+    max_calls: int = 0
+    max_tokens_total: int = 0
+    max_cost: float = 0.0
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    # evaluation and checkpoints
+    batch_size: int = 16
+    result_dir: str = "result"
+    checkpoint: bool = True
+    cleanup_every: int = 3
+    keep_last_n: int = 10
+
+    def guard(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in GUARDED}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "algorithm": ("ga", "de"),
+    "backend": ("auto", "openai", "local"),
+    "scorer": ("auto", "generate", "loglik"),
+    "retry_strategy": ("exponential", "linear"),
+}
+POSITIVE = {
+    "dev_size",
+    "population_size",
+    "batch_size",
+    "concurrency",
+    "max_retries",
+    "timeout",
+    "cleanup_every",
+    "keep_last_n",
+}
+NON_NEGATIVE = {
+    "max_generations",
+    "rpm",
+    "tpm",
+    "retry_delay",
+    "max_retry_wait",
+    "max_calls",
+    "max_tokens_total",
+    "max_cost",
+    "evolve_temperature",
+    "seed",
+}
+
+HELP: dict[str, str] = {
+    "name": "config name; the experiment id defaults to NAME_YYYYMMDD_HHMMSS",
+    "dataset": "built-in dataset (sentiment, code_vuln) or a .csv/.tsv/.jsonl file",
+    "text_column": "column holding the input text",
+    "label_column": "column holding the gold label",
+    "labels": "allowed labels (TOML list); default: the labels found in the data",
+    "dev_size": "dev samples each prompt is scored on",
+    "seed_prompts": "initial prompts (TOML list); topped up with LLM paraphrases",
+    "algorithm": "evolution algorithm",
+    "population_size": "prompts in the population",
+    "max_generations": "generations after the initial population",
+    "seed": "seed of the experiment's random generator and of the dev split",
+    "templates": "operator templates: 'evoprompt' (built in) or a TOML file with ga/de/paraphrase",
+    "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0)",
+    "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
+    "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
+    "model": "model name sent to the endpoint (default gpt-4o-mini, or the local Gemma)",
+    "base_url": "endpoint base URL, e.g. https://api.openai.com/v1",
+    "fallback_model": "model used for a call whose retries on the primary ran out",
+    "timeout": "seconds before one HTTP request is abandoned and retried",
+    "concurrency": "maximum requests in flight",
+    "rpm": "requests per minute limit (0 = none)",
+    "tpm": "estimated tokens per minute limit (0 = none)",
+    "max_retries": "attempts per call, the first included",
+    "retry_delay": "base delay in seconds between attempts",
+    "retry_strategy": "exponential (delay * 2**(attempt-1)) or linear (delay)",
+    "max_retry_wait": "cap in seconds on any wait, Retry-After included",
+    "max_calls": "stop after this many network calls (0 = unlimited)",
+    "max_tokens_total": "stop after this many prompt+completion tokens (0 = unlimited)",
+    "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",
+    "prices": "TOML table: [prices.MODEL] prompt = USD per 1M tokens, completion = ...",
+    "batch_size": "dev samples per evaluated (and checkpointed) batch",
+    "result_dir": "folder holding one sub-folder per experiment",
+    "checkpoint": "write checkpoints and the journal (flag: --no-checkpoint)",
+    "cleanup_every": "prune old history and batch files every N generations",
+    "keep_last_n": "history and batch files kept by the pruning",
+}
+
+ENV_KEYS = {
+    "OPENAI_BASE_URL": "base_url",
+    "EVOPROMPT_RESULT_DIR": "result_dir",
+}
+
+
+def _check_type(key: str, value: Any, default: Any) -> Any:
+    def bad(kind: str) -> ConfigError:
+        return ConfigError(f"config key '{key}' must be {kind}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return list(value)
+    if not isinstance(value, dict):
+        raise bad("a table")
+    for model, price in value.items():
+        if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
+            raise ConfigError(
+                f"prices.{model} must be a table with 'prompt' and 'completion' "
+                "(USD per million tokens)"
+            )
+    return {m: {k: float(v) for k, v in p.items()} for m, p in value.items()}
+
+
+def validate(config: Config) -> Config:
+    """Reject values that would fail later, with the key named."""
+    for key, options in CHOICES.items():
+        if getattr(config, key) not in options:
+            raise ConfigError(
+                f"config key '{key}' must be one of {', '.join(options)}, "
+                f"got {getattr(config, key)!r}"
+            )
+    for key in POSITIVE:
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"config key '{key}' must be greater than 0")
+    for key in NON_NEGATIVE:
+        if getattr(config, key) < 0:
+            raise ConfigError(f"config key '{key}' must not be negative")
+    if config.population_size < 2:
+        raise ConfigError("config key 'population_size' must be at least 2 (evolution needs pairs)")
+    if config.algorithm == "de" and config.population_size < 3:
+        raise ConfigError("DE needs population_size >= 3 (two donors besides the individual)")
+    if not config.seed_prompts or any(not p.strip() for p in config.seed_prompts):
+        raise ConfigError("config key 'seed_prompts' needs at least one non-empty prompt")
+    if config.base_url and not config.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
+    if not config.name or "/" in config.name:
+        raise ConfigError(
+            f"config key 'name' must be a non-empty name without '/': {config.name!r}"
+        )
+    return config
+
+
+def apply(config: Config, values: dict[str, Any], origin: str) -> Config:
+    """Overlay ``values`` on ``config``; unknown keys are an error naming the closest key."""
+    known = {f.name: f for f in fields(Config)}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{key}' in {origin}{hint}")
+        setattr(config, key, _check_type(key, value, getattr(Config(), key)))
+    return config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (see configs/ for examples)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def env_values(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {
+        key: environ[var] for var, key in ENV_KEYS.items() if environ.get(var)
+    }
+    if environ.get("EVOPROMPT_DISABLE_CHECKPOINT", "") not in ("", "0"):
+        values["checkpoint"] = False
+    return values
+
+
+def resolve(
+    *,
+    toml: dict[str, Any] | None,
+    env: dict[str, Any],
+    flags: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags."""
+    config = Config()
+    if base is not None:
+        apply(config, base, "the stored config.json")
+    apply(config, toml or {}, "the config file")
+    apply(config, env, "the environment")
+    apply(config, flags, "the command line")
+    return validate(config)

@@ -1,0 +1,1 @@
+"""The experiment itself: its state, the generation loop, and the result files."""

@@ -1,0 +1,47 @@
+"""The experiment's full state: what ``state.pkl`` holds and what a resume restores.
+
+The numpy generator's bit-generator state lives here (a plain dict), so a resumed run draws
+exactly the parents and donors an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Individual:
+    """One scored prompt and where it came from."""
+
+    text: str
+    fitness: float
+    generation: int
+    parents: tuple[str, ...] = ()
+    operator: str = "seed"
+    error_patterns: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentState:
+    experiment_id: str
+    rng_state: dict[str, Any]
+    population: list[Individual] = field(default_factory=list)
+    scored: dict[str, Individual] = field(default_factory=dict)
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    generation: int = -1  # last completed generation; -1 before the initial population
+
+    @classmethod
+    def new(cls, experiment_id: str, seed: int) -> ExperimentState:
+        return cls(experiment_id, np.random.default_rng(seed).bit_generator.state)
+
+    def rng(self) -> np.random.Generator:
+        """A generator positioned exactly where the last completed generation left it."""
+        generator = np.random.default_rng()
+        generator.bit_generator.state = self.rng_state
+        return generator
+
+    def best(self) -> Individual | None:
+        return max(self.population, key=lambda ind: ind.fitness, default=None)

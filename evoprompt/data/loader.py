@@ -1,0 +1,91 @@
+"""Load a labelled dataset (built-in name, CSV, TSV or JSONL) and draw the seeded dev split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BUILTIN = {"sentiment": "sentiment.csv", "code_vuln": "code_vuln.csv"}
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be used: the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    label_set: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _read(source: str) -> pd.DataFrame:
+    if source in BUILTIN:
+        with resources.as_file(resources.files(__package__) / BUILTIN[source]) as path:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+    path = Path(source)
+    if not path.is_file():
+        names = ", ".join(BUILTIN)
+        raise DatasetError(f"dataset {source} not found: give a file path or one of {names}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype=False).astype(str)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise DatasetError(f"dataset {path} cannot be parsed as {suffix[1:]}: {first}") from None
+    raise DatasetError(f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)")
+
+
+def load_dataset(
+    source: str, text_column: str, label_column: str, labels: list[str] | None = None
+) -> Dataset:
+    frame = _read(source)
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns)) or "none"
+        raise DatasetError(
+            f"dataset {source} has no column {', '.join(missing)} (columns: {have}); "
+            "set --text-column / --label-column"
+        )
+    frame = frame[[text_column, label_column]].astype(str)
+    frame = frame[frame[text_column].str.strip() != ""]
+    if frame.empty:
+        raise DatasetError(f"dataset {source} has no rows with text")
+    gold = frame[label_column].str.strip()
+    if (gold == "").any():
+        row = int((gold == "").to_numpy().argmax())
+        raise DatasetError(f"dataset {source}: row {row + 1} has an empty label")
+    found = sorted(set(gold))
+    if labels:
+        unknown = sorted(set(found) - set(labels))
+        if unknown:
+            raise DatasetError(
+                f"dataset {source} has labels not in the label set: {', '.join(unknown)} "
+                f"(allowed: {', '.join(labels)})"
+            )
+        found = list(labels)
+    if len(found) < 2:
+        raise DatasetError(f"dataset {source} needs at least two labels, found {found}")
+    return Dataset(tuple(frame[text_column]), tuple(gold), tuple(found))
+
+
+def dev_split(data: Dataset, size: int, seed: int) -> Dataset:
+    """The first ``size`` rows of a seeded permutation (a separate stream from evolution's RNG)."""
+    if size > len(data):
+        raise DatasetError(f"--dev-size {size} is larger than the dataset ({len(data)} rows)")
+    order = np.random.default_rng([seed, 0xDE5]).permutation(len(data))[:size]
+    return Dataset(
+        tuple(data.texts[i] for i in order), tuple(data.labels[i] for i in order), data.label_set
+    )

@@ -1,0 +1,89 @@
+"""What the user sees while a run is going: tqdm bars and throttled notices on stderr.
+
+The engine only calls this small interface; it never prints. Tests and library users pass
+:class:`Silent`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Protocol
+
+from tqdm import tqdm
+
+
+class Display(Protocol):
+    def phase(self, title: str, total: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def retry(self, attempt: int, attempts: int, reason: str, wait: float) -> None: ...
+    def line(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class Silent:
+    def phase(self, title: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def retry(self, attempt: int, attempts: int, reason: str, wait: float) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Console:
+    """A tqdm bar per phase; retry notices at most once per reason per ``quiet_s`` seconds."""
+
+    def __init__(self, quiet_s: float = 5.0, stream=sys.stderr):
+        self.quiet_s = quiet_s
+        self.stream = stream
+        self._bar: tqdm | None = None
+        self._retries = 0
+        self._last_said: dict[str, float] = {}
+        # Bars only on a terminal: redirected to a file they are thousands of \r lines; the
+        # per-generation summary lines still report progress there.
+        self._tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def phase(self, title: str, total: int) -> None:
+        self.close()
+        self._bar = tqdm(
+            total=total,
+            desc=title,
+            unit="req",
+            file=self.stream,
+            leave=True,
+            dynamic_ncols=True,
+            disable=total == 0,
+        )
+        if self._retries:
+            self._bar.set_postfix(retries=self._retries)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def retry(self, attempt: int, attempts: int, reason: str, wait: float) -> None:
+        self._retries += 1
+        if self._bar is not None:
+            self._bar.set_postfix(retries=self._retries, refresh=False)
+        now = time.monotonic()
+        if now - self._last_said.get(reason, -self.quiet_s) >= self.quiet_s:
+            self._last_said[reason] = now
+            self.line(
+                f"API call failed (attempt {attempt}/{attempts}): {reason}; retrying in {wait:.1f}s"
+            )
+
+    def line(self, text: str) -> None:
+        tqdm.write(text, file=self.stream)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

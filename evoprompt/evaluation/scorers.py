@@ -1,0 +1,92 @@
+"""Scorers turn (prompt, input) into a predicted label through the LLM client.
+
+``generate`` asks a chat model and parses the answer; ``loglik`` compares the log-probability of
+each label as the continuation, minus its log-probability after a content-free input ("N/A"),
+which removes the model's prior preference for some labels (Zhao et al., 2021).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from evoprompt.evaluation.verbalizer import verbalize
+from evoprompt.llm.client import LLMClient
+from evoprompt.llm.types import LLMRequest
+
+CONTENT_FREE = "N/A"
+
+
+def query_text(instruction: str, text: str) -> str:
+    """The prompt a task model sees for one sample (also parsed by the test endpoint)."""
+    return f"{instruction}\n\nInput: {text}\nAnswer:"
+
+
+class Scorer(Protocol):
+    async def predict(self, client: LLMClient, instruction: str, text: str) -> str: ...
+
+    def forget(self, instruction: str) -> None:
+        """Drop per-prompt memory once the prompt is fully scored."""
+
+
+class GenerateScorer:
+    def __init__(self, model: str, labels: Sequence[str]):
+        self.model = model
+        self.labels = tuple(labels)
+
+    def request(self, instruction: str, text: str) -> LLMRequest:
+        options = ", ".join(self.labels)
+        content = query_text(f"{instruction}\nPossible answers: {options}.", text)
+        return LLMRequest(
+            kind="chat",
+            model=self.model,
+            messages=(("user", content),),
+            temperature=0.0,
+            max_tokens=16,
+        )
+
+    async def predict(self, client: LLMClient, instruction: str, text: str) -> str:
+        answer = await client.call(self.request(instruction, text))
+        return verbalize(answer.text, self.labels)
+
+    def forget(self, instruction: str) -> None:
+        pass
+
+
+def calibrated_choice(
+    scores: Sequence[float], baseline: Sequence[float], labels: Sequence[str]
+) -> str:
+    """The label whose log-probability rose most over the content-free baseline."""
+    lift = np.asarray(scores, dtype=float) - np.asarray(baseline, dtype=float)
+    return labels[int(np.argmax(lift))]
+
+
+class LoglikScorer:
+    def __init__(self, model: str, labels: Sequence[str]):
+        self.model = model
+        self.labels = tuple(labels)
+        self._baselines: dict[str, asyncio.Task] = {}
+
+    def request(self, instruction: str, text: str) -> LLMRequest:
+        return LLMRequest(
+            kind="loglik",
+            model=self.model,
+            prompt=query_text(instruction, text),
+            continuations=tuple(f" {label}" for label in self.labels),
+        )
+
+    async def predict(self, client: LLMClient, instruction: str, text: str) -> str:
+        # One content-free call per prompt, shared by all its samples even while in flight.
+        baseline = self._baselines.get(instruction)
+        if baseline is None or (baseline.done() and baseline.exception() is not None):
+            baseline = asyncio.ensure_future(client.call(self.request(instruction, CONTENT_FREE)))
+            self._baselines[instruction] = baseline
+        scores = await client.call(self.request(instruction, text))
+        return calibrated_choice(scores.logprobs, (await baseline).logprobs, self.labels)
+
+    def forget(self, instruction: str) -> None:
+        """Drop the cached baseline once a prompt is fully scored (bounds memory)."""
+        self._baselines.pop(instruction, None)

@@ -1,0 +1,1 @@
+"""Evolution: selection, operator templates, child extraction, and the GA and DE strategies."""

@@ -1,0 +1,76 @@
+"""Turn an offspring plan into a child prompt with one (or, if unusable, two) LLM calls.
+
+Every call carries its *site* (``gen3/child2/try0``), part of the journal key: sampled calls
+at different places in the experiment never share an answer, while a resumed run finds the
+answer of each site it already paid for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
+from evoprompt.evolution.templates import Templates
+from evoprompt.llm.client import LLMClient
+from evoprompt.llm.types import LLMRequest
+
+
+@dataclass(frozen=True)
+class Offspring:
+    """One child to breed: which template, filled how, and the prompts it descends from."""
+
+    operator: str  # "ga", "de" or "paraphrase"
+    values: dict[str, str]
+    parents: tuple[str, ...]
+    site: str
+    slot: int | None = None  # DE: index of the individual the trial competes with
+
+
+class Breeder:
+    def __init__(
+        self,
+        client: LLMClient,
+        templates: Templates,
+        *,
+        model: str,
+        temperature: float,
+        tries: int = 2,
+    ):
+        self.client = client
+        self.templates = templates
+        self.model = model
+        self.temperature = temperature
+        self.tries = tries
+
+    def request(self, plan: Offspring, attempt: int) -> LLMRequest:
+        text = self.templates.render(plan.operator, **plan.values)
+        site = f"{plan.site}/try{attempt}"
+        if self.templates.completion:
+            return LLMRequest(
+                kind="completion",
+                model=self.model,
+                prompt=text,
+                temperature=self.temperature,
+                max_tokens=80,
+                stop=(CLOSE, "\n\n"),
+                site=site,
+            )
+        return LLMRequest(
+            kind="chat",
+            model=self.model,
+            messages=(("user", text),),
+            temperature=self.temperature,
+            max_tokens=512,
+            site=site,
+        )
+
+    async def breed(self, plan: Offspring, first_try: int = 0) -> str | None:
+        """The child prompt, or None when every try came back without a usable one."""
+        for attempt in range(first_try, first_try + self.tries):
+            reply = (await self.client.call(self.request(plan, attempt))).text
+            if self.templates.completion:
+                reply = OPEN + reply.split(CLOSE)[0] + CLOSE
+            child = extract_prompt(reply)
+            if child is not None:
+                return child
+        return None

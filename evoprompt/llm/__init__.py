@@ -1,0 +1,1 @@
+"""LLM access: request/response types, backends (HTTP, local), retries, limits, the client."""

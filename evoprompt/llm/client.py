@@ -1,0 +1,138 @@
+"""The one call path every LLM request takes: journal, budget, admission, retries, transport.
+
+Order matters. A journaled answer is returned before anything else (a resumed run pays for
+nothing twice); budgets are checked before a request is admitted; each *attempt* holds a
+concurrency slot only while it is on the wire (not while it waits to retry); the answer is
+journaled before the caller sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evoprompt.checkpoint.journal import Journal
+from evoprompt.llm.errors import BudgetExceeded, LLMError, RateLimited, RetriesExhausted
+from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.retry import RetryListener, RetryPolicy
+from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Spending limits; 0 means unlimited."""
+
+    max_calls: int = 0
+    max_tokens: int = 0
+    max_cost: float = 0.0
+
+    def exceeded(self, totals: dict[str, float], reserved_calls: int) -> str | None:
+        if self.max_calls and totals["calls"] + reserved_calls >= self.max_calls:
+            return f"call budget reached ({self.max_calls} calls; raise --max-calls to go on)"
+        if self.max_tokens and totals["tokens"] >= self.max_tokens:
+            return (
+                f"token budget reached ({int(totals['tokens'])} of {self.max_tokens}; "
+                "raise --max-tokens-total to go on)"
+            )
+        if self.max_cost and totals["cost"] >= self.max_cost:
+            return (
+                f"cost budget reached (${totals['cost']:.4f} of ${self.max_cost}; "
+                "raise --max-cost to go on)"
+            )
+        return None
+
+
+@dataclass
+class Prices:
+    """USD per million tokens, per model."""
+
+    table: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def cost(self, response: LLMResponse, model: str) -> float:
+        price = self.table.get(model) or self.table.get(response.model) or {}
+        return (
+            response.usage.prompt_tokens * price.get("prompt", 0.0)
+            + response.usage.completion_tokens * price.get("completion", 0.0)
+        ) / 1e6
+
+
+class LLMClient:
+    def __init__(
+        self,
+        backend: Backend,
+        journal: Journal,
+        *,
+        policy: RetryPolicy,
+        limiter: AdaptiveLimiter,
+        budget: Budget = Budget(),
+        prices: Prices | None = None,
+        fallback_model: str = "",
+        on_retry: RetryListener | None = None,
+    ):
+        self.backend = backend
+        self.journal = journal
+        self.policy = policy
+        self.limiter = limiter
+        self.budget = budget
+        self.prices = prices or Prices()
+        self.fallback_model = fallback_model
+        self.on_retry: RetryListener | None = on_retry
+        self._reserved = 0
+
+    async def call(self, request: LLMRequest) -> LLMResponse:
+        key = request.key()
+        cached = self.journal.get(key)
+        if cached is not None:
+            self.journal.bump("cache_hits")
+            return cached
+        why = self.budget.exceeded(self.journal.totals(), self._reserved)
+        if why:
+            raise BudgetExceeded(why)
+        self._reserved += 1
+        try:
+            response, attempts, fallback = await self._send(request)
+        finally:
+            self._reserved -= 1
+        cost = self.prices.cost(response, request.model if not fallback else self.fallback_model)
+        self.journal.put(key, response, cost=cost, attempts=attempts, fallback=fallback)
+        return response
+
+    async def _send(self, request: LLMRequest) -> tuple[LLMResponse, int, bool]:
+        try:
+            response, attempts = await self.policy.run(
+                lambda: self._attempt(request), self.on_retry
+            )
+            return response, attempts, False
+        except RetriesExhausted as exc:
+            if not self.fallback_model:
+                self._failed(request, exc.last, exc.attempts)
+                raise
+            primary_attempts = exc.attempts
+        except LLMError as exc:
+            self._failed(request, exc, 1)
+            raise
+        backup = request.with_model(self.fallback_model)
+        try:
+            response, attempts = await self.policy.run(lambda: self._attempt(backup), self.on_retry)
+        except RetriesExhausted as exc:
+            self._failed(backup, exc.last, primary_attempts + exc.attempts)
+            raise
+        except LLMError as exc:
+            self._failed(backup, exc, primary_attempts + 1)
+            raise
+        return response, primary_attempts + attempts, True
+
+    async def _attempt(self, request: LLMRequest) -> LLMResponse:
+        async with self.limiter.slot(request.estimated_tokens()) as window:
+            try:
+                response = await self.backend.complete(request)
+            except RateLimited:
+                self.limiter.rate_limited(window)
+                raise
+            self.limiter.succeeded()
+        return response
+
+    def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:
+        self.journal.record_failure(request.key(), request.model, exc.reason, attempts)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()

@@ -1,0 +1,199 @@
+"""OpenAI-compatible transport over one shared ``httpx.AsyncClient``: one attempt per call.
+
+Failures are classified here, where the HTTP details are known, into the error types of
+:mod:`evoprompt.llm.errors`; everything above this module is transport-agnostic. The API key
+lives only in the client's default headers: it is never part of a message or an exception.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import httpx
+
+from evoprompt.llm.errors import FatalError, LLMError, QuotaExhausted, RateLimited, TransientError
+from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
+
+_QUOTA_WORDS = ("insufficient_quota", "quota", "billing", "credit")
+_FATAL_HINTS = {
+    400: "the endpoint rejected the request; check --model and the endpoint's API",
+    401: "check OPENAI_API_KEY (it is missing, wrong or revoked)",
+    403: "the key has no access to this model or endpoint; check its permissions",
+    404: "check --base-url (should end in /v1 for most servers) and --model",
+}
+_STATUS_NAMES = {
+    400: "bad request",
+    401: "authentication failed",
+    403: "permission denied",
+    404: "not found",
+}
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        err = body.get("error", body) if isinstance(body, dict) else body
+        message = err.get("message", "") if isinstance(err, dict) else str(err)
+        code = err.get("code") or err.get("type") if isinstance(err, dict) else None
+        return f"{message} [{code}]" if code else str(message)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text[:200]
+
+
+def classify(response: httpx.Response) -> LLMError:
+    """Map a non-2xx response onto a retryable or fatal error."""
+    status = response.status_code
+    detail = _error_text(response).strip()
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        if any(word in detail.lower() for word in _QUOTA_WORDS):
+            return QuotaExhausted(
+                f"quota exhausted (HTTP 429){suffix}",
+                hint="add credit or raise the account's quota, then resume",
+                status=status,
+            )
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimited(f"rate limited (HTTP 429){suffix}", status=status, retry_after=wait)
+    if status in (408, 409) or status >= 500:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return TransientError(f"HTTP {status}{suffix}", status=status, retry_after=wait)
+    name = _STATUS_NAMES.get(status, f"HTTP {status}")
+    hint = _FATAL_HINTS.get(status, "check the endpoint, --model and the request settings")
+    return FatalError(f"{name} (HTTP {status}){suffix}", hint=hint, status=status)
+
+
+class OpenAIBackend:
+    """Chat, completion and log-likelihood requests to an OpenAI-compatible server."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        if request.kind == "chat":
+            payload: dict[str, Any] = {
+                "model": request.model,
+                "messages": [{"role": r, "content": c} for r, c in request.messages],
+                "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+            }
+            if request.stop:
+                payload["stop"] = list(request.stop)
+            if request.site:
+                payload["seed"] = request.sample_seed()
+            body = await self._post("/chat/completions", payload)
+            return _text_response(body, request, chat=True)
+        if request.kind == "completion":
+            payload = {
+                "model": request.model,
+                "prompt": request.prompt,
+                "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+            }
+            if request.stop:
+                payload["stop"] = list(request.stop)
+            if request.site:
+                payload["seed"] = request.sample_seed()
+            body = await self._post("/completions", payload)
+            return _text_response(body, request, chat=False)
+        return await self._loglik(request)
+
+    async def _loglik(self, request: LLMRequest) -> LLMResponse:
+        """Score continuations with one echo request: the prompt tokens' own log-probabilities."""
+        payload = {
+            "model": request.model,
+            "prompt": [request.prompt + c for c in request.continuations],
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "echo": True,
+            "logprobs": 1,
+        }
+        body = await self._post("/completions", payload)
+        choices = _choices(body)
+        if len(choices) != len(request.continuations):
+            raise TransientError("loglik response has the wrong number of choices")
+        scores = []
+        start = len(request.prompt)
+        for choice in sorted(choices, key=lambda c: c.get("index", 0)):
+            try:
+                lp = choice["logprobs"]
+                offsets, values = lp["text_offset"], lp["token_logprobs"]
+            except (KeyError, TypeError):
+                raise FatalError(
+                    "the endpoint returned no echoed logprobs",
+                    hint="use --scorer generate, or an endpoint that supports echo+logprobs",
+                ) from None
+            end = len(request.prompt) + len(request.continuations[choice.get("index", 0)])
+            scores.append(
+                sum(v for o, v in zip(offsets, values) if v is not None and start <= o < end)
+            )
+        return LLMResponse(logprobs=tuple(scores), usage=_usage(body), model=body.get("model", ""))
+
+    async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._client.post(path, json=payload)
+        except httpx.TimeoutException:
+            raise TransientError(f"request timed out after {self._client.timeout.read}s") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
+        if response.status_code >= 300:
+            raise classify(response)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            kind = response.headers.get("content-type", "unknown type")
+            raise TransientError(f"HTTP 200 body is not JSON ({kind}; a proxy page?)") from None
+        if not isinstance(body, dict):
+            raise TransientError("HTTP 200 body is not a JSON object")
+        return body
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _choices(body: dict[str, Any]) -> list[dict[str, Any]]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise TransientError("HTTP 200 response has no choices")
+    return choices
+
+
+def _usage(body: dict[str, Any]) -> Usage:
+    raw = body.get("usage") or {}
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+
+
+def _text_response(body: dict[str, Any], request: LLMRequest, *, chat: bool) -> LLMResponse:
+    first = _choices(body)[0]
+    try:
+        text = first["message"]["content"] if chat else first["text"]
+    except (KeyError, TypeError):
+        raise TransientError("HTTP 200 response has a malformed choice") from None
+    if not isinstance(text, str):
+        raise TransientError("HTTP 200 response has no text content")
+    return LLMResponse(text=text, usage=_usage(body), model=body.get("model", request.model))

@@ -1,0 +1,101 @@
+"""Value types that cross the LLM call path: requests, responses, usage, the backend protocol.
+
+Requests are plain frozen data so that one canonical encoding of them can key the journal:
+two requests with the same key are the same paid call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol
+
+RequestKind = Literal["chat", "completion", "loglik"]
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One logical LLM call.
+
+    kind:
+      - ``chat``: ``messages`` -> generated text (OpenAI chat completions).
+      - ``completion``: ``prompt`` -> generated text (base-model continuation).
+      - ``loglik``: ``prompt`` is a context; the answer is the summed log-probability of
+        each of ``continuations`` appended to it (used to score labels without generation).
+    site: for sampled calls (temperature > 0) the place in the experiment that made the call,
+      e.g. ``gen3/child2/try0``; it keeps two identical sampled requests from sharing one
+      journaled answer. Deterministic calls leave it empty so identical requests do share.
+    """
+
+    kind: RequestKind
+    model: str
+    messages: tuple[tuple[str, str], ...] = ()
+    prompt: str = ""
+    continuations: tuple[str, ...] = ()
+    temperature: float = 0.0
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    site: str = ""
+
+    def key(self) -> str:
+        """Stable hex digest identifying this call in the journal."""
+        blob = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def sample_seed(self) -> int:
+        """A sampling seed derived from the request, so a re-sent sampled call can repeat
+        its answer on servers that honour ``seed`` (OpenAI, vLLM, llama.cpp)."""
+        return int(self.key()[:8], 16) % 2**31
+
+    def with_model(self, model: str) -> LLMRequest:
+        return LLMRequest(**{**asdict(self), "model": model})
+
+    def estimated_tokens(self) -> int:
+        """Rough token count (4 characters a token) for tokens-per-minute limiting."""
+        chars = sum(len(c) for _, c in self.messages) + len(self.prompt)
+        chars += sum(len(c) for c in self.continuations)
+        return chars // 4 + self.max_tokens
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    """What a backend returned: generated ``text`` or per-continuation ``logprobs``."""
+
+    text: str = ""
+    logprobs: tuple[float, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, blob: str) -> LLMResponse:
+        raw = json.loads(blob)
+        return cls(
+            text=raw["text"],
+            logprobs=tuple(raw["logprobs"]),
+            usage=Usage(**raw["usage"]),
+            model=raw.get("model", ""),
+        )
+
+
+class Backend(Protocol):
+    """A transport that answers one request with one attempt; retries live above it.
+
+    Backends raise :class:`evoprompt.llm.errors.LLMError` subclasses so that the retry
+    policy can classify failures without knowing the transport.
+    """
+
+    name: str
+
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Test support shipped with the package: a fault-injecting OpenAI-compatible endpoint."""

