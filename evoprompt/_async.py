@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from evoprompt.llm.errors import BudgetExceeded
+
 T = TypeVar("T")
 
 
@@ -13,15 +15,20 @@ async def gather_or_cancel(coroutines: list[Awaitable[T]]) -> list[T]:
     """Like ``asyncio.gather``, but the first failure (or a cancellation) stops the others.
 
     A run must stop promptly on a fatal error or Ctrl+C, and must not leave orphan requests
-    behind to race the checkpoint that is saved next.
+    behind to race the checkpoint that is saved next. A budget stop is gentler: requests
+    already on the wire are let finish (each worker stops at its next call), so every call
+    the endpoint bills is also in the journal.
     """
     tasks = [asyncio.ensure_future(c) for c in coroutines]
     if not tasks:
         return []
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if task.exception() is not None:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failures = [t.exception() for t in done if t.exception() is not None]
+        if failures and all(isinstance(f, BudgetExceeded) for f in failures) and pending:
+            await asyncio.wait(pending)
+        for task in tasks:
+            if task.done() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         return [task.result() for task in tasks]
     finally:

@@ -54,6 +54,7 @@ class Faults:
     down: bool = False  # every request gets a 503
     fail_400: bool = False  # every request gets a 400
     api_key: str = ""  # when set, any other bearer token gets a 401
+    fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
 
 
 def _unit(*parts: str) -> float:
@@ -146,7 +147,7 @@ class FakeLLMServer:
         with self._lock:
             return self._random.random()
 
-    def _fault(self, authorization: str) -> tuple[int, dict[str, str], Any] | None:
+    def _fault(self, authorization: str, model: str) -> tuple[int, dict[str, str], Any] | None:
         f = self.faults
         if f.api_key and authorization != f"Bearer {f.api_key}":
             return (
@@ -160,7 +161,7 @@ class FakeLLMServer:
                     }
                 },
             )
-        if f.down:
+        if f.down or (f.fail_model and model == f.fail_model):
             return 503, {}, {"error": {"message": "service unavailable"}}
         if f.fail_400:
             return 400, {}, {"error": {"message": "invalid request", "type": "invalid_request"}}
@@ -253,7 +254,7 @@ class FakeLLMServer:
     def respond(self, path: str, body: dict[str, Any], authorization: str) -> tuple[int, dict, Any]:
         with self._lock:
             self.counts["requests"] += 1
-        fault = self._fault(authorization)
+        fault = self._fault(authorization, body.get("model", ""))
         if fault is not None:
             with self._lock:
                 self.counts[f"status_{fault[0]}"] += 1

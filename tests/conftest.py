@@ -1,0 +1,89 @@
+"""Shared fixtures: the fault-injecting endpoint and helpers that run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoprompt.testing.server import Faults, FakeLLMServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--population-size", "6", "--max-generations", "3", "--dev-size", "64", "--seed", "7"]
+FAST_RETRY = ["--retry-delay", "0.01", "--max-retry-wait", "0.05"]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+def make_server(**faults: Any) -> FakeLLMServer:
+    return FakeLLMServer(faults=Faults(**faults)).start()
+
+
+def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    if server is not None:
+        env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
+    return env
+
+
+def main_cmd(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "main.py"), *args]
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120,
+            **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(main_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(main_cmd(*args), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def summary(result_dir: Path, exp_id: str) -> dict[str, Any]:
+    return json.loads((result_dir / exp_id / "summary.json").read_text())
+
+
+def outcome(doc: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a summary that must be identical between equivalent runs."""
+    return {
+        "best_prompt": doc["best_prompt"],
+        "best_fitness": doc["best_fitness"],
+        "generations": [(g["generation"], g["best_fitness"], g["mean_fitness"], g["best_prompt"])
+                        for g in doc["generations"]],
+        "population": doc["population"],
+    }
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, step: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(step)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The uninterrupted GA run every resume test compares against (fault-free endpoint)."""
+    result_dir = tmp_path_factory.mktemp("reference")
+    with FakeLLMServer() as fake:
+        done = run_cli([*SMALL, *FAST_RETRY, "--result-dir", str(result_dir),
+                        "--experiment-id", "ref"], cli_env(fake))
+        stats = fake.stats()
+    assert done.returncode == 0, done.stderr
+    return {"summary": summary(result_dir, "ref"), "server": stats}
