@@ -55,6 +55,7 @@ class Experiment:
         self.exp_dir = exp_dir
         self.display = display or Silent()
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
+        exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(exp_dir / JOURNAL_NAME if config.checkpoint else None)
         data = load_dataset(
             config.dataset, config.text_column, config.label_column, config.labels or None
@@ -91,7 +92,6 @@ class Experiment:
         self.engine: Engine | None = None
 
     def write_config(self) -> None:
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
             self.exp_dir / CONFIG_NAME,
             json.dumps(self.config.to_dict(), indent=2, ensure_ascii=False) + "\n",

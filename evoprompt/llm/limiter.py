@@ -24,7 +24,7 @@ class AdaptiveLimiter:
         self.peak = 0
         self._opened = False
         self._epoch = 0
-        self._credit = 0.0
+        self._credit = 0  # successes since the limit last changed
         self._changed = asyncio.Condition()
         self._rpm = AsyncLimiter(rpm, 60) if rpm else None
         self._tpm = AsyncLimiter(tpm, 60) if tpm else None
@@ -52,15 +52,18 @@ class AdaptiveLimiter:
         if not self._opened:
             self._opened = True
             self.limit = self.maximum
-        elif self.limit < self.maximum:
-            self._credit += 1 / (2 * self.limit)
-            if self._credit >= 1:
-                self._credit = 0.0
+        elif self.limit < self.maximum and self.in_flight >= self.limit:
+            # Grow only while the limit is what holds requests back: successes at low demand
+            # say nothing about what the server can take (as TCP's congestion-window validation).
+            # An integer count: summing 1 / (2 * limit) in floats drifts (10 x 0.1 < 1).
+            self._credit += 1
+            if self._credit >= 2 * self.limit:
+                self._credit = 0
                 self.limit += 1
 
     def rate_limited(self, epoch: int) -> None:
         if epoch == self._epoch:
             self._epoch += 1
             self.limit = max(1, self.limit // 2)
-            self._credit = 0.0
+            self._credit = 0
             self._opened = True
