@@ -58,11 +58,12 @@ class Journal:
             # only a power cut may lose the last few answers, which are then simply re-asked.
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-
-    @classmethod
-    def open_readonly(cls, path: Path) -> sqlite3.Connection:
-        """A read-only connection for inspection; takes no lock a running experiment needs."""
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        calls, tokens, cost = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
+            " COALESCE(SUM(cost), 0) FROM responses"
+        ).fetchone()
+        # Running totals for budget checks: kept in memory so a check costs nothing per call.
+        self._totals = {"calls": calls, "tokens": tokens, "cost": cost}
 
     def get(self, key: str) -> LLMResponse | None:
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
@@ -71,8 +72,9 @@ class Journal:
     def put(
         self, key: str, response: LLMResponse, *, cost: float, attempts: int, fallback: bool
     ) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """Record an answer; the first answer to a key stands (callers look it up first)."""
+        inserted = self._db.execute(
+            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 response.model,
@@ -84,7 +86,12 @@ class Journal:
                 int(fallback),
                 time.time(),
             ),
-        )
+        ).rowcount
+        if inserted:
+            usage = response.usage
+            self._totals["calls"] += 1
+            self._totals["tokens"] += usage.prompt_tokens + usage.completion_tokens
+            self._totals["cost"] += cost
 
     def record_failure(self, key: str, model: str, reason: str, attempts: int) -> None:
         self._db.execute(
@@ -101,11 +108,7 @@ class Journal:
 
     def totals(self) -> dict[str, float]:
         """Calls, tokens and cost paid so far (what budgets are checked against)."""
-        calls, prompt, completion, cost = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
-            " COALESCE(SUM(cost), 0) FROM responses"
-        ).fetchone()
-        return {"calls": calls, "tokens": prompt + completion, "cost": cost}
+        return dict(self._totals)
 
     def stats(self) -> dict[str, Any]:
         return journal_stats(self._db)
@@ -140,3 +143,15 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         "completion_tokens": completion,
         "cost_usd": round(cost, 6),
     }
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection for inspection that takes no lock and leaves no file behind.
+
+    Without a ``-wal`` file the database was closed cleanly and is fully checkpointed, so it is
+    opened ``immutable`` (a plain ``mode=ro`` connection would create -wal/-shm files it cannot
+    remove). With one, a live or killed writer's WAL must be read, so ``mode=ro``.
+    """
+    wal = path.with_name(path.name + "-wal")
+    query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)

@@ -1,0 +1,283 @@
+"""``python main.py list|status|verify|report``: look at experiments without touching them.
+
+Every command is read-only and takes no lock, so it is safe on a running experiment and
+useful on a crashed one (missing files are named, figures come from what survives).
+Status values: running (a live process holds the experiment's lock), finished, interrupted,
+error (the stop the run recorded), crashed (saved as in progress, but no process holds the
+lock: killed; resume it like an interrupted one).
+
+Exit codes: 0 success; 1 ``verify`` found a bad file; 2 bad usage, unknown experiment id, or
+matplotlib missing for ``report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from evoprompt.report.experiment import (
+    Snapshot,
+    api_stats,
+    details,
+    is_experiment,
+    snapshot,
+    when,
+)
+from evoprompt.report.verify import FileCheck, check_files
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+STATUS_HELP = (
+    "status: running (a live process holds the lock), finished, interrupted, error, or crashed "
+    "(left in progress by a killed process; resumable like an interrupted one)"
+)
+
+
+class InspectError(Exception):
+    """One line for the user, exit 2."""
+
+
+def _result_dir(args: argparse.Namespace) -> Path:
+    return Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+
+
+def _experiment(args: argparse.Namespace) -> Path:
+    exp_id, result_dir = args.experiment_id, _result_dir(args)
+    if not exp_id or "/" in exp_id or exp_id.startswith("."):
+        raise InspectError(f"invalid experiment id {exp_id!r}")
+    exp_dir = result_dir / exp_id
+    if not exp_dir.is_dir():
+        raise InspectError(
+            f"no experiment {exp_id!r} in {result_dir}/ "
+            f"(see: python main.py list --result-dir {result_dir})"
+        )
+    if not is_experiment(exp_dir):
+        raise InspectError(
+            f"{exp_dir} is not an experiment folder (no config, summary or checkpoints)"
+        )
+    return exp_dir
+
+
+def _num(value: object) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    result_dir = _result_dir(args)
+    if not result_dir.is_dir():
+        raise InspectError(f"result folder {result_dir} does not exist (set --result-dir)")
+    snaps = [snapshot(p) for p in sorted(result_dir.iterdir()) if is_experiment(p)]
+    if not snaps:
+        print(f"no experiments in {result_dir}/")
+        return EXIT_OK
+    rows = []
+    for snap in snaps:
+        done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
+        rows.append(
+            {
+                "id": snap.id,
+                "algorithm": snap.config.get("algorithm", "-"),
+                "status": snap.status,
+                "generation": f"{done if done >= 0 else '-'}/{limit}",
+                "best_fitness": _num(snap.best_fitness),
+                "last_update": when(snap.updated),
+            }
+        )
+    print(_frame(rows, left=("id", "algorithm", "status", "generation", "last_update")))
+    return EXIT_OK
+
+
+def _resume_line(snap: Snapshot, result_dir: Path) -> str:
+    from evoprompt.cli.run import resume_command
+    from evoprompt.config import Config
+
+    names = {f.name for f in dataclasses.fields(Config)}
+    try:
+        config = Config(**{k: v for k, v in snap.config.items() if k in names})
+    except TypeError:
+        config = Config()
+    command = resume_command(snap.id, dataclasses.replace(config, result_dir=str(result_dir)))
+    status = snap.status
+    if status == "running":
+        return f"Resume: not needed, it is running (pid {snap.holder})"
+    if status == "finished":
+        return f"Resume: nothing to resume, it is finished ({command} prints its summary)"
+    if not snap.config:
+        return "Resume: impossible, config.json is missing"
+    return f"Resume with: {command}"
+
+
+def _frame(rows: list[dict[str, object]], left: tuple[str, ...]) -> str:
+    """A pandas table with the ``left`` text columns left-aligned (easier to read)."""
+    frame = pd.DataFrame(rows)
+    formatters = {}
+    for column in left:
+        width = max(len(str(v)) for v in [column, *frame[column]])
+        formatters[column] = lambda v, w=width: str(v).ljust(w)
+    return frame.to_string(index=False, formatters=formatters, justify="left")
+
+
+def _checks_table(checks: list[FileCheck]) -> str:
+    rows: list[dict[str, object]] = [
+        {
+            "file": c.name,
+            "bytes": "-" if c.size is None else c.size,
+            "verified": "ok" if c.ok else f"BAD: {c.problem}",
+        }
+        for c in checks
+    ]
+    return _frame(rows, left=("file", "verified"))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    exp_dir = _experiment(args)
+    snap = snapshot(exp_dir)
+    det = details(snap)
+    stats, source = api_stats(snap)
+    cursor = snap.cursor or {}
+    done = snap.completed_generation
+    print(f"Experiment {snap.id}: {snap.status}")
+    print(f"  folder:      {exp_dir}")
+    print(
+        f"  algorithm:   {snap.config.get('algorithm', '-')}, model {snap.config.get('model', '-')}"
+    )
+    if snap.cursor is None:
+        print("  cursor:      none saved yet")
+    else:
+        print(
+            f"  cursor:      generation {cursor.get('generation')}, batch {cursor.get('batch_idx')}"
+            f" (stage {snap.stage}; {snap.cursor_source}, saved {when(snap.updated)})"
+        )
+    limit = snap.config.get("max_generations", "?")
+    completed = f"generation {done} of {limit}" if done >= 0 else "no generation yet"
+    print(f"  completed:   {completed}")
+    print(f"  best:        {_num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
+    if stats is None:
+        print("API statistics: none (no journal.sqlite and no summary.json)")
+    else:
+        rate = stats.get("retry_success_rate")
+        print(
+            f"API statistics ({source}): calls {stats.get('calls')} (succeeded "
+            f"{stats.get('succeeded')}, failed {stats.get('failed')}), retries "
+            f"{stats.get('retried')}, retry success {'n/a' if rate is None else f'{rate:.0%}'}, "
+            f"cache hits {stats.get('cache_hits')}, tokens {stats.get('prompt_tokens')} in / "
+            f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}"
+        )
+    checks = check_files(exp_dir)
+    print("Checkpoint files:")
+    print(_checks_table(checks) if checks else "  none (nothing saved yet, or --no-checkpoint)")
+    for note in dict.fromkeys(snap.notes):
+        print(f"Note: {note}")
+    print(_resume_line(snap, _result_dir(args)))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    exp_dir = _experiment(args)
+    checks = check_files(exp_dir)
+    if not checks:
+        print(
+            f"{exp_dir.name}: no checkpoint files to verify (nothing saved yet, or --no-checkpoint)"
+        )
+        return EXIT_OK
+    for check in checks:
+        size = "-" if check.size is None else f"{check.size} B"
+        if check.ok:
+            print(f"ok   {check.name} ({size})")
+        else:
+            print(f"BAD  {check.name} ({size}): {check.problem}")
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        print(f"{exp_dir.name}: {len(bad)} of {len(checks)} files bad")
+        return EXIT_BAD
+    print(f"{exp_dir.name}: all {len(checks)} files verified")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evoprompt.report.plot import INSTALL_HINT, fitness_png, matplotlib_available
+
+    exp_dir = _experiment(args)
+    if not matplotlib_available():
+        raise InspectError(f"report needs matplotlib: {INSTALL_HINT}")
+    from evoprompt.report.content import build
+
+    snap = snapshot(exp_dir)
+    det = details(snap)
+    stats, source = api_stats(snap)
+    data = build(snap, det, stats, source)
+    png = fitness_png(det.generations, title=snap.id) if data.has_plot else None
+    suffix = ".md" if args.format == "md" else ".html"
+    output = Path(args.output) if args.output else exp_dir / f"report{suffix}"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if args.format == "md":
+            from evoprompt.report.markdown import render_markdown
+
+            plot_name = None
+            if png is not None:
+                plot_name = f"{output.stem}_fitness.png"
+                output.with_name(plot_name).write_bytes(png)
+            output.write_text(render_markdown(data, plot_name), encoding="utf-8")
+        else:
+            from evoprompt.report.html import render_html
+
+            output.write_text(render_html(data, png), encoding="utf-8")
+    except OSError as exc:
+        raise InspectError(f"cannot write {output}: {exc.strerror}") from None
+    print(output)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Inspect experiments (read-only; safe while one is running).",
+        epilog=STATUS_HELP,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--result-dir",
+        help="folder holding the experiments (default: $EVOPROMPT_RESULT_DIR or 'result')",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lister = sub.add_parser(
+        "list",
+        parents=[common],
+        help="every experiment with its status",
+        description="Every experiment: id, algorithm, status, last completed generation / "
+        "max, best fitness, time of the last checkpoint.",
+        epilog=STATUS_HELP,
+    )
+    lister.set_defaults(func=cmd_list)
+    for name, func, text in (
+        ("status", cmd_status, "one experiment: cursor, best prompt, API stats, files, resume"),
+        ("verify", cmd_verify, "check every checkpoint file; exit 1 if any is bad"),
+        ("report", cmd_report, "HTML (or Markdown) report with a fitness plot"),
+    ):
+        child = sub.add_parser(name, parents=[common], help=text, description=text + ".")
+        child.add_argument("experiment_id", metavar="ID", help="experiment id (folder name)")
+        child.set_defaults(func=func)
+        if name == "report":
+            child.add_argument("--format", choices=("html", "md"), default="html")
+            child.add_argument(
+                "--output", metavar="PATH", help="default: <result-dir>/<ID>/report.html (or .md)"
+            )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run one inspection subcommand; ``argv[0]`` is its name."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except InspectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,161 @@
+"""What a report says, independent of its format, so HTML and Markdown never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from evoprompt.report.experiment import Details, Snapshot, when
+
+LINEAGE_LIMIT = 300
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Ancestor:
+    depth: int
+    text: str
+    row: dict[str, Any] | None
+    repeated: bool = False
+
+
+def lineage(scored: list[dict[str, Any]], text: str) -> tuple[list[Ancestor], bool]:
+    """Ancestry of ``text`` back to the seeds, depth first; (entries, truncated).
+
+    A prompt reached twice (GA parents often share ancestors) is expanded once and later only
+    referenced, which bounds the walk by the number of scored prompts.
+    """
+    by_text = {row["text"]: row for row in scored}
+    entries: list[Ancestor] = []
+    seen: set[str] = set()
+    stack = [(text, 0)]
+    while stack:
+        if len(entries) >= LINEAGE_LIMIT:
+            return entries, True
+        current, depth = stack.pop()
+        row = by_text.get(current)
+        entries.append(Ancestor(depth, current, row, current in seen))
+        if row is None or current in seen:
+            continue
+        seen.add(current)
+        stack.extend((parent, depth + 1) for parent in reversed(row.get("parents") or []))
+    return entries, False
+
+
+def error_table(patterns: dict[str, int]) -> list[tuple[str, str, int]]:
+    """``{"true -> predicted": n}`` as (true, predicted, n) rows, most frequent first."""
+    rows = []
+    for key, count in patterns.items():
+        true, _, predicted = key.partition(" -> ")
+        rows.append((true, predicted, int(count)))
+    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
+
+
+@dataclass
+class LineageLine:
+    depth: int
+    label: str  # "gen 2 · ga · 0.6250", or why there is nothing to add
+    text: str
+
+
+@dataclass
+class ReportData:
+    title: str
+    overview: list[tuple[str, str]]
+    notes: list[str]
+    best_prompt: str | None
+    generations: Table
+    population: Table
+    lineage: list[LineageLine]
+    lineage_truncated: bool
+    errors: Table
+    api: list[tuple[str, str]]
+    has_plot: bool
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _lineage_line(entry: Ancestor) -> LineageLine:
+    if entry.row is None:
+        return LineageLine(entry.depth, "not in population.jsonl", entry.text)
+    row = entry.row
+    label = f"gen {row.get('generation')} · {row.get('operator')} · {fmt(row.get('fitness'))}"
+    if entry.repeated:
+        label += " · shown above"
+    return LineageLine(entry.depth, label, entry.text)
+
+
+def build(
+    snap: Snapshot, det: Details, stats: dict[str, Any] | None, stats_source: str
+) -> ReportData:
+    config, done = snap.config, snap.completed_generation
+    overview = [
+        ("experiment", snap.id),
+        ("status", snap.status),
+        ("algorithm", str(config.get("algorithm", "-"))),
+        ("model", str(config.get("model", "-"))),
+        ("dataset", str(config.get("dataset", "-"))),
+        ("population size", fmt(config.get("population_size"))),
+        (
+            "last completed generation",
+            f"{done} of {fmt(config.get('max_generations'))}" if done >= 0 else "none yet",
+        ),
+        ("last checkpoint", when(snap.updated)),
+        ("best fitness", fmt(det.best_fitness)),
+        ("figures from", det.source),
+    ]
+    generations = Table(["generation", "best", "mean", "scored", "seconds", "best prompt"])
+    for g in det.generations:
+        generations.rows.append(
+            [
+                fmt(g.get("generation")),
+                fmt(g.get("best_fitness")),
+                fmt(g.get("mean_fitness")),
+                fmt(g.get("evaluated")),
+                fmt(g.get("duration_s"), 2),
+                str(g.get("best_prompt", "")),
+            ]
+        )
+    origin = {row["text"]: row for row in det.scored}
+    population = Table(["rank", "fitness", "born", "operator", "prompt"])
+    for rank, row in enumerate(det.population, 1):
+        known = origin.get(row["text"], {})
+        population.rows.append(
+            [
+                str(rank),
+                fmt(row.get("fitness")),
+                fmt(known.get("generation", row.get("generation"))),
+                str(known.get("operator", row.get("operator", "-"))),
+                row["text"],
+            ]
+        )
+    entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
+    errors = Table(["true label", "predicted", "count"])
+    errors.rows = [[t, p, str(n)] for t, p, n in error_table(det.error_patterns)]
+    api = [(key, fmt(value)) for key, value in (stats or {}).items()]
+    if stats is not None:
+        api.append(("source", stats_source))
+    return ReportData(
+        title=f"evoprompt report: {snap.id}",
+        overview=overview,
+        notes=list(dict.fromkeys(snap.notes)),
+        best_prompt=det.best_prompt,
+        generations=generations,
+        population=population,
+        lineage=[_lineage_line(e) for e in entries],
+        lineage_truncated=truncated,
+        errors=errors,
+        api=api,
+        has_plot=bool(det.generations),
+    )

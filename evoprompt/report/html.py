@@ -1,0 +1,107 @@
+"""A self-contained HTML report: one file, inline CSS, the plot as a data: URI, no network.
+
+The only script records the plot's decoded size on the <img> (``data-natural-size``) once the
+page has loaded, so a headless browser can prove the image really decodes.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from evoprompt.report.content import ReportData, Table
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.prompt { white-space: pre-wrap; font-family: ui-monospace, monospace; }
+.best { background: #f6fbf0; border-left: 4px solid #6a3; padding: 0.6em 1em; }
+.notes { background: #fff8e5; border-left: 4px solid #e0a800; padding: 0.4em 1em; }
+.lineage div { margin: 0.15em 0; }
+.lineage .label { color: #555; font-size: 0.9em; margin-right: 0.6em; }
+img { max-width: 100%; }
+"""
+
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var img = document.getElementById("fitness-plot");
+  if (img) {
+    img.setAttribute("data-natural-size", img.naturalWidth + "x" + img.naturalHeight);
+  }
+});
+"""
+
+_NUMERIC = {"generation", "best", "mean", "scored", "seconds", "rank", "fitness", "born", "count"}
+
+
+def _table(table: Table) -> str:
+    if not table.rows:
+        return "<p>(none)</p>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+    body = []
+    for row in table.rows:
+        cells = []
+        for header, cell in zip(table.headers, row):
+            css = "num" if header in _NUMERIC else ("prompt" if header.endswith("prompt") else "")
+            cells.append(
+                f'<td class="{css}">{escape(cell)}</td>' if css else f"<td>{escape(cell)}</td>"
+            )
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in pairs)
+    return f"<table>{rows}</table>"
+
+
+def render_html(data: ReportData, png: bytes | None) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(data.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(data.title)}</h1>",
+        _pairs(data.overview),
+    ]
+    if data.notes:
+        items = "".join(f"<li>{escape(note)}</li>" for note in data.notes)
+        parts.append(
+            f'<div class="notes"><strong>Missing or unusable:</strong><ul>{items}</ul></div>'
+        )
+    parts.append("<h2>Best prompt</h2>")
+    if data.best_prompt is None:
+        parts.append("<p>No prompt has been scored yet.</p>")
+    else:
+        parts.append(f'<div class="best prompt">{escape(data.best_prompt)}</div>')
+    parts.append("<h2>Fitness over generations</h2>")
+    if png is not None:
+        encoded = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<img id="fitness-plot" alt="best and mean fitness per generation" '
+            f'src="data:image/png;base64,{encoded}">'
+        )
+    else:
+        parts.append("<p>No completed generation yet: nothing to plot.</p>")
+    parts += ["<h2>Generations</h2>", _table(data.generations)]
+    parts += ["<h2>Final population, best first</h2>", _table(data.population)]
+    parts.append("<h2>Lineage of the best prompt</h2>")
+    if data.lineage:
+        lines = "".join(
+            f'<div style="margin-left: {2 * line.depth}em"><span class="label">'
+            f'{escape(line.label)}</span><span class="prompt">{escape(line.text)}</span></div>'
+            for line in data.lineage
+        )
+        parts.append(f'<div class="lineage">{lines}</div>')
+        if data.lineage_truncated:
+            parts.append("<p>(truncated)</p>")
+    else:
+        parts.append("<p>(none)</p>")
+    parts += ["<h2>Error patterns of the best prompt</h2>", _table(data.errors)]
+    parts += ["<h2>API statistics</h2>", _pairs(data.api) if data.api else "<p>(none)</p>"]
+    parts.append(f"<script>{_SCRIPT}</script></body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,50 @@
+"""The fitness-over-generations plot as PNG bytes.
+
+matplotlib is an optional extra (``pip install 'evoprompt[report]'``), so it is imported only
+here and only when a report is made. The Agg canvas is used directly, without pyplot, so no
+GUI backend or global figure state is ever touched.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+INSTALL_HINT = "pip install 'evoprompt[report]'"
+
+
+def matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
+    """Best and mean fitness per generation (800x400 px)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    xs = [int(g["generation"]) for g in generations]
+    best = [float(g["best_fitness"]) for g in generations]
+    mean = [float(g["mean_fitness"]) for g in generations]
+    figure = Figure(figsize=(8, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(xs, best, marker="o", label="best")
+    axes.plot(xs, mean, marker="s", linestyle="--", label="mean")
+    axes.set_xlabel("generation (0 = initial population)")
+    axes.set_ylabel("fitness (dev accuracy)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    top = max([*best, *mean, 1.0])
+    axes.set_ylim(0, top * 1.05)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

@@ -1,0 +1,125 @@
+"""The experiments the inspection tests look at, made by real runs of the CLI (see
+test_inspect.py), and an in-process runner for the inspection commands."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from evoprompt.checkpoint.atomic import sha256_bytes
+from evoprompt.cli.inspect import main as inspect_main
+from evoprompt.testing.server import FakeLLMServer, Faults
+from tests.conftest import cli_env, start_cli, wait_for
+
+ARGS = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
+ARGS += ["--batch-size", "4", "--retry-delay", "0.01"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Experiments:
+    root: Path
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    while_running: dict[str, Result] = field(default_factory=dict)
+
+    def run(self, *argv: str) -> Result:
+        return inspect(*argv, "--result-dir", str(self.root))
+
+
+def inspect(*argv: str) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = inspect_main(list(argv))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+class _Payload:
+    """Pickles to a call of os.system: what an attacker would put into state.pkl."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _garble(path: Path, at: int, data: bytes) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[at : at + len(data)] = data
+    path.write_bytes(bytes(raw))
+
+
+@pytest.fixture(scope="module")
+def exps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiments]:
+    root = tmp_path_factory.mktemp("inspect")
+    found = Experiments(root)
+    procs: dict[str, subprocess.Popen[str]] = {}
+
+    def start(exp_id: str, server: FakeLLMServer) -> None:
+        args = [*ARGS, "--result-dir", str(root), "--experiment-id", exp_id]
+        procs[exp_id] = start_cli(args, cli_env(server))
+
+    def batch_saved(exp_id: str, generation: int) -> bool:
+        return any((root / exp_id / "checkpoints/batches").glob(f"gen{generation}_*"))
+
+    with FakeLLMServer() as fast, FakeLLMServer(faults=Faults(latency=0.1)) as slow:
+        try:
+            start("fin", fast)
+            for exp_id in ("int", "early", "late"):
+                start(exp_id, slow)
+            # early: killed after its first saved batch, before generation 0 completes.
+            wait_for(lambda: batch_saved("early", 0), timeout=60)
+            procs["early"].kill()
+            # int: inspected while it runs, then Ctrl+C once generation 0 is saved.
+            wait_for((root / "int/checkpoints/gen0_batch0.json").exists, timeout=60)
+            found.while_running = {
+                "list": found.run("list"),
+                "status": found.run("status", "int"),
+                "verify": found.run("verify", "int"),
+            }
+            procs["int"].send_signal(signal.SIGINT)
+            # late: killed mid-generation 1 (summary.json says "running", nobody holds the lock).
+            wait_for(lambda: batch_saved("late", 1), timeout=60)
+            procs["late"].kill()
+            for exp_id, proc in procs.items():
+                proc.communicate(timeout=120)
+                found.exit_codes[exp_id] = proc.returncode
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+    assert found.exit_codes == {"fin": 0, "int": 130, "early": -9, "late": -9}
+    assert not (root / "early/summary.json").exists(), "early was meant to die in generation 0"
+
+    corrupt = root / "corrupt"
+    shutil.copytree(root / "fin", corrupt)
+    latest = corrupt / "checkpoints/latest.json"  # edited: still JSON, checksum no longer holds
+    latest.write_text(latest.read_text().replace('"best_fitness": 0.', '"best_fitness": 9.'))
+    batch = corrupt / "checkpoints/batches/gen1_batch2.json"
+    batch.write_bytes(batch.read_bytes()[:100])  # truncated
+    _garble(corrupt / "journal.sqlite", 0, b"not a database!!")
+
+    tampered = root / "tampered"
+    shutil.copytree(root / "fin", tampered)
+    body = pickle.dumps(_Payload(root / "pwned"))
+    header = {"format": 1, "seq": 99, "sha256": sha256_bytes(body), "created": 0.0}
+    (tampered / "checkpoints/state.pkl").write_bytes(json.dumps(header).encode() + b"\n" + body)
+    yield found
