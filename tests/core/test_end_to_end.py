@@ -75,3 +75,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_loglik_scorer_over_an_endpoint(tmp_path: Path) -> None:
+    doc = run(tmp_path, "loglik", "--scorer", "loglik", "--max-generations", "2")
+    best = [g["best_fitness"] for g in doc["generations"]]
+    assert doc["status"] == "finished"
+    assert best == sorted(best) and best[-1] > best[0]
+    # one echo request per sample plus one content-free baseline per prompt
+    scored = sum(g["evaluated"] for g in doc["generations"])
+    evolve = doc["api_stats"]["calls"] - scored * 65
+    assert 0 < evolve <= 6 * 2 * 3
