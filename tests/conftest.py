@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from evoprompt.testing.server import Faults, FakeLLMServer
+from evoprompt.testing.server import FakeLLMServer, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--population-size", "6", "--max-generations", "3", "--dev-size", "64", "--seed", "7"]
@@ -31,8 +31,7 @@ def make_server(**faults: Any) -> FakeLLMServer:
 
 
 def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
     env["PYTHONUNBUFFERED"] = "1"
     if server is not None:
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
@@ -43,15 +42,23 @@ def main_cmd(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "main.py"), *args]
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 120,
-            **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(main_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, **kw)
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        main_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw
+    )
 
 
 def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(main_cmd(*args), env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        main_cmd(*args),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def summary(result_dir: Path, exp_id: str) -> dict[str, Any]:
@@ -63,8 +70,10 @@ def outcome(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "best_prompt": doc["best_prompt"],
         "best_fitness": doc["best_fitness"],
-        "generations": [(g["generation"], g["best_fitness"], g["mean_fitness"], g["best_prompt"])
-                        for g in doc["generations"]],
+        "generations": [
+            (g["generation"], g["best_fitness"], g["mean_fitness"], g["best_prompt"])
+            for g in doc["generations"]
+        ],
         "population": doc["population"],
     }
 
@@ -82,8 +91,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The uninterrupted GA run every resume test compares against (fault-free endpoint)."""
     result_dir = tmp_path_factory.mktemp("reference")
     with FakeLLMServer() as fake:
-        done = run_cli([*SMALL, *FAST_RETRY, "--result-dir", str(result_dir),
-                        "--experiment-id", "ref"], cli_env(fake))
+        done = run_cli(
+            [*SMALL, *FAST_RETRY, "--result-dir", str(result_dir), "--experiment-id", "ref"],
+            cli_env(fake),
+        )
         stats = fake.stats()
     assert done.returncode == 0, done.stderr
     return {"summary": summary(result_dir, "ref"), "server": stats}

@@ -38,6 +38,9 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "scalar"),
+        # Protocol 5 (what state.pkl uses) rebuilds contiguous arrays from their raw bytes.
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
     }
 )
 

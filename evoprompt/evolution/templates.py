@@ -153,7 +153,11 @@ def load_templates(name: str, *, completion: bool) -> Templates:
         text = raw.get(operator)
         if not isinstance(text, str):
             raise ConfigError(f"templates file {path} needs a string '{operator}'")
-        used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+        try:
+            # "{}" parses as the field "" (positional): counted, so it is refused below.
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:  # unbalanced braces; write literal ones as {{ and }}
+            raise ConfigError(f"template '{operator}' in {path}: {exc}") from None
         if used != wanted:
             raise ConfigError(
                 f"template '{operator}' in {path} must use exactly the placeholders "

@@ -1,7 +1,9 @@
 """Admission control for requests: adaptive concurrency (AIMD) plus optional rpm/tpm limits.
 
-The concurrency limit starts at 1 until the first success, so a wrong key or URL costs one
-request rather than ``concurrency`` of them; then it opens to the configured maximum. A 429
+The concurrency limit starts at 1, so a wrong key or URL costs one request rather than
+``concurrency`` of them. Until the first 429 it is in slow start: each success adds one, so the
+limit doubles every round trip and reaches the configured maximum within a few (TCP's slow
+start; jumping straight to the maximum would send a burst a throttling server refuses). A 429
 halves it (once per "window": answers to requests sent before the cut do not cut again), and
 every ``2 * limit`` successes add one back, never above the maximum: slow enough that a server
 which refuses above N in flight answers fewer than one request in ten with a 429.
@@ -22,7 +24,7 @@ class AdaptiveLimiter:
         self.limit = 1
         self.in_flight = 0
         self.peak = 0
-        self._opened = False
+        self._slow_start = True
         self._epoch = 0
         self._credit = 0  # successes since the limit last changed
         self._changed = asyncio.Condition()
@@ -49,9 +51,8 @@ class AdaptiveLimiter:
 
     def succeeded(self) -> None:
         """Called inside the slot: its release wakes the waiters that a raised limit admits."""
-        if not self._opened:
-            self._opened = True
-            self.limit = self.maximum
+        if self._slow_start:
+            self.limit = min(self.maximum, self.limit + 1)
         elif self.limit < self.maximum and self.in_flight >= self.limit:
             # Grow only while the limit is what holds requests back: successes at low demand
             # say nothing about what the server can take (as TCP's congestion-window validation).
@@ -66,4 +67,4 @@ class AdaptiveLimiter:
             self._epoch += 1
             self.limit = max(1, self.limit // 2)
             self._credit = 0
-            self._opened = True
+            self._slow_start = False

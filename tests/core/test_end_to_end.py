@@ -14,8 +14,10 @@ from tests.conftest import FAST_RETRY, SMALL, cli_env, outcome, run_cli, summary
 
 def run(tmp: Path, exp_id: str, *extra: str) -> dict[str, Any]:
     with FakeLLMServer() as fake:
-        done = run_cli([*SMALL, *FAST_RETRY, "--result-dir", str(tmp), "--experiment-id", exp_id,
-                        *extra], cli_env(fake))
+        done = run_cli(
+            [*SMALL, *FAST_RETRY, "--result-dir", str(tmp), "--experiment-id", exp_id, *extra],
+            cli_env(fake),
+        )
     assert done.returncode == 0, done.stderr
     return summary(tmp, exp_id)
 
@@ -70,8 +72,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("populaton_size = 3\n")
     cases[("--config", str(tmp_path / "bad.toml"))] = "did you mean 'population_size'"
     for args, message in cases.items():
-        done = run_cli([*args, "--result-dir", str(tmp_path), "--backend", "openai",
-                        "--base-url", "http://127.0.0.1:9/v1"], env)
+        done = run_cli(
+            [
+                *args,
+                "--result-dir",
+                str(tmp_path),
+                "--backend",
+                "openai",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ],
+            env,
+        )
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr

@@ -35,8 +35,9 @@ from tests.conftest import (
 QUESTION = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInput: x\nAnswer:"),))
 
 
-def client_for(server: FakeLLMServer, *, attempts: int = 3, timeout: float = 5.0,
-               delay: float = 0.01) -> LLMClient:
+def client_for(
+    server: FakeLLMServer, *, attempts: int = 3, timeout: float = 5.0, delay: float = 0.01
+) -> LLMClient:
     return LLMClient(
         OpenAIBackend(server.url, "sk-test", timeout=timeout, concurrency=4),
         Journal(None),
@@ -58,9 +59,21 @@ def test_faulty_endpoint_gives_the_fault_free_result_and_counts_retries(
 ) -> None:
     server = make_server(p_500=0.15, p_429=0.10, retry_after="1", p_nonjson=0.03)
     try:
-        done = run_cli([*SMALL, "--retry-delay", "0.01", "--max-retries", "10",
-                        "--result-dir", str(tmp_path), "--experiment-id", "faulty"],
-                       cli_env(server), timeout=300)
+        done = run_cli(
+            [
+                *SMALL,
+                "--retry-delay",
+                "0.01",
+                "--max-retries",
+                "10",
+                "--result-dir",
+                str(tmp_path),
+                "--experiment-id",
+                "faulty",
+            ],
+            cli_env(server),
+            timeout=300,
+        )
         counts = server.stats()
     finally:
         server.stop()
@@ -82,8 +95,11 @@ def test_wrong_key_stops_fast_with_one_clear_line(tmp_path: Path) -> None:
     with FakeLLMServer() as server:
         server.set_faults(api_key="sk-right")
         started = time.monotonic()
-        done = run_cli([*SMALL, "--result-dir", str(tmp_path), "--experiment-id", "auth"],
-                       cli_env(server, key=secret), timeout=30)
+        done = run_cli(
+            [*SMALL, "--result-dir", str(tmp_path), "--experiment-id", "auth"],
+            cli_env(server, key=secret),
+            timeout=30,
+        )
         elapsed = time.monotonic() - started
         sent = server.stats()["requests"]
     assert done.returncode == 2
@@ -157,9 +173,19 @@ def test_adaptive_concurrency_settles_under_an_in_flight_ceiling(tmp_path: Path)
     ceiling = 4
     with FakeLLMServer() as server:
         server.set_faults(max_inflight=ceiling, latency=0.02)
-        config = Config(population_size=4, max_generations=1, dev_size=64, concurrency=32,
-                        max_retries=20, retry_delay=0.01, backend="openai", scorer="generate",
-                        model="m", base_url=server.url, result_dir=str(tmp_path))
+        config = Config(
+            population_size=4,
+            max_generations=1,
+            dev_size=64,
+            concurrency=32,
+            max_retries=20,
+            retry_delay=0.01,
+            backend="openai",
+            scorer="generate",
+            model="m",
+            base_url=server.url,
+            result_dir=str(tmp_path),
+        )
 
         async def scenario() -> tuple[int, int]:
             experiment = Experiment(config, tmp_path / "aimd", "sk-test")
@@ -201,14 +227,27 @@ def test_budget_stop_then_resume_with_a_larger_budget(
     assert doc["api_stats"]["calls"] == counts["answered"]
 
 
-
-
 def test_fallback_model_answers_when_the_primary_keeps_failing(tmp_path: Path) -> None:
     with FakeLLMServer() as server:
         server.set_faults(fail_model="primary")
-        done = run_cli([*SMALL, *FAST_RETRY, "--max-generations", "1", "--model", "primary",
-                        "--fallback-model", "backup", "--result-dir", str(tmp_path),
-                        "--experiment-id", "fb"], cli_env(server), timeout=300)
+        done = run_cli(
+            [
+                *SMALL,
+                *FAST_RETRY,
+                "--max-generations",
+                "1",
+                "--model",
+                "primary",
+                "--fallback-model",
+                "backup",
+                "--result-dir",
+                str(tmp_path),
+                "--experiment-id",
+                "fb",
+            ],
+            cli_env(server),
+            timeout=300,
+        )
     assert done.returncode == 0, done.stderr
     stats = summary(tmp_path, "fb")["api_stats"]
     assert stats["fallback_calls"] == stats["succeeded"] > 0

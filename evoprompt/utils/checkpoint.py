@@ -1,0 +1,339 @@
+"""The programmatic checkpoint and retry API of spec section 6, kept importable exactly so::
+
+    from evoprompt.utils.checkpoint import (
+        CheckpointManager, RetryManager, with_retry, ExperimentRecovery,
+    )
+
+A thin facade: files are written and read by :class:`evoprompt.checkpoint.store.CheckpointStore`
+(atomic writes, checksums, latest -> backup -> history fallback, the allow-list unpickler), and
+retries use tenacity with :class:`evoprompt.llm.retry.wait_backoff` and the runner's failure
+classification. Nothing here has a file format or a backoff rule of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import json
+import logging
+import pickle
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
+from evoprompt.checkpoint.store import CheckpointStore
+from evoprompt.core.state import ExperimentState
+from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, wait_backoff
+
+__all__ = [
+    "CheckpointManager",
+    "ExperimentRecovery",
+    "RetryManager",
+    "is_transient",
+    "with_retry",
+]
+
+T = TypeVar("T")
+log = logging.getLogger("evoprompt.retry")
+
+PAYLOAD_FORMAT = "evoprompt.utils.checkpoint/1"
+_TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def _best_fitness(population: Any, best_results: Any) -> float | None:
+    """The figure shown as ``best_fitness`` in latest.json, if the caller's data has one."""
+    if isinstance(best_results, dict):
+        for key in ("best_fitness", "fitness"):
+            value = best_results.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+    scores = []
+    for item in population if isinstance(population, (list, tuple)) else ():
+        value = item.get("fitness") if isinstance(item, dict) else getattr(item, "fitness", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            scores.append(float(value))
+    return max(scores) if scores else None
+
+
+def _admissible(payload: dict[str, Any]) -> None:
+    """Refuse, before anything is written, a state that state.pkl's unpickler would not load."""
+    try:
+        safe_loads(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    except UnsafePickle as exc:
+        raise TypeError(
+            f"cannot checkpoint: {exc.name} is not allowed in state.pkl; keep population and "
+            "best_results to builtins (dict, list, str, numbers), numpy arrays or "
+            "evoprompt Individuals"
+        ) from None
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TypeError(f"cannot checkpoint: the state is not picklable ({exc})") from None
+
+
+class CheckpointManager:
+    """Save and load the checkpoints of one experiment folder.
+
+    ``auto_save=False`` turns saving off (like ``--no-checkpoint``): ``save_checkpoint`` then
+    writes nothing and returns None; loading still reads whatever is on disk.
+    """
+
+    def __init__(self, exp_dir: str | Path, auto_save: bool = True):
+        self.exp_dir = Path(exp_dir)
+        self.auto_save = auto_save
+        self.store = CheckpointStore(self.exp_dir, enabled=auto_save)
+        self._seq_synced = False
+
+    def save_checkpoint(
+        self,
+        *,
+        generation: int,
+        batch_idx: int = 0,
+        population: Any = None,
+        best_results: Any = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Write state.pkl, latest.json (old one kept as backup.json) and gen<N>_batch0.json.
+
+        Returns the checkpoint's sequence number. Raises TypeError, with nothing written, when
+        the state holds objects state.pkl may not contain or metadata is not JSON.
+        """
+        meta = dict(metadata or {})
+        meta.setdefault("stage", f"generation_{generation}_batch_{batch_idx}")
+        try:
+            json.dumps(meta)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"cannot checkpoint: metadata must be JSON ({exc})") from None
+        payload = {
+            "format": PAYLOAD_FORMAT,
+            "generation": int(generation),
+            "batch_idx": int(batch_idx),
+            "population": population,
+            "best_results": best_results,
+            "metadata": meta,
+        }
+        _admissible(payload)
+        if not self.auto_save:
+            return None
+        if not self._seq_synced:
+            # Continue the folder's sequence numbers rather than restart them at 1.
+            # (a tampered state.pkl is refused here and replaced below).
+            with contextlib.suppress(UnsafePickle):
+                self.store.recover()
+            self._seq_synced = True
+        self.store.save_state(
+            payload,
+            history_of=int(generation),
+            experiment_id=self.exp_dir.name,
+            generation=int(generation),
+            batch_idx=int(batch_idx),
+            num_individuals=len(population) if isinstance(population, (list, tuple)) else 0,
+            best_fitness=_best_fitness(population, best_results),
+            metadata=meta,
+        )
+        return self.store.seq
+
+    def load_full_state(self) -> dict[str, Any] | None:
+        """The newest usable checkpoint, or None when the folder holds none.
+
+        The descriptor is read from latest.json, else backup.json, else the newest valid
+        history file (``source`` names it, ``notes`` say why others were skipped). State comes
+        from state.pkl, which verifies its own checksum; ``full_state`` is False when it is
+        unusable and only the descriptor's figures are known. A tampered state.pkl raises
+        :class:`~evoprompt.checkpoint.safe_pickle.UnsafePickle`: it is never loaded nor ignored.
+        """
+        found = self.store.recover()
+        self._seq_synced = True
+        if found.cursor is None and found.state is None:
+            return None
+        cursor = found.cursor or {}
+        notes = list(found.notes)
+        result: dict[str, Any] = {
+            "generation": cursor.get("generation"),
+            "batch_idx": cursor.get("batch_idx"),
+            "population": None,
+            "best_results": None,
+            "metadata": cursor.get("metadata", {}),
+            "source": found.source,
+            "full_state": False,
+            "checkpoint": found.cursor,
+            "notes": notes,
+        }
+        state = found.state
+        if isinstance(state, dict) and state.get("format") == PAYLOAD_FORMAT:
+            result.update({k: state[k] for k in ("population", "best_results", "metadata")})
+            result["full_state"] = True
+            position = (state["generation"], state["batch_idx"])
+            if found.cursor is not None and position != (
+                cursor.get("generation"),
+                cursor.get("batch_idx"),
+            ):
+                notes.append(
+                    f"state.pkl (generation {position[0]}, batch {position[1]}) does not match "
+                    f"{found.source}; using state.pkl, which verifies its own checksum"
+                )
+            result["generation"], result["batch_idx"] = position
+        elif isinstance(state, ExperimentState):
+            # A checkpoint written by the runner itself: the cursor says where to go on.
+            best = state.best()
+            result.update(
+                population=list(state.population),
+                best_results={
+                    "best_prompt": best.text if best else None,
+                    "best_fitness": best.fitness if best else None,
+                    "generations": list(state.generations),
+                },
+                full_state=True,
+                state=state,
+            )
+            if found.cursor is None:
+                result["generation"], result["batch_idx"] = state.generation + 1, 0
+        elif state is not None:
+            notes.append("state.pkl holds a state of an unknown kind; not used")
+        if not result["full_state"]:
+            notes.append(
+                "partial recovery: no usable state.pkl, so population and best results are lost"
+            )
+        return result
+
+
+class ExperimentRecovery:
+    """Whether an experiment folder can be resumed, and from where."""
+
+    def __init__(self, exp_dir: str | Path):
+        self.manager = CheckpointManager(exp_dir, auto_save=False)
+
+    def can_recover(self) -> bool:
+        """True when some checkpoint (full or descriptor only) is usable."""
+        return self.manager.load_full_state() is not None
+
+    def recover_experiment(self) -> dict[str, Any] | None:
+        """``load_full_state()``: generation, batch_idx, source, notes, full_state, ..."""
+        return self.manager.load_full_state()
+
+
+# -- retries ---------------------------------------------------------------------------------
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: a retryable LLMError, an httpx timeout or transport error, or a
+    builtin ConnectionError/TimeoutError. Anything else is a bug or a refusal: raise at once."""
+    return is_retryable(exc) or isinstance(exc, _TRANSIENT)
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
+
+class RetryManager:
+    """Call a function until it succeeds, at most ``max_retries`` attempts in all.
+
+    ``max_retries`` counts every attempt, the first included (as ``--max-retries``). Waits are
+    ``base_delay * 2**(attempt-1)`` (``strategy="linear"``: ``base_delay``), jittered, capped at
+    ``max_delay``, and a failure's ``retry_after`` wins within the cap. Transient failures
+    (:func:`is_transient`) are retried; anything else, and the last transient failure once the
+    attempts are spent, is raised unchanged.
+    """
+
+    def __init__(
+        self,
+        max_retries: int = 3,
+        base_delay: float = 1.0,
+        *,
+        strategy: str = "exponential",
+        max_delay: float = 60.0,
+        on_retry: RetryListener | None = None,
+    ):
+        if max_retries < 1:
+            raise ValueError("max_retries counts attempts and must be at least 1")
+        if base_delay < 0 or max_delay < 0:
+            raise ValueError("base_delay and max_delay must not be negative")
+        if strategy not in ("exponential", "linear"):
+            raise ValueError("strategy must be 'exponential' or 'linear'")
+        self.policy = RetryPolicy(max_retries, base_delay, strategy, max_delay)
+        self.on_retry = on_retry
+
+    @property
+    def max_retries(self) -> int:
+        return self.policy.max_attempts
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        if state.outcome is None or state.next_action is None:
+            return
+        exc = state.outcome.exception()
+        reason = getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}"
+        wait = state.next_action.sleep
+        log.warning(
+            "API call failed (attempt %d/%d): %s; retrying in %.1fs",
+            state.attempt_number,
+            self.policy.max_attempts,
+            reason,
+            wait,
+        )
+        if self.on_retry is not None:
+            self.on_retry(state.attempt_number, self.policy.max_attempts, reason, wait)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.policy.max_attempts),
+            "wait": wait_backoff(self.policy.delay, self.policy.strategy, self.policy.cap),
+            "retry": retry_if_exception(is_transient),
+            "before_sleep": self._before_sleep,
+            "reraise": True,
+        }
+
+    def retry_with_backoff(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with retries; for an async ``fn``, an awaitable of it."""
+        if _is_async(fn):
+            return self._retry_async(fn, *args, **kwargs)
+        result = Retrying(**self._options())(fn, *args, **kwargs)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise TypeError(
+                "retry_with_backoff got an awaitable from a plain function: pass the async "
+                "function itself so that each attempt gets a fresh coroutine"
+            )
+        return result
+
+    async def _retry_async(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        return await AsyncRetrying(**self._options())(fn, *args, **kwargs)
+
+
+def with_retry(
+    max_retries: int = 3, base_delay: float = 1.0, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator form of :class:`RetryManager` for plain and async functions."""
+    manager = RetryManager(max_retries, base_delay, **options)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if _is_async(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await manager.retry_with_backoff(fn, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return manager.retry_with_backoff(fn, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

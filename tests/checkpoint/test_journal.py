@@ -1,0 +1,131 @@
+"""The call journal: durable answers, never errors, and statistics derived from its rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evoprompt.checkpoint.journal import Journal, open_readonly
+from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
+
+
+def answer(text: str = "", prompt: int = 10, completion: int = 5) -> LLMResponse:
+    return LLMResponse(text=text, usage=Usage(prompt, completion), model="m")
+
+
+@pytest.fixture
+def journal() -> Iterator[Journal]:
+    in_memory = Journal(None)
+    yield in_memory
+    in_memory.close()
+
+
+def test_put_get_roundtrip(journal: Journal) -> None:
+    text = LLMResponse(text="positive ✓", usage=Usage(12, 3), model="gpt-x")
+    scores = LLMResponse(logprobs=(-0.5, -3.25), usage=Usage(40, 0), model="local")
+    journal.put("k1", text, cost=0.001, attempts=1, fallback=False)
+    journal.put("k2", scores, cost=0.0, attempts=2, fallback=True)
+    assert journal.get("k1") == text
+    assert journal.get("k2") == scores
+    assert journal.get("unknown") is None
+
+
+def test_failures_are_never_stored_as_answers(journal: Journal) -> None:
+    journal.record_failure("k", "m", "HTTP 503", attempts=3)
+    assert journal.get("k") is None
+    assert journal.totals() == {"calls": 0, "tokens": 0, "cost": 0}
+    stats = journal.stats()
+    assert (stats["calls"], stats["succeeded"], stats["failed"]) == (1, 0, 1)
+
+
+def test_replaying_a_key_counts_once(journal: Journal) -> None:
+    for _ in range(3):
+        journal.put("same", answer("a"), cost=0.5, attempts=1, fallback=False)
+    assert journal.totals() == {"calls": 1, "tokens": 15, "cost": 0.5}
+
+
+def test_stats_arithmetic(journal: Journal) -> None:
+    journal.put("a", answer(prompt=10, completion=1), cost=0.25, attempts=1, fallback=False)
+    journal.put("b", answer(prompt=20, completion=2), cost=0.5, attempts=2, fallback=False)
+    journal.put("c", answer(prompt=30, completion=3), cost=1.0, attempts=3, fallback=True)
+    journal.record_failure("d", "m", "HTTP 500", attempts=3)
+    journal.record_failure("e", "m", "HTTP 401", attempts=1)
+    journal.bump("cache_hits")
+    journal.bump("cache_hits", 4)
+    assert journal.stats() == {
+        "calls": 5,
+        "succeeded": 3,
+        "failed": 2,
+        "retried": (0 + 1 + 2) + (2 + 0),  # attempts beyond the first
+        "retried_calls": 3,  # b, c and d needed more than one attempt
+        "retry_success_rate": round(2 / 3, 4),  # b and c of those succeeded
+        "cache_hits": 5,
+        "fallback_calls": 1,
+        "prompt_tokens": 60,
+        "completion_tokens": 6,
+        "cost_usd": 1.75,
+    }
+    assert journal.totals() == {"calls": 3, "tokens": 66, "cost": 1.75}
+
+
+def test_no_retries_means_no_retry_rate(journal: Journal) -> None:
+    journal.put("a", answer(), cost=0.0, attempts=1, fallback=False)
+    stats = journal.stats()
+    assert stats["retry_success_rate"] is None and stats["retried"] == 0
+
+
+def test_data_persists_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    first = Journal(path)
+    first.put("k", answer("kept"), cost=0.125, attempts=2, fallback=False)
+    first.record_failure("f", "m", "timeout", attempts=3)
+    first.bump("cache_hits", 2)
+    before = first.stats()
+    first.close()
+
+    again = Journal(path)
+    try:
+        assert again.get("k") == answer("kept")
+        assert again.get("f") is None
+        assert again.stats() == before
+        readonly = open_readonly(path)
+        assert readonly.execute("SELECT COUNT(*) FROM responses").fetchone() == (1,)
+        readonly.close()
+    finally:
+        again.close()
+
+
+def test_answers_are_visible_to_another_connection_without_close(tmp_path: Path) -> None:
+    """A commit is durable when put() returns: a second process-like reader sees it."""
+    path = tmp_path / "journal.sqlite"
+    writer = Journal(path)
+    writer.put("k", answer("now"), cost=0.0, attempts=1, fallback=False)
+    reader = Journal(path)
+    try:
+        assert reader.get("k") == answer("now")
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_in_memory_journal_touches_no_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = Journal(None)
+    journal.put("k", answer(), cost=0.0, attempts=1, fallback=False)
+    assert journal.get("k") is not None and list(tmp_path.iterdir()) == []
+
+
+def test_request_keys_cover_model_and_parameters() -> None:
+    base = LLMRequest(kind="chat", model="a", messages=(("user", "hi"),))
+    variants = [
+        LLMRequest(kind="chat", model="b", messages=(("user", "hi"),)),
+        LLMRequest(kind="chat", model="a", messages=(("user", "hi"),), temperature=0.7),
+        LLMRequest(kind="chat", model="a", messages=(("user", "hi"),), max_tokens=65),
+        LLMRequest(kind="chat", model="a", messages=(("user", "hi"),), site="gen1/child0/try0"),
+        base.with_model("b"),
+    ]
+    keys = {v.key() for v in variants}
+    assert base.key() not in keys and len(keys) == 4  # with_model("b") == the first variant
+    assert base.key() == LLMRequest(kind="chat", model="a", messages=(("user", "hi"),)).key()

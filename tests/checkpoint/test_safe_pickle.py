@@ -1,0 +1,135 @@
+"""state.pkl's allow-list unpickler: tampered pickles cannot run code; real state round-trips."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from evoprompt.checkpoint.atomic import CorruptFile
+from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
+from evoprompt.checkpoint.store import decode_state, encode_state
+from evoprompt.core.state import ExperimentState, Individual
+
+
+class TouchFile:
+    """A pickle that runs ``touch marker`` when loaded by a plain unpickler."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_code_running_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    blob = pickle.dumps({"population": [TouchFile(marker)]})
+    with pytest.raises(UnsafePickle) as err:
+        safe_loads(blob)
+    assert err.value.name.endswith(".system")
+    assert "disallowed" in str(err.value)
+    assert not marker.exists()
+    # Control: the payload is real, a plain unpickler would have run it.
+    pickle.loads(blob)
+    assert marker.exists()
+
+
+def test_tampered_state_file_is_refused_not_reported_corrupt(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "state.pkl"
+    path.write_bytes(encode_state(TouchFile(marker), seq=1))  # a valid checksum, a bad payload
+    with pytest.raises(UnsafePickle):
+        decode_state(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2024, 1, 1),
+        collections.OrderedDict(a=1),
+        Path("x"),
+        np.random.default_rng(0),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_objects_outside_the_allow_list_are_refused(value: object) -> None:
+    with pytest.raises(UnsafePickle):
+        safe_loads(pickle.dumps(value))
+
+
+def test_builtins_and_numpy_are_admitted() -> None:
+    value = {
+        "list": [1, 2.5, "x", None, True],
+        "tuple": (1, (2, 3)),
+        "set": {1, 2},
+        "frozen": frozenset({"a"}),
+        "bytes": b"\x00\x01",
+        "complex": 1 + 2j,
+        "array": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "scalar": np.float64(0.25),
+        "int": np.int64(7),
+    }
+    loaded = safe_loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))  # as state.pkl
+    assert np.array_equal(loaded.pop("array"), value["array"])
+    assert loaded == {k: v for k, v in value.items() if k != "array"}
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.arange(6.0), np.arange(12).reshape(3, 4).T, np.arange(6.0)[::2], np.zeros((0, 2))],
+    ids=["contiguous", "fortran", "strided", "empty"],
+)
+def test_numpy_arrays_load_under_state_pkl_protocol(array: np.ndarray) -> None:
+    """Protocol 5 rebuilds contiguous arrays with ``_frombuffer``, others with ``_reconstruct``."""
+    loaded = safe_loads(pickle.dumps(array, protocol=pickle.HIGHEST_PROTOCOL))
+    assert np.array_equal(loaded, array) and loaded.dtype == array.dtype
+
+
+def test_object_arrays_cannot_smuggle_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    array = np.array([TouchFile(marker), 1], dtype=object)
+    with pytest.raises(UnsafePickle):
+        safe_loads(pickle.dumps(array, protocol=pickle.HIGHEST_PROTOCOL))
+    assert not marker.exists()
+
+
+def test_experiment_state_round_trips(tmp_path: Path) -> None:
+    state = ExperimentState.new("exp_1", seed=11)
+    parent = Individual("Classify the text.", 0.5, 0, error_patterns={"pos -> neg": 2})
+    child = Individual("Classify carefully.", 0.75, 1, (parent.text,), "ga", {})
+    state.population = [parent, child]
+    state.scored = {p.text: p for p in state.population}
+    state.generations = [{"generation": 0, "best_fitness": 0.5, "duration_s": 1.5}]
+    state.generation = 1
+    rng = state.rng()
+    rng.random(5)
+    state.rng_state = rng.bit_generator.state
+
+    path = tmp_path / "state.pkl"
+    path.write_bytes(encode_state(state, seq=4))
+    header, loaded = decode_state(path)
+    assert header["seq"] == 4
+    assert isinstance(loaded, ExperimentState) and loaded == state
+    assert loaded.best() == child
+    assert np.array_equal(loaded.rng().random(3), state.rng().random(3))
+
+
+def test_truncated_or_garbled_state_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "state.pkl"
+    blob = encode_state({"a": 1}, seq=1)
+    path.write_bytes(blob[:-2])
+    with pytest.raises(CorruptFile, match="checksum mismatch"):
+        decode_state(path)
+    path.write_bytes(b"garbage without a header")
+    with pytest.raises(CorruptFile, match="unreadable header"):
+        decode_state(path)
+    with pytest.raises(CorruptFile, match="missing"):
+        decode_state(tmp_path / "absent.pkl")

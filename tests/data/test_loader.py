@@ -1,0 +1,164 @@
+"""Dataset loading (built-in, CSV, TSV, JSONL), its errors, and the seeded dev split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evoprompt.data.loader import Dataset, DatasetError, dev_split, load_dataset
+
+ROWS = [
+    {"review": "great stuff", "verdict": "pos", "extra": "1"},
+    {"review": "awful, broke at once", "verdict": "neg", "extra": "2"},
+    {"review": "works as promised", "verdict": " pos ", "extra": "3"},
+]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], sep: str = ",") -> Path:
+    header = sep.join(rows[0]) if rows else "review,verdict"
+    lines = [header] + [sep.join(f'"{v}"' if sep == "," else v for v in r.values()) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def check(data: Dataset) -> None:
+    assert data.texts == ("great stuff", "awful, broke at once", "works as promised")
+    assert data.labels == ("pos", "neg", "pos")  # labels are stripped
+    assert data.label_set == ("neg", "pos")
+    assert len(data) == 3
+
+
+def test_csv_with_custom_columns(tmp_path: Path) -> None:
+    check(load_dataset(str(write_csv(tmp_path / "d.csv", ROWS)), "review", "verdict"))
+
+
+def test_tsv(tmp_path: Path) -> None:
+    check(load_dataset(str(write_csv(tmp_path / "d.tsv", ROWS, sep="\t")), "review", "verdict"))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson", ".JSONL"])
+def test_jsonl(tmp_path: Path, suffix: str) -> None:
+    check(load_dataset(str(write_jsonl(tmp_path / f"d{suffix}", ROWS)), "review", "verdict"))
+
+
+def test_jsonl_numbers_become_text(tmp_path: Path) -> None:
+    rows = [{"t": "a", "y": 0}, {"t": "b", "y": 1}]
+    data = load_dataset(str(write_jsonl(tmp_path / "n.jsonl", rows)), "t", "y")  # type: ignore[arg-type]
+    assert data.labels == ("0", "1")
+
+
+def test_given_label_set_is_kept_in_its_order(tmp_path: Path) -> None:
+    path = str(write_csv(tmp_path / "d.csv", ROWS))
+    data = load_dataset(path, "review", "verdict", labels=["pos", "neg", "meh"])
+    assert data.label_set == ("pos", "neg", "meh")
+
+
+def test_rows_with_blank_text_are_dropped(tmp_path: Path) -> None:
+    rows = [*ROWS, {"review": "   ", "verdict": "pos", "extra": "4"}]
+    assert len(load_dataset(str(write_csv(tmp_path / "d.csv", rows)), "review", "verdict")) == 3
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"not found.*sentiment, code_vuln"):
+        load_dataset(str(tmp_path / "nope.csv"), "text", "label")
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    path = tmp_path / "d.xlsx"
+    path.write_text("x")
+    with pytest.raises(DatasetError, match=r"unsupported format '\.xlsx'"):
+        load_dataset(str(path), "text", "label")
+
+
+def test_missing_columns_are_named(tmp_path: Path) -> None:
+    path = str(write_csv(tmp_path / "d.csv", ROWS))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(path, "text", "label")
+    message = str(err.value)
+    assert "no column text, label" in message
+    assert "columns: review, verdict, extra" in message and "--text-column" in message
+    with pytest.raises(DatasetError, match="no column label "):
+        load_dataset(path, "review", "label")
+
+
+def test_empty_dataset(tmp_path: Path) -> None:
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("text,label\n")
+    with pytest.raises(DatasetError, match="no rows with text"):
+        load_dataset(str(header_only), "text", "label")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("")
+    with pytest.raises(DatasetError, match="cannot be parsed"):
+        load_dataset(str(blank), "text", "label")
+
+
+def test_empty_label_names_the_row(tmp_path: Path) -> None:
+    rows = [*ROWS[:2], {"review": "no label here", "verdict": "  ", "extra": "x"}]
+    with pytest.raises(DatasetError, match="row 3 has an empty label"):
+        load_dataset(str(write_csv(tmp_path / "d.csv", rows)), "review", "verdict")
+
+
+def test_labels_outside_the_label_set(tmp_path: Path) -> None:
+    path = str(write_csv(tmp_path / "d.csv", ROWS))
+    with pytest.raises(DatasetError, match=r"labels not in the label set: neg \(allowed: pos, x\)"):
+        load_dataset(path, "review", "verdict", labels=["pos", "x"])
+
+
+def test_a_single_label_is_refused(tmp_path: Path) -> None:
+    rows = [r for r in ROWS if r["verdict"].strip() == "pos"]
+    with pytest.raises(DatasetError, match="at least two labels"):
+        load_dataset(str(write_csv(tmp_path / "d.csv", rows)), "review", "verdict")
+
+
+def test_malformed_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"t": "a", "y": "b"}\n{not json\n')
+    with pytest.raises(DatasetError, match="cannot be parsed as jsonl"):
+        load_dataset(str(path), "t", "y")
+
+
+# -- dev split --------------------------------------------------------------------------------
+
+
+def test_dev_split_is_sized_and_reproducible() -> None:
+    data = load_dataset("sentiment", "text", "label")
+    first = dev_split(data, 40, seed=3)
+    assert len(first) == 40 and first.label_set == data.label_set
+    assert first == dev_split(data, 40, seed=3)
+    assert first != dev_split(data, 40, seed=4)
+    assert len(set(first.texts)) == 40  # drawn without replacement
+    pairs = dict(zip(data.texts, data.labels))
+    assert all(pairs[t] == y for t, y in zip(first.texts, first.labels))
+    # A smaller split is a prefix of the same permutation.
+    assert dev_split(data, 10, seed=3).texts == first.texts[:10]
+
+
+def test_dev_split_larger_than_the_data() -> None:
+    data = load_dataset("sentiment", "text", "label")
+    assert len(dev_split(data, len(data), seed=0)) == len(data)
+    with pytest.raises(DatasetError, match="larger than the dataset"):
+        dev_split(data, len(data) + 1, seed=0)
+
+
+# -- built-in datasets ----------------------------------------------------------------------
+
+
+def test_builtin_sentiment() -> None:
+    data = load_dataset("sentiment", "text", "label")
+    assert len(data) >= 150
+    assert data.label_set == ("negative", "positive")
+    assert all(t.strip() for t in data.texts)
+
+
+def test_builtin_code_vuln() -> None:
+    data = load_dataset("code_vuln", "text", "label")
+    assert len(data) >= 120
+    assert len(data.label_set) >= 4 and "Benign" in data.label_set
+    assert set(data.labels) == set(data.label_set)

@@ -1,0 +1,101 @@
+"""Operator templates: differing parts, built-in families, user TOML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoprompt.config import ConfigError
+from evoprompt.evolution.templates import Templates, differing_parts, load_templates
+
+GOOD = {
+    "ga": "Cross {prompt1} with {prompt2}",
+    "de": "{donor1} {donor2} {differences} {best} {base}",
+    "paraphrase": "Rephrase {prompt}",
+}
+
+
+def write_toml(path: Path, templates: dict[str, str]) -> Path:
+    path.write_text("".join(f"{k} = {v!r}\n" for k, v in templates.items()), encoding="utf-8")
+    return path
+
+
+def test_differing_parts_shows_replaced_inserted_and_deleted_runs() -> None:
+    assert (
+        differing_parts("Classify the text now", "Classify the review carefully now")
+        == '"text" vs "review carefully"'
+    )
+    assert differing_parts("a b c", "a c") == '"b" vs ""'
+    assert differing_parts("a c", "a b c") == '"" vs "b"'
+    assert differing_parts("x y z", "x q z w") == '"y" vs "q"; "" vs "w"'
+
+
+def test_differing_parts_ignores_whitespace_and_names_identical_prompts() -> None:
+    assert differing_parts("same  words\nhere", "same words here") == (
+        "none (the prompts are identical)"
+    )
+
+
+def test_builtin_families() -> None:
+    chat = load_templates("evoprompt", completion=False)
+    completion = load_templates("evoprompt", completion=True)
+    assert not chat.completion and completion.completion
+    assert completion.ga.endswith("<prompt>")
+    text = chat.render("ga", prompt1="P-ONE", prompt2="P-TWO")
+    assert "Prompt 1: P-ONE" in text and "Prompt 2: P-TWO" in text
+    de = chat.render("de", donor1="d1", donor2="d2", differences="dd", best="bb", base="ba")
+    assert "Basic Prompt: ba" in de and "Prompt 3: bb" in de
+
+
+def test_toml_file_with_the_right_placeholders(tmp_path: Path) -> None:
+    loaded = load_templates(str(write_toml(tmp_path / "t.toml", GOOD)), completion=False)
+    assert loaded == Templates(GOOD["ga"], GOOD["de"], GOOD["paraphrase"], False)
+    assert loaded.render("paraphrase", prompt="hi") == "Rephrase hi"
+
+
+@pytest.mark.parametrize(
+    ("operator", "text"),
+    [
+        ("ga", "Cross {prompt1} only"),  # one missing
+        ("ga", "Cross {prompt1} {prompt2} {prompt3}"),  # one extra
+        ("de", "{donor1} {donor2} {best} {base}"),  # differences missing
+        ("paraphrase", "Rephrase {instruction}"),  # wrong name
+        ("paraphrase", "Rephrase it"),  # none
+    ],
+)
+def test_wrong_placeholders_are_a_config_error(tmp_path: Path, operator: str, text: str) -> None:
+    path = write_toml(tmp_path / "t.toml", {**GOOD, operator: text})
+    with pytest.raises(ConfigError, match=f"template '{operator}'.*placeholders"):
+        load_templates(str(path), completion=False)
+
+
+def test_missing_operator_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    partial = write_toml(tmp_path / "p.toml", {"ga": GOOD["ga"], "de": GOOD["de"]})
+    with pytest.raises(ConfigError, match="needs a string 'paraphrase'"):
+        load_templates(str(partial), completion=False)
+    with pytest.raises(ConfigError, match="not found"):
+        load_templates(str(tmp_path / "absent.toml"), completion=False)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("ga = 'unterminated\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_templates(str(bad), completion=False)
+
+
+def test_malformed_braces_are_a_config_error(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "t.toml", {**GOOD, "ga": "Cross {prompt1} and {prompt2"})
+    with pytest.raises(ConfigError):
+        load_templates(str(path), completion=False)
+
+
+def test_positional_placeholder_is_a_config_error(tmp_path: Path) -> None:
+    """'{}' would pass a name check yet fail at render time (IndexError) mid-run."""
+    path = write_toml(tmp_path / "t.toml", {**GOOD, "ga": "Cross {prompt1} {prompt2} {}"})
+    with pytest.raises(ConfigError, match="placeholders"):
+        load_templates(str(path), completion=False)
+
+
+def test_literal_braces_are_allowed(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "t.toml", {**GOOD, "ga": "{{json}} {prompt1} {prompt2}"})
+    loaded = load_templates(str(path), completion=False)
+    assert loaded.render("ga", prompt1="a", prompt2="b") == "{json} a b"

@@ -1,0 +1,146 @@
+"""AdaptiveLimiter: one probe request, slow start; halve on 429s; grow back slowly; never over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import pytest
+
+from evoprompt.llm.limiter import AdaptiveLimiter
+
+
+def opened(maximum: int) -> AdaptiveLimiter:
+    limiter = AdaptiveLimiter(maximum)
+    for _ in range(maximum - 1):
+        limiter.succeeded()
+    assert limiter.limit == maximum
+    return limiter
+
+
+def test_starts_at_one_then_slow_starts_to_the_maximum() -> None:
+    limiter = AdaptiveLimiter(8)
+    assert limiter.limit == 1
+    for expected in range(2, 9):
+        limiter.succeeded()  # one more slot per success: doubling per round trip
+        assert limiter.limit == expected
+    limiter.succeeded()
+    assert limiter.limit == 8  # never above the maximum
+
+
+def test_only_one_request_is_in_flight_before_the_first_success() -> None:
+    async def scenario() -> tuple[list[int], AdaptiveLimiter]:
+        limiter = AdaptiveLimiter(6)
+        during: list[int] = []  # in flight while each request is on the wire
+
+        async def request() -> None:
+            async with limiter.slot():
+                await asyncio.sleep(0.01)
+                during.append(limiter.in_flight)
+                limiter.succeeded()
+
+        await asyncio.gather(*(request() for _ in range(20)))
+        return during, limiter
+
+    during, limiter = asyncio.run(scenario())
+    assert during[0] == 1  # the probe ran alone although 19 others were waiting
+    assert max(during[1:]) == 6 == limiter.peak
+
+
+def test_rate_limited_halves_once_per_window() -> None:
+    limiter = opened(16)
+    limiter.rate_limited(epoch=0)
+    assert limiter.limit == 8
+    limiter.rate_limited(epoch=0)  # an answer to a request sent before the cut
+    assert limiter.limit == 8
+    limiter.rate_limited(epoch=1)
+    assert limiter.limit == 4
+    for epoch in range(2, 7):
+        limiter.rate_limited(epoch=epoch)
+    assert limiter.limit == 1  # never below one
+
+
+def test_a_429_before_the_first_success_keeps_the_limiter_shut() -> None:
+    limiter = AdaptiveLimiter(8)
+    limiter.rate_limited(epoch=0)
+    limiter.succeeded()
+    assert limiter.limit == 1  # grows slowly from here, no jump to the maximum
+
+
+def succeed_saturated(limiter: AdaptiveLimiter, times: int) -> None:
+    """``times`` successes, each reported while every allowed slot is in use."""
+
+    async def scenario() -> None:
+        for _ in range(times):
+            async with contextlib.AsyncExitStack() as stack:
+                for _ in range(limiter.limit):
+                    await stack.enter_async_context(limiter.slot())
+                limiter.succeeded()
+
+    asyncio.run(scenario())
+
+
+def test_growth_is_one_step_per_two_limit_saturated_successes() -> None:
+    limiter = opened(8)
+    limiter.rate_limited(0)
+    limiter.rate_limited(1)
+    assert limiter.limit == 2
+    total = 0
+    for limit in (2, 3, 4, 5, 6, 7):
+        succeed_saturated(limiter, 2 * limit - 1)
+        assert limiter.limit == limit
+        succeed_saturated(limiter, 1)
+        total += 2 * limit
+        assert limiter.limit == limit + 1
+    assert limiter.limit == 8 and total == 54
+    succeed_saturated(limiter, 40)
+    assert limiter.limit == 8  # never above the maximum
+
+
+def test_successes_at_low_demand_do_not_grow_the_limit() -> None:
+    limiter = opened(8)
+    limiter.rate_limited(0)  # 4
+    for _ in range(100):
+        limiter.succeeded()  # nothing in flight: says nothing about capacity
+    assert limiter.limit == 4
+
+
+def test_a_429_resets_partial_growth() -> None:
+    limiter = opened(8)
+    limiter.rate_limited(0)  # 4
+    succeed_saturated(limiter, 7)
+    limiter.rate_limited(1)  # 2, credit gone
+    succeed_saturated(limiter, 3)
+    assert limiter.limit == 2
+    succeed_saturated(limiter, 1)
+    assert limiter.limit == 3
+
+
+@pytest.mark.parametrize("storm", [False, True])
+def test_in_flight_never_exceeds_the_limit(storm: bool) -> None:
+    async def scenario() -> tuple[AdaptiveLimiter, list[tuple[int, int]]]:
+        limiter = AdaptiveLimiter(5)
+        admitted: list[tuple[int, int]] = []
+        rolls = random.Random(1)
+
+        async def request() -> None:
+            async with limiter.slot() as window:
+                admitted.append((limiter.in_flight, limiter.limit))
+                await asyncio.sleep(rolls.random() * 0.002)
+                if storm and rolls.random() < 0.3:
+                    limiter.rate_limited(window)
+                else:
+                    limiter.succeeded()
+
+        await asyncio.gather(*(request() for _ in range(200)))
+        return limiter, admitted
+
+    limiter, admitted = asyncio.run(scenario())
+    assert len(admitted) == 200
+    assert all(in_flight <= limit <= 5 for in_flight, limit in admitted)
+    assert limiter.peak <= 5 and limiter.in_flight == 0
+    if storm:
+        assert min(limit for _, limit in admitted[10:]) < 5  # it backed off
+    else:
+        assert limiter.peak == 5
