@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class Engine:
         store: CheckpointStore,
         exp_dir: Path,
         display: Display,
-        stats: Any,
+        stats: Callable[[], dict[str, Any]],
     ):
         self.config = config
         self.state = state
@@ -64,7 +65,7 @@ class Engine:
         self.store = store
         self.exp_dir = exp_dir
         self.display = display
-        self.stats = stats  # () -> api_stats dict
+        self.stats = stats  # api_stats, read from the journal
         self.cursor = Cursor(state.generation + 1, 0)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
 
@@ -250,5 +251,6 @@ class Engine:
         self._io.shutdown(wait=True)
         return self._save_stop(stage, self.stats())
 
-    async def _io_call(self, fn: Any, *args: Any) -> Any:
+    async def _io_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run checkpoint I/O on the single writer thread: ordered, and off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
