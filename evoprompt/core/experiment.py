@@ -110,11 +110,16 @@ class Experiment:
         state = found.state
         if state is None:
             state = ExperimentState.new(self.exp_dir.name, self.config.seed)
-            if cursor.get("metadata", {}).get("completed_generation", -1) >= 0:
+            lost = cursor.get("metadata", {}).get("completed_generation", -1)
+            if lost >= 0:
                 resume.rebuilt = True
+                answers = int(self.journal.totals()["calls"])
                 resume.notes.append(
-                    "rebuilding the state by replaying the experiment from its seed: answers come "
-                    "from the journal, so no answered call is sent again"
+                    f"rebuilding generations 0-{lost} by replaying the experiment from its seed "
+                    f"with the {answers} answers in the journal: no answered call is sent again"
+                    if answers
+                    else f"the journal is empty too: generations 0-{lost} are lost and will be "
+                    "re-run, re-sending their calls"
                 )
         return state, resume
 
