@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from evoprompt.llm.errors import BudgetExceeded
+from evoprompt.llm.errors import Draining
 
 T = TypeVar("T")
 
@@ -15,9 +15,9 @@ async def gather_or_cancel(coroutines: list[Awaitable[T]]) -> list[T]:
     """Like ``asyncio.gather``, but the first failure (or a cancellation) stops the others.
 
     A run must stop promptly on a fatal error or Ctrl+C, and must not leave orphan requests
-    behind to race the checkpoint that is saved next. A budget stop is gentler: requests
-    already on the wire are let finish (each worker stops at its next call), so every call
-    the endpoint bills is also in the journal.
+    behind to race the checkpoint that is saved next. A :class:`Draining` stop (a budget, or
+    Ctrl+C) is gentler: requests already on the wire are let finish (each worker stops at its
+    next call), so every call the endpoint bills is also in the journal.
     """
     tasks = [asyncio.ensure_future(c) for c in coroutines]
     if not tasks:
@@ -25,7 +25,7 @@ async def gather_or_cancel(coroutines: list[Awaitable[T]]) -> list[T]:
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         failures = [t.exception() for t in done if t.exception() is not None]
-        if failures and all(isinstance(f, BudgetExceeded) for f in failures) and pending:
+        if failures and all(isinstance(f, Draining) for f in failures) and pending:
             await asyncio.wait(pending)
         for task in tasks:
             if task.done() and task.exception() is not None:

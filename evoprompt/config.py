@@ -23,8 +23,23 @@ DEFAULT_SEED_PROMPTS = (
     "Read the input and decide which label best describes it.",
 )
 
-# Fields that define *which* experiment this is: resuming under a different value is refused.
-GUARDED = ("dataset", "model", "algorithm", "population_size", "seed", "templates")
+# Fields that define *which* experiment this is: resuming under a different value is refused
+# (the spec's six, plus what changes the dev set, the scoring or the sampled calls' keys).
+GUARDED = (
+    "dataset",
+    "model",
+    "algorithm",
+    "population_size",
+    "seed",
+    "templates",
+    "text_column",
+    "label_column",
+    "labels",
+    "dev_size",
+    "seed_prompts",
+    "scorer",
+    "evolve_temperature",
+)
 
 
 class ConfigError(ValueError):
@@ -75,9 +90,6 @@ class Config:
     checkpoint: bool = True
     cleanup_every: int = 3
     keep_last_n: int = 10
-
-    def guard(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in GUARDED}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

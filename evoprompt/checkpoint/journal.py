@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 JOURNAL_NAME = "journal.sqlite"
 
 
+class JournalUnusable(Exception):
+    """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
+
+
 class Journal:
     """Durable map from request key to response, plus the counters behind ``api_stats``.
 
@@ -51,17 +55,26 @@ class Journal:
 
     def __init__(self, path: Path | None):
         self.path = path
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL: a commit survives a killed process (the WAL is written before returning);
-            # only a power cut may lose the last few answers, which are then simply re-asked.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        calls, tokens, cost = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
-            " COALESCE(SUM(cost), 0) FROM responses"
-        ).fetchone()
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if path is None else str(path), isolation_level=None
+            )
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL: a commit survives a killed process (the WAL is written before
+                # returning); only a power cut may lose the last answers, then simply re-asked.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            calls, tokens, cost = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
+                " COALESCE(SUM(cost), 0) FROM responses"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise JournalUnusable(
+                f"{path} is not a usable journal ({exc}); move it aside "
+                f"(mv {path} {path}.bad) to resume without it: its answered calls would be "
+                "paid for again"
+            ) from None
         # Running totals for budget checks: kept in memory so a check costs nothing per call.
         self._totals = {"calls": calls, "tokens": tokens, "cost": cost}
 

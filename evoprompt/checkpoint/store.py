@@ -82,18 +82,22 @@ class CheckpointStore:
         self.folder = exp_dir / CHECKPOINTS
         self.enabled = enabled
         self.seq = 0
+        self._previous: dict[str, Any] | None = None  # what latest.json holds: backup-to-be
+        self._state_ref: dict[str, Any] = {}  # seq and sha256 of the state.pkl on disk
 
     # -- writing -------------------------------------------------------------------------
 
     def _descriptor(self, fields: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
-        return {"seq": self.seq, "timestamp": time.time(), **fields}
+        return {"seq": self.seq, "timestamp": time.time(), **fields, **self._state_ref}
 
     def _rotate_and_write(self, doc: dict[str, Any]) -> None:
-        latest = self.folder / LATEST
-        if latest.exists():
-            atomic_write_bytes(self.folder / BACKUP, latest.read_bytes())
-        write_checked_json(latest, doc)
+        """backup.json <- the previous descriptor (from memory: a corrupt latest.json on disk
+        must not overwrite a good backup), then latest.json <- ``doc``."""
+        if self._previous is not None:
+            write_checked_json(self.folder / BACKUP, self._previous)
+        write_checked_json(self.folder / LATEST, doc)
+        self._previous = doc
 
     def save_cursor(self, **fields: Any) -> dict[str, Any]:
         """Write latest.json (and rotate backup.json) for a mid-generation moment."""
@@ -109,7 +113,8 @@ class CheckpointStore:
         blob = encode_state(payload, self.seq + 1)
         atomic_write_bytes(self.folder / STATE, blob)
         head = json.loads(blob.partition(b"\n")[0])
-        doc = self._descriptor({**fields, "state_seq": head["seq"], "state_sha256": head["sha256"]})
+        self._state_ref = {"state_seq": head["seq"], "state_sha256": head["sha256"]}
+        doc = self._descriptor(fields)
         self._rotate_and_write(doc)
         if history_of is not None:
             write_checked_json(self.folder / f"gen{history_of}_batch0.json", doc)
@@ -139,8 +144,11 @@ class CheckpointStore:
         ]
         return sorted(found)
 
-    def load_batches(self, generation: int, prompts: list[str]) -> dict[int, dict[str, Any]]:
-        """Valid batch files of ``generation`` evaluated for exactly these prompts."""
+    def load_batches(
+        self, generation: int, prompts: list[str], rows: list[range]
+    ) -> dict[int, dict[str, Any]]:
+        """Valid batch files of ``generation`` evaluated for exactly these prompts and rows
+        (a resume with another ``batch_size`` cuts other batches, re-read from the journal)."""
         done = {}
         for gen, b, path in self.batch_files():
             if gen != generation:
@@ -149,29 +157,45 @@ class CheckpointStore:
                 doc = read_checked_json(path)
             except CorruptFile:
                 continue  # re-evaluated from the journal at no cost
-            if [entry["text"] for entry in doc["prompts"]] == prompts:
+            expected = [rows[b].start, rows[b].stop] if b < len(rows) else None
+            if doc.get("rows") == expected and [e["text"] for e in doc["prompts"]] == prompts:
                 done[b] = doc
         return done
 
+    def read_cursor(self) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+        """The newest valid descriptor (latest -> backup -> newest history), its file name, and
+        a note for each file passed over. Reads JSON only: cheap, and safe on any state.pkl."""
+        notes = []
+        if self.folder.is_dir():
+            for path in [self.folder / LATEST, self.folder / BACKUP, *self.history_files()]:
+                try:
+                    return read_checked_json(path), path.name, notes
+                except CorruptFile as exc:
+                    if path.exists():
+                        notes.append(f"{path.name} is unusable ({exc.why})")
+        return None, None, notes
+
     def recover(self) -> Recovered:
-        """Newest valid descriptor (latest -> backup -> history) and the state, with notes."""
-        found = Recovered()
-        if not self.folder.is_dir():
-            return found
-        for path in [self.folder / LATEST, self.folder / BACKUP, *self.history_files()]:
-            try:
-                found.cursor, found.source = read_checked_json(path), path.name
-                break
-            except CorruptFile as exc:
-                if path.name != LATEST or path.exists():
-                    found.notes.append(f"{path.name} is unusable ({exc.why})")
-        if found.cursor is not None:
-            self.seq = max(self.seq, int(found.cursor.get("seq", 0)))
+        """Newest valid descriptor and the state, with a note for everything passed over."""
+        cursor, source, notes = self.read_cursor()
+        found = Recovered(cursor, source, notes=notes)
+        if cursor is not None:
+            self.seq = max(self.seq, int(cursor.get("seq", 0)))
+            self._previous = cursor if source == LATEST else None
         state_path = self.folder / STATE
         if state_path.exists():
             try:
                 header, found.state = decode_state(state_path)
                 self.seq = max(self.seq, int(header["seq"]))
+                self._state_ref = {"state_seq": header["seq"], "state_sha256": header["sha256"]}
+                if cursor is not None and cursor.get("state_sha256") not in (
+                    None,
+                    header["sha256"],
+                ):
+                    notes.append(
+                        f"{source} describes another state.pkl than the one on disk "
+                        "(a save was cut short); state.pkl is self-verified and used"
+                    )
             except CorruptFile as exc:
                 found.notes.append(f"state.pkl is unusable ({exc.why})")
         return found

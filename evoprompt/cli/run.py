@@ -12,21 +12,29 @@ import errno
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.cli.args import build_parser, split
 from evoprompt.config import GUARDED, Config, ConfigError, env_values, read_toml, resolve
 from evoprompt.core.engine import PopulationError
-from evoprompt.core.experiment import CONFIG_NAME, Experiment
-from evoprompt.data.loader import DatasetError
+from evoprompt.core.experiment import CONFIG_NAME, Experiment, load_dev_set
+from evoprompt.data.loader import Dataset, DatasetError
 from evoprompt.display import Console
-from evoprompt.llm.errors import BudgetExceeded, FatalError, QuotaExhausted, RetriesExhausted
+from evoprompt.llm.errors import (
+    BudgetExceeded,
+    FatalError,
+    QuotaExhausted,
+    RetriesExhausted,
+    StopRequested,
+)
 from evoprompt.llm.factory import settle_backend
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
@@ -46,7 +54,8 @@ def resume_command(exp_id: str, config: Config) -> str:
 
 
 def _stage(exp_dir: Path) -> tuple[str | None, dict[str, Any]]:
-    cursor = CheckpointStore(exp_dir).recover().cursor or {}
+    """The recorded stage and cursor (JSON only: never unpickles a state.pkl)."""
+    cursor = CheckpointStore(exp_dir).read_cursor()[0] or {}
     return cursor.get("metadata", {}).get("stage"), cursor
 
 
@@ -158,6 +167,7 @@ def prepare(argv: list[str]) -> tuple[Config, str, bool, str]:
 def main(argv: list[str]) -> int:
     try:
         config, exp_id, resuming, api_key = prepare(argv)
+        dev = load_dev_set(config)  # bad data is reported before anything is created
     except (UsageError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
@@ -177,16 +187,16 @@ def main(argv: list[str]) -> int:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
-        return _run_locked(config, exp_dir, api_key, resuming)
+        return _run_locked(config, exp_dir, api_key, resuming, dev)
     finally:
         lock.release()
 
 
-def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool) -> int:
+def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool, dev: Dataset) -> int:
     display = Console()
     try:
-        experiment = Experiment(config, exp_dir, api_key, display=display)
-    except (ConfigError, DatasetError, FatalError) as exc:
+        experiment = Experiment(config, exp_dir, api_key, display=display, dev=dev)
+    except (ConfigError, JournalUnusable, FatalError) as exc:
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
     if resuming:
@@ -224,17 +234,55 @@ def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool) -> 
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "
             f"{config.model} ({config.backend}); results in {exp_dir}"
         )
-    engine = experiment.build_engine(state)
-    code = asyncio.run(_drive(experiment, config))
+    experiment.build_engine(state)
+    code = asyncio.run(_drive(experiment))
     if code == EXIT_OK:
         _print_summary(exp_dir)
-    elif code != EXIT_USAGE or engine.state.generation >= 0 or config.checkpoint:
+    elif config.checkpoint:
         say(f"Resume with: {resume_command(exp_dir.name, config)}")
+    else:
+        say("Nothing was saved (--no-checkpoint): the experiment cannot be resumed.")
     return code
 
 
-async def _drive(experiment: Experiment, config: Config) -> int:
-    """Run the engine; map every way it can stop onto a saved checkpoint and an exit code."""
+GRACE_S = 2.0  # after Ctrl+C, how long requests on the wire may take to land in the journal
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
+def _stop(exc: BaseException, received: list[int]) -> tuple[str, str, int] | None:
+    """(stage saved, line for the user, exit code) for an expected way of stopping."""
+    if isinstance(exc, (asyncio.CancelledError, StopRequested)) and received:
+        name = "Ctrl+C" if received[0] == signal.SIGINT else "SIGTERM"
+        code = EXIT_INTERRUPTED if received[0] == signal.SIGINT else 128 + received[0]
+        return "interrupted", f"\nInterrupted by {name}", code
+    if isinstance(exc, BudgetExceeded):
+        return "budget_exhausted", f"stopped: {exc}", EXIT_TEMPFAIL
+    if isinstance(exc, RetriesExhausted):
+        return (
+            "error",
+            f"error: the LLM endpoint kept failing: {exc.last.reason} "
+            f"({exc.attempts} attempts); resume once it is back",
+            EXIT_TEMPFAIL,
+        )
+    if isinstance(exc, FatalError):
+        code = EXIT_TEMPFAIL if isinstance(exc, QuotaExhausted) else EXIT_USAGE
+        return "error", f"error: {exc.reason}; {exc.hint}", code
+    if isinstance(exc, PopulationError):
+        return "error", f"error: {exc}", EXIT_USAGE
+    return None
+
+
+async def _drive(experiment: Experiment) -> int:
+    """Run the engine; map every way it can stop onto a saved checkpoint and an exit code.
+
+    The first Ctrl+C (or SIGTERM) stops new calls and gives those on the wire ``GRACE_S`` to
+    land in the journal (they are paid for); a second one, or the grace running out, cancels.
+    """
     engine = experiment.engine
     assert engine is not None
     task = asyncio.current_task()
@@ -243,54 +291,42 @@ async def _drive(experiment: Experiment, config: Config) -> int:
 
     def on_signal(signum: int) -> None:
         received.append(signum)
+        experiment.client.stopping = True
         if task is not None:
-            task.cancel()
+            if len(received) == 1:
+                loop.call_later(GRACE_S, task.cancel)
+            else:
+                task.cancel()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await engine.run()
         return EXIT_OK
-    except asyncio.CancelledError:
-        if not received:
+    except (Exception, asyncio.CancelledError) as exc:
+        if _disk_full(exc):
+            say(
+                "error: the disk is full; the previous checkpoint is intact. "
+                "Free some space and resume."
+            )
+            return EXIT_TEMPFAIL
+        stop = _stop(exc, received)
+        if stop is None and isinstance(exc, asyncio.CancelledError):
             raise
-        engine.save_stop("interrupted")
-        name = "Ctrl+C" if received[0] == signal.SIGINT else "SIGTERM"
+        stage, line, code = stop or ("error", "", 1)
+        try:
+            engine.save_stop(stage)
+        except (OSError, sqlite3.Error) as save_exc:
+            if not _disk_full(save_exc):
+                raise
+            line += " (the disk is full: progress up to the last checkpoint is kept)"
+        if stop is None:
+            raise  # a bug: the checkpoint is saved, show the traceback
         say(
-            f"\nInterrupted by {name}: progress saved (generation {engine.cursor.generation}, "
+            f"{line}. Progress saved (generation {engine.cursor.generation}, "
             f"batch {engine.cursor.batches_done})."
         )
-        return EXIT_INTERRUPTED if received[0] == signal.SIGINT else 128 + received[0]
-    except BudgetExceeded as exc:
-        engine.save_stop("budget_exhausted")
-        say(f"stopped: {exc}. Progress saved.")
-        return EXIT_TEMPFAIL
-    except RetriesExhausted as exc:
-        engine.save_stop("error")
-        say(
-            f"error: the LLM endpoint kept failing: {exc.last.reason} ({exc.attempts} attempts). "
-            "Progress saved; resume once the endpoint is back."
-        )
-        return EXIT_TEMPFAIL
-    except FatalError as exc:
-        engine.save_stop("error")
-        say(f"error: {exc.reason}; {exc.hint}.")
-        return EXIT_TEMPFAIL if isinstance(exc, QuotaExhausted) else EXIT_USAGE
-    except PopulationError as exc:
-        engine.save_stop("error")
-        say(f"error: {exc}")
-        return EXIT_USAGE
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        say(
-            f"error: disk full while writing {exc.filename or 'a checkpoint'}; the previous "
-            "checkpoint is intact. Free some space and resume."
-        )
-        return EXIT_TEMPFAIL
-    except Exception:
-        engine.save_stop("error")
-        raise
+        return code
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -147,6 +147,9 @@ class Engine:
             None if child is None else self._individual(child, scores, generation, plan)
             for plan, child in zip(plans, children)
         ]
+        for child in offspring:  # losers too: population.jsonl lists every prompt scored
+            if child is not None:
+                self.state.scored.setdefault(child.text, child)
         survivors = self.strategy.select(
             self.state.population, plans, offspring, self.config.population_size
         )
@@ -154,7 +157,7 @@ class Engine:
 
     async def _score(self, texts: list[str], generation: int) -> dict[str, Score]:
         new = [t for t in dict.fromkeys(texts) if t not in self.state.scored]
-        done = self.store.load_batches(generation, new)
+        done = self.store.load_batches(generation, new, self.evaluator.batches())
         self.cursor.batches_done = len(done)
         total = self.evaluator.requests_needed(new, done)
         self.display.phase(f"gen {generation}: scoring {len(new)} prompts", total)
@@ -243,7 +246,11 @@ class Engine:
     def _save_stop(self, stage: str, stats: dict[str, Any]) -> dict[str, Any]:
         """Record why the run stopped (finished, interrupted, error) in latest and summary."""
         self.store.save_cursor(**self._descriptor(stage))
-        status = stage if stage in ("finished", "interrupted") else "error"
+        status = {
+            "finished": "finished",
+            "interrupted": "interrupted",
+            "budget_exhausted": "interrupted",
+        }.get(stage, "error")
         return write_results(self.exp_dir, self.state, status, stats)
 
     def save_stop(self, stage: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import JOURNAL_NAME, Journal
@@ -18,7 +17,7 @@ from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.engine import Engine
 from evoprompt.core.state import ExperimentState
-from evoprompt.data.loader import dev_split, load_dataset
+from evoprompt.data.loader import Dataset, dev_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
@@ -45,22 +44,33 @@ class Resume:
     rebuilt: bool = False
 
 
+def load_dev_set(config: Config) -> Dataset:
+    """The experiment's dev split (raises DatasetError with a one-line reason)."""
+    data = load_dataset(
+        config.dataset, config.text_column, config.label_column, config.labels or None
+    )
+    return dev_split(data, config.dev_size, config.seed)
+
+
 class Experiment:
     """Owns the resources of one run; use as ``async with Experiment(...) as exp``."""
 
     def __init__(
-        self, config: Config, exp_dir: Path, api_key: str, *, display: Display | None = None
+        self,
+        config: Config,
+        exp_dir: Path,
+        api_key: str,
+        *,
+        display: Display | None = None,
+        dev: Dataset | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
         self.display = display or Silent()
+        self.dev = dev or load_dev_set(config)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(exp_dir / JOURNAL_NAME if config.checkpoint else None)
-        data = load_dataset(
-            config.dataset, config.text_column, config.label_column, config.labels or None
-        )
-        self.dev = dev_split(data, config.dev_size, config.seed)
         completion = config.backend == "local"
         self.client = LLMClient(
             make_backend(config, api_key),
@@ -148,9 +158,6 @@ class Experiment:
             stats=self.journal.stats,
         )
         return self.engine
-
-    def api_stats(self) -> dict[str, Any]:
-        return self.journal.stats()
 
     async def aclose(self) -> None:
         await self.client.aclose()

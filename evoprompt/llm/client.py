@@ -8,10 +8,17 @@ journaled before the caller sees it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from evoprompt.checkpoint.journal import Journal
-from evoprompt.llm.errors import BudgetExceeded, LLMError, RateLimited, RetriesExhausted
+from evoprompt.llm.errors import (
+    BudgetExceeded,
+    LLMError,
+    RateLimited,
+    RetriesExhausted,
+    StopRequested,
+)
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
@@ -77,24 +84,44 @@ class LLMClient:
         self.fallback_model = fallback_model
         self.on_retry: RetryListener | None = on_retry
         self._reserved = 0
+        self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
+        self.stopping = False  # set on Ctrl+C: start no new call, let in-flight ones land
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         key = request.key()
         cached = self.journal.get(key)
+        if cached is None and key in self._in_flight:
+            # The same call is already on the wire (duplicate rows, say): share its answer
+            # rather than paying for it twice.
+            cached = await asyncio.shield(self._in_flight[key])
         if cached is not None:
             self.journal.bump("cache_hits")
             return cached
+        if self.stopping:
+            raise StopRequested("the run is stopping")
         why = self.budget.exceeded(self.journal.totals(), self._reserved)
         if why:
             raise BudgetExceeded(why)
+        shared = self._in_flight[key] = asyncio.get_running_loop().create_future()
+        shared.add_done_callback(_mark_retrieved)
         self._reserved += 1
         try:
             response, attempts, fallback = await self._send(request)
+            cost = self.prices.cost(
+                response, request.model if not fallback else self.fallback_model
+            )
+            self.journal.put(key, response, cost=cost, attempts=attempts, fallback=fallback)
+            shared.set_result(response)
+            return response
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                shared.cancel()
+            else:
+                shared.set_exception(exc)
+            raise
         finally:
             self._reserved -= 1
-        cost = self.prices.cost(response, request.model if not fallback else self.fallback_model)
-        self.journal.put(key, response, cost=cost, attempts=attempts, fallback=fallback)
-        return response
+            del self._in_flight[key]
 
     async def _send(self, request: LLMRequest) -> tuple[LLMResponse, int, bool]:
         try:
@@ -136,3 +163,9 @@ class LLMClient:
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+def _mark_retrieved(future: asyncio.Future[LLMResponse]) -> None:
+    """A failed shared call nobody else awaited is not an 'exception never retrieved'."""
+    if not future.cancelled():
+        future.exception()

@@ -48,5 +48,13 @@ class RetriesExhausted(Exception):
         self.attempts = attempts
 
 
-class BudgetExceeded(Exception):
+class Draining(Exception):
+    """No new call may start; calls already on the wire finish and are journaled first."""
+
+
+class BudgetExceeded(Draining):
     """A configured budget (calls, tokens or cost) would be passed by the next call."""
+
+
+class StopRequested(Draining):
+    """The user asked the run to stop (Ctrl+C, SIGTERM)."""

@@ -28,12 +28,11 @@ from typing import Any
 
 import pandas as pd
 
-from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
+from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal import JOURNAL_NAME, journal_stats, open_readonly
 from evoprompt.checkpoint.lock import LOCK_NAME
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.store import (
-    BACKUP,
     CHECKPOINTS,
     LATEST,
     STATE,
@@ -164,17 +163,8 @@ def snapshot(exp_dir: Path) -> Snapshot:
     snap.config = config or {}
     snap.summary = _read_json(exp_dir / SUMMARY, snap.notes)
     folder = exp_dir / CHECKPOINTS
-    store = CheckpointStore(exp_dir)
-    candidates = (
-        [folder / LATEST, folder / BACKUP, *store.history_files()] if folder.is_dir() else []
-    )
-    for path in candidates:
-        try:
-            snap.cursor, snap.cursor_source = read_checked_json(path), path.name
-            break
-        except CorruptFile as exc:
-            if path.exists():
-                snap.notes.append(f"{path.name} is unusable ({exc.why})")
+    snap.cursor, snap.cursor_source, passed_over = CheckpointStore(exp_dir).read_cursor()
+    snap.notes.extend(passed_over)
     if snap.cursor_source not in (None, LATEST):
         snap.notes.append(f"cursor taken from {snap.cursor_source}")
     if snap.cursor is None and folder.is_dir():

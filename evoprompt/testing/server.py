@@ -320,7 +320,10 @@ class FakeLLMServer:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout, a killed run): nothing to answer
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/_stats":

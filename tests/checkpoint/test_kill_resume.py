@@ -91,7 +91,10 @@ def test_sigint_saves_within_3s_and_the_resume_matches(
         assert "Resume with: python main.py --experiment-id victim" in stderr
         latest = read_checked_json(tmp_path / "victim" / "checkpoints" / "latest.json")
         assert latest["metadata"]["stage"] == "interrupted"
-        assert summary(tmp_path, "victim")["status"] == "interrupted"
+        stopped = summary(tmp_path, "victim")
+        assert stopped["status"] == "interrupted"
+        # calls on the wire at Ctrl+C were let land: everything billed is journaled
+        assert stopped["api_stats"]["calls"] == server.stats()["answered"]
         resumed = run_cli(args(tmp_path), cli_env(server))
         assert resumed.returncode == 0, resumed.stderr
     finally:
@@ -281,3 +284,31 @@ def test_cleanup_keeps_only_the_newest_history(tmp_path: Path) -> None:
         "gen4_batch0.json",
     ]
     assert {p.name.split("_")[0] for p in (folder / "batches").iterdir()} == {"gen3", "gen4"}
+
+
+def test_resume_with_another_batch_size_reuses_no_mismatched_batch(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    with FakeLLMServer() as server:
+        env = cli_env(server)
+        stopped = run_cli(args(tmp_path, "victim", "--batch-size", "8", "--max-calls", "600"), env)
+        assert stopped.returncode == 75, stopped.stderr
+        resumed = run_cli(args(tmp_path, "victim", "--batch-size", "24", "--max-calls", "0"), env)
+        assert resumed.returncode == 0, resumed.stderr
+        duplicates = duplicate_answers(server)
+    assert outcome(summary(tmp_path, "victim")) == outcome(reference["summary"])
+    assert duplicates == 0  # rows of batches cut differently come from the journal
+
+
+def test_garbled_journal_is_one_clear_line(tmp_path: Path) -> None:
+    with FakeLLMServer() as server:
+        kill_after_generation(server, tmp_path, 0)
+        journal = tmp_path / "victim" / "journal.sqlite"
+        for extra in tmp_path.joinpath("victim").glob("journal.sqlite-*"):
+            extra.unlink()
+        journal.write_bytes(os.urandom(4096))
+        resumed = run_cli(args(tmp_path), cli_env(server))
+    assert resumed.returncode == 2
+    assert "is not a usable journal" in resumed.stderr and "mv " in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert (tmp_path / "victim" / "checkpoints" / "state.pkl").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,12 @@ def test_run_finishes_improves_and_is_reproducible(tmp_path: Path, algorithm: st
     assert set(evolved["operator"]) == {algorithm}
     assert all(len(p) >= 2 for p in evolved["parents"])
     assert len(set(population["text"])) == len(population), "no prompt is scored twice"
+    batch_texts = {
+        entry["text"]
+        for path in (folder / "checkpoints" / "batches").glob("*.json")
+        for entry in json.loads(path.read_text())["prompts"]
+    }
+    assert batch_texts == set(population["text"]), "every scored prompt is listed"
     stats = first["api_stats"]
     assert stats["calls"] == stats["succeeded"] > 0 and stats["failed"] == 0
 
@@ -98,3 +105,19 @@ def test_loglik_scorer_over_an_endpoint(tmp_path: Path) -> None:
     scored = sum(g["evaluated"] for g in doc["generations"])
     evolve = doc["api_stats"]["calls"] - scored * 65
     assert 0 < evolve <= 6 * 2 * 3
+
+
+def test_duplicate_rows_are_paid_once_and_counted_exactly(tmp_path: Path) -> None:
+    rows = pd.read_csv("evoprompt/data/sentiment.csv").head(20)
+    data = tmp_path / "dupes.csv"
+    pd.concat([rows, rows]).to_csv(data, index=False)
+    with FakeLLMServer() as fake:
+        done = run_cli(["--dataset", str(data), "--dev-size", "40", "--population-size", "4",
+                        "--max-generations", "1", "--result-dir", str(tmp_path),
+                        "--experiment-id", "dupes", *FAST_RETRY], cli_env(fake))
+        counts = fake.stats()
+    assert done.returncode == 0, done.stderr
+    stats = summary(tmp_path, "dupes")["api_stats"]
+    assert stats["calls"] == counts["answered"]
+    assert stats["prompt_tokens"] == counts["prompt_tokens"]
+    assert sum(n > 1 for n in fake.answered_bodies.values()) == 0
