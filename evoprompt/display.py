@@ -12,6 +12,8 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from evoprompt.llm.retry import retry_notice
+
 
 class Display(Protocol):
     def phase(self, title: str, total: int) -> None: ...
@@ -76,9 +78,7 @@ class Console:
         now = time.monotonic()
         if now - self._last_said.get(reason, -self.quiet_s) >= self.quiet_s:
             self._last_said[reason] = now
-            self.line(
-                f"API call failed (attempt {attempt}/{attempts}): {reason}; retrying in {wait:.1f}s"
-            )
+            self.line(retry_notice(attempt, attempts, reason, wait))
 
     def line(self, text: str) -> None:
         tqdm.write(text, file=self.stream)

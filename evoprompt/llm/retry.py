@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -23,6 +23,11 @@ from evoprompt.llm.errors import LLMError, RetriesExhausted
 T = TypeVar("T")
 RetryListener = Callable[[int, int, str, float], None]
 """Called before each wait with (failed attempt, max attempts, reason, seconds to wait)."""
+
+
+def retry_notice(attempt: int, attempts: int, reason: str, wait: float) -> str:
+    """The one wording of a retry, wherever it is shown."""
+    return f"API call failed (attempt {attempt}/{attempts}): {reason}; retrying in {wait:.1f}s"
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -59,6 +64,27 @@ class RetryPolicy:
     strategy: str = "exponential"
     cap: float = 60.0
 
+    def options(
+        self,
+        retryable: Callable[[BaseException], bool] = is_retryable,
+        on_retry: RetryListener | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments for tenacity's ``Retrying``/``AsyncRetrying`` under this policy."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is not None and state.outcome is not None and state.next_action:
+                exc = state.outcome.exception()
+                reason = getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}"
+                on_retry(state.attempt_number, self.max_attempts, reason, state.next_action.sleep)
+
+        return {
+            "stop": stop_after_attempt(self.max_attempts),
+            "wait": wait_backoff(self.delay, self.strategy, self.cap),
+            "retry": retry_if_exception(retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
     async def run(
         self, attempt: Callable[[], Awaitable[T]], on_retry: RetryListener | None = None
     ) -> tuple[T, int]:
@@ -68,19 +94,7 @@ class RetryPolicy:
         once ``max_attempts`` retryable failures happened.
         """
 
-        def before_sleep(state: RetryCallState) -> None:
-            if on_retry is not None and state.outcome is not None and state.next_action:
-                exc = state.outcome.exception()
-                reason = getattr(exc, "reason", str(exc))
-                on_retry(state.attempt_number, self.max_attempts, reason, state.next_action.sleep)
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_backoff(self.delay, self.strategy, self.cap),
-            retry=retry_if_exception(is_retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        retrying = AsyncRetrying(**self.options(on_retry=on_retry))
         number = 0
         try:
             async for trial in retrying:

@@ -19,6 +19,7 @@ Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import random
@@ -320,10 +321,9 @@ class FakeLLMServer:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                try:
+                # the client may have given up (a timeout, a killed run): nothing to answer
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout, a killed run): nothing to answer
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/_stats":

@@ -26,16 +26,13 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     Retrying,
-    retry_if_exception,
-    stop_after_attempt,
 )
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.core.state import ExperimentState
-from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, wait_backoff
+from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, retry_notice
 
 __all__ = [
     "CheckpointManager",
@@ -272,30 +269,13 @@ class RetryManager:
     def max_retries(self) -> int:
         return self.policy.max_attempts
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        if state.outcome is None or state.next_action is None:
-            return
-        exc = state.outcome.exception()
-        reason = getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}"
-        wait = state.next_action.sleep
-        log.warning(
-            "API call failed (attempt %d/%d): %s; retrying in %.1fs",
-            state.attempt_number,
-            self.policy.max_attempts,
-            reason,
-            wait,
-        )
+    def _notify(self, attempt: int, attempts: int, reason: str, wait: float) -> None:
+        log.warning("%s", retry_notice(attempt, attempts, reason, wait))
         if self.on_retry is not None:
-            self.on_retry(state.attempt_number, self.policy.max_attempts, reason, wait)
+            self.on_retry(attempt, attempts, reason, wait)
 
     def _options(self) -> dict[str, Any]:
-        return {
-            "stop": stop_after_attempt(self.policy.max_attempts),
-            "wait": wait_backoff(self.policy.delay, self.policy.strategy, self.policy.cap),
-            "retry": retry_if_exception(is_transient),
-            "before_sleep": self._before_sleep,
-            "reraise": True,
-        }
+        return self.policy.options(is_transient, self._notify)
 
     def retry_with_backoff(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with retries; for an async ``fn``, an awaitable of it."""
