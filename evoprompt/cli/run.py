@@ -94,7 +94,13 @@ def choose_experiment(options: dict[str, Any], config: Config) -> tuple[str, boo
         exp_id = options["experiment_id"]
         if not exp_id or "/" in exp_id or exp_id.startswith("."):
             raise UsageError(f"invalid experiment id {exp_id!r}")
-        return exp_id, (result_dir / exp_id / CONFIG_NAME).is_file()
+        exists = (result_dir / exp_id / CONFIG_NAME).is_file()
+        if exists and options.get("fresh"):
+            raise UsageError(
+                f"experiment {exp_id} already exists and --fresh never resumes: drop --fresh "
+                "to resume it, or drop --experiment-id to start a new one"
+            )
+        return exp_id, exists
     if not options.get("fresh"):
         found = newest_unfinished(result_dir, config.name)
         if found is not None:
