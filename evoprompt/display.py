@@ -62,7 +62,7 @@ class Console:
             file=self.stream,
             leave=True,
             dynamic_ncols=True,
-            disable=total == 0,
+            disable=total == 0 or not self._tty,
         )
         if self._retries:
             self._bar.set_postfix(retries=self._retries)

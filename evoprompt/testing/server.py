@@ -306,6 +306,9 @@ class FakeLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, each response would wait
+            # ~40 ms for the client's delayed ACK, which no real endpoint does.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
