@@ -1,9 +1,10 @@
 """Admission control for requests: adaptive concurrency (AIMD) plus optional rpm/tpm limits.
 
 The concurrency limit starts at 1, so a wrong key or URL costs one request rather than
-``concurrency`` of them. Until the first 429 it is in slow start: each success adds one, so the
-limit doubles every round trip and reaches the configured maximum within a few (TCP's slow
-start; jumping straight to the maximum would send a burst a throttling server refuses). A 429
+``concurrency`` of them. The first success opens an initial window of ``INITIAL_WINDOW``
+(TCP's initial window); until the first 429 the limit is then in slow start: each success adds
+one, so it doubles every round trip and reaches the configured maximum within a few (jumping
+straight to the maximum would send a burst a throttling server refuses). A 429
 halves it (once per "window": answers to requests sent before the cut do not cut again), and
 every ``2 * limit`` successes add one back, never above the maximum: slow enough that a server
 which refuses above N in flight answers fewer than one request in ten with a 429.
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
+
+INITIAL_WINDOW = 8
 
 
 class AdaptiveLimiter:
@@ -52,7 +55,7 @@ class AdaptiveLimiter:
     def succeeded(self) -> None:
         """Called inside the slot: its release wakes the waiters that a raised limit admits."""
         if self._slow_start:
-            self.limit = min(self.maximum, self.limit + 1)
+            self.limit = min(self.maximum, max(self.limit + 1, INITIAL_WINDOW))
         elif self.limit < self.maximum and self.in_flight >= self.limit:
             # Grow only while the limit is what holds requests back: successes at low demand
             # say nothing about what the server can take (as TCP's congestion-window validation).

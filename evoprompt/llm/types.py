@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal, Protocol
 
 RequestKind = Literal["chat", "completion", "loglik"]
@@ -39,9 +39,14 @@ class LLMRequest:
     site: str = ""
 
     def key(self) -> str:
-        """Stable hex digest identifying this call in the journal."""
-        blob = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        """Stable hex digest identifying this call in the journal (computed once: hot path)."""
+        cached = self.__dict__.get("_key")
+        if cached is None:
+            fields_ = {f.name: getattr(self, f.name) for f in fields(self)}
+            blob = json.dumps(fields_, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            cached = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_key", cached)  # a memo, not a field: frozen stays true
+        return cached
 
     def sample_seed(self) -> int:
         """A sampling seed derived from the request, so a re-sent sampled call can repeat

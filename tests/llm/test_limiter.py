@@ -8,25 +8,27 @@ import random
 
 import pytest
 
-from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.limiter import INITIAL_WINDOW, AdaptiveLimiter
 
 
 def opened(maximum: int) -> AdaptiveLimiter:
     limiter = AdaptiveLimiter(maximum)
-    for _ in range(maximum - 1):
+    while limiter.limit < maximum:
         limiter.succeeded()
-    assert limiter.limit == maximum
     return limiter
 
 
 def test_starts_at_one_then_slow_starts_to_the_maximum() -> None:
-    limiter = AdaptiveLimiter(8)
+    limiter = AdaptiveLimiter(12)
     assert limiter.limit == 1
-    for expected in range(2, 9):
+    limiter.succeeded()  # the probe worked: open the initial window
+    assert limiter.limit == INITIAL_WINDOW
+    for expected in range(INITIAL_WINDOW + 1, 13):
         limiter.succeeded()  # one more slot per success: doubling per round trip
         assert limiter.limit == expected
     limiter.succeeded()
-    assert limiter.limit == 8  # never above the maximum
+    assert limiter.limit == 12  # never above the maximum
+    assert opened(3).limit == 3  # the initial window never exceeds the maximum
 
 
 def test_only_one_request_is_in_flight_before_the_first_success() -> None:
