@@ -79,7 +79,16 @@ class LLMResponse:
     model: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # Built by hand: asdict's recursive deep copy was a visible share of each journal write.
+        usage = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+        }
+        return json.dumps(
+            {"text": self.text, "logprobs": self.logprobs, "usage": usage, "model": self.model},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, blob: str) -> LLMResponse:
