@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_same_sampled_request_gives_same_text(backend: LocalBackend) -> None:
     assert first.text == second.text
     assert first.usage.prompt_tokens > 0
     assert first.usage.completion_tokens > 0
-    other_site = LLMRequest(**{**request.__dict__, "site": "gen1/child1/try0"})
+    other_site = dataclasses.replace(request, site="gen1/child1/try0")
     assert ask(backend, other_site).text != first.text
 
 
