@@ -78,6 +78,16 @@ def outcome(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class TouchFile:
+    """Pickles to ``os.system("touch marker")``: what an attacker would put into state.pkl."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
 def wait_for(predicate: Any, timeout: float = 30.0, step: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

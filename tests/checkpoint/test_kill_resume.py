@@ -16,6 +16,7 @@ from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (
     FAST_RETRY,
     SMALL,
+    TouchFile,
     cli_env,
     make_server,
     outcome,
@@ -137,20 +138,12 @@ def test_garbled_state_pkl_is_rebuilt_from_the_journal(
     assert answered < reference["server"]["answered"] / 2
 
 
-class _Payload:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_tampered_state_pkl_never_runs_its_payload(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     with FakeLLMServer() as server:
         kill_after_generation(server, tmp_path, 0)
         folder = tmp_path / "victim" / "checkpoints"
-        body = pickle.dumps(_Payload(marker))
+        body = pickle.dumps(TouchFile(marker))
         header = {"format": 1, "seq": 99, "sha256": sha256_bytes(body), "created": time.time()}
         (folder / "state.pkl").write_bytes(json.dumps(header).encode() + b"\n" + body)
         latest = read_checked_json(folder / "latest.json")

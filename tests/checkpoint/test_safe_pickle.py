@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import collections
 import datetime
-import os
 import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,16 +14,7 @@ from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.store import decode_state, encode_state
 from evoprompt.core.state import ExperimentState, Individual
-
-
-class TouchFile:
-    """A pickle that runs ``touch marker`` when loaded by a plain unpickler."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
+from tests.conftest import TouchFile
 
 
 def test_code_running_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import shutil
 import signal
@@ -20,7 +19,7 @@ import pytest
 from evoprompt.checkpoint.atomic import sha256_bytes
 from evoprompt.cli.inspect import main as inspect_main
 from evoprompt.testing.server import FakeLLMServer, Faults
-from tests.conftest import cli_env, start_cli, wait_for
+from tests.conftest import TouchFile, cli_env, start_cli, wait_for
 
 ARGS = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
 ARGS += ["--batch-size", "4", "--retry-delay", "0.01"]
@@ -48,16 +47,6 @@ def inspect(*argv: str) -> Result:
     with redirect_stdout(out), redirect_stderr(err):
         code = inspect_main(list(argv))
     return Result(code, out.getvalue(), err.getvalue())
-
-
-class _Payload:
-    """Pickles to a call of os.system: what an attacker would put into state.pkl."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _garble(path: Path, at: int, data: bytes) -> None:
@@ -119,7 +108,7 @@ def exps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiments]:
 
     tampered = root / "tampered"
     shutil.copytree(root / "fin", tampered)
-    body = pickle.dumps(_Payload(root / "pwned"))
+    body = pickle.dumps(TouchFile(root / "pwned"))
     header = {"format": 1, "seq": 99, "sha256": sha256_bytes(body), "created": 0.0}
     (tampered / "checkpoints/state.pkl").write_bytes(json.dumps(header).encode() + b"\n" + body)
     yield found

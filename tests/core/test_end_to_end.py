@@ -112,9 +112,24 @@ def test_duplicate_rows_are_paid_once_and_counted_exactly(tmp_path: Path) -> Non
     data = tmp_path / "dupes.csv"
     pd.concat([rows, rows]).to_csv(data, index=False)
     with FakeLLMServer() as fake:
-        done = run_cli(["--dataset", str(data), "--dev-size", "40", "--population-size", "4",
-                        "--max-generations", "1", "--result-dir", str(tmp_path),
-                        "--experiment-id", "dupes", *FAST_RETRY], cli_env(fake))
+        done = run_cli(
+            [
+                "--dataset",
+                str(data),
+                "--dev-size",
+                "40",
+                "--population-size",
+                "4",
+                "--max-generations",
+                "1",
+                "--result-dir",
+                str(tmp_path),
+                "--experiment-id",
+                "dupes",
+                *FAST_RETRY,
+            ],
+            cli_env(fake),
+        )
         counts = fake.stats()
     assert done.returncode == 0, done.stderr
     stats = summary(tmp_path, "dupes")["api_stats"]
