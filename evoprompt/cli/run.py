@@ -225,12 +225,10 @@ def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool, dev
         )
         if config.checkpoint:
             experiment.log_recovery(resume, state)
-        if state.generation >= config.max_generations and resume.source is not None:
-            stage, _ = _stage(exp_dir)
-            if stage == "finished":
-                say(f"Experiment {exp_dir.name} is already finished.")
-                _print_summary(exp_dir)
-                return EXIT_OK
+        if state.generation >= config.max_generations and resume.stage == "finished":
+            say(f"Experiment {exp_dir.name} is already finished.")
+            _print_summary(exp_dir)
+            return EXIT_OK
     else:
         from evoprompt.core.state import ExperimentState
 

@@ -42,6 +42,7 @@ class Resume:
     batch_idx: int
     notes: list[str] = field(default_factory=list)
     rebuilt: bool = False
+    stage: str | None = None  # the stop recorded by the last save (``finished``, ...)
 
 
 def load_dev_set(config: Config) -> Dataset:
@@ -116,6 +117,7 @@ class Experiment:
             int(cursor.get("generation", 0)),
             int(cursor.get("batch_idx", 0)),
             list(found.notes),
+            stage=cursor.get("metadata", {}).get("stage"),
         )
         state = found.state
         if state is None:
