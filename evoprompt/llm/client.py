@@ -83,7 +83,6 @@ class LLMClient:
         self.prices = prices or Prices()
         self.fallback_model = fallback_model
         self.on_retry: RetryListener | None = on_retry
-        self._reserved = 0
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
         self.stopping = False  # set on Ctrl+C: start no new call, let in-flight ones land
 
@@ -99,12 +98,11 @@ class LLMClient:
             return cached
         if self.stopping:
             raise StopRequested("the run is stopping")
-        why = self.budget.exceeded(self.journal.totals(), self._reserved)
+        why = self.budget.exceeded(self.journal.totals(), len(self._in_flight))
         if why:
             raise BudgetExceeded(why)
         shared = self._in_flight[key] = asyncio.get_running_loop().create_future()
         shared.add_done_callback(_mark_retrieved)
-        self._reserved += 1
         try:
             response, attempts, fallback = await self._send(request)
             cost = self.prices.cost(
@@ -120,7 +118,6 @@ class LLMClient:
                 shared.set_exception(exc)
             raise
         finally:
-            self._reserved -= 1
             del self._in_flight[key]
 
     async def _send(self, request: LLMRequest) -> tuple[LLMResponse, int, bool]:
