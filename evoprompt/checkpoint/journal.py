@@ -5,6 +5,9 @@ sees the answer, so a process killed at any instant loses at most the calls stil
 and a resumed run finds every answered call here instead of paying for it again. Errors are
 never stored as answers. Statistics are derived from the rows, so they count each paid call
 exactly once however many times the run was killed and resumed.
+
+Answers are stored as opaque JSON text with their usage numbers: what an answer means is the
+LLM layer's business, so this package depends on nothing above it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-
-from evoprompt.llm.types import LLMResponse
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -38,8 +39,6 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-JOURNAL_NAME = "journal.sqlite"
 
 
 class JournalUnusable(Exception):
@@ -78,22 +77,32 @@ class Journal:
         # Running totals for budget checks: kept in memory so a check costs nothing per call.
         self._totals = {"calls": calls, "tokens": tokens, "cost": cost}
 
-    def get(self, key: str) -> LLMResponse | None:
+    def get(self, key: str) -> str | None:
+        """The JSON text journaled for ``key``, or None when the call was never answered."""
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else LLMResponse.from_json(row[0])
+        return None if row is None else str(row[0])
 
     def put(
-        self, key: str, response: LLMResponse, *, cost: float, attempts: int, fallback: bool
+        self,
+        key: str,
+        payload: str,
+        *,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float,
+        attempts: int,
+        fallback: bool,
     ) -> None:
         """Record an answer; the first answer to a key stands (callers look it up first)."""
         inserted = self._db.execute(
             "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
-                response.model,
-                response.to_json(),
-                response.usage.prompt_tokens,
-                response.usage.completion_tokens,
+                model,
+                payload,
+                prompt_tokens,
+                completion_tokens,
                 cost,
                 attempts,
                 int(fallback),
@@ -101,9 +110,8 @@ class Journal:
             ),
         ).rowcount
         if inserted:
-            usage = response.usage
             self._totals["calls"] += 1
-            self._totals["tokens"] += usage.prompt_tokens + usage.completion_tokens
+            self._totals["tokens"] += prompt_tokens + completion_tokens
             self._totals["cost"] += cost
 
     def record_failure(self, key: str, model: str, reason: str, attempts: int) -> None:

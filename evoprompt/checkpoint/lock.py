@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-LOCK_NAME = ".lock"
+from evoprompt.checkpoint.layout import Layout
 
 
 class ExperimentLocked(RuntimeError):
@@ -20,7 +20,7 @@ class ExperimentLocked(RuntimeError):
 
 class ExperimentLock:
     def __init__(self, exp_dir: Path):
-        self.path = exp_dir / LOCK_NAME
+        self.path = Layout(exp_dir).lock
         self._fd: int | None = None
 
     def acquire(self) -> None:

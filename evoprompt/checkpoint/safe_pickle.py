@@ -15,6 +15,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         ("evoprompt.core.state", "ExperimentState"),
         ("evoprompt.core.state", "Individual"),
+        ("evoprompt.checkpoint.schema", "GenerationRow"),
         *(
             ("builtins", name)
             for name in (

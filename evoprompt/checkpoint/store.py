@@ -1,14 +1,10 @@
 """The checkpoint folder of one experiment: what is written when, and how it is read back.
 
-Layout (spec section 4), under ``<experiment>/checkpoints/``::
-
-    latest.json            cursor + stage of the newest save (self-checksummed)
-    backup.json            the previous latest.json
-    state.pkl              full state at the last completed generation (checksummed header)
-    gen<N>_batch0.json     copy of latest.json at the end of generation N
-    batches/gen<G>_batch<B>.json   one evaluated batch
-
-``state.pkl`` is authoritative and verifies itself; the JSON files are its descriptors. All
+Under ``<experiment>/checkpoints/`` (names in :mod:`evoprompt.checkpoint.layout`): latest.json
+(the newest save's :class:`~evoprompt.checkpoint.schema.Descriptor`, self-checksummed),
+backup.json (the previous one), state.pkl (full state at the last completed generation, with a
+checksummed header), ``gen<N>_batch0.json`` (history copies) and ``batches/`` (evaluated
+batches). ``state.pkl`` is authoritative and verifies itself; the JSON files describe it. All
 writes go through :mod:`evoprompt.checkpoint.atomic`.
 """
 
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +24,9 @@ from evoprompt.checkpoint.atomic import (
     sha256_bytes,
     write_checked_json,
 )
+from evoprompt.checkpoint.layout import LATEST, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
-
-CHECKPOINTS = "checkpoints"
-LATEST, BACKUP, STATE = "latest.json", "backup.json", "state.pkl"
-_HISTORY = re.compile(r"^gen(\d+)_batch0\.json$")
-_BATCH = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
+from evoprompt.checkpoint.schema import BatchRecord, Descriptor, JsonDict, SchemaError
 
 
 def encode_state(payload: Any, seq: int) -> bytes:
@@ -44,7 +36,7 @@ def encode_state(payload: Any, seq: int) -> bytes:
     return json.dumps(header).encode() + b"\n" + body
 
 
-def decode_state(path: Path) -> tuple[dict[str, Any], Any]:
+def decode_state(path: Path) -> tuple[JsonDict, Any]:
     """Header and payload of ``state.pkl``; raises CorruptFile or UnsafePickle."""
     try:
         raw = path.read_bytes()
@@ -66,110 +58,133 @@ def decode_state(path: Path) -> tuple[dict[str, Any], Any]:
         raise CorruptFile(path, f"cannot be unpickled ({exc})") from None
 
 
+def read_descriptor(path: Path) -> Descriptor:
+    """A checksummed descriptor file, validated; raises CorruptFile naming what is wrong."""
+    try:
+        return Descriptor.from_json(read_checked_json(path))
+    except SchemaError as exc:
+        raise CorruptFile(path, str(exc)) from None
+
+
+def read_batch(path: Path) -> BatchRecord:
+    """A checksummed batch file, validated; raises CorruptFile naming what is wrong."""
+    try:
+        return BatchRecord.from_json(read_checked_json(path))
+    except SchemaError as exc:
+        raise CorruptFile(path, str(exc)) from None
+
+
 @dataclass
 class Recovered:
     """What a resume found: the newest valid descriptor, the state, and what went wrong."""
 
-    cursor: dict[str, Any] | None = None
+    cursor: Descriptor | None = None
     source: str | None = None
     state: Any = None
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Position:
+    """What a save records besides its sequence, time and state reference."""
+
+    generation: int
+    batch_idx: int
+    metadata: JsonDict
+    experiment_id: str | None = None
+    num_individuals: int = 0
+    best_fitness: float | None = None
+
+
 class CheckpointStore:
     def __init__(self, exp_dir: Path, *, enabled: bool = True):
-        self.exp_dir = exp_dir
-        self.folder = exp_dir / CHECKPOINTS
+        self.layout = Layout(exp_dir)
         self.enabled = enabled
         self.seq = 0
-        self._previous: dict[str, Any] | None = None  # what latest.json holds: backup-to-be
-        self._state_ref: dict[str, Any] = {}  # seq and sha256 of the state.pkl on disk
+        self._previous: Descriptor | None = None  # what latest.json holds: backup-to-be
+        self._state_ref: tuple[int, str] | None = None  # seq and sha256 of state.pkl on disk
 
     # -- writing -------------------------------------------------------------------------
 
-    def _descriptor(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _descriptor(self, position: Position) -> Descriptor:
         self.seq += 1
-        return {"seq": self.seq, "timestamp": time.time(), **fields, **self._state_ref}
+        state_seq, state_sha = self._state_ref or (None, None)
+        return Descriptor(
+            seq=self.seq,
+            timestamp=time.time(),
+            generation=position.generation,
+            batch_idx=position.batch_idx,
+            metadata=position.metadata,
+            experiment_id=position.experiment_id,
+            num_individuals=position.num_individuals,
+            best_fitness=position.best_fitness,
+            state_seq=state_seq,
+            state_sha256=state_sha,
+        )
 
-    def _rotate_and_write(self, doc: dict[str, Any]) -> None:
+    def _rotate_and_write(self, doc: Descriptor) -> None:
         """backup.json <- the previous descriptor (from memory: a corrupt latest.json on disk
         must not overwrite a good backup), then latest.json <- ``doc``."""
         if self._previous is not None:
-            write_checked_json(self.folder / BACKUP, self._previous)
-        write_checked_json(self.folder / LATEST, doc)
+            write_checked_json(self.layout.backup, self._previous.to_json())
+        write_checked_json(self.layout.latest, doc.to_json())
         self._previous = doc
 
-    def save_cursor(self, **fields: Any) -> dict[str, Any]:
+    def save_cursor(self, position: Position) -> Descriptor:
         """Write latest.json (and rotate backup.json) for a mid-generation moment."""
-        doc = self._descriptor(fields)
+        doc = self._descriptor(position)
         if self.enabled:
             self._rotate_and_write(doc)
         return doc
 
-    def save_state(self, payload: Any, *, history_of: int | None, **fields: Any) -> None:
+    def save_state(self, payload: Any, position: Position, *, history: bool = True) -> None:
         """Write state.pkl, then latest.json describing it, then the generation's history copy."""
         if not self.enabled:
             return
         blob = encode_state(payload, self.seq + 1)
-        atomic_write_bytes(self.folder / STATE, blob)
+        atomic_write_bytes(self.layout.state, blob)
         head = json.loads(blob.partition(b"\n")[0])
-        self._state_ref = {"state_seq": head["seq"], "state_sha256": head["sha256"]}
-        doc = self._descriptor(fields)
+        self._state_ref = (head["seq"], head["sha256"])
+        doc = self._descriptor(position)
         self._rotate_and_write(doc)
-        if history_of is not None:
-            write_checked_json(self.folder / f"gen{history_of}_batch0.json", doc)
+        if history:
+            write_checked_json(self.layout.history(doc.history_of), doc.to_json())
 
-    def save_batch(self, generation: int, batch_idx: int, doc: dict[str, Any]) -> None:
+    def save_batch(self, record: BatchRecord) -> None:
         if self.enabled:
-            path = self.folder / "batches" / f"gen{generation}_batch{batch_idx}.json"
-            write_checked_json(path, {"generation": generation, **doc})
+            write_checked_json(
+                self.layout.batch(record.generation, record.batch_idx), record.to_json()
+            )
 
     # -- reading -------------------------------------------------------------------------
 
-    def history_files(self) -> list[Path]:
-        """History copies, newest generation first."""
-        found = [
-            (int(m.group(1)), p)
-            for p in self.folder.glob("gen*_batch0.json")
-            if (m := _HISTORY.match(p.name))
-        ]
-        return [p for _, p in sorted(found, reverse=True)]
-
-    def batch_files(self) -> list[tuple[int, int, Path]]:
-        batches = self.folder / "batches"
-        found = [
-            (int(m.group(1)), int(m.group(2)), p)
-            for p in batches.glob("gen*_batch*.json")
-            if (m := _BATCH.match(p.name))
-        ]
-        return sorted(found)
-
     def load_batches(
         self, generation: int, prompts: list[str], rows: list[range]
-    ) -> dict[int, dict[str, Any]]:
+    ) -> dict[int, BatchRecord]:
         """Valid batch files of ``generation`` evaluated for exactly these prompts and rows
         (a resume with another ``batch_size`` cuts other batches, re-read from the journal)."""
         done = {}
-        for gen, b, path in self.batch_files():
-            if gen != generation:
+        for gen, b, path in self.layout.batch_files():
+            if gen != generation or b >= len(rows):
                 continue
             try:
-                doc = read_checked_json(path)
+                record = read_batch(path)
             except CorruptFile:
                 continue  # re-evaluated from the journal at no cost
-            expected = [rows[b].start, rows[b].stop] if b < len(rows) else None
-            if doc.get("rows") == expected and [e["text"] for e in doc["prompts"]] == prompts:
-                done[b] = doc
+            expected = (rows[b].start, rows[b].stop)
+            if record.rows == expected and [p.text for p in record.prompts] == prompts:
+                done[b] = record
         return done
 
-    def read_cursor(self) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+    def read_cursor(self) -> tuple[Descriptor | None, str | None, list[str]]:
         """The newest valid descriptor (latest -> backup -> newest history), its file name, and
         a note for each file passed over. Reads JSON only: cheap, and safe on any state.pkl."""
         notes = []
-        if self.folder.is_dir():
-            for path in [self.folder / LATEST, self.folder / BACKUP, *self.history_files()]:
+        layout = self.layout
+        if layout.checkpoints.is_dir():
+            for path in [layout.latest, layout.backup, *(p for _, p in layout.history_files())]:
                 try:
-                    return read_checked_json(path), path.name, notes
+                    return read_descriptor(path), path.name, notes
                 except CorruptFile as exc:
                     if path.exists():
                         notes.append(f"{path.name} is unusable ({exc.why})")
@@ -180,18 +195,14 @@ class CheckpointStore:
         cursor, source, notes = self.read_cursor()
         found = Recovered(cursor, source, notes=notes)
         if cursor is not None:
-            self.seq = max(self.seq, int(cursor.get("seq", 0)))
+            self.seq = max(self.seq, cursor.seq)
             self._previous = cursor if source == LATEST else None
-        state_path = self.folder / STATE
-        if state_path.exists():
+        if self.layout.state.exists():
             try:
-                header, found.state = decode_state(state_path)
+                header, found.state = decode_state(self.layout.state)
                 self.seq = max(self.seq, int(header["seq"]))
-                self._state_ref = {"state_seq": header["seq"], "state_sha256": header["sha256"]}
-                if cursor is not None and cursor.get("state_sha256") not in (
-                    None,
-                    header["sha256"],
-                ):
+                self._state_ref = (int(header["seq"]), str(header["sha256"]))
+                if cursor is not None and cursor.state_sha256 not in (None, header["sha256"]):
                     notes.append(
                         f"{source} describes another state.pkl than the one on disk "
                         "(a save was cut short); state.pkl is self-verified and used"
@@ -211,8 +222,8 @@ class CheckpointStore:
         if not self.enabled:
             return []
         cutoff = current - keep_last_n
-        doomed = [p for p in self.history_files() if int(_HISTORY.match(p.name)[1]) <= cutoff]
-        doomed += [p for gen, _, p in self.batch_files() if gen <= cutoff]
+        doomed = [p for gen, p in self.layout.history_files() if gen <= cutoff]
+        doomed += [p for gen, _, p in self.layout.batch_files() if gen <= cutoff]
         for path in doomed:
             path.unlink(missing_ok=True)
         return doomed

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evoprompt.cli.hints import resume_command
+from evoprompt.config import Config
 from evoprompt.report.experiment import (
     Snapshot,
     api_stats,
@@ -92,8 +94,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _resume_line(snap: Snapshot, result_dir: Path) -> str:
-    from evoprompt.cli.run import resume_command
-    from evoprompt.config import Config
 
     names = {f.name for f in dataclasses.fields(Config)}
     try:
@@ -138,7 +138,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     snap = snapshot(exp_dir)
     det = details(snap)
     stats, source = api_stats(snap)
-    cursor = snap.cursor or {}
     done = snap.completed_generation
     print(f"Experiment {snap.id}: {snap.status}")
     print(f"  folder:      {exp_dir}")
@@ -149,7 +148,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("  cursor:      none saved yet")
     else:
         print(
-            f"  cursor:      generation {cursor.get('generation')}, batch {cursor.get('batch_idx')}"
+            f"  cursor:      generation {snap.cursor.generation}, batch {snap.cursor.batch_idx}"
             f" (stage {snap.stage}; {snap.cursor_source}, saved {when(snap.updated)})"
         )
     limit = snap.config.get("max_generations", "?")
@@ -210,7 +209,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     det = details(snap)
     stats, source = api_stats(snap)
     data = build(snap, det, stats, source)
-    png = fitness_png(det.generations, title=snap.id) if data.has_plot else None
+    rows = [g.to_json() for g in det.generations]
+    png = fitness_png(rows, title=snap.id) if data.has_plot else None
     suffix = ".md" if args.format == "md" else ".html"
     output = Path(args.output) if args.output else exp_dir / f"report{suffix}"
     try:

@@ -1,21 +1,21 @@
-"""Assemble one experiment from its config: data, backend, journal, client, engine.
+"""Assemble one experiment from its config: data, backend, journal, client, engine, recorder.
 
-Kept apart from the CLI so tests and benchmarks can run an experiment in-process, and apart
-from the engine so the loop never knows which backend or display it is talking to.
+Kept apart from the session (which decides what runs and how it stops) and from the engine, so
+the loop never knows which backend, display or file layout it is talking to.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import atomic_write_text
-from evoprompt.checkpoint.journal import JOURNAL_NAME, Journal
+from evoprompt.checkpoint.journal import Journal
+from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.engine import Engine
+from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import Dataset, dev_split, load_dataset
 from evoprompt.display import Display, Silent
@@ -28,21 +28,6 @@ from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.factory import make_backend
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
-
-CONFIG_NAME = "config.json"
-RECOVERY_LOG = "recovery.log"
-
-
-@dataclass
-class Resume:
-    """How a resumed experiment got its state back (for recovery.log and the user)."""
-
-    source: str | None
-    generation: int
-    batch_idx: int
-    notes: list[str] = field(default_factory=list)
-    rebuilt: bool = False
-    stage: str | None = None  # the stop recorded by the last save (``finished``, ...)
 
 
 def load_dev_set(config: Config) -> Dataset:
@@ -71,7 +56,7 @@ class Experiment:
         self.dev = dev or load_dev_set(config)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         exp_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(exp_dir / JOURNAL_NAME if config.checkpoint else None)
+        self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         completion = config.backend == "local"
         self.client = LLMClient(
             make_backend(config, api_key),
@@ -104,50 +89,19 @@ class Experiment:
 
     def write_config(self) -> None:
         atomic_write_text(
-            self.exp_dir / CONFIG_NAME,
+            Layout(self.exp_dir).config,
             json.dumps(self.config.to_dict(), indent=2, ensure_ascii=False) + "\n",
         )
 
-    def restore(self) -> tuple[ExperimentState, Resume]:
-        """The saved state, or a fresh one replayed from the journal when state.pkl is lost."""
-        found = self.store.recover()
-        cursor = found.cursor or {}
-        resume = Resume(
-            found.source,
-            int(cursor.get("generation", 0)),
-            int(cursor.get("batch_idx", 0)),
-            list(found.notes),
-            stage=cursor.get("metadata", {}).get("stage"),
-        )
-        state = found.state
-        if state is None:
-            state = ExperimentState.new(self.exp_dir.name, self.config.seed)
-            lost = cursor.get("metadata", {}).get("completed_generation", -1)
-            if lost >= 0:
-                resume.rebuilt = True
-                answers = int(self.journal.totals()["calls"])
-                resume.notes.append(
-                    f"rebuilding generations 0-{lost} by replaying the experiment from its seed "
-                    f"with the {answers} answers in the journal: no answered call is sent again"
-                    if answers
-                    else f"the journal is empty too: generations 0-{lost} are lost and will be "
-                    "re-run, re-sending their calls"
-                )
-        return state, resume
-
-    def log_recovery(self, resume: Resume, state: ExperimentState) -> None:
-        entry = {
-            "timestamp": time.time(),
-            "restored_from": resume.source,
-            "state": "replayed from journal" if resume.rebuilt else "state.pkl",
-            "completed_generation": state.generation,
-            "cursor": {"generation": resume.generation, "batch_idx": resume.batch_idx},
-            "notes": resume.notes,
-        }
-        with (self.exp_dir / RECOVERY_LOG).open("a", encoding="utf-8") as log:
-            log.write(json.dumps(entry) + "\n")
-
     def build_engine(self, state: ExperimentState) -> Engine:
+        recorder = Recorder(
+            self.store,
+            state,
+            self.exp_dir,
+            stats=self.journal.stats,
+            cleanup_every=self.config.cleanup_every,
+            keep_last_n=self.config.keep_last_n,
+        )
         self.engine = Engine(
             config=self.config,
             state=state,
@@ -155,9 +109,8 @@ class Experiment:
             breeder=self.breeder,
             strategy=STRATEGIES[self.config.algorithm](),
             store=self.store,
-            exp_dir=self.exp_dir,
+            recorder=recorder,
             display=self.display,
-            stats=self.journal.stats,
         )
         return self.engine
 

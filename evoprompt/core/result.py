@@ -9,54 +9,37 @@ from typing import Any
 import pandas as pd
 
 from evoprompt.checkpoint.atomic import atomic_write_text
+from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.schema import GenerationRow, Summary
 from evoprompt.core.state import ExperimentState
 
-GENERATION_COLUMNS = [
-    "generation",
-    "best_fitness",
-    "mean_fitness",
-    "best_prompt",
-    "evaluated",
-    "duration_s",
-]
 
-
-def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> dict[str, Any]:
+def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> Summary:
     best = state.best()
-    return {
-        "experiment_id": state.experiment_id,
-        "status": status,
-        "best_prompt": best.text if best else None,
-        "best_fitness": best.fitness if best else None,
-        "best_error_patterns": best.error_patterns if best else {},
-        "generations": state.generations,
-        "population": [{"text": ind.text, "fitness": ind.fitness} for ind in state.population],
-        "api_stats": api_stats,
-    }
+    return Summary(
+        experiment_id=state.experiment_id,
+        status=status,
+        best_prompt=best.text if best else None,
+        best_fitness=best.fitness if best else None,
+        best_error_patterns=best.error_patterns if best else {},
+        generations=list(state.generations),
+        population=[ind.row() for ind in state.population],
+        api_stats=api_stats,
+    )
 
 
 def write_results(
     exp_dir: Path, state: ExperimentState, status: str, api_stats: dict[str, Any]
-) -> dict[str, Any]:
+) -> Summary:
+    layout = Layout(exp_dir)
     doc = summary(state, status, api_stats)
     atomic_write_text(
-        exp_dir / "summary.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        layout.summary, json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n"
     )
-    table = pd.DataFrame(state.generations, columns=GENERATION_COLUMNS)
-    atomic_write_text(exp_dir / "generations.csv", table.to_csv(index=False))
-    lines = [
-        json.dumps(
-            {
-                "text": ind.text,
-                "fitness": ind.fitness,
-                "generation": ind.generation,
-                "parents": list(ind.parents),
-                "operator": ind.operator,
-                "error_patterns": ind.error_patterns,
-            },
-            ensure_ascii=False,
-        )
-        for ind in state.scored.values()
-    ]
-    atomic_write_text(exp_dir / "population.jsonl", "".join(line + "\n" for line in lines))
+    table = pd.DataFrame(
+        [g.to_json() for g in state.generations], columns=list(GenerationRow.COLUMNS)
+    )
+    atomic_write_text(layout.generations_csv, table.to_csv(index=False))
+    lines = [json.dumps(ind.row().to_json(), ensure_ascii=False) for ind in state.scored.values()]
+    atomic_write_text(layout.population, "".join(line + "\n" for line in lines))
     return doc

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from evoprompt.checkpoint.schema import GenerationRow, PopulationRow
+
 
 @dataclass(frozen=True)
 class Individual:
@@ -23,6 +25,17 @@ class Individual:
     operator: str = "seed"
     error_patterns: dict[str, int] = field(default_factory=dict)
 
+    def row(self) -> PopulationRow:
+        """How population.jsonl (and the reports) record this prompt."""
+        return PopulationRow(
+            self.text,
+            self.fitness,
+            self.generation,
+            self.parents,
+            self.operator,
+            dict(self.error_patterns),
+        )
+
 
 @dataclass
 class ExperimentState:
@@ -30,7 +43,7 @@ class ExperimentState:
     rng_state: dict[str, Any]
     population: list[Individual] = field(default_factory=list)
     scored: dict[str, Individual] = field(default_factory=dict)
-    generations: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[GenerationRow] = field(default_factory=list)
     generation: int = -1  # last completed generation; -1 before the initial population
 
     @classmethod

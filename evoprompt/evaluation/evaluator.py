@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from evoprompt._async import gather_or_cancel
+from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient
 
-BatchSaver = Callable[[int, dict[str, Any]], Awaitable[None]]
+BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
+"""Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
 
 
 @dataclass(frozen=True)
@@ -55,20 +56,18 @@ class Evaluator:
         size = len(self.dev)
         return [range(s, min(s + self.batch_size, size)) for s in range(0, size, self.batch_size)]
 
-    def requests_needed(self, prompts: Sequence[str], done: dict[int, dict[str, Any]]) -> int:
+    def requests_needed(self, prompts: Sequence[str], done: dict[int, BatchRecord]) -> int:
         return sum(len(r) * len(prompts) for b, r in enumerate(self.batches()) if b not in done)
 
     async def evaluate(
-        self, prompts: Sequence[str], done: dict[int, dict[str, Any]], save: BatchSaver
+        self, prompts: Sequence[str], done: dict[int, BatchRecord], save: BatchSaver
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk."""
         batches = self.batches()
         predictions = {p: [""] * len(self.dev) for p in prompts}
-        for b, doc in done.items():
-            for entry in doc["prompts"]:
-                predictions[entry["text"]][batches[b].start : batches[b].stop] = entry[
-                    "predictions"
-                ]
+        for b, record in done.items():
+            for entry in record.prompts:
+                predictions[entry.text][batches[b].start : batches[b].stop] = entry.predictions
         left = {b: len(r) * len(prompts) for b, r in enumerate(batches) if b not in done}
         work = ((b, p, i) for b, r in enumerate(batches) if b in left for p in prompts for i in r)
 
@@ -80,27 +79,27 @@ class Evaluator:
                 self.progress(1)
                 left[b] -= 1
                 if left[b] == 0:
-                    await save(b, self._batch_doc(b, batches[b], prompts, predictions))
+                    await save(b, batches[b], self._results(batches[b], prompts, predictions))
 
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         for prompt in prompts:
             self.scorer.forget(prompt)
         return {p: analyse(predictions[p], self.dev.labels) for p in prompts}
 
-    def _batch_doc(
-        self, b: int, rows: range, prompts: Sequence[str], predictions: dict[str, list[str]]
-    ) -> dict[str, Any]:
+    def _results(
+        self, rows: range, prompts: Sequence[str], predictions: dict[str, list[str]]
+    ) -> list[PromptResult]:
         truths = list(self.dev.labels[rows.start : rows.stop])
-        entries = []
+        results = []
         for prompt in prompts:
             preds = predictions[prompt][rows.start : rows.stop]
             score = analyse(preds, truths)
-            entries.append(
-                {
-                    "text": prompt,
-                    "predictions": preds,
-                    "ground_truths": truths,
-                    "analysis": {"accuracy": score.fitness, "error_patterns": score.error_patterns},
-                }
+            results.append(
+                PromptResult(
+                    prompt,
+                    preds,
+                    truths,
+                    {"accuracy": score.fitness, "error_patterns": score.error_patterns},
+                )
             )
-        return {"batch_idx": b, "rows": [rows.start, rows.stop], "prompts": entries}
+        return results

@@ -84,11 +84,12 @@ class LLMClient:
         self.fallback_model = fallback_model
         self.on_retry: RetryListener | None = on_retry
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
-        self.stopping = False  # set on Ctrl+C: start no new call, let in-flight ones land
+        self._stopping = False
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         key = request.key()
-        cached = self.journal.get(key)
+        journaled = self.journal.get(key)
+        cached = None if journaled is None else LLMResponse.from_json(journaled)
         if cached is None and key in self._in_flight:
             # The same call is already on the wire (duplicate rows, say): share its answer
             # rather than paying for it twice.
@@ -96,7 +97,7 @@ class LLMClient:
         if cached is not None:
             self.journal.bump("cache_hits")
             return cached
-        if self.stopping:
+        if self._stopping:
             raise StopRequested("the run is stopping")
         why = self.budget.exceeded(self.journal.totals(), len(self._in_flight))
         if why:
@@ -108,7 +109,16 @@ class LLMClient:
             cost = self.prices.cost(
                 response, request.model if not fallback else self.fallback_model
             )
-            self.journal.put(key, response, cost=cost, attempts=attempts, fallback=fallback)
+            self.journal.put(
+                key,
+                response.to_json(),
+                model=response.model,
+                prompt_tokens=response.usage.prompt_tokens,
+                completion_tokens=response.usage.completion_tokens,
+                cost=cost,
+                attempts=attempts,
+                fallback=fallback,
+            )
             shared.set_result(response)
             return response
         except BaseException as exc:
@@ -119,6 +129,10 @@ class LLMClient:
             raise
         finally:
             del self._in_flight[key]
+
+    def stop(self) -> None:
+        """Start no new call from now on; calls already on the wire land in the journal."""
+        self._stopping = True
 
     async def _send(self, request: LLMRequest) -> tuple[LLMResponse, int, bool]:
         try:

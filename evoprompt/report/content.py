@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from evoprompt.checkpoint.schema import PopulationRow
 from evoprompt.report.experiment import Details, Snapshot, when
 
 LINEAGE_LIMIT = 300
@@ -20,17 +21,17 @@ class Table:
 class Ancestor:
     depth: int
     text: str
-    row: dict[str, Any] | None
+    row: PopulationRow | None
     repeated: bool = False
 
 
-def lineage(scored: list[dict[str, Any]], text: str) -> tuple[list[Ancestor], bool]:
+def lineage(scored: list[PopulationRow], text: str) -> tuple[list[Ancestor], bool]:
     """Ancestry of ``text`` back to the seeds, depth first; (entries, truncated).
 
     A prompt reached twice (GA parents often share ancestors) is expanded once and later only
     referenced, which bounds the walk by the number of scored prompts.
     """
-    by_text = {row["text"]: row for row in scored}
+    by_text = {row.text: row for row in scored}
     entries: list[Ancestor] = []
     seen: set[str] = set()
     stack = [(text, 0)]
@@ -43,7 +44,7 @@ def lineage(scored: list[dict[str, Any]], text: str) -> tuple[list[Ancestor], bo
         if row is None or current in seen:
             continue
         seen.add(current)
-        stack.extend((parent, depth + 1) for parent in reversed(row.get("parents") or []))
+        stack.extend((parent, depth + 1) for parent in reversed(row.parents))
     return entries, False
 
 
@@ -90,7 +91,7 @@ def _lineage_line(entry: Ancestor) -> LineageLine:
     if entry.row is None:
         return LineageLine(entry.depth, "not in population.jsonl", entry.text)
     row = entry.row
-    label = f"gen {row.get('generation')} · {row.get('operator')} · {fmt(row.get('fitness'))}"
+    label = f"gen {row.generation} · {row.operator} · {fmt(row.fitness)}"
     if entry.repeated:
         label += " · shown above"
     return LineageLine(entry.depth, label, entry.text)
@@ -119,26 +120,20 @@ def build(
     for g in det.generations:
         generations.rows.append(
             [
-                fmt(g.get("generation")),
-                fmt(g.get("best_fitness")),
-                fmt(g.get("mean_fitness")),
-                fmt(g.get("evaluated")),
-                fmt(g.get("duration_s"), 2),
-                str(g.get("best_prompt", "")),
+                fmt(g.generation),
+                fmt(g.best_fitness),
+                fmt(g.mean_fitness),
+                fmt(g.evaluated),
+                fmt(g.duration_s, 2),
+                g.best_prompt,
             ]
         )
-    origin = {row["text"]: row for row in det.scored}
+    origin = {row.text: row for row in det.scored}
     population = Table(["rank", "fitness", "born", "operator", "prompt"])
     for rank, row in enumerate(det.population, 1):
-        known = origin.get(row["text"], {})
+        known = origin.get(row.text, row)
         population.rows.append(
-            [
-                str(rank),
-                fmt(row.get("fitness")),
-                fmt(known.get("generation", row.get("generation"))),
-                str(known.get("operator", row.get("operator", "-"))),
-                row["text"],
-            ]
+            [str(rank), fmt(row.fitness), fmt(known.generation), known.operator or "-", row.text]
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
     errors = Table(["true label", "predicted", "count"])

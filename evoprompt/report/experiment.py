@@ -29,26 +29,24 @@ from typing import Any
 import pandas as pd
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal import JOURNAL_NAME, journal_stats, open_readonly
-from evoprompt.checkpoint.lock import LOCK_NAME
+from evoprompt.checkpoint.journal import journal_stats, open_readonly
+from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.checkpoint.store import (
-    CHECKPOINTS,
-    LATEST,
-    STATE,
-    CheckpointStore,
-    decode_state,
+from evoprompt.checkpoint.schema import (
+    Descriptor,
+    GenerationRow,
+    PopulationRow,
+    SchemaError,
+    Stage,
+    Summary,
 )
-from evoprompt.core.experiment import CONFIG_NAME
+from evoprompt.checkpoint.store import CheckpointStore, decode_state
 from evoprompt.core.state import ExperimentState
-
-SUMMARY, POPULATION, GENERATIONS_CSV = "summary.json", "population.jsonl", "generations.csv"
 
 
 def is_experiment(folder: Path) -> bool:
     """A folder some run created: it holds a config, a summary or checkpoints."""
-    names = (CONFIG_NAME, SUMMARY, CHECKPOINTS)
-    return folder.is_dir() and any((folder / name).exists() for name in names)
+    return Layout(folder).is_experiment()
 
 
 def lock_holder(exp_dir: Path) -> str | None:
@@ -58,7 +56,7 @@ def lock_holder(exp_dir: Path) -> str | None:
     can only collide with this for the microseconds between the two calls.
     """
     try:
-        fd = os.open(exp_dir / LOCK_NAME, os.O_RDONLY)
+        fd = os.open(Layout(exp_dir).lock, os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -92,23 +90,14 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     return doc
 
 
-def _in_progress(stage: str) -> bool:
-    return stage.startswith("generation_")
-
-
-def _stop_status(stage: str) -> str:
-    """Mirror of the engine's mapping from stop stage to summary status."""
-    return stage if stage in ("finished", "interrupted") else "error"
-
-
 @dataclass
 class Snapshot:
     """What ``list`` needs: cheap to load (no state.pkl, no journal)."""
 
     exp_dir: Path
     config: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] | None = None
-    cursor: dict[str, Any] | None = None
+    summary: Summary | None = None
+    cursor: Descriptor | None = None
     cursor_source: str | None = None
     holder: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -118,56 +107,68 @@ class Snapshot:
         return self.exp_dir.name
 
     @property
-    def stage(self) -> str | None:
-        return ((self.cursor or {}).get("metadata") or {}).get("stage")
+    def stage(self) -> Stage | None:
+        return self.cursor.stage if self.cursor else None
 
     @property
     def status(self) -> str:
         if self.holder is not None:
             return "running"
         stage = self.stage
-        if self.cursor_source == LATEST and stage:
-            return "crashed" if _in_progress(stage) else _stop_status(stage)
-        saved = (self.summary or {}).get("status")
+        if self.cursor_source == LATEST and stage is not None and stage.text:
+            return "crashed" if stage.in_progress else stage.status
+        saved = self.summary.status if self.summary else None
         if saved and saved != "running":
-            return str(saved)
-        if stage and not _in_progress(stage):
-            return _stop_status(stage)
+            return saved
+        if stage is not None and stage.text and not stage.in_progress:
+            return stage.status
         return "crashed"
 
     @property
     def completed_generation(self) -> int:
         """Last completed generation (0 = the initial population), -1 when none."""
-        meta = (self.cursor or {}).get("metadata") or {}
-        if "completed_generation" in meta:
-            return int(meta["completed_generation"])
-        generations = (self.summary or {}).get("generations") or []
-        return int(generations[-1]["generation"]) if generations else -1
+        if self.cursor is not None and self.cursor.completed_generation is not None:
+            return self.cursor.completed_generation
+        generations = self.summary.generations if self.summary else []
+        return generations[-1].generation if generations else -1
 
     @property
     def best_fitness(self) -> float | None:
-        value = (self.cursor or {}).get("best_fitness")
-        return value if value is not None else (self.summary or {}).get("best_fitness")
+        value = self.cursor.best_fitness if self.cursor else None
+        if value is None and self.summary is not None:
+            value = self.summary.best_fitness
+        return value
 
     @property
     def updated(self) -> float | None:
         """When the newest checkpoint was taken, from its own timestamp (never file times)."""
-        return (self.cursor or {}).get("timestamp")
+        return self.cursor.timestamp if self.cursor else None
+
+
+def _read_summary(layout: Layout, notes: list[str]) -> Summary | None:
+    doc = _read_json(layout.summary, notes)
+    if doc is None:
+        return None
+    try:
+        return Summary.from_json(doc)
+    except SchemaError as exc:
+        notes.append(f"{SUMMARY} is unusable ({exc})")
+        return None
 
 
 def snapshot(exp_dir: Path) -> Snapshot:
+    layout = Layout(exp_dir)
     snap = Snapshot(exp_dir, holder=lock_holder(exp_dir))
-    config = _read_json(exp_dir / CONFIG_NAME, snap.notes)
+    config = _read_json(layout.config, snap.notes)
     if config is None:
         snap.notes.append("config.json is missing or unreadable: the experiment cannot be resumed")
     snap.config = config or {}
-    snap.summary = _read_json(exp_dir / SUMMARY, snap.notes)
-    folder = exp_dir / CHECKPOINTS
+    snap.summary = _read_summary(layout, snap.notes)
     snap.cursor, snap.cursor_source, passed_over = CheckpointStore(exp_dir).read_cursor()
     snap.notes.extend(passed_over)
     if snap.cursor_source not in (None, LATEST):
         snap.notes.append(f"cursor taken from {snap.cursor_source}")
-    if snap.cursor is None and folder.is_dir():
+    if snap.cursor is None and layout.checkpoints.is_dir():
         snap.notes.append("no usable latest.json, backup.json or history file")
     return snap
 
@@ -176,16 +177,16 @@ def snapshot(exp_dir: Path) -> Snapshot:
 class Details:
     """What ``status`` and ``report`` add: generations, prompts, the best prompt."""
 
-    generations: list[dict[str, Any]] = field(default_factory=list)
-    scored: list[dict[str, Any]] = field(default_factory=list)
-    population: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[GenerationRow] = field(default_factory=list)
+    scored: list[PopulationRow] = field(default_factory=list)
+    population: list[PopulationRow] = field(default_factory=list)
     best_prompt: str | None = None
     best_fitness: float | None = None
     error_patterns: dict[str, int] = field(default_factory=dict)
-    source: str = "summary.json"
+    source: str = SUMMARY
 
 
-def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, notes: list[str]) -> list[PopulationRow]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -196,56 +197,48 @@ def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     rows = []
     for line in filter(str.strip, lines):
         try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        usable = isinstance(row, dict) and isinstance(row.get("text"), str)
-        if usable and isinstance(row.get("fitness"), (int, float)):
-            rows.append(row)
-            continue
-        notes.append(f"{path.name} has an unusable line (skipped)")
+            rows.append(PopulationRow.from_json(json.loads(line)))
+        except (ValueError, SchemaError):
+            notes.append(f"{path.name} has an unusable line (skipped)")
     return rows
 
 
-def _load_state(exp_dir: Path, notes: list[str]) -> ExperimentState | None:
-    path = exp_dir / CHECKPOINTS / STATE
-    if not path.exists():
+def _load_state(layout: Layout, notes: list[str]) -> ExperimentState | None:
+    if not layout.state.exists():
         return None
     try:
-        _, state = decode_state(path)
+        _, state = decode_state(layout.state)
     except (CorruptFile, UnsafePickle) as exc:
         notes.append(f"state.pkl is unusable ({getattr(exc, 'why', exc)})")
         return None
     return state if isinstance(state, ExperimentState) else None
 
 
-def _row(ind: Any) -> dict[str, Any]:
-    return {
-        "text": ind.text,
-        "fitness": ind.fitness,
-        "generation": ind.generation,
-        "parents": list(ind.parents),
-        "operator": ind.operator,
-        "error_patterns": dict(ind.error_patterns),
-    }
+def _read_generations_csv(path: Path) -> list[GenerationRow]:
+    if not path.exists():
+        return []
+    with contextlib.suppress(ValueError, OSError, pd.errors.EmptyDataError, SchemaError):
+        return [GenerationRow.from_json(r) for r in pd.read_csv(path).to_dict("records")]
+    return []
 
 
 def details(snap: Snapshot) -> Details:
     """The experiment's figures from the best source available, noting what was missing."""
-    found = Details(scored=_read_jsonl(snap.exp_dir / POPULATION, snap.notes))
+    layout = Layout(snap.exp_dir)
+    found = Details(scored=_read_jsonl(layout.population, snap.notes))
     summary = snap.summary
     if summary is not None:
-        found.generations = list(summary.get("generations") or [])
-        found.population = list(summary.get("population") or [])
-        found.best_prompt = summary.get("best_prompt")
-        found.best_fitness = summary.get("best_fitness")
-        found.error_patterns = dict(summary.get("best_error_patterns") or {})
-    elif (state := _load_state(snap.exp_dir, snap.notes)) is not None:
+        found.generations = list(summary.generations)
+        found.population = list(summary.population)
+        found.best_prompt = summary.best_prompt
+        found.best_fitness = summary.best_fitness
+        found.error_patterns = dict(summary.best_error_patterns)
+    elif (state := _load_state(layout, snap.notes)) is not None:
         found.source = "state.pkl"
         snap.notes.append("summary.json is missing: figures come from state.pkl")
         found.generations = list(state.generations)
-        found.population = [_row(ind) for ind in state.population]
-        found.scored = found.scored or [_row(ind) for ind in state.scored.values()]
+        found.population = [ind.row() for ind in state.population]
+        found.scored = found.scored or [ind.row() for ind in state.scored.values()]
         best = state.best()
         if best is not None:
             found.best_prompt, found.best_fitness = best.text, best.fitness
@@ -257,31 +250,29 @@ def details(snap: Snapshot) -> Details:
             if snap.completed_generation < 0
             else "summary.json and a usable state.pkl are missing: partial figures only"
         )
-        csv = snap.exp_dir / GENERATIONS_CSV
-        if csv.exists():
-            with contextlib.suppress(ValueError, OSError, pd.errors.EmptyDataError):
-                found.generations = pd.read_csv(csv).to_dict("records")
+        found.generations = _read_generations_csv(layout.generations_csv)
         found.population = found.scored
         found.best_fitness = snap.best_fitness
     if found.best_prompt is None and found.scored:
-        top = max(found.scored, key=lambda row: row["fitness"])
-        found.best_prompt, found.best_fitness = top["text"], top["fitness"]
-        found.error_patterns = dict(top.get("error_patterns") or {})
+        top = max(found.scored, key=lambda row: row.fitness)
+        found.best_prompt, found.best_fitness = top.text, top.fitness
+        found.error_patterns = dict(top.error_patterns)
     if not found.error_patterns and found.best_prompt is not None:
-        row = next((r for r in found.scored if r["text"] == found.best_prompt), None)
-        found.error_patterns = dict((row or {}).get("error_patterns") or {})
-    found.population = sorted(found.population, key=lambda row: -row["fitness"])
+        match = next((r for r in found.scored if r.text == found.best_prompt), None)
+        found.error_patterns = dict(match.error_patterns) if match else {}
+    found.population = sorted(found.population, key=lambda row: -row.fitness)
     return found
 
 
 def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
     """API statistics from the journal (exact, also mid-run), else summary.json's copy."""
-    path = snap.exp_dir / JOURNAL_NAME
+    path = Layout(snap.exp_dir).journal
     if path.exists():
         try:
             with contextlib.closing(open_readonly(path)) as db:
-                return journal_stats(db), JOURNAL_NAME
+                return journal_stats(db), JOURNAL
         except sqlite3.Error as exc:
-            snap.notes.append(f"{JOURNAL_NAME} is unreadable ({exc})")
-    stats = (snap.summary or {}).get("api_stats")
-    return (stats, SUMMARY) if isinstance(stats, dict) else (None, "none")
+            snap.notes.append(f"{JOURNAL} is unreadable ({exc})")
+    if snap.summary is not None and snap.summary.api_stats:
+        return snap.summary.api_stats, SUMMARY
+    return None, "none"

@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
-from evoprompt.checkpoint.journal import JOURNAL_NAME, open_readonly
+from evoprompt.checkpoint.atomic import CorruptFile
+from evoprompt.checkpoint.journal import open_readonly
+from evoprompt.checkpoint.layout import BATCH_PATTERN, CHECKPOINTS, JOURNAL, STATE, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.checkpoint.store import (
-    BACKUP,
-    CHECKPOINTS,
-    LATEST,
-    STATE,
-    CheckpointStore,
-    decode_state,
-)
-from evoprompt.core.experiment import CONFIG_NAME
+from evoprompt.checkpoint.schema import is_manager_payload
+from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
 from evoprompt.core.state import ExperimentState
-from evoprompt.report.experiment import SUMMARY
-
-_HISTORY = re.compile(r"^gen(\d+)_batch0\.json$")
-_BATCH = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
 
 
 @dataclass
@@ -47,46 +35,31 @@ class FileCheck:
         return self.problem is None
 
 
-def _descriptor_problem(doc: dict[str, Any], path: Path) -> str | None:
-    for key in ("seq", "timestamp", "generation", "batch_idx"):
-        if not isinstance(doc.get(key), (int, float)):
-            return f"field '{key}' is missing or not a number"
-    meta = doc.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("stage"), str):
-        return "field 'metadata.stage' is missing"
-    match = _HISTORY.match(path.name)
-    if match:
-        done = meta.get("completed_generation")
-        if done != int(match.group(1)):
-            return f"describes generation {done}, not the one its name says"
-    return None
-
-
-def _batch_problem(doc: dict[str, Any], path: Path) -> str | None:
-    match = _BATCH.match(path.name)
-    if match and doc.get("generation") != int(match.group(1)):
-        return f"holds generation {doc.get('generation')}, not the one its name says"
-    prompts = doc.get("prompts")
-    if not isinstance(prompts, list):
-        return "field 'prompts' is missing"
-    for entry in prompts:
-        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
-            return "a prompt entry has no text"
-        if len(entry.get("predictions") or []) != len(entry.get("ground_truths") or []):
-            return "predictions and ground truths differ in length"
-    return None
-
-
-def _check_json(
-    path: Path, name: str, structure: Callable[[dict[str, Any], Path], str | None]
-) -> FileCheck:
-    check = FileCheck(name, _size(path))
+def _check_descriptor(path: Path, layout: Layout) -> FileCheck:
+    """latest.json, backup.json or a history copy: checksum, fields, and the generation a
+    history file's name claims."""
+    check = FileCheck(layout.relative(path), _size(path))
     try:
-        doc = read_checked_json(path)
+        doc = read_descriptor(path)
     except CorruptFile as exc:
         check.problem = exc.why
         return check
-    check.problem = structure(doc, path)
+    named = next((gen for gen, p in layout.history_files() if p == path), None)
+    if named is not None and doc.history_of != named:
+        check.problem = f"describes generation {doc.history_of}, not the one its name says"
+    return check
+
+
+def _check_batch(path: Path, layout: Layout) -> FileCheck:
+    check = FileCheck(layout.relative(path), _size(path))
+    try:
+        record = read_batch(path)
+    except CorruptFile as exc:
+        check.problem = exc.why
+        return check
+    match = BATCH_PATTERN.match(path.name)
+    if match and record.generation != int(match.group(1)):
+        check.problem = f"holds generation {record.generation}, not the one its name says"
     return check
 
 
@@ -97,8 +70,10 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _check_state(path: Path) -> FileCheck:
+def _check_state(path: Path) -> tuple[FileCheck, Any]:
+    """The check, and the payload when it loads (it tells who wrote the folder)."""
     check = FileCheck(f"{CHECKPOINTS}/{STATE}", _size(path))
+    payload = None
     try:
         _, payload = decode_state(path)
     except CorruptFile as exc:
@@ -109,15 +84,15 @@ def _check_state(path: Path) -> FileCheck:
             "executed)"
         )
     else:
-        if not isinstance(payload, ExperimentState):
+        if not isinstance(payload, ExperimentState) and not is_manager_payload(payload):
             check.problem = f"holds a {type(payload).__name__}, not an experiment state"
-    return check
+    return check, payload
 
 
 def _check_journal(path: Path) -> FileCheck:
     wal = path.with_name(path.name + "-wal")
     size = (_size(path) or 0) + (_size(wal) or 0)
-    check = FileCheck(JOURNAL_NAME, size)
+    check = FileCheck(JOURNAL, size)
     try:
         with contextlib.closing(open_readonly(path)) as db:
             rows = [row[0] for row in db.execute("PRAGMA integrity_check").fetchall()]
@@ -146,31 +121,38 @@ def _check_plain_json(path: Path) -> FileCheck:
 
 
 def check_files(exp_dir: Path) -> list[FileCheck]:
-    """Every checkpoint file present (and latest.json when it must be), in resume order."""
-    folder = exp_dir / CHECKPOINTS
-    store = CheckpointStore(exp_dir)
+    """Every checkpoint file present (and those that must be), in resume order.
+
+    A folder written by the programmatic ``CheckpointManager`` has no config.json, journal or
+    batch files, and its state.pkl holds the manager's payload: only what it wrote is checked.
+    """
+    layout = Layout(exp_dir)
+    folder = layout.checkpoints
     checks: list[FileCheck] = []
-    if (exp_dir / CONFIG_NAME).exists() or folder.is_dir():
-        checks.append(_check_plain_json(exp_dir / CONFIG_NAME))
+    payload = None
     if folder.is_dir():
         # latest.json is written before state.pkl and history ever are; a run killed during
         # its first batch may have batch files but no latest.json yet, which is fine.
-        required = (folder / STATE).exists() or bool(store.history_files())
-        for name in (LATEST, BACKUP):
-            if (folder / name).exists() or (name == LATEST and required):
-                checks.append(
-                    _check_json(folder / name, f"{CHECKPOINTS}/{name}", _descriptor_problem)
-                )
-        if (folder / STATE).exists():
-            checks.append(_check_state(folder / STATE))
-        for path in reversed(store.history_files()):
-            checks.append(_check_json(path, f"{CHECKPOINTS}/{path.name}", _descriptor_problem))
-        for _, _, path in store.batch_files():
-            checks.append(_check_json(path, f"{CHECKPOINTS}/batches/{path.name}", _batch_problem))
-    if (exp_dir / JOURNAL_NAME).exists():
-        checks.append(_check_journal(exp_dir / JOURNAL_NAME))
-    elif folder.is_dir():
-        checks.append(FileCheck(JOURNAL_NAME, None, "missing"))
-    if (exp_dir / SUMMARY).exists():
-        checks.append(_check_plain_json(exp_dir / SUMMARY))
+        required = layout.state.exists() or bool(layout.history_files())
+        for path in (layout.latest, layout.backup):
+            if path.exists() or (path == layout.latest and required):
+                checks.append(_check_descriptor(path, layout))
+        if layout.state.exists():
+            state_check, payload = _check_state(layout.state)
+            checks.append(state_check)
+        for _, path in reversed(layout.history_files()):
+            checks.append(_check_descriptor(path, layout))
+        for _, _, path in layout.batch_files():
+            checks.append(_check_batch(path, layout))
+    by_runner = not is_manager_payload(payload) or any(
+        p.exists() for p in (layout.config, layout.journal, layout.batches)
+    )
+    if by_runner and (layout.config.exists() or folder.is_dir()):
+        checks.insert(0, _check_plain_json(layout.config))
+    if layout.journal.exists():
+        checks.append(_check_journal(layout.journal))
+    elif folder.is_dir() and by_runner:
+        checks.append(FileCheck(JOURNAL, None, "missing"))
+    if layout.summary.exists():
+        checks.append(_check_plain_json(layout.summary))
     return checks

@@ -30,7 +30,8 @@ from tenacity import (
 )
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
-from evoprompt.checkpoint.store import CheckpointStore
+from evoprompt.checkpoint.schema import MANAGER_FORMAT, is_manager_payload
+from evoprompt.checkpoint.store import CheckpointStore, Position
 from evoprompt.core.state import ExperimentState
 from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, retry_notice
 
@@ -45,7 +46,6 @@ __all__ = [
 T = TypeVar("T")
 log = logging.getLogger("evoprompt.retry")
 
-PAYLOAD_FORMAT = "evoprompt.utils.checkpoint/1"
 _TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError)
 
 
@@ -115,7 +115,7 @@ class CheckpointManager:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"cannot checkpoint: metadata must be JSON ({exc})") from None
         payload = {
-            "format": PAYLOAD_FORMAT,
+            "format": MANAGER_FORMAT,
             "generation": int(generation),
             "batch_idx": int(batch_idx),
             "population": population,
@@ -131,16 +131,15 @@ class CheckpointManager:
             with contextlib.suppress(UnsafePickle):
                 self.store.recover()
             self._seq_synced = True
-        self.store.save_state(
-            payload,
-            history_of=int(generation),
-            experiment_id=self.exp_dir.name,
+        position = Position(
             generation=int(generation),
             batch_idx=int(batch_idx),
+            metadata=meta,
+            experiment_id=self.exp_dir.name,
             num_individuals=len(population) if isinstance(population, (list, tuple)) else 0,
             best_fitness=_best_fitness(population, best_results),
-            metadata=meta,
         )
+        self.store.save_state(payload, position)
         return self.store.seq
 
     def load_full_state(self) -> dict[str, Any] | None:
@@ -156,28 +155,25 @@ class CheckpointManager:
         self._seq_synced = True
         if found.cursor is None and found.state is None:
             return None
-        cursor = found.cursor or {}
+        cursor = found.cursor
         notes = list(found.notes)
         result: dict[str, Any] = {
-            "generation": cursor.get("generation"),
-            "batch_idx": cursor.get("batch_idx"),
+            "generation": cursor.generation if cursor else None,
+            "batch_idx": cursor.batch_idx if cursor else None,
             "population": None,
             "best_results": None,
-            "metadata": cursor.get("metadata", {}),
+            "metadata": cursor.metadata if cursor else {},
             "source": found.source,
             "full_state": False,
-            "checkpoint": found.cursor,
+            "checkpoint": cursor.to_json() if cursor else None,
             "notes": notes,
         }
         state = found.state
-        if isinstance(state, dict) and state.get("format") == PAYLOAD_FORMAT:
+        if is_manager_payload(state):
             result.update({k: state[k] for k in ("population", "best_results", "metadata")})
             result["full_state"] = True
             position = (state["generation"], state["batch_idx"])
-            if found.cursor is not None and position != (
-                cursor.get("generation"),
-                cursor.get("batch_idx"),
-            ):
+            if cursor is not None and position != (cursor.generation, cursor.batch_idx):
                 notes.append(
                     f"state.pkl (generation {position[0]}, batch {position[1]}) does not match "
                     f"{found.source}; using state.pkl, which verifies its own checksum"
@@ -191,7 +187,7 @@ class CheckpointManager:
                 best_results={
                     "best_prompt": best.text if best else None,
                     "best_fitness": best.fitness if best else None,
-                    "generations": list(state.generations),
+                    "generations": [g.to_json() for g in state.generations],
                 },
                 full_state=True,
                 state=state,

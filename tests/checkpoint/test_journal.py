@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,23 @@ def answer(text: str = "", prompt: int = 10, completion: int = 5) -> LLMResponse
     return LLMResponse(text=text, usage=Usage(prompt, completion), model="m")
 
 
+def put(journal: Journal, key: str, response: LLMResponse, **kw: Any) -> None:
+    """Journal an answer as the client does: opaque JSON plus its usage numbers."""
+    journal.put(
+        key,
+        response.to_json(),
+        model=response.model,
+        prompt_tokens=response.usage.prompt_tokens,
+        completion_tokens=response.usage.completion_tokens,
+        **kw,
+    )
+
+
+def got(journal: Journal, key: str) -> LLMResponse | None:
+    raw = journal.get(key)
+    return None if raw is None else LLMResponse.from_json(raw)
+
+
 @pytest.fixture
 def journal() -> Iterator[Journal]:
     in_memory = Journal(None)
@@ -25,16 +43,16 @@ def journal() -> Iterator[Journal]:
 def test_put_get_roundtrip(journal: Journal) -> None:
     text = LLMResponse(text="positive ✓", usage=Usage(12, 3), model="gpt-x")
     scores = LLMResponse(logprobs=(-0.5, -3.25), usage=Usage(40, 0), model="local")
-    journal.put("k1", text, cost=0.001, attempts=1, fallback=False)
-    journal.put("k2", scores, cost=0.0, attempts=2, fallback=True)
-    assert journal.get("k1") == text
-    assert journal.get("k2") == scores
-    assert journal.get("unknown") is None
+    put(journal, "k1", text, cost=0.001, attempts=1, fallback=False)
+    put(journal, "k2", scores, cost=0.0, attempts=2, fallback=True)
+    assert got(journal, "k1") == text
+    assert got(journal, "k2") == scores
+    assert got(journal, "unknown") is None
 
 
 def test_failures_are_never_stored_as_answers(journal: Journal) -> None:
     journal.record_failure("k", "m", "HTTP 503", attempts=3)
-    assert journal.get("k") is None
+    assert got(journal, "k") is None
     assert journal.totals() == {"calls": 0, "tokens": 0, "cost": 0}
     stats = journal.stats()
     assert (stats["calls"], stats["succeeded"], stats["failed"]) == (1, 0, 1)
@@ -42,14 +60,14 @@ def test_failures_are_never_stored_as_answers(journal: Journal) -> None:
 
 def test_replaying_a_key_counts_once(journal: Journal) -> None:
     for _ in range(3):
-        journal.put("same", answer("a"), cost=0.5, attempts=1, fallback=False)
+        put(journal, "same", answer("a"), cost=0.5, attempts=1, fallback=False)
     assert journal.totals() == {"calls": 1, "tokens": 15, "cost": 0.5}
 
 
 def test_stats_arithmetic(journal: Journal) -> None:
-    journal.put("a", answer(prompt=10, completion=1), cost=0.25, attempts=1, fallback=False)
-    journal.put("b", answer(prompt=20, completion=2), cost=0.5, attempts=2, fallback=False)
-    journal.put("c", answer(prompt=30, completion=3), cost=1.0, attempts=3, fallback=True)
+    put(journal, "a", answer(prompt=10, completion=1), cost=0.25, attempts=1, fallback=False)
+    put(journal, "b", answer(prompt=20, completion=2), cost=0.5, attempts=2, fallback=False)
+    put(journal, "c", answer(prompt=30, completion=3), cost=1.0, attempts=3, fallback=True)
     journal.record_failure("d", "m", "HTTP 500", attempts=3)
     journal.record_failure("e", "m", "HTTP 401", attempts=1)
     journal.bump("cache_hits")
@@ -71,7 +89,7 @@ def test_stats_arithmetic(journal: Journal) -> None:
 
 
 def test_no_retries_means_no_retry_rate(journal: Journal) -> None:
-    journal.put("a", answer(), cost=0.0, attempts=1, fallback=False)
+    put(journal, "a", answer(), cost=0.0, attempts=1, fallback=False)
     stats = journal.stats()
     assert stats["retry_success_rate"] is None and stats["retried"] == 0
 
@@ -79,7 +97,7 @@ def test_no_retries_means_no_retry_rate(journal: Journal) -> None:
 def test_data_persists_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     first = Journal(path)
-    first.put("k", answer("kept"), cost=0.125, attempts=2, fallback=False)
+    put(first, "k", answer("kept"), cost=0.125, attempts=2, fallback=False)
     first.record_failure("f", "m", "timeout", attempts=3)
     first.bump("cache_hits", 2)
     before = first.stats()
@@ -87,8 +105,8 @@ def test_data_persists_across_reopen(tmp_path: Path) -> None:
 
     again = Journal(path)
     try:
-        assert again.get("k") == answer("kept")
-        assert again.get("f") is None
+        assert got(again, "k") == answer("kept")
+        assert got(again, "f") is None
         assert again.stats() == before
         readonly = open_readonly(path)
         assert readonly.execute("SELECT COUNT(*) FROM responses").fetchone() == (1,)
@@ -101,10 +119,10 @@ def test_answers_are_visible_to_another_connection_without_close(tmp_path: Path)
     """A commit is durable when put() returns: a second process-like reader sees it."""
     path = tmp_path / "journal.sqlite"
     writer = Journal(path)
-    writer.put("k", answer("now"), cost=0.0, attempts=1, fallback=False)
+    put(writer, "k", answer("now"), cost=0.0, attempts=1, fallback=False)
     reader = Journal(path)
     try:
-        assert reader.get("k") == answer("now")
+        assert got(reader, "k") == answer("now")
     finally:
         reader.close()
         writer.close()
@@ -113,8 +131,8 @@ def test_answers_are_visible_to_another_connection_without_close(tmp_path: Path)
 def test_in_memory_journal_touches_no_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     journal = Journal(None)
-    journal.put("k", answer(), cost=0.0, attempts=1, fallback=False)
-    assert journal.get("k") is not None and list(tmp_path.iterdir()) == []
+    put(journal, "k", answer(), cost=0.0, attempts=1, fallback=False)
+    assert got(journal, "k") is not None and list(tmp_path.iterdir()) == []
 
 
 def test_request_keys_cover_model_and_parameters() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
-from evoprompt.checkpoint.store import CheckpointStore, decode_state, encode_state
+from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state, encode_state
 from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.llm.errors import FatalError, TransientError
 from evoprompt.utils.checkpoint import (
@@ -187,9 +187,8 @@ def test_recovery_of_a_runner_checkpoint(tmp_path: Path) -> None:
     state = ExperimentState.new("exp", seed=1)
     state.population = [Individual("a", 0.25, 0), Individual("b", 0.5, 0)]
     state.generation = 0
-    CheckpointStore(tmp_path).save_state(
-        state, history_of=0, generation=1, batch_idx=0, metadata={"stage": "generation_0_complete"}
-    )
+    stage = {"stage": "generation_0_complete", "completed_generation": 0}
+    CheckpointStore(tmp_path).save_state(state, Position(1, 0, stage))
     found = ExperimentRecovery(tmp_path).recover_experiment()
     assert found is not None and found["full_state"]
     assert (found["generation"], found["batch_idx"]) == (1, 0)

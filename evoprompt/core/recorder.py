@@ -1,0 +1,107 @@
+"""What the engine's events leave on disk: batch files, checkpoints, results, in event order.
+
+The engine announces events (a batch scored, a generation finished, the run stopped) and this
+recorder turns each into files on one writer thread: ordered, and off the event loop. It owns
+the cursor that every save describes, so the loop reads as the algorithm and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from evoprompt.checkpoint.schema import BatchRecord, Stage, Summary
+from evoprompt.checkpoint.store import CheckpointStore, Position
+from evoprompt.core.result import write_results
+from evoprompt.core.state import ExperimentState
+
+T = TypeVar("T")
+Stats = Callable[[], dict[str, Any]]
+
+
+@dataclass
+class Cursor:
+    """Where the run is: the generation under way and how many of its batches are saved."""
+
+    generation: int = 0
+    batches_done: int = 0
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: CheckpointStore,
+        state: ExperimentState,
+        exp_dir: Path,
+        *,
+        stats: Stats,
+        cleanup_every: int,
+        keep_last_n: int,
+    ):
+        self.store = store
+        self.state = state
+        self.exp_dir = exp_dir
+        self.stats = stats  # api_stats, read from the journal
+        self.cleanup_every = cleanup_every
+        self.keep_last_n = keep_last_n
+        self.cursor = Cursor(state.generation + 1, 0)
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+
+    # -- events --------------------------------------------------------------------------
+
+    def phase_started(self, generation: int, batches_done: int = 0) -> None:
+        self.cursor = Cursor(generation, batches_done)
+
+    async def batch_done(self, record: BatchRecord) -> None:
+        self.cursor.batches_done += 1
+        position = self._position(Stage.batch(record.generation, record.batch_idx))
+        await self._io_call(self._save_batch, record, position)
+
+    async def generation_done(self, generation: int) -> None:
+        self.cursor = Cursor(generation + 1, 0)
+        position = self._position(Stage.complete(generation))
+        await self._io_call(self._save_generation, generation, position, self.stats())
+
+    async def stopped(self, stage: Stage) -> Summary:
+        return await self._io_call(self._save_stop, self._position(stage), self.stats())
+
+    def stopped_now(self, stage: Stage) -> Summary:
+        """The stop save for exception paths, once the event loop is gone."""
+        self._io.shutdown(wait=True)
+        return self._save_stop(self._position(stage), self.stats())
+
+    # -- saves (on the writer thread) ------------------------------------------------------
+
+    def _position(self, stage: Stage) -> Position:
+        best = self.state.best()
+        return Position(
+            generation=self.cursor.generation,
+            batch_idx=self.cursor.batches_done,
+            metadata={"stage": stage.text, "completed_generation": self.state.generation},
+            experiment_id=self.state.experiment_id,
+            num_individuals=len(self.state.population),
+            best_fitness=best.fitness if best else None,
+        )
+
+    def _save_batch(self, record: BatchRecord, position: Position) -> None:
+        self.store.save_batch(record)
+        self.store.save_cursor(position)
+
+    def _save_generation(self, generation: int, position: Position, stats: dict[str, Any]) -> None:
+        self.store.save_state(self.state, position)
+        write_results(self.exp_dir, self.state, "running", stats)
+        if generation and generation % self.cleanup_every == 0:
+            self.store.cleanup(generation, self.keep_last_n)
+
+    def _save_stop(self, position: Position, stats: dict[str, Any]) -> Summary:
+        """Record why the run stopped (finished, interrupted, error) in latest and summary."""
+        self.store.save_cursor(position)
+        stage = Stage(str(position.metadata["stage"]))
+        return write_results(self.exp_dir, self.state, stage.status, stats)
+
+    async def _io_call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)

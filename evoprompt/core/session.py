@@ -1,0 +1,413 @@
+"""Open, run and stop one experiment: the resume rules of spec section 2, usable from Python.
+
+The CLI turns argv into :class:`Layers`, calls :func:`prepare` and runs a :class:`Session`; it
+keeps only printing, the terminal question and exit codes. Everything that decides *which*
+experiment runs, whether it may resume, what it restores and how a stop is saved lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.lock import ExperimentLock
+from evoprompt.checkpoint.schema import (
+    BUDGET_EXHAUSTED,
+    ERROR,
+    INTERRUPTED,
+    Descriptor,
+    RecoveryEntry,
+    Stage,
+)
+from evoprompt.checkpoint.store import CheckpointStore
+from evoprompt.config import GUARDED, Config, resolve
+from evoprompt.core.engine import PopulationError
+from evoprompt.core.experiment import Experiment
+from evoprompt.core.recorder import Cursor
+from evoprompt.core.state import ExperimentState
+from evoprompt.data.loader import Dataset
+from evoprompt.display import Display, Silent
+from evoprompt.llm.errors import (
+    BudgetExceeded,
+    FatalError,
+    QuotaExhausted,
+    RetriesExhausted,
+    StopRequested,
+)
+from evoprompt.llm.factory import settle_backend
+
+GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
+
+
+class SessionError(Exception):
+    """Bad input detected before anything was started: one line for the user."""
+
+
+# -- choosing the experiment -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The config sources of one invocation (defaults < TOML < environment < flags)."""
+
+    toml: dict[str, Any] | None
+    env: dict[str, Any]
+    flags: dict[str, Any]
+
+    def resolve(self, base: dict[str, Any] | None = None) -> Config:
+        return resolve(base=base, toml=self.toml, env=self.env, flags=self.flags)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    config: Config
+    exp_id: str
+    resuming: bool
+    notice: str | None = None
+
+
+def newest_unfinished(result_dir: Path, name: str) -> tuple[str, Descriptor] | None:
+    """The most recently saved unfinished experiment of this config name (by checkpoint time)."""
+    best: tuple[float, str, Descriptor] | None = None
+    for exp_dir in result_dir.glob("*/"):
+        layout = Layout(exp_dir)
+        try:
+            stored = json.loads(layout.config.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(stored, dict) or stored.get("name") != name:
+            continue
+        cursor = CheckpointStore(exp_dir).read_cursor()[0]  # JSON only: no state.pkl is read
+        if cursor is None or cursor.stage.text == "finished":
+            continue
+        if best is None or cursor.timestamp > best[0]:
+            best = (cursor.timestamp, exp_dir.name, cursor)
+    return None if best is None else (best[1], best[2])
+
+
+def check_id(exp_id: str) -> None:
+    if not exp_id or "/" in exp_id or exp_id.startswith("."):
+        raise SessionError(f"invalid experiment id {exp_id!r}")
+
+
+def choose_experiment(
+    config: Config,
+    *,
+    experiment_id: str | None = None,
+    fresh: bool = False,
+    auto_resume: bool = False,
+    ask: Callable[[str], bool] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> tuple[str, bool]:
+    """(experiment id, whether to resume it), following spec section 2's resume rules.
+
+    ``ask`` poses the resume question (a terminal); without it an unfinished experiment is
+    resumed only with ``auto_resume``, and otherwise a new one starts (``say`` tells why).
+    """
+    result_dir = Path(config.result_dir)
+    if experiment_id is not None:
+        check_id(experiment_id)
+        exists = Layout(result_dir / experiment_id).config.is_file()
+        if exists and fresh:
+            raise SessionError(
+                f"experiment {experiment_id} already exists and --fresh never resumes: drop "
+                "--fresh to resume it, or drop --experiment-id to start a new one"
+            )
+        return experiment_id, exists
+    if not fresh:
+        found = newest_unfinished(result_dir, config.name)
+        if found is not None:
+            exp_id, cursor = found
+            where = f"generation {cursor.generation}, batch {cursor.batch_idx}"
+            if auto_resume:
+                say(f"Resuming unfinished experiment {exp_id} ({where}).")
+                return exp_id, True
+            if ask is not None:
+                question = f"Unfinished experiment {exp_id} found ({where}). "
+                if ask(question + "Resume from checkpoint? [y/n] "):
+                    return exp_id, True
+            else:
+                say(
+                    f"Unfinished experiment {exp_id} found ({where}); starting a new one "
+                    "(pass --yes or set EVOPROMPT_AUTO_RESUME=1 to resume it)."
+                )
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    exp_id = f"{config.name}_{stamp}"
+    n = 2
+    while (result_dir / exp_id).exists():
+        exp_id, n = f"{config.name}_{stamp}_{n}", n + 1
+    return exp_id, False
+
+
+def check_guard(stored: dict[str, Any], config: Config, exp_id: str) -> None:
+    """Refuse to resume under a different experiment-defining setting, naming each one."""
+    differing = [
+        f"{key} (experiment: {stored.get(key)!r}, now: {getattr(config, key)!r})"
+        for key in GUARDED
+        if stored.get(key) != getattr(config, key)
+    ]
+    if differing:
+        raise SessionError(
+            f"cannot resume {exp_id} with a different "
+            + "; ".join(differing)
+            + ". Drop those options to resume, or pass --fresh to start a new experiment."
+        )
+
+
+def prepare(
+    layers: Layers,
+    api_key: str,
+    *,
+    experiment_id: str | None = None,
+    fresh: bool = False,
+    auto_resume: bool = False,
+    ask: Callable[[str], bool] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> Prepared:
+    """The config, experiment id and resume decision of a run; raises SessionError or
+    ConfigError. A resumed experiment starts from its stored config.json (guarded)."""
+    config = layers.resolve()
+    exp_id, resuming = choose_experiment(
+        config,
+        experiment_id=experiment_id,
+        fresh=fresh,
+        auto_resume=auto_resume,
+        ask=ask,
+        say=say,
+    )
+    if resuming:
+        path = Layout(Path(config.result_dir) / exp_id).config
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SessionError(f"{path} is unreadable ({exc}); cannot resume {exp_id}") from None
+        config = layers.resolve(base=stored)
+        notice = settle_backend(config, api_key)
+        check_guard(stored, config, exp_id)
+    else:
+        notice = settle_backend(config, api_key)
+    return Prepared(config, exp_id, resuming, notice)
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+@dataclass
+class Resume:
+    """How a resumed experiment got its state back (for recovery.log and the user)."""
+
+    source: str | None
+    generation: int
+    batch_idx: int
+    notes: list[str] = field(default_factory=list)
+    rebuilt: bool = False
+    stage: Stage | None = None  # the stop recorded by the last save
+
+    @property
+    def finished(self) -> bool:
+        return self.stage is not None and self.stage.text == "finished"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended. ``kind``: finished, interrupted, budget, endpoint, quota, fatal,
+    population or disk_full; ``line`` says it to the user (empty when finished)."""
+
+    kind: str
+    line: str = ""
+    cursor: Cursor = field(default_factory=Cursor)
+
+
+def disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
+def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | None:
+    """(stage to save, outcome kind, line for the user) for an expected way of stopping."""
+    if isinstance(exc, (asyncio.CancelledError, StopRequested)) and stopping:
+        return INTERRUPTED, "interrupted", ""
+    if isinstance(exc, BudgetExceeded):
+        return BUDGET_EXHAUSTED, "budget", f"stopped: {exc}"
+    if isinstance(exc, RetriesExhausted):
+        return (
+            ERROR,
+            "endpoint",
+            f"error: the LLM endpoint kept failing: {exc.last.reason} "
+            f"({exc.attempts} attempts); resume once it is back",
+        )
+    if isinstance(exc, FatalError):
+        kind = "quota" if isinstance(exc, QuotaExhausted) else "fatal"
+        return ERROR, kind, f"error: {exc.reason}; {exc.hint}"
+    if isinstance(exc, PopulationError):
+        return ERROR, "population", f"error: {exc}"
+    return None
+
+
+class Session:
+    """One experiment, locked for the life of the session: restore, run, stop, close.
+
+    Use as a context manager: ``with Session(...) as session: ...``. The lock is released
+    on exit; the experiment's resources are closed when :meth:`run` ends.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        exp_dir: Path,
+        api_key: str,
+        *,
+        resuming: bool,
+        display: Display | None = None,
+        dev: Dataset | None = None,
+        grace_s: float = GRACE_S,
+    ):
+        self.config = config
+        self.exp_dir = exp_dir
+        self.api_key = api_key
+        self.resuming = resuming
+        self.display = display or Silent()
+        self.dev = dev
+        self.grace_s = grace_s
+        self.lock = ExperimentLock(exp_dir)
+        self.experiment: Experiment | None = None
+        self.resume: Resume | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._stops = 0
+        self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
+
+    def __enter__(self) -> Session:
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+    def open(self) -> ExperimentState:
+        """Build the experiment and its state: restored when resuming, new otherwise.
+
+        Raises ConfigError, JournalUnusable or FatalError for unusable input, and UnsafePickle
+        for a tampered state.pkl (nothing in it runs).
+        """
+        self.experiment = Experiment(
+            self.config, self.exp_dir, self.api_key, display=self.display, dev=self.dev
+        )
+        if self.resuming:
+            state, self.resume = self._restore()
+            if self.config.checkpoint:
+                self._log_recovery(self.resume, state)
+        else:
+            state = ExperimentState.new(self.exp_dir.name, self.config.seed)
+            self.experiment.write_config()
+        return state
+
+    def is_finished(self, state: ExperimentState) -> bool:
+        """A resumed experiment with nothing left to do (its stop said finished)."""
+        resume = self.resume
+        return (
+            resume is not None
+            and resume.finished
+            and state.generation >= self.config.max_generations
+        )
+
+    def _restore(self) -> tuple[ExperimentState, Resume]:
+        """The saved state, or a fresh one replayed from the journal when state.pkl is lost."""
+        assert self.experiment is not None
+        found = self.experiment.store.recover()
+        cursor = found.cursor
+        resume = Resume(
+            found.source,
+            cursor.generation if cursor else 0,
+            cursor.batch_idx if cursor else 0,
+            list(found.notes),
+            stage=cursor.stage if cursor else None,
+        )
+        state = found.state
+        if not isinstance(state, ExperimentState):
+            state = ExperimentState.new(self.exp_dir.name, self.config.seed)
+            lost = cursor.completed_generation if cursor else None
+            if lost is not None and lost >= 0:
+                resume.rebuilt = True
+                answers = int(self.experiment.journal.totals()["calls"])
+                resume.notes.append(
+                    f"rebuilding generations 0-{lost} by replaying the experiment from its seed "
+                    f"with the {answers} answers in the journal: no answered call is sent again"
+                    if answers
+                    else f"the journal is empty too: generations 0-{lost} are lost and will be "
+                    "re-run, re-sending their calls"
+                )
+        return state, resume
+
+    def _log_recovery(self, resume: Resume, state: ExperimentState) -> None:
+        entry = RecoveryEntry(
+            timestamp=time.time(),
+            restored_from=resume.source,
+            state="replayed from journal" if resume.rebuilt else "state.pkl",
+            completed_generation=state.generation,
+            cursor=(resume.generation, resume.batch_idx),
+            notes=resume.notes,
+        )
+        with Layout(self.exp_dir).recovery_log.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry.to_json()) + "\n")
+
+    def request_stop(self, reason: int | None = None) -> None:
+        """Stop new calls; those on the wire get ``grace_s`` to land in the journal (they are
+        paid for). A second request, or the grace running out, cancels the run."""
+        self._stops += 1
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.experiment is not None:
+            self.experiment.client.stop()
+        task = self._task
+        if task is None:
+            return
+        if self._stops == 1:
+            asyncio.get_running_loop().call_later(self.grace_s, task.cancel)
+        else:
+            task.cancel()
+
+    async def run(self, state: ExperimentState) -> Outcome:
+        """Run the engine to the end or to a stop; every stop is saved before returning.
+
+        Unexpected exceptions (bugs) propagate after the stop save, so the run stays resumable.
+        """
+        assert self.experiment is not None
+        engine = self.experiment.build_engine(state)
+        recorder = engine.recorder
+        self._task = asyncio.current_task()
+        try:
+            await engine.run()
+            return Outcome("finished", cursor=recorder.cursor)
+        except (Exception, asyncio.CancelledError) as exc:
+            if disk_full(exc):
+                line = (
+                    "error: the disk is full; the previous checkpoint is intact. "
+                    "Free some space and resume."
+                )
+                return Outcome("disk_full", line, recorder.cursor)
+            stop = _stop_of(exc, self._stops > 0)
+            if stop is None and isinstance(exc, asyncio.CancelledError):
+                raise
+            stage, kind, line = stop or (ERROR, "bug", "")
+            try:
+                recorder.stopped_now(stage)
+            except (OSError, sqlite3.Error) as save_exc:
+                if not disk_full(save_exc):
+                    raise
+                line += " (the disk is full: progress up to the last checkpoint is kept)"
+            if stop is None:
+                raise  # a bug: the checkpoint is saved, show the traceback
+            return Outcome(kind, line, recorder.cursor)
+        finally:
+            self._task = None
+            await self.experiment.aclose()
