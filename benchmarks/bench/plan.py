@@ -1,0 +1,46 @@
+"""Where the benchmark works and how big each mode is."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "run.py"  # re-spawned as the endpoint and the instrumented CLI
+WORK = ROOT / "benchmarks" / "_work"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+PY = sys.executable
+LATENCY = 0.05
+SECTIONS = ("startup", "scaling", "overhead", "baseline", "resume", "memory")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one benchmark mode."""
+
+    population: int = 10
+    dev: int = 200
+    generations: int = 2
+    pairs: int = 4  # on/off pairs of the overhead measurement
+    history: int = 50  # generations of history before the resume measurement
+    resume_trials: int = 5
+    startup_trials: int = 5
+    mem_population: int = 50
+    mem_dev: int = 1000
+    dataset_rows: int = 1200
+
+
+FULL = Plan()
+QUICK = Plan(
+    population=4,
+    dev=32,
+    generations=1,
+    pairs=1,
+    history=10,
+    resume_trials=2,
+    startup_trials=3,
+    mem_population=10,
+    mem_dev=200,
+    dataset_rows=400,
+)
