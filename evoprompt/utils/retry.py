@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar, cast, overload
 
 import httpx
 from tenacity import AsyncRetrying, Retrying
@@ -22,6 +22,7 @@ from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, retry_
 __all__ = ["RetryManager", "is_transient", "with_retry"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("evoprompt.retry")
 
 _TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError)
@@ -33,7 +34,7 @@ def is_transient(exc: BaseException) -> bool:
     return is_retryable(exc) or isinstance(exc, _TRANSIENT)
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
+def _is_async(fn: Callable[..., Any]) -> TypeGuard[Callable[..., Awaitable[Any]]]:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
     )
@@ -79,7 +80,15 @@ class RetryManager:
     def _options(self) -> dict[str, Any]:
         return self.policy.options(is_transient, self._notify)
 
-    def retry_with_backoff(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
+    @overload
+    def retry_with_backoff(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def retry_with_backoff(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def retry_with_backoff(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with retries; for an async ``fn``, an awaitable of it."""
         if _is_async(fn):
             return self._retry_async(fn, *args, **kwargs)
@@ -99,23 +108,26 @@ class RetryManager:
 
 def with_retry(
     max_retries: int = 3, base_delay: float = 1.0, **options: Any
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator form of :class:`RetryManager` for plain and async functions."""
+) -> Callable[[F], F]:
+    """Decorator form of :class:`RetryManager` for plain and async functions.
+
+    The decorated function keeps its signature (the wrappers only add attempts).
+    """
     manager = RetryManager(max_retries, base_delay, **options)
 
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(fn: F) -> F:
         if _is_async(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return await manager.retry_with_backoff(fn, *args, **kwargs)
 
-            return async_wrapper
+            return cast(F, async_wrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return manager.retry_with_backoff(fn, *args, **kwargs)
 
-        return wrapper
+        return cast(F, wrapper)
 
     return decorate
