@@ -20,8 +20,9 @@ $(VENV)/.test-installed: pyproject.toml
 run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")
 	$(PY) main.py $(ARGS)
 
-test: $(VENV)/.test-installed  ## lint, then the whole test suite
+test: $(VENV)/.test-installed  ## lint, type-check, then the whole test suite
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md

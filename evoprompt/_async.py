@@ -28,8 +28,9 @@ async def gather_or_cancel(coroutines: list[Awaitable[T]]) -> list[T]:
         if failures and all(isinstance(f, Draining) for f in failures) and pending:
             await asyncio.wait(pending)
         for task in tasks:
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            exc = task.exception() if task.done() else None
+            if exc is not None:
+                raise exc
         return [task.result() for task in tasks]
     finally:
         for task in tasks:

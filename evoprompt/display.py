@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol
+from typing import NoReturn, Protocol, TextIO
 
 from tqdm import tqdm
 
@@ -43,10 +43,10 @@ class Silent:
 class Console:
     """A tqdm bar per phase; retry notices at most once per reason per ``quiet_s`` seconds."""
 
-    def __init__(self, quiet_s: float = 5.0, stream=sys.stderr):
+    def __init__(self, quiet_s: float = 5.0, stream: TextIO = sys.stderr) -> None:
         self.quiet_s = quiet_s
         self.stream = stream
-        self._bar: tqdm | None = None
+        self._bar: tqdm[NoReturn] | None = None  # a counter bar: it iterates over nothing
         self._retries = 0
         self._last_said: dict[str, float] = {}
         # Bars only on a terminal: redirected to a file they are thousands of \r lines; the

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +49,8 @@ def _result_dir(args: argparse.Namespace) -> Path:
 
 
 def _experiment(args: argparse.Namespace) -> Path:
-    exp_id, result_dir = args.experiment_id, _result_dir(args)
+    exp_id: str = args.experiment_id
+    result_dir = _result_dir(args)
     if not exp_id or "/" in exp_id or exp_id.startswith("."):
         raise InspectError(f"invalid experiment id {exp_id!r}")
     exp_dir = result_dir / exp_id
@@ -114,7 +116,7 @@ def _resume_line(snap: Snapshot, result_dir: Path) -> str:
 def _frame(rows: list[dict[str, object]], left: tuple[str, ...]) -> str:
     """A pandas table with the ``left`` text columns left-aligned (easier to read)."""
     frame = pd.DataFrame(rows)
-    formatters = {}
+    formatters: dict[str | int, Callable[..., str]] = {}
     for column in left:
         width = max(len(str(v)) for v in [column, *frame[column]])
         formatters[column] = lambda v, w=width: str(v).ljust(w)

@@ -30,13 +30,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
 MAGIC = ("carefully", "expert", "evidence", "context", "precisely", "thorough")
 PLAIN = ("please", "now", "simply", "kindly", "also", "just")
 VOCAB = MAGIC + PLAIN
+
+# status, extra headers, body: JSON, or a str sent as text/html (the non-JSON fault)
+Reply: TypeAlias = "tuple[int, dict[str, str], Any]"
 
 
 @dataclass
@@ -148,7 +151,7 @@ class FakeLLMServer:
         with self._lock:
             return self._random.random()
 
-    def _fault(self, authorization: str, model: str) -> tuple[int, dict[str, str], Any] | None:
+    def _fault(self, authorization: str, model: str) -> Reply | None:
         f = self.faults
         if f.api_key and authorization != f"Bearer {f.api_key}":
             return (
@@ -252,7 +255,7 @@ class FakeLLMServer:
             )
         return choices
 
-    def respond(self, path: str, body: dict[str, Any], authorization: str) -> tuple[int, dict, Any]:
+    def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
         with self._lock:
             self.counts["requests"] += 1
         fault = self._fault(authorization, body.get("model", ""))

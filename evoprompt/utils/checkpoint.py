@@ -5,35 +5,24 @@
     )
 
 A thin facade: files are written and read by :class:`evoprompt.checkpoint.store.CheckpointStore`
-(atomic writes, checksums, latest -> backup -> history fallback, the allow-list unpickler), and
-retries use tenacity with :class:`evoprompt.llm.retry.wait_backoff` and the runner's failure
-classification. Nothing here has a file format or a backoff rule of its own.
+(atomic writes, checksums, latest -> backup -> history fallback, the allow-list unpickler).
+The retry names live in :mod:`evoprompt.utils.retry` and are re-exported here. Nothing here
+has a file format of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import inspect
 import json
-import logging
 import pickle
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
-from tenacity import (
-    AsyncRetrying,
-    Retrying,
-)
+from typing import Any
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.schema import MANAGER_FORMAT, is_manager_payload
 from evoprompt.checkpoint.store import CheckpointStore, Position
 from evoprompt.core.state import ExperimentState
-from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, retry_notice
+from evoprompt.utils.retry import RetryManager, is_transient, with_retry
 
 __all__ = [
     "CheckpointManager",
@@ -42,14 +31,6 @@ __all__ = [
     "is_transient",
     "with_retry",
 ]
-
-T = TypeVar("T")
-log = logging.getLogger("evoprompt.retry")
-
-_TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError)
-
-
-# -- checkpoints -----------------------------------------------------------------------------
 
 
 def _best_fitness(population: Any, best_results: Any) -> float | None:
@@ -216,100 +197,3 @@ class ExperimentRecovery:
     def recover_experiment(self) -> dict[str, Any] | None:
         """``load_full_state()``: generation, batch_idx, source, notes, full_state, ..."""
         return self.manager.load_full_state()
-
-
-# -- retries ---------------------------------------------------------------------------------
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: a retryable LLMError, an httpx timeout or transport error, or a
-    builtin ConnectionError/TimeoutError. Anything else is a bug or a refusal: raise at once."""
-    return is_retryable(exc) or isinstance(exc, _TRANSIENT)
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-    )
-
-
-class RetryManager:
-    """Call a function until it succeeds, at most ``max_retries`` attempts in all.
-
-    ``max_retries`` counts every attempt, the first included (as ``--max-retries``). Waits are
-    ``base_delay * 2**(attempt-1)`` (``strategy="linear"``: ``base_delay``), jittered, capped at
-    ``max_delay``, and a failure's ``retry_after`` wins within the cap. Transient failures
-    (:func:`is_transient`) are retried; anything else, and the last transient failure once the
-    attempts are spent, is raised unchanged.
-    """
-
-    def __init__(
-        self,
-        max_retries: int = 3,
-        base_delay: float = 1.0,
-        *,
-        strategy: str = "exponential",
-        max_delay: float = 60.0,
-        on_retry: RetryListener | None = None,
-    ):
-        if max_retries < 1:
-            raise ValueError("max_retries counts attempts and must be at least 1")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("base_delay and max_delay must not be negative")
-        if strategy not in ("exponential", "linear"):
-            raise ValueError("strategy must be 'exponential' or 'linear'")
-        self.policy = RetryPolicy(max_retries, base_delay, strategy, max_delay)
-        self.on_retry = on_retry
-
-    @property
-    def max_retries(self) -> int:
-        return self.policy.max_attempts
-
-    def _notify(self, attempt: int, attempts: int, reason: str, wait: float) -> None:
-        log.warning("%s", retry_notice(attempt, attempts, reason, wait))
-        if self.on_retry is not None:
-            self.on_retry(attempt, attempts, reason, wait)
-
-    def _options(self) -> dict[str, Any]:
-        return self.policy.options(is_transient, self._notify)
-
-    def retry_with_backoff(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` with retries; for an async ``fn``, an awaitable of it."""
-        if _is_async(fn):
-            return self._retry_async(fn, *args, **kwargs)
-        result = Retrying(**self._options())(fn, *args, **kwargs)
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise TypeError(
-                "retry_with_backoff got an awaitable from a plain function: pass the async "
-                "function itself so that each attempt gets a fresh coroutine"
-            )
-        return result
-
-    async def _retry_async(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        return await AsyncRetrying(**self._options())(fn, *args, **kwargs)
-
-
-def with_retry(
-    max_retries: int = 3, base_delay: float = 1.0, **options: Any
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator form of :class:`RetryManager` for plain and async functions."""
-    manager = RetryManager(max_retries, base_delay, **options)
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if _is_async(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await manager.retry_with_backoff(fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return manager.retry_with_backoff(fn, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
