@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from evoprompt.strategies.registry import STRATEGIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,8 +98,8 @@ class Config:
         return asdict(self)
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "algorithm": ("ga", "de"),
+CHOICES: dict[str, Collection[str]] = {
+    "algorithm": STRATEGIES.keys(),  # a live view: a strategy registered later is valid too
     "backend": ("auto", "openai", "local"),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
