@@ -139,7 +139,8 @@ HELP: dict[str, str] = {
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population",
     "seed": "seed of the experiment's random generator and of the dev split",
-    "templates": "operator templates: 'evoprompt' (built in) or a TOML file with ga/de/paraphrase",
+    "templates": "operator templates: 'evoprompt' (built in) or a TOML file overriding any of "
+    "ga/de/paraphrase",
     "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
