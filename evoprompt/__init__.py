@@ -1,8 +1,9 @@
 """evoprompt: evolutionary prompt optimisation (EvoPrompt GA/DE) that survives any interruption.
 
-Package map: ``llm`` (backends and the single call path), ``evolution`` (selection, operators,
-GA/DE strategies), ``evaluation`` (verbalizer, scorers, batch evaluator), ``checkpoint``
-(atomic files, journal, checkpoint store, lock), ``core`` (state, engine, results), ``cli``.
+Package map: ``llm`` (backends and the single call path), ``evolution`` (selection, templates,
+breeding), ``strategies`` (GA, DE, the registry), ``evaluation`` (verbalizer, scorers, batch
+evaluator), ``checkpoint`` (atomic files, journal, checkpoint store, lock), ``core`` (state,
+engine, results), ``cli``.
 """
 
 __version__ = "0.1.0"

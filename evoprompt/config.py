@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from evoprompt.strategies.registry import STRATEGIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,8 +98,8 @@ class Config:
         return asdict(self)
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "algorithm": ("ga", "de"),
+CHOICES: dict[str, Collection[str]] = {
+    "algorithm": STRATEGIES.keys(),  # a live view: a strategy registered later is valid too
     "backend": ("auto", "openai", "local"),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
@@ -136,7 +139,8 @@ HELP: dict[str, str] = {
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population",
     "seed": "seed of the experiment's random generator and of the dev split",
-    "templates": "operator templates: 'evoprompt' (built in) or a TOML file with ga/de/paraphrase",
+    "templates": "operator templates: 'evoprompt' (built in) or a TOML file overriding any of "
+    "ga/de/paraphrase",
     "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",

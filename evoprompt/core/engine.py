@@ -24,8 +24,9 @@ from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
-from evoprompt.evolution.operators import Breeder, Offspring
-from evoprompt.evolution.strategies import Strategy
+from evoprompt.evolution.operators import Breeder
+from evoprompt.strategies.base import Offspring, Strategy
+from evoprompt.strategies.paraphrase import paraphrase
 
 PARAPHRASE_ROUNDS = 3
 
@@ -79,15 +80,7 @@ class Engine:
         for round_ in range(PARAPHRASE_ROUNDS):
             if not slots:
                 break
-            plans = {
-                i: Offspring(
-                    "paraphrase",
-                    {"prompt": seeds[i % len(seeds)]},
-                    (seeds[i % len(seeds)],),
-                    f"init/para{i}",
-                )
-                for i in slots
-            }
+            plans = {i: paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in slots}
             tries = self.breeder.tries
             found = await gather_or_cancel(
                 [self.breeder.breed(plans[i], first_try=round_ * tries) for i in slots]

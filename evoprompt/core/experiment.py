@@ -22,12 +22,12 @@ from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
 from evoprompt.evolution.operators import Breeder
-from evoprompt.evolution.strategies import STRATEGIES
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.factory import make_backend
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
+from evoprompt.strategies.registry import make_strategy
 
 
 def load_dev_set(config: Config) -> Dataset:
@@ -107,7 +107,7 @@ class Experiment:
             state=state,
             evaluator=self.evaluator,
             breeder=self.breeder,
-            strategy=STRATEGIES[self.config.algorithm](),
+            strategy=make_strategy(self.config.algorithm),
             store=self.store,
             recorder=recorder,
             display=self.display,

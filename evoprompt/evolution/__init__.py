@@ -1,1 +1,1 @@
-"""Evolution: selection, operator templates, child extraction, and the GA and DE strategies."""
+"""Machinery any strategy uses: parent selection, operator templates, breeding, extraction."""

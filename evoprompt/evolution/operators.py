@@ -7,23 +7,11 @@ answer of each site it already paid for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
 from evoprompt.evolution.templates import Templates
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest
-
-
-@dataclass(frozen=True)
-class Offspring:
-    """One child to breed: which template, filled how, and the prompts it descends from."""
-
-    operator: str  # "ga", "de" or "paraphrase"
-    values: dict[str, str]
-    parents: tuple[str, ...]
-    site: str
-    slot: int | None = None  # DE: index of the individual the trial competes with
+from evoprompt.strategies.base import Offspring
 
 
 class Breeder:

@@ -1,4 +1,4 @@
-"""Operator templates: differing parts, built-in families, user TOML files."""
+"""Operator templates: built-in families, user TOML files overriding some operators."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from evoprompt.config import ConfigError
-from evoprompt.evolution.templates import Templates, differing_parts, load_templates
+from evoprompt.evolution.templates import load_templates
+from evoprompt.strategies.registry import operators
 
 GOOD = {
     "ga": "Cross {prompt1} with {prompt2}",
@@ -16,32 +17,17 @@ GOOD = {
 }
 
 
-def write_toml(path: Path, templates: dict[str, str]) -> Path:
+def write_toml(path: Path, templates: dict[str, object]) -> Path:
     path.write_text("".join(f"{k} = {v!r}\n" for k, v in templates.items()), encoding="utf-8")
     return path
-
-
-def test_differing_parts_shows_replaced_inserted_and_deleted_runs() -> None:
-    assert (
-        differing_parts("Classify the text now", "Classify the review carefully now")
-        == '"text" vs "review carefully"'
-    )
-    assert differing_parts("a b c", "a c") == '"b" vs ""'
-    assert differing_parts("a c", "a b c") == '"" vs "b"'
-    assert differing_parts("x y z", "x q z w") == '"y" vs "q"; "" vs "w"'
-
-
-def test_differing_parts_ignores_whitespace_and_names_identical_prompts() -> None:
-    assert differing_parts("same  words\nhere", "same words here") == (
-        "none (the prompts are identical)"
-    )
 
 
 def test_builtin_families() -> None:
     chat = load_templates("evoprompt", completion=False)
     completion = load_templates("evoprompt", completion=True)
     assert not chat.completion and completion.completion
-    assert completion.ga.endswith("<prompt>")
+    assert list(chat.texts) == list(completion.texts) == ["ga", "de", "paraphrase"]
+    assert completion.texts["ga"].endswith("<prompt>")
     text = chat.render("ga", prompt1="P-ONE", prompt2="P-TWO")
     assert "Prompt 1: P-ONE" in text and "Prompt 2: P-TWO" in text
     de = chat.render("de", donor1="d1", donor2="d2", differences="dd", best="bb", base="ba")
@@ -50,8 +36,20 @@ def test_builtin_families() -> None:
 
 def test_toml_file_with_the_right_placeholders(tmp_path: Path) -> None:
     loaded = load_templates(str(write_toml(tmp_path / "t.toml", GOOD)), completion=False)
-    assert loaded == Templates(GOOD["ga"], GOOD["de"], GOOD["paraphrase"], False)
+    assert loaded.texts == GOOD and not loaded.completion
     assert loaded.render("paraphrase", prompt="hi") == "Rephrase hi"
+
+
+def test_a_file_overriding_only_ga_keeps_the_other_builtin_chat_templates(
+    tmp_path: Path,
+) -> None:
+    path = write_toml(tmp_path / "t.toml", {"ga": GOOD["ga"]})
+    for completion in (False, True):
+        loaded = load_templates(str(path), completion=completion)
+        assert loaded.completion == completion
+        assert loaded.texts["ga"] == GOOD["ga"]
+        assert loaded.texts["de"] == operators()["de"].chat
+        assert loaded.texts["paraphrase"] == operators()["paraphrase"].chat
 
 
 @pytest.mark.parametrize(
@@ -70,8 +68,14 @@ def test_wrong_placeholders_are_a_config_error(tmp_path: Path, operator: str, te
         load_templates(str(path), completion=False)
 
 
-def test_missing_operator_missing_file_and_bad_toml(tmp_path: Path) -> None:
-    partial = write_toml(tmp_path / "p.toml", {"ga": GOOD["ga"], "de": GOOD["de"]})
+def test_unknown_operator_names_the_known_ones(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "t.toml", {"ga": GOOD["ga"], "crossover": "{prompt}"})
+    with pytest.raises(ConfigError, match=r"crossover; known operators: ga, de, paraphrase$"):
+        load_templates(str(path), completion=False)
+
+
+def test_non_string_operator_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    partial = write_toml(tmp_path / "p.toml", {"ga": GOOD["ga"], "paraphrase": 3})
     with pytest.raises(ConfigError, match="needs a string 'paraphrase'"):
         load_templates(str(partial), completion=False)
     with pytest.raises(ConfigError, match="not found"):
