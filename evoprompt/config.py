@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from evoprompt.llm.backends import BackendChoices
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,9 +98,9 @@ class Config:
         return asdict(self)
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
+CHOICES: dict[str, Collection[str]] = {
     "algorithm": ("ga", "de"),
-    "backend": ("auto", "openai", "local"),
+    "backend": BackendChoices(),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
 }

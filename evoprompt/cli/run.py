@@ -28,6 +28,7 @@ from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import CONFIG_NAME, Experiment, load_dev_set
 from evoprompt.data.loader import Dataset, DatasetError
 from evoprompt.display import Console
+from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import (
     BudgetExceeded,
     FatalError,
@@ -35,7 +36,6 @@ from evoprompt.llm.errors import (
     RetriesExhausted,
     StopRequested,
 )
-from evoprompt.llm.factory import settle_backend
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 
