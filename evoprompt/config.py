@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evoprompt.llm.backends import BackendChoices
 from evoprompt.strategies.registry import STRATEGIES
 
 if sys.version_info >= (3, 11):
@@ -100,7 +101,7 @@ class Config:
 
 CHOICES: dict[str, Collection[str]] = {
     "algorithm": STRATEGIES.keys(),  # a live view: a strategy registered later is valid too
-    "backend": ("auto", "openai", "local"),
+    "backend": BackendChoices(),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
 }

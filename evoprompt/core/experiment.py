@@ -23,8 +23,8 @@ from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
+from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
-from evoprompt.llm.factory import make_backend
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.strategies.registry import make_strategy
@@ -57,9 +57,9 @@ class Experiment:
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
-        completion = config.backend == "local"
+        backend = backend_spec(config.backend)
         self.client = LLMClient(
-            make_backend(config, api_key),
+            backend.build(config, api_key),
             self.journal,
             policy=RetryPolicy(
                 config.max_retries, config.retry_delay, config.retry_strategy, config.max_retry_wait
@@ -81,9 +81,9 @@ class Experiment:
         )
         self.breeder = Breeder(
             self.client,
-            load_templates(config.templates, completion=completion),
+            load_templates(config.templates, completion=backend.completion_mode),
             model=config.model,
-            temperature=1.0 if completion else config.evolve_temperature,
+            temperature=backend.evolve_temperature_for(config),
         )
         self.engine: Engine | None = None
 

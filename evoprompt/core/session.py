@@ -35,6 +35,7 @@ from evoprompt.core.recorder import Cursor
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import Dataset
 from evoprompt.display import Display, Silent
+from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import (
     BudgetExceeded,
     FatalError,
@@ -42,7 +43,6 @@ from evoprompt.llm.errors import (
     RetriesExhausted,
     StopRequested,
 )
-from evoprompt.llm.factory import settle_backend
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
 

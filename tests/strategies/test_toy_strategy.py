@@ -13,7 +13,7 @@ import numpy as np
 from evoprompt.config import Config, validate
 from evoprompt.core.experiment import Experiment
 from evoprompt.core.state import ExperimentState, Individual
-from evoprompt.llm.factory import settle_backend
+from evoprompt.llm.backends import settle_backend
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 from evoprompt.testing.server import FakeLLMServer

@@ -1,0 +1,174 @@
+"""The registry of backends: what each can do, its defaults, and how to build it.
+
+The rest of the program asks a backend's declared capabilities, never its name: the scorer
+follows ``chat`` / ``loglik``, and operators write few-shot completion templates exactly when a
+backend has no chat. A new backend is one ``@register_backend(...)`` on a build function.
+Building is lazy, so reading the registry imports neither httpx nor llama.cpp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from evoprompt.llm.types import Backend
+
+if TYPE_CHECKING:
+    from evoprompt.config import Config
+
+# chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
+# request gets its answer again (it honours ``LLMRequest.sample_seed``).
+Capability = Literal["chat", "completion", "loglik", "seed"]
+Build = Callable[["Config", str], Backend]
+
+# The capability each scorer's requests need.
+SCORER_NEEDS: dict[str, Capability] = {"generate": "chat", "loglik": "loglik"}
+
+AUTO_NOTICE = (
+    "No OPENAI_BASE_URL / OPENAI_API_KEY configured: using the embedded local "
+    "model (Gemma 3 270M, offline). Pass --backend openai to use an endpoint."
+)
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One registered backend. ``evolve_temperature``, when set, replaces the configured one
+    (a base model's few-shot templates need temperature 1 to vary)."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    build: Build
+    default_model: str
+    default_scorer: str
+    default_base_url: str = ""
+    evolve_temperature: float | None = None
+
+    @property
+    def completion_mode(self) -> bool:
+        """Whether operators send completion requests (few-shot templates) instead of chat."""
+        return "chat" not in self.capabilities
+
+    def evolve_temperature_for(self, config: Config) -> float:
+        if self.evolve_temperature is None:
+            return config.evolve_temperature
+        return self.evolve_temperature
+
+
+_REGISTRY: dict[str, BackendSpec] = {}
+
+
+def register_backend(
+    name: str,
+    *,
+    capabilities: Collection[Capability],
+    default_model: str,
+    default_scorer: str,
+    default_base_url: str = "",
+    evolve_temperature: float | None = None,
+) -> Callable[[Build], Build]:
+    """Decorator registering ``build(config, api_key) -> Backend`` under ``name``."""
+
+    def register(build: Build) -> Build:
+        spec = BackendSpec(
+            name,
+            frozenset(capabilities),
+            build,
+            default_model,
+            default_scorer,
+            default_base_url,
+            evolve_temperature,
+        )
+        if name == "auto" or name in _REGISTRY:
+            raise ValueError(f"backend name {name!r} is taken")
+        if not spec.capabilities & {"chat", "completion"}:
+            raise ValueError(f"backend {name!r} must answer chat or completion to evolve prompts")
+        if SCORER_NEEDS.get(default_scorer) not in spec.capabilities:
+            raise ValueError(f"backend {name!r} cannot run its default scorer {default_scorer!r}")
+        _REGISTRY[name] = spec
+        return build
+
+    return register
+
+
+def backend_spec(name: str) -> BackendSpec:
+    """The spec registered under ``name`` (KeyError if none: settle the config first)."""
+    return _REGISTRY[name]
+
+
+class BackendChoices(Collection[str]):
+    """``auto`` and the registered names, read at each use, so a backend registered after the
+    config module was imported (a plugin, a test) is a valid ``--backend`` too."""
+
+    def _names(self) -> tuple[str, ...]:
+        return ("auto", *_REGISTRY)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def settle_backend(config: Config, api_key: str) -> str | None:
+    """Replace ``auto`` backend/scorer/model with concrete choices; return a notice, if any.
+
+    ``auto`` means the endpoint when a base URL or key is configured, else the embedded model,
+    so a fresh clone with no credentials still runs a real experiment. Unset model, base URL
+    and scorer take the backend's declared defaults.
+    """
+    from evoprompt.config import ConfigError  # config imports this module for its choices
+
+    notice = None
+    if config.backend == "auto":
+        if config.base_url or api_key:
+            config.backend = "openai"
+        else:
+            config.backend = "local"
+            notice = AUTO_NOTICE
+    spec = _REGISTRY.get(config.backend)
+    if spec is None:
+        choices = ", ".join(BackendChoices())
+        raise ConfigError(f"config key 'backend' must be one of {choices}, got {config.backend!r}")
+    config.base_url = config.base_url or spec.default_base_url
+    config.model = config.model or spec.default_model
+    if config.scorer == "auto":
+        config.scorer = spec.default_scorer
+    need = SCORER_NEEDS[config.scorer]
+    if need not in spec.capabilities:
+        # Registration guarantees the backend runs its default scorer, so another one fits.
+        other = next(s for s, n in SCORER_NEEDS.items() if n in spec.capabilities)
+        why = "is a base model" if need == "chat" else "gives no log-likelihoods"
+        raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
+    return notice
+
+
+@register_backend(
+    "openai",
+    capabilities={"chat", "completion", "loglik", "seed"},
+    default_model="gpt-4o-mini",
+    default_scorer="generate",
+    default_base_url="https://api.openai.com/v1",
+)
+def _build_openai(config: Config, api_key: str) -> Backend:
+    from evoprompt.llm.openai_http import OpenAIBackend
+
+    return OpenAIBackend(
+        config.base_url, api_key, timeout=config.timeout, concurrency=config.concurrency
+    )
+
+
+@register_backend(
+    "local",
+    capabilities={"completion", "loglik", "seed"},
+    default_model="gemma-3-270m-q4_k_m",
+    default_scorer="loglik",
+    evolve_temperature=1.0,
+)
+def _build_local(config: Config, api_key: str) -> Backend:
+    from evoprompt.llm.local import LocalBackend
+
+    return LocalBackend()
