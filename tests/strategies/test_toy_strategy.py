@@ -78,7 +78,7 @@ def test_a_toy_strategy_runs_end_to_end(tmp_path: Path) -> None:
         bodies = server.answered_bodies
 
     assert state.generation == 2
-    assert [g["generation"] for g in state.generations] == [0, 1, 2]
+    assert [g.generation for g in state.generations] == [0, 1, 2]
     summary = json.loads((tmp_path / "toy" / "summary.json").read_text())
     assert summary["status"] == "finished" and len(summary["generations"]) == 3
 
