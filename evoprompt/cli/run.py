@@ -25,8 +25,8 @@ from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.cli.args import build_parser, split
 from evoprompt.config import GUARDED, Config, ConfigError, env_values, read_toml, resolve
 from evoprompt.core.engine import PopulationError
-from evoprompt.core.experiment import CONFIG_NAME, Experiment, load_dev_set
-from evoprompt.data.loader import Dataset, DatasetError
+from evoprompt.core.experiment import CONFIG_NAME, Experiment, Task, load_task
+from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.errors import (
     BudgetExceeded,
@@ -173,7 +173,7 @@ def prepare(argv: list[str]) -> tuple[Config, str, bool, str]:
 def main(argv: list[str]) -> int:
     try:
         config, exp_id, resuming, api_key = prepare(argv)
-        dev = load_dev_set(config)  # bad data is reported before anything is created
+        task = load_task(config)  # bad data is reported before anything is created
     except (UsageError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
@@ -193,15 +193,15 @@ def main(argv: list[str]) -> int:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
-        return _run_locked(config, exp_dir, api_key, resuming, dev)
+        return _run_locked(config, exp_dir, api_key, resuming, task)
     finally:
         lock.release()
 
 
-def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool, dev: Dataset) -> int:
+def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool, task: Task) -> int:
     display = Console()
     try:
-        experiment = Experiment(config, exp_dir, api_key, display=display, dev=dev)
+        experiment = Experiment(config, exp_dir, api_key, display=display, task=task)
     except (ConfigError, JournalUnusable, FatalError) as exc:
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE

@@ -28,7 +28,7 @@ def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> d
         "status": status,
         "best_prompt": best.text if best else None,
         "best_fitness": best.fitness if best else None,
-        "best_error_patterns": best.error_patterns if best else {},
+        "best_analysis": best.analysis if best else {},
         "generations": state.generations,
         "population": [{"text": ind.text, "fitness": ind.fitness} for ind in state.population],
         "api_stats": api_stats,
@@ -52,7 +52,7 @@ def write_results(
                 "generation": ind.generation,
                 "parents": list(ind.parents),
                 "operator": ind.operator,
-                "error_patterns": ind.error_patterns,
+                "analysis": ind.analysis,
             },
             ensure_ascii=False,
         )

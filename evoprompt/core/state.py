@@ -21,7 +21,7 @@ class Individual:
     generation: int
     parents: tuple[str, ...] = ()
     operator: str = "seed"
-    error_patterns: dict[str, int] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)  # the metric's figures for it
 
 
 @dataclass

@@ -181,7 +181,7 @@ class Details:
     population: list[dict[str, Any]] = field(default_factory=list)
     best_prompt: str | None = None
     best_fitness: float | None = None
-    error_patterns: dict[str, int] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)  # the best prompt's, by the metric
     source: str = "summary.json"
 
 
@@ -226,7 +226,7 @@ def _row(ind: Any) -> dict[str, Any]:
         "generation": ind.generation,
         "parents": list(ind.parents),
         "operator": ind.operator,
-        "error_patterns": dict(ind.error_patterns),
+        "analysis": dict(ind.analysis),
     }
 
 
@@ -239,7 +239,7 @@ def details(snap: Snapshot) -> Details:
         found.population = list(summary.get("population") or [])
         found.best_prompt = summary.get("best_prompt")
         found.best_fitness = summary.get("best_fitness")
-        found.error_patterns = dict(summary.get("best_error_patterns") or {})
+        found.analysis = dict(summary.get("best_analysis") or {})
     elif (state := _load_state(snap.exp_dir, snap.notes)) is not None:
         found.source = "state.pkl"
         snap.notes.append("summary.json is missing: figures come from state.pkl")
@@ -249,7 +249,7 @@ def details(snap: Snapshot) -> Details:
         best = state.best()
         if best is not None:
             found.best_prompt, found.best_fitness = best.text, best.fitness
-            found.error_patterns = dict(best.error_patterns)
+            found.analysis = dict(best.analysis)
     else:
         found.source = "partial files (no summary.json, no usable state.pkl)"
         snap.notes.append(
@@ -266,10 +266,10 @@ def details(snap: Snapshot) -> Details:
     if found.best_prompt is None and found.scored:
         top = max(found.scored, key=lambda row: row["fitness"])
         found.best_prompt, found.best_fitness = top["text"], top["fitness"]
-        found.error_patterns = dict(top.get("error_patterns") or {})
-    if not found.error_patterns and found.best_prompt is not None:
+        found.analysis = dict(top.get("analysis") or {})
+    if not found.analysis and found.best_prompt is not None:
         row = next((r for r in found.scored if r["text"] == found.best_prompt), None)
-        found.error_patterns = dict((row or {}).get("error_patterns") or {})
+        found.analysis = dict((row or {}).get("analysis") or {})
     found.population = sorted(found.population, key=lambda row: -row["fitness"])
     return found
 
