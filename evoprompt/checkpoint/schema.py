@@ -162,18 +162,23 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class PromptResult:
-    """One prompt's answers on one batch of dev rows, and the metric's figures for them."""
+    """One prompt on one batch of dev rows: per example the raw output, what the metric read
+    from it, the gold value and the score in [0, 1]; and the metric's figures for the batch."""
 
     text: str
+    outputs: list[str]
     predictions: list[str]
     ground_truths: list[str]
+    scores: list[float]
     analysis: JsonDict = field(default_factory=dict)
 
     def to_json(self) -> JsonDict:
         return {
             "text": self.text,
+            "outputs": self.outputs,
             "predictions": self.predictions,
             "ground_truths": self.ground_truths,
+            "scores": self.scores,
             "analysis": self.analysis,
         }
 
@@ -182,11 +187,27 @@ class PromptResult:
         doc = _object(raw, "a prompt entry")
         if not isinstance(doc.get("text"), str):
             raise SchemaError("a prompt entry has no text")
-        predictions = _get(doc, "predictions", list, "a list")
-        truths = _get(doc, "ground_truths", list, "a list")
-        if len(predictions) != len(truths):
+        columns = {
+            key: _get(doc, key, list, "a list")
+            for key in ("outputs", "predictions", "ground_truths", "scores")
+        }
+        if len(columns["predictions"]) != len(columns["ground_truths"]):
             raise SchemaError("predictions and ground truths differ in length")
-        return cls(doc["text"], predictions, truths, _opt(doc, "analysis", dict, "an object") or {})
+        if len({len(column) for column in columns.values()}) != 1:
+            raise SchemaError("outputs, predictions, ground truths and scores differ in length")
+        scores = columns["scores"]
+        if not all(isinstance(v, _NUMBER) and not isinstance(v, bool) for v in scores):
+            raise SchemaError("field 'scores' holds a value that is not a number")
+        if any(not 0.0 <= v <= 1.0 for v in scores):
+            raise SchemaError("field 'scores' holds a value outside [0, 1]")
+        return cls(
+            text=doc["text"],
+            outputs=[str(v) for v in columns["outputs"]],
+            predictions=[str(v) for v in columns["predictions"]],
+            ground_truths=[str(v) for v in columns["ground_truths"]],
+            scores=[float(v) for v in scores],
+            analysis=_opt(doc, "analysis", dict, "an object") or {},
+        )
 
 
 @dataclass(frozen=True)
@@ -269,7 +290,7 @@ class PopulationRow:
     generation: int | None = None
     parents: tuple[str, ...] = ()
     operator: str | None = None
-    error_patterns: dict[str, int] = field(default_factory=dict)
+    analysis: JsonDict = field(default_factory=dict)
 
     def to_json(self) -> JsonDict:
         return {
@@ -278,7 +299,7 @@ class PopulationRow:
             "generation": self.generation,
             "parents": list(self.parents),
             "operator": self.operator,
-            "error_patterns": self.error_patterns,
+            "analysis": self.analysis,
         }
 
     @classmethod
@@ -291,7 +312,7 @@ class PopulationRow:
             generation=_opt(doc, "generation", int, "an integer"),
             parents=tuple(str(p) for p in parents),
             operator=_opt(doc, "operator", str, "a string"),
-            error_patterns=_opt(doc, "error_patterns", dict, "an object") or {},
+            analysis=_opt(doc, "analysis", dict, "an object") or {},
         )
 
 
@@ -306,7 +327,7 @@ class Summary:
     generations: list[GenerationRow]
     population: list[PopulationRow]
     api_stats: JsonDict
-    best_error_patterns: dict[str, int] = field(default_factory=dict)
+    best_analysis: JsonDict = field(default_factory=dict)
 
     def to_json(self) -> JsonDict:
         return {
@@ -314,7 +335,7 @@ class Summary:
             "status": self.status,
             "best_prompt": self.best_prompt,
             "best_fitness": self.best_fitness,
-            "best_error_patterns": self.best_error_patterns,
+            "best_analysis": self.best_analysis,
             "generations": [g.to_json() for g in self.generations],
             "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
             "api_stats": self.api_stats,
@@ -331,7 +352,7 @@ class Summary:
             generations=[GenerationRow.from_json(g) for g in doc.get("generations") or []],
             population=[PopulationRow.from_json(p) for p in doc.get("population") or []],
             api_stats=_opt(doc, "api_stats", dict, "an object") or {},
-            best_error_patterns=_opt(doc, "best_error_patterns", dict, "an object") or {},
+            best_analysis=_opt(doc, "best_analysis", dict, "an object") or {},
         )
 
 

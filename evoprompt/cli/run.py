@@ -25,7 +25,7 @@ from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import ConfigError, env_values, read_toml
-from evoprompt.core.experiment import load_dev_set
+from evoprompt.core.experiment import load_task
 from evoprompt.core.session import Layers, Outcome, Prepared, Session, SessionError, prepare
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     try:
         prepared, api_key = _prepare(argv)
         config = prepared.config
-        dev = load_dev_set(config)  # bad data is reported before anything is created
+        task = load_task(config)  # bad data is reported before anything is created
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
     except (SessionError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
         api_key,
         resuming=prepared.resuming,
         display=Console(),
-        dev=dev,
+        task=task,
         grace_s=grace,
     )
     try:

@@ -162,7 +162,7 @@ class Engine:
             generation=generation,
             parents=plan.parents if plan else (),
             operator=plan.operator if plan else "seed",
-            error_patterns=score.error_patterns,
+            analysis=score.analysis,
         )
 
     async def _finish(

@@ -7,6 +7,7 @@ the loop never knows which backend, display or file layout it is talking to.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import atomic_write_text
@@ -27,19 +28,32 @@ from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
+from evoprompt.metrics import DEFAULT_METRIC, Metric, make_metric
 from evoprompt.strategies.registry import make_strategy
 
 
-def load_dev_set(config: Config) -> Dataset:
-    """The experiment's dev split (raises DatasetError with a one-line reason)."""
-    data = load_dataset(
-        config.dataset, config.text_column, config.label_column, config.labels or None
-    )
-    return dev_split(data, config.dev_size, config.seed)
+@dataclass(frozen=True)
+class Task:
+    """What prompts are scored on: the dev split, and the metric fitted to the whole dataset."""
+
+    dev: Dataset
+    metric: Metric
+
+
+def load_task(config: Config, metric: str = DEFAULT_METRIC) -> Task:
+    """The experiment's task (raises DatasetError with a one-line reason)."""
+    data = load_dataset(config.dataset, config.text_column, config.label_column)
+    fitted = make_metric(metric).prepare(data, config)
+    return Task(dev_split(data, config.dev_size, config.seed), fitted)
 
 
 class Experiment:
-    """Owns the resources of one run; use as ``async with Experiment(...) as exp``."""
+    """Owns the resources of one run (closed by ``aclose``).
+
+    ``task`` is the one ``load_task`` gave (the CLI loads it early to report bad data before
+    anything is created); without it the data is loaded here and scored with ``metric``, a
+    registered metric's name.
+    """
 
     def __init__(
         self,
@@ -48,12 +62,13 @@ class Experiment:
         api_key: str,
         *,
         display: Display | None = None,
-        dev: Dataset | None = None,
+        task: Task | None = None,
+        metric: str = DEFAULT_METRIC,
     ):
         self.config = config
         self.exp_dir = exp_dir
         self.display = display or Silent()
-        self.dev = dev or load_dev_set(config)
+        self.task = task or load_task(config, metric)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
@@ -70,11 +85,17 @@ class Experiment:
             fallback_model=config.fallback_model,
             on_retry=self.display.retry,
         )
-        scorer_type = LoglikScorer if config.scorer == "loglik" else GenerateScorer
+        fitted = self.task.metric
+        scorer = (
+            LoglikScorer(config.model, fitted.choices())
+            if config.scorer == "loglik"
+            else GenerateScorer(config.model, fitted.hint())
+        )
         self.evaluator = Evaluator(
             self.client,
-            scorer_type(config.model, self.dev.label_set),
-            self.dev,
+            scorer,
+            fitted,
+            self.task.dev,
             batch_size=config.batch_size,
             concurrency=config.concurrency,
             progress=self.display.advance,

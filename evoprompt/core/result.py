@@ -21,7 +21,7 @@ def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> S
         status=status,
         best_prompt=best.text if best else None,
         best_fitness=best.fitness if best else None,
-        best_error_patterns=best.error_patterns if best else {},
+        best_analysis=best.analysis if best else {},
         generations=list(state.generations),
         population=[ind.row() for ind in state.population],
         api_stats=api_stats,

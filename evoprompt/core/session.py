@@ -30,10 +30,9 @@ from evoprompt.checkpoint.schema import (
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, resolve
 from evoprompt.core.engine import PopulationError
-from evoprompt.core.experiment import Experiment
+from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
 from evoprompt.core.state import ExperimentState
-from evoprompt.data.loader import Dataset
 from evoprompt.display import Display, Silent
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import (
@@ -268,7 +267,7 @@ class Session:
         *,
         resuming: bool,
         display: Display | None = None,
-        dev: Dataset | None = None,
+        task: Task | None = None,
         grace_s: float = GRACE_S,
     ):
         self.config = config
@@ -276,7 +275,7 @@ class Session:
         self.api_key = api_key
         self.resuming = resuming
         self.display = display or Silent()
-        self.dev = dev
+        self.task = task
         self.grace_s = grace_s
         self.lock = ExperimentLock(exp_dir)
         self.experiment: Experiment | None = None
@@ -300,7 +299,7 @@ class Session:
         for a tampered state.pkl (nothing in it runs).
         """
         self.experiment = Experiment(
-            self.config, self.exp_dir, self.api_key, display=self.display, dev=self.dev
+            self.config, self.exp_dir, self.api_key, display=self.display, task=self.task
         )
         if self.resuming:
             state, self.resume = self._restore()

@@ -23,7 +23,7 @@ class Individual:
     generation: int
     parents: tuple[str, ...] = ()
     operator: str = "seed"
-    error_patterns: dict[str, int] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)  # the metric's figures for it
 
     def row(self) -> PopulationRow:
         """How population.jsonl (and the reports) record this prompt."""
@@ -33,7 +33,7 @@ class Individual:
             self.generation,
             self.parents,
             self.operator,
-            dict(self.error_patterns),
+            dict(self.analysis),
         )
 
 

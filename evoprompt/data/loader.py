@@ -1,4 +1,8 @@
-"""Load a labelled dataset (built-in name, CSV, TSV or JSONL) and draw the seeded dev split."""
+"""Load a dataset (built-in name, CSV, TSV or JSONL) and draw the seeded dev split.
+
+A dataset is a text column and a gold column; what the gold values mean (labels, reference
+answers) is the metric's business.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ class DatasetError(ValueError):
 @dataclass(frozen=True)
 class Dataset:
     texts: tuple[str, ...]
-    labels: tuple[str, ...]
-    label_set: tuple[str, ...]
+    gold: tuple[str, ...]
+    source: str = ""  # as the user named it, for error messages
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -48,9 +52,7 @@ def _read(source: str) -> pd.DataFrame:
     raise DatasetError(f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)")
 
 
-def load_dataset(
-    source: str, text_column: str, label_column: str, labels: list[str] | None = None
-) -> Dataset:
+def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
     frame = _read(source)
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
@@ -67,18 +69,7 @@ def load_dataset(
     if (gold == "").any():
         row = int((gold == "").to_numpy().argmax())
         raise DatasetError(f"dataset {source}: row {row + 1} has an empty label")
-    found = sorted(set(gold))
-    if labels:
-        unknown = sorted(set(found) - set(labels))
-        if unknown:
-            raise DatasetError(
-                f"dataset {source} has labels not in the label set: {', '.join(unknown)} "
-                f"(allowed: {', '.join(labels)})"
-            )
-        found = list(labels)
-    if len(found) < 2:
-        raise DatasetError(f"dataset {source} needs at least two labels, found {found}")
-    return Dataset(tuple(frame[text_column]), tuple(gold), tuple(found))
+    return Dataset(tuple(frame[text_column]), tuple(gold), source)
 
 
 def dev_split(data: Dataset, size: int, seed: int) -> Dataset:
@@ -87,5 +78,5 @@ def dev_split(data: Dataset, size: int, seed: int) -> Dataset:
         raise DatasetError(f"--dev-size {size} is larger than the dataset ({len(data)} rows)")
     order = np.random.default_rng([seed, 0xDE5]).permutation(len(data))[:size]
     return Dataset(
-        tuple(data.texts[i] for i in order), tuple(data.labels[i] for i in order), data.label_set
+        tuple(data.texts[i] for i in order), tuple(data.gold[i] for i in order), data.source
     )

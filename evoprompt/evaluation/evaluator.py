@@ -2,36 +2,45 @@
 
 Work runs batch-major (all prompts on batch 0, then batch 1, ...) so batches complete, and are
 saved, early and in order; a pool of ``concurrency`` workers keeps the endpoint busy across
-batch and prompt boundaries. Batches already on disk from an interrupted run are not re-asked.
+batch and prompt boundaries. Batches already on disk from an interrupted run are not re-asked:
+their outputs, predictions and scores are taken from the file. What an output is worth is
+the metric's call; the evaluator only collects, aggregates and saves.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient
+from evoprompt.metrics.base import Example, Judged, Metric
 
 BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 """Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
+_PENDING = Judged("", "", 0.0)
 
 
 @dataclass(frozen=True)
 class Score:
+    """One prompt's fitness and the metric's analysis of its outputs."""
+
     fitness: float
-    error_patterns: dict[str, int]
+    analysis: dict[str, Any]
 
 
-def analyse(predictions: Sequence[str], truths: Sequence[str]) -> Score:
-    """Accuracy and confusion counts ``"true -> predicted"`` of the mistakes."""
-    correct = sum(p == t for p, t in zip(predictions, truths))
-    errors = Counter(f"{t} -> {p}" for p, t in zip(predictions, truths) if p != t)
-    return Score(correct / len(truths) if truths else 0.0, dict(sorted(errors.items())))
+def recovered(entry: PromptResult) -> list[Judged]:
+    """One prompt's judged outputs as a batch file stores them."""
+    return [
+        Judged(output, prediction, score)
+        for output, prediction, score in zip(
+            entry.outputs, entry.predictions, entry.scores, strict=True
+        )
+    ]
 
 
 class Evaluator:
@@ -39,6 +48,7 @@ class Evaluator:
         self,
         client: LLMClient,
         scorer: Scorer,
+        metric: Metric,
         dev: Dataset,
         *,
         batch_size: int,
@@ -47,59 +57,66 @@ class Evaluator:
     ):
         self.client = client
         self.scorer = scorer
-        self.dev = dev
+        self.metric = metric
+        self.examples = [Example(text, gold) for text, gold in zip(dev.texts, dev.gold)]
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.progress = progress
 
     def batches(self) -> list[range]:
-        size = len(self.dev)
+        size = len(self.examples)
         return [range(s, min(s + self.batch_size, size)) for s in range(0, size, self.batch_size)]
 
     def requests_needed(self, prompts: Sequence[str], done: dict[int, BatchRecord]) -> int:
         return sum(len(r) * len(prompts) for b, r in enumerate(self.batches()) if b not in done)
+
+    def score(self, examples: Sequence[Example], judged: Sequence[Judged]) -> Score:
+        return Score(
+            self.metric.fitness([j.score for j in judged]), self.metric.analyse(examples, judged)
+        )
 
     async def evaluate(
         self, prompts: Sequence[str], done: dict[int, BatchRecord], save: BatchSaver
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk."""
         batches = self.batches()
-        predictions = {p: [""] * len(self.dev) for p in prompts}
+        judged = {p: [_PENDING] * len(self.examples) for p in prompts}
         for b, record in done.items():
             for entry in record.prompts:
-                predictions[entry.text][batches[b].start : batches[b].stop] = entry.predictions
+                judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
         left = {b: len(r) * len(prompts) for b, r in enumerate(batches) if b not in done}
         work = ((b, p, i) for b, r in enumerate(batches) if b in left for p in prompts for i in r)
 
         async def worker(items: Iterator[tuple[int, str, int]]) -> None:
             for b, prompt, i in items:
-                predictions[prompt][i] = await self.scorer.predict(
-                    self.client, prompt, self.dev.texts[i]
-                )
+                example = self.examples[i]
+                output = await self.scorer.answer(self.client, prompt, example.text)
+                judged[prompt][i] = self.metric.judge(output, example)
                 self.progress(1)
                 left[b] -= 1
                 if left[b] == 0:
-                    await save(b, batches[b], self._results(batches[b], prompts, predictions))
+                    await save(b, batches[b], self._results(batches[b], prompts, judged))
 
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         for prompt in prompts:
             self.scorer.forget(prompt)
-        return {p: analyse(predictions[p], self.dev.labels) for p in prompts}
+        return {p: self.score(self.examples, judged[p]) for p in prompts}
 
     def _results(
-        self, rows: range, prompts: Sequence[str], predictions: dict[str, list[str]]
+        self, rows: range, prompts: Sequence[str], judged: dict[str, list[Judged]]
     ) -> list[PromptResult]:
-        truths = list(self.dev.labels[rows.start : rows.stop])
+        examples = self.examples[rows.start : rows.stop]
         results = []
         for prompt in prompts:
-            preds = predictions[prompt][rows.start : rows.stop]
-            score = analyse(preds, truths)
+            batch = judged[prompt][rows.start : rows.stop]
             results.append(
                 PromptResult(
-                    prompt,
-                    preds,
-                    truths,
-                    {"accuracy": score.fitness, "error_patterns": score.error_patterns},
+                    text=prompt,
+                    outputs=[j.output for j in batch],
+                    predictions=[j.prediction for j in batch],
+                    ground_truths=[e.gold for e in examples],
+                    scores=[j.score for j in batch],
+                    analysis=self.metric.analyse(examples, batch),
                 )
             )
         return results

@@ -1,8 +1,9 @@
-"""Scorers turn (prompt, input) into a predicted label through the LLM client.
+"""Scorers turn (prompt, input) into the model's raw output through the LLM client.
 
-``generate`` asks a chat model and parses the answer; ``loglik`` compares the log-probability of
-each label as the continuation, minus its log-probability after a content-free input ("N/A"),
-which removes the model's prior preference for some labels (Zhao et al., 2021).
+``generate`` asks a chat model and returns its reply, for the metric to judge; ``loglik`` ranks
+the metric's closed set of answers by the log-probability of each as the continuation, minus
+its log-probability after a content-free input ("N/A"), which removes the model's prior
+preference for some answers (Zhao et al., 2021), and returns the winner.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Protocol
 
 import numpy as np
 
-from evoprompt.evaluation.verbalizer import verbalize
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest
 
@@ -26,20 +26,21 @@ def query_text(instruction: str, text: str) -> str:
 
 
 class Scorer(Protocol):
-    async def predict(self, client: LLMClient, instruction: str, text: str) -> str: ...
+    async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
+        """The model's raw output for one sample."""
+        ...
 
     def forget(self, instruction: str) -> None:
         """Drop per-prompt memory once the prompt is fully scored."""
 
 
 class GenerateScorer:
-    def __init__(self, model: str, labels: Sequence[str]):
+    def __init__(self, model: str, hint: str = ""):
         self.model = model
-        self.labels = tuple(labels)
+        self.hint = hint  # the metric's note to the model, after the instruction
 
     def request(self, instruction: str, text: str) -> LLMRequest:
-        options = ", ".join(self.labels)
-        content = query_text(f"{instruction}\nPossible answers: {options}.", text)
+        content = query_text(f"{instruction}\n{self.hint}" if self.hint else instruction, text)
         return LLMRequest(
             kind="chat",
             model=self.model,
@@ -48,9 +49,8 @@ class GenerateScorer:
             max_tokens=16,
         )
 
-    async def predict(self, client: LLMClient, instruction: str, text: str) -> str:
-        answer = await client.call(self.request(instruction, text))
-        return verbalize(answer.text, self.labels)
+    async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
+        return (await client.call(self.request(instruction, text))).text
 
     def forget(self, instruction: str) -> None:
         pass
@@ -78,7 +78,7 @@ class LoglikScorer:
             continuations=tuple(f" {label}" for label in self.labels),
         )
 
-    async def predict(self, client: LLMClient, instruction: str, text: str) -> str:
+    async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
         # One content-free call per prompt, shared by all its samples even while in flight.
         baseline = self._baselines.get(instruction)
         if baseline is None or (baseline.done() and baseline.exception() is not None):

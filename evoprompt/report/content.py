@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow
+from evoprompt.metrics import DEFAULT_METRIC, make_metric
 from evoprompt.report.experiment import Details, Snapshot, when
 
 LINEAGE_LIMIT = 300
@@ -48,15 +49,6 @@ def lineage(scored: list[PopulationRow], text: str) -> tuple[list[Ancestor], boo
     return entries, False
 
 
-def error_table(patterns: dict[str, int]) -> list[tuple[str, str, int]]:
-    """``{"true -> predicted": n}`` as (true, predicted, n) rows, most frequent first."""
-    rows = []
-    for key, count in patterns.items():
-        true, _, predicted = key.partition(" -> ")
-        rows.append((true, predicted, int(count)))
-    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
-
-
 @dataclass
 class LineageLine:
     depth: int
@@ -74,7 +66,8 @@ class ReportData:
     population: Table
     lineage: list[LineageLine]
     lineage_truncated: bool
-    errors: Table
+    analysis_title: str  # the metric's name for its analysis of the best prompt
+    analysis: Table
     api: list[tuple[str, str]]
     has_plot: bool
 
@@ -136,8 +129,7 @@ def build(
             [str(rank), fmt(row.fitness), fmt(known.generation), known.operator or "-", row.text]
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
-    errors = Table(["true label", "predicted", "count"])
-    errors.rows = [[t, p, str(n)] for t, p, n in error_table(det.error_patterns)]
+    analysis = make_metric(DEFAULT_METRIC).table(det.analysis)
     api = [(key, fmt(value)) for key, value in (stats or {}).items()]
     if stats is not None:
         api.append(("source", stats_source))
@@ -150,7 +142,8 @@ def build(
         population=population,
         lineage=[_lineage_line(e) for e in entries],
         lineage_truncated=truncated,
-        errors=errors,
+        analysis_title=analysis.title,
+        analysis=Table(analysis.headers, analysis.rows),
         api=api,
         has_plot=bool(det.generations),
     )

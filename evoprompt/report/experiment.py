@@ -182,7 +182,7 @@ class Details:
     population: list[PopulationRow] = field(default_factory=list)
     best_prompt: str | None = None
     best_fitness: float | None = None
-    error_patterns: dict[str, int] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)  # the best prompt's, by the metric
     source: str = SUMMARY
 
 
@@ -232,7 +232,7 @@ def details(snap: Snapshot) -> Details:
         found.population = list(summary.population)
         found.best_prompt = summary.best_prompt
         found.best_fitness = summary.best_fitness
-        found.error_patterns = dict(summary.best_error_patterns)
+        found.analysis = dict(summary.best_analysis)
     elif (state := _load_state(layout, snap.notes)) is not None:
         found.source = "state.pkl"
         snap.notes.append("summary.json is missing: figures come from state.pkl")
@@ -242,7 +242,7 @@ def details(snap: Snapshot) -> Details:
         best = state.best()
         if best is not None:
             found.best_prompt, found.best_fitness = best.text, best.fitness
-            found.error_patterns = dict(best.error_patterns)
+            found.analysis = dict(best.analysis)
     else:
         found.source = "partial files (no summary.json, no usable state.pkl)"
         snap.notes.append(
@@ -256,10 +256,10 @@ def details(snap: Snapshot) -> Details:
     if found.best_prompt is None and found.scored:
         top = max(found.scored, key=lambda row: row.fitness)
         found.best_prompt, found.best_fitness = top.text, top.fitness
-        found.error_patterns = dict(top.error_patterns)
-    if not found.error_patterns and found.best_prompt is not None:
+        found.analysis = dict(top.analysis)
+    if not found.analysis and found.best_prompt is not None:
         match = next((r for r in found.scored if r.text == found.best_prompt), None)
-        found.error_patterns = dict(match.error_patterns) if match else {}
+        found.analysis = dict(match.analysis) if match else {}
     found.population = sorted(found.population, key=lambda row: -row.fitness)
     return found
 

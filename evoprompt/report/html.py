@@ -101,7 +101,7 @@ def render_html(data: ReportData, png: bytes | None) -> str:
             parts.append("<p>(truncated)</p>")
     else:
         parts.append("<p>(none)</p>")
-    parts += ["<h2>Error patterns of the best prompt</h2>", _table(data.errors)]
+    parts += [f"<h2>{escape(data.analysis_title)} of the best prompt</h2>", _table(data.analysis)]
     parts += ["<h2>API statistics</h2>", _pairs(data.api) if data.api else "<p>(none)</p>"]
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

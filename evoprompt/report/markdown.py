@@ -52,7 +52,7 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
             out.append("(truncated)\n")
     else:
         out.append("(none)\n")
-    out += ["## Error patterns of the best prompt\n", _table(data.errors)]
+    out += [f"## {data.analysis_title} of the best prompt\n", _table(data.analysis)]
     out += [
         "## API statistics\n",
         _table(Table(["statistic", "value"], [list(p) for p in data.api])),

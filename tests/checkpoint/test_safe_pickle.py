@@ -92,7 +92,12 @@ def test_object_arrays_cannot_smuggle_code(tmp_path: Path) -> None:
 
 def test_experiment_state_round_trips(tmp_path: Path) -> None:
     state = ExperimentState.new("exp_1", seed=11)
-    parent = Individual("Classify the text.", 0.5, 0, error_patterns={"pos -> neg": 2})
+    parent = Individual(
+        "Classify the text.",
+        0.5,
+        0,
+        analysis={"accuracy": 0.5, "error_patterns": {"pos -> neg": 2}},
+    )
     child = Individual("Classify carefully.", 0.75, 1, (parent.text,), "ga", {})
     state.population = [parent, child]
     state.scored = {p.text: p for p in state.population}

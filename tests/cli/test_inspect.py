@@ -174,7 +174,7 @@ def test_html_report_is_self_contained_and_complete(exps: Experiments) -> None:
     assert doc["best_prompt"] in lineage and any(seed in lineage for seed in seeds)
     assert "· seed ·" in lineage and "· ga ·" in lineage
     errors = page[page.index("Error patterns") :]
-    for pattern, count in doc["best_error_patterns"].items():
+    for pattern, count in doc["best_analysis"]["error_patterns"].items():
         true, predicted = pattern.split(" -> ")
         assert f'<td>{true}</td><td>{predicted}</td><td class="num">{count}</td>' in errors
 

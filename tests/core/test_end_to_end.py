@@ -78,6 +78,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     }
     (tmp_path / "bad.toml").write_text("populaton_size = 3\n")
     cases[("--config", str(tmp_path / "bad.toml"))] = "did you mean 'population_size'"
+    one_label = tmp_path / "one_label.csv"
+    one_label.write_text("text,label\ngood,pos\nfine,pos\n")
+    cases[("--dataset", str(one_label))] = (
+        f"error: dataset {one_label} needs at least two labels, found ['pos']\n"
+    )
     for args, message in cases.items():
         done = run_cli(
             [
@@ -94,6 +99,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()], "nothing is created"
 
 
 def test_loglik_scorer_over_an_endpoint(tmp_path: Path) -> None:

@@ -52,9 +52,10 @@ def test_requests_carry_the_query_and_label_continuations() -> None:
         == ("Decide.\n\nInput: great film\nAnswer:")
     )
     assert request.continuations == (" negative", " positive")
-    chat = GenerateScorer("m", LABELS).request("Decide.", "x")
-    assert "Possible answers: negative, positive." in chat.messages[0][1]
+    chat = GenerateScorer("m", "Possible answers: negative, positive.").request("Decide.", "x")
+    assert chat.messages[0][1] == query_text("Decide.\nPossible answers: negative, positive.", "x")
     assert chat.temperature == 0.0
+    assert GenerateScorer("m").request("Decide.", "x").messages[0][1] == query_text("Decide.", "x")
 
 
 def expected(server: FakeLLMServer, instruction: str, text: str) -> str:
@@ -86,7 +87,7 @@ async def score_all(
     )
     try:
         predictions = await asyncio.gather(
-            *(scorer.predict(client, instruction, text) for instruction, text in jobs)
+            *(scorer.answer(client, instruction, text) for instruction, text in jobs)
         )
         return list(predictions), journal.stats()["calls"]
     finally:
@@ -96,10 +97,10 @@ async def score_all(
 
 def test_one_content_free_call_per_prompt_under_concurrency(server: FakeLLMServer) -> None:
     data = load_dataset("sentiment", "text", "label")
-    assert data.label_set == LABELS
-    texts, gold = data.texts[:24], data.labels[:24]
+    assert tuple(sorted(set(data.gold))) == LABELS
+    texts, gold = data.texts[:24], data.gold[:24]
     jobs = [(instruction, text) for instruction in (GOOD, PLAIN) for text in texts]
-    scorer = LoglikScorer("fake-model", data.label_set)
+    scorer = LoglikScorer("fake-model", LABELS)
 
     predictions, journaled = asyncio.run(score_all(server.url, scorer, jobs))
 
@@ -125,10 +126,10 @@ def test_forget_drops_the_baseline_and_the_journal_answers_again(server: FakeLLM
             limiter=AdaptiveLimiter(4),
         )
         try:
-            await scorer.predict(client, PLAIN, "a text")
+            await scorer.answer(client, PLAIN, "a text")
             scorer.forget(PLAIN)
             scorer.forget("never scored")  # harmless
-            await scorer.predict(client, PLAIN, "another text")
+            await scorer.answer(client, PLAIN, "another text")
             assert journal.stats()["cache_hits"] == 1  # the second baseline came from the journal
         finally:
             await client.aclose()

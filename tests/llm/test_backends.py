@@ -174,7 +174,7 @@ def test_a_toy_backend_runs_an_experiment_with_one_registration(tmp_path: Path) 
             await experiment.aclose()
 
     state = asyncio.run(run())
-    labels = experiment.dev.labels
+    labels = experiment.task.dev.gold
     share = {label: labels.count(label) / len(labels) for label in ("positive", "negative")}
     assert built and built[0].calls > 0
     doc = json.loads((tmp_path / "toy" / "summary.json").read_text())
