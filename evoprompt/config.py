@@ -9,13 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from evoprompt.llm.backends import BackendChoices
-from evoprompt.strategies.registry import STRATEGIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,8 +98,32 @@ class Config:
         return asdict(self)
 
 
+class _Registered(Collection[str]):
+    """The names in a registry, imported at first use and read at each use: a strategy
+    registered later is valid too, and reading a config (as the inspection commands do)
+    imports no strategy code."""
+
+    def __init__(self, names: Callable[[], Collection[str]]):
+        self._names = names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def _strategy_names() -> Collection[str]:
+    from evoprompt.strategies.registry import STRATEGIES
+
+    return STRATEGIES.keys()
+
+
 CHOICES: dict[str, Collection[str]] = {
-    "algorithm": STRATEGIES.keys(),  # a live view: a strategy registered later is valid too
+    "algorithm": _Registered(_strategy_names),
     "backend": BackendChoices(),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
@@ -249,13 +272,20 @@ def apply(config: Config, values: dict[str, Any], origin: str) -> Config:
     return config
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def load_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
+    """A TOML file's table; one ConfigError naming ``what`` when it is missing or malformed."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found (see configs/ for examples)") from None
+        raise ConfigError(f"{what} {path} not found ({hint})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+    return raw
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A config file; its ``name`` defaults to the file's stem."""
+    raw = load_toml(path, "config file", "see configs/ for examples")
     raw.setdefault("name", path.stem)
     return raw
 

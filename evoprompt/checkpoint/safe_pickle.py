@@ -15,7 +15,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         ("evoprompt.core.state", "ExperimentState"),
         ("evoprompt.core.state", "Individual"),
-        ("evoprompt.checkpoint.schema", "GenerationRow"),
+        ("evoprompt.checkpoint.schema.results", "GenerationRow"),
         *(
             ("builtins", name)
             for name in (

@@ -179,7 +179,7 @@ class CheckpointStore:
     def read_cursor(self) -> tuple[Descriptor | None, str | None, list[str]]:
         """The newest valid descriptor (latest -> backup -> newest history), its file name, and
         a note for each file passed over. Reads JSON only: cheap, and safe on any state.pkl."""
-        notes = []
+        notes: list[str] = []
         layout = self.layout
         if layout.checkpoints.is_dir():
             for path in [layout.latest, layout.backup, *(p for _, p in layout.history_files())]:

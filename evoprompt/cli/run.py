@@ -26,7 +26,8 @@ from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import ConfigError, env_values, read_toml
 from evoprompt.core.experiment import load_task
-from evoprompt.core.session import Layers, Outcome, Prepared, Session, SessionError, prepare
+from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
+from evoprompt.core.session import Outcome, Session
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console

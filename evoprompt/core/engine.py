@@ -133,7 +133,8 @@ class Engine:
         survivors = self.strategy.select(
             self.state.population, plans, offspring, self.config.population_size
         )
-        await self._finish(generation, survivors, len(scores), started, rng.bit_generator.state)
+        rng_state = dict(rng.bit_generator.state)
+        await self._finish(generation, survivors, len(scores), started, rng_state)
 
     async def _score(self, texts: list[str], generation: int) -> dict[str, Score]:
         new = [t for t in dict.fromkeys(texts) if t not in self.state.scored]

@@ -48,7 +48,7 @@ class ExperimentState:
 
     @classmethod
     def new(cls, experiment_id: str, seed: int) -> ExperimentState:
-        return cls(experiment_id, np.random.default_rng(seed).bit_generator.state)
+        return cls(experiment_id, dict(np.random.default_rng(seed).bit_generator.state))
 
     def rng(self) -> np.random.Generator:
         """A generator positioned exactly where the last completed generation left it."""

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from evoprompt.llm.client import LLMClient
-from evoprompt.llm.types import LLMRequest
+from evoprompt.llm.types import LLMRequest, LLMResponse
 
 CONTENT_FREE = "N/A"
 
@@ -68,7 +68,7 @@ class LoglikScorer:
     def __init__(self, model: str, labels: Sequence[str]):
         self.model = model
         self.labels = tuple(labels)
-        self._baselines: dict[str, asyncio.Task] = {}
+        self._baselines: dict[str, asyncio.Task[LLMResponse]] = {}
 
     def request(self, instruction: str, text: str) -> LLMRequest:
         return LLMRequest(

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 _FLOOR = 1e-6
 
 
-def roulette_probabilities(fitness: Sequence[float]) -> np.ndarray:
+def roulette_probabilities(fitness: Sequence[float]) -> npt.NDArray[np.float64]:
     """Selection probability proportional to fitness.
 
     A tiny floor keeps zero-fitness prompts selectable, so two distinct parents can always be
     drawn even when only one prompt has scored above zero.
     """
-    weights = np.asarray(fitness, dtype=float) + _FLOOR
-    return weights / weights.sum()
+    weights = np.asarray(fitness, dtype=np.float64) + _FLOOR
+    probabilities: npt.NDArray[np.float64] = weights / weights.sum()
+    return probabilities
 
 
 def roulette(rng: np.random.Generator, fitness: Sequence[float], k: int = 2) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from evoprompt.config import ConfigError, tomllib
+from evoprompt.config import ConfigError, load_toml
 from evoprompt.strategies.registry import operators
 
 
@@ -34,14 +34,7 @@ def load_templates(name: str, *, completion: bool) -> Templates:
             completion,
         )
     path = Path(name)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"templates file {path} not found (or use templates = 'evoprompt')"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"templates file {path} is not valid TOML: {exc}") from None
+    raw = load_toml(path, "templates file", "or use templates = 'evoprompt'")
     unknown = [operator for operator in raw if operator not in known]
     if unknown:
         raise ConfigError(

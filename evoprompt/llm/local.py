@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
@@ -224,10 +225,11 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def _log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     wide = logits.astype(np.float64)
     top = wide.max()
-    return wide - (top + np.log(np.exp(wide - top).sum()))
+    rows: npt.NDArray[np.float64] = wide - (top + np.log(np.exp(wide - top).sum()))
+    return rows
 
 
 def _silence_llama_log(ffi: Any, lib: Any) -> None:

@@ -8,11 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from evoprompt.llm.backends import settle_backend
 
 from evoprompt.config import Config
 from evoprompt.core.experiment import Experiment
 from evoprompt.core.state import ExperimentState
+from evoprompt.llm.backends import settle_backend
 from evoprompt.metrics import Example, Judged, MeanMetric, base, register_metric
 from evoprompt.testing.server import FakeLLMServer
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import pickle
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state, encode_state
+from evoprompt.cli.inspect import main as inspect_main
 from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.llm.errors import FatalError, TransientError
 from evoprompt.utils.checkpoint import (
@@ -352,3 +355,33 @@ def test_pickled_payload_contains_no_project_classes(tmp_path: Path) -> None:
     body = (tmp_path / "checkpoints" / "state.pkl").read_bytes().partition(b"\n")[2]
     assert b"evoprompt.core" not in body
     assert pickle.loads(body)["generation"] == 1
+
+
+def test_folders_written_by_the_manager_pass_verify_status_and_report(tmp_path: Path) -> None:
+    """The inspection commands accept what the programmatic API writes (no config.json, no
+    journal, a manager payload in state.pkl) and still catch a damaged file in it."""
+    exp = tmp_path / "manual"
+    manager = CheckpointManager(exp)
+    for generation in range(3):
+        manager.save_checkpoint(
+            generation=generation,
+            population=[{**p, "generation": generation} for p in POPULATION],
+            best_results={"best_fitness": 0.75},
+            metadata={"stage": f"generation_{generation}_complete"},
+        )
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert inspect_main(["verify", "manual", "--result-dir", str(tmp_path)]) == 0
+        assert inspect_main(["status", "manual", "--result-dir", str(tmp_path)]) == 0
+        assert (
+            inspect_main(["report", "manual", "--result-dir", str(tmp_path), "--format", "md"]) == 0
+        )
+    text = out.getvalue()
+    assert "manual: all 6 files verified" in text  # latest, backup, state, 3 history copies
+    assert "BAD" not in text and (exp / "report.md").is_file()
+
+    history = exp / "checkpoints" / "gen1_batch0.json"
+    history.write_text(history.read_text().replace('"generation": 1', '"generation": 7'))
+    with redirect_stdout(io.StringIO()) as bad:
+        assert inspect_main(["verify", "manual", "--result-dir", str(tmp_path)]) == 1
+    assert "BAD  checkpoints/gen1_batch0.json" in bad.getvalue()

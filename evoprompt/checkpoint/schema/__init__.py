@@ -1,0 +1,49 @@
+"""One typed schema for every document an experiment folder holds.
+
+Each record converts to the plain JSON users read (spec section 4, unchanged) with
+``to_json`` and back with ``from_json``, which validates and raises :class:`SchemaError`
+naming the first bad field. Writers (engine, store, results, the programmatic API) and
+readers (resume, inspect, verify, report) all go through these records, so a field is spelled
+once and a stage means the same thing everywhere.
+"""
+
+from evoprompt.checkpoint.schema.checkpoints import (
+    MANAGER_FORMAT,
+    BatchRecord,
+    Descriptor,
+    PromptResult,
+    is_manager_payload,
+)
+from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError
+from evoprompt.checkpoint.schema.results import (
+    GenerationRow,
+    PopulationRow,
+    RecoveryEntry,
+    Summary,
+)
+from evoprompt.checkpoint.schema.stage import (
+    BUDGET_EXHAUSTED,
+    ERROR,
+    FINISHED,
+    INTERRUPTED,
+    Stage,
+)
+
+__all__ = [
+    "BUDGET_EXHAUSTED",
+    "ERROR",
+    "FINISHED",
+    "INTERRUPTED",
+    "MANAGER_FORMAT",
+    "BatchRecord",
+    "Descriptor",
+    "GenerationRow",
+    "JsonDict",
+    "PopulationRow",
+    "PromptResult",
+    "RecoveryEntry",
+    "SchemaError",
+    "Stage",
+    "Summary",
+    "is_manager_payload",
+]
