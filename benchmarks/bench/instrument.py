@@ -16,9 +16,9 @@ INSIDE = {
     ("evoprompt.checkpoint.journal", "Journal", "put"): "journal",
     ("evoprompt.checkpoint.journal", "Journal", "bump"): "journal",
     ("evoprompt.checkpoint.journal", "Journal", "record_failure"): "journal",
-    ("evoprompt.core.engine", "Engine", "_save_batch"): "batch_saves",
-    ("evoprompt.core.engine", "Engine", "_save_generation"): "generation_saves",
-    ("evoprompt.core.engine", "Engine", "_save_stop"): "generation_saves",
+    ("evoprompt.core.recorder", "Recorder", "_save_batch"): "batch_saves",
+    ("evoprompt.core.recorder", "Recorder", "_save_generation"): "generation_saves",
+    ("evoprompt.core.recorder", "Recorder", "_save_stop"): "generation_saves",
 }
 
 
@@ -26,7 +26,7 @@ def instrumented(out: Path, tree: Path, argv: list[str]) -> int:
     """``run.py --instrumented OUT --tree DIR -- ARGS``: the CLI, timing the checkpoint code.
 
     Wall seconds spent inside the journal (on the event loop: everything waits) and inside the
-    engine's batch / generation saves (on the checkpoint thread: one worker, or at the end of a
+    recorder's batch / generation saves (on the checkpoint thread: one worker, or at the end of a
     generation the whole loop, waits) are written to OUT as JSON when the run ends.
     """
     sys.path.insert(0, str(tree))

@@ -1,17 +1,10 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests, benchmarks and demos.
 
-Answers are deterministic functions of the request, so runs against it are reproducible:
-
-- classification: a prompt's accuracy grows with the number of distinct "magic" words in it
-  (``carefully``, ``expert``, ...); whether one sample is answered correctly is a hash of
-  (prompt, sample), so the same request always gets the same answer;
-- log-likelihood (``/completions`` with ``echo``): the answer label gets the high log-probability;
-- evolution (any request containing ``<prompt>``): the child is the parent plus the other parent's
-  magic words plus one new word picked by a hash of the request.
-
-Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an HTML
-body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down) and every
-request is counted, including the tokens billed for answered ones.
+What it answers is decided in ``answers.py`` (deterministic functions of the request, so runs
+against it are reproducible); this module serves those answers over HTTP, injects faults and
+counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
+HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
+reply without tags) and every request is counted, including the tokens billed for answered ones.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
 """
@@ -20,23 +13,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import random
-import re
 import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any, TypeAlias
 
-import pandas as pd
-
-MAGIC = ("carefully", "expert", "evidence", "context", "precisely", "thorough")
-PLAIN = ("please", "now", "simply", "kindly", "also", "just")
-VOCAB = MAGIC + PLAIN
+from .answers import (
+    NO_TAGS,
+    Answers,
+    builtin_truth,
+    chat_content,
+    completion,
+    is_evolution,
+    message_choices,
+    text_choices,
+)
 
 # status, extra headers, body: JSON, or a str sent as text/html (the non-JSON fault)
 Reply: TypeAlias = "tuple[int, dict[str, str], Any]"
@@ -61,33 +56,11 @@ class Faults:
     fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
 
 
-def _unit(*parts: str) -> float:
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _builtin_truth() -> dict[str, str]:
-    truth: dict[str, str] = {}
-    for name in ("sentiment.csv", "code_vuln.csv"):
-        with resources.as_file(resources.files("evoprompt.data") / name) as path:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        truth.update(zip(frame["text"], frame["label"].str.strip()))
-    return truth
-
-
-def quality(instruction: str) -> float:
-    lowered = instruction.lower()
-    return min(0.95, 0.35 + 0.1 * sum(word in lowered for word in MAGIC))
-
-
-def _magic_in(text: str) -> list[str]:
-    lowered = text.lower()
-    return [w for w in MAGIC if w in lowered]
-
-
-def _last(pattern: str, text: str) -> str | None:
-    found = re.findall(pattern, text)
-    return found[-1].strip() if found else None
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, **detail: str
+) -> Reply:
+    """An OpenAI-style error reply."""
+    return status, headers or {}, {"error": {"message": message, **detail}}
 
 
 class _Server(ThreadingHTTPServer):
@@ -96,6 +69,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeLLMServer:
+    """The endpoint on a free (or given) port; ``seed`` drives the random fault rolls."""
+
     def __init__(
         self,
         *,
@@ -103,9 +78,9 @@ class FakeLLMServer:
         truth: dict[str, str] | None = None,
         seed: int = 0,
         port: int = 0,
-    ):
+    ) -> None:
         self.faults = faults or Faults()
-        self.truth = _builtin_truth() if truth is None else truth
+        self.answers = Answers(builtin_truth() if truth is None else truth)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -136,6 +111,15 @@ class FakeLLMServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def truth(self) -> dict[str, str]:
+        """Gold labels by sample text (the bundled datasets' unless given)."""
+        return self.answers.truth
+
+    @truth.setter
+    def truth(self, value: dict[str, str]) -> None:
+        self.answers.truth = value
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {**self.counts, "peak_inflight": self.peak_inflight}
@@ -154,38 +138,24 @@ class FakeLLMServer:
     def _fault(self, authorization: str, model: str) -> Reply | None:
         f = self.faults
         if f.api_key and authorization != f"Bearer {f.api_key}":
-            return (
+            return _error(
                 401,
-                {},
-                {
-                    "error": {
-                        "message": "Incorrect API key provided",
-                        "type": "invalid_request_error",
-                        "code": "invalid_api_key",
-                    }
-                },
+                "Incorrect API key provided",
+                type="invalid_request_error",
+                code="invalid_api_key",
             )
         if f.down or (f.fail_model and model == f.fail_model):
-            return 503, {}, {"error": {"message": "service unavailable"}}
+            return _error(503, "service unavailable")
         if f.fail_400:
-            return 400, {}, {"error": {"message": "invalid request", "type": "invalid_request"}}
+            return _error(400, "invalid request", type="invalid_request")
         if f.max_inflight and self.inflight > f.max_inflight:
-            return 429, {"Retry-After": "0"}, {"error": {"message": "too many requests in flight"}}
+            return _error(429, "too many requests in flight", {"Retry-After": "0"})
         if 0 <= f.quota_after <= self.counts["answered"]:
-            return (
-                429,
-                {},
-                {
-                    "error": {
-                        "message": "You exceeded your current quota",
-                        "code": "insufficient_quota",
-                    }
-                },
-            )
+            return _error(429, "You exceeded your current quota", code="insufficient_quota")
         roll = self._roll()
         for threshold, outcome in (
-            (f.p_500, (500, {}, {"error": {"message": "internal error"}})),
-            (f.p_429, (429, {"Retry-After": f.retry_after}, {"error": {"message": "slow down"}})),
+            (f.p_500, _error(500, "internal error")),
+            (f.p_429, _error(429, "slow down", {"Retry-After": f.retry_after})),
             (f.p_nonjson, (200, {}, "<html><body>Bad gateway</body></html>")),
         ):
             if roll < threshold:
@@ -194,66 +164,11 @@ class FakeLLMServer:
         return None
 
     def _chat(self, body: dict[str, Any]) -> tuple[str, str]:
-        content = "\n".join(m.get("content", "") for m in body.get("messages", []))
-        if "<prompt>" in content:
-            return "evolve", self._evolve(content, str(body.get("seed", "")))
-        instruction = content.split("\nPossible answers:")[0].split("\n\nInput: ")[0]
-        text = _last(r"\n\nInput: (.*)\nAnswer:", content) or ""
-        labels = [x.strip() for x in (_last(r"Possible answers: (.*)\.", content) or "").split(",")]
-        return "classify", self._classify(instruction, text, [x for x in labels if x])
-
-    def _classify(self, instruction: str, text: str, labels: list[str]) -> str:
-        gold = self.truth.get(text, labels[0] if labels else "unknown")
-        if _unit(instruction, text) < quality(instruction):
-            return f"{gold}." if _unit("style", text) < 0.5 else f"The answer is: {gold.upper()}"
-        others = [x for x in labels if x != gold]
-        if not others or _unit("invalid", instruction, text) < 0.2:
-            return "I cannot tell."
-        return others[int(_unit("wrong", instruction, text) * len(others))]
-
-    def _evolve(self, content: str, seed: str) -> str:
-        if self.faults.p_no_tags and self._roll() < self.faults.p_no_tags:
-            return "Here is an improved prompt, but I forgot the tags."
-        word = VOCAB[int(_unit("word", content, seed) * len(VOCAB))]
-        if "Basic Prompt:" in content:
-            base = _last(r"Basic Prompt: (.*)", content) or ""
-            donor = _last(r"Prompt 3: (.*)", content) or ""
-        elif "Variation:" in content:
-            base, donor = _last(r"Instruction: (.*)", content) or "", ""
-        else:
-            base = _last(r"Prompt 1: (.*)", content) or ""
-            donor = _last(r"Prompt 2: (.*)", content) or ""
-        extra = [w for w in _magic_in(donor) if w not in _magic_in(base)]
-        child = " ".join([base, *extra, word])
-        return f"1. Combined: {base}\n2. <prompt>{child}</prompt>"
-
-    def _loglik(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-        labels = [p.rsplit("\nAnswer: ", 1)[-1] for p in prompts]
-        choices = []
-        for i, full in enumerate(prompts):
-            context, _, label = full.rpartition("\nAnswer: ")
-            context += "\nAnswer:"
-            instruction = context.split("\n\nInput: ")[0]
-            text = _last(r"\n\nInput: (.*)\nAnswer:", context) or ""
-            if text == "N/A":
-                value = -2.0
-            else:
-                predicted = self._classify(instruction, text, labels).rstrip(".")
-                value = -0.5 if predicted.lower().endswith(label.lower()) else -3.0
-            choices.append(
-                {
-                    "index": i,
-                    "text": full,
-                    "finish_reason": "length",
-                    "logprobs": {
-                        "tokens": [context, " " + label],
-                        "token_logprobs": [None, value],
-                        "text_offset": [0, len(context)],
-                    },
-                }
-            )
-        return choices
+        content = chat_content(body)
+        p_no_tags = self.faults.p_no_tags
+        if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
+            return "evolve", NO_TAGS
+        return self.answers.chat(content, str(body.get("seed", "")))
 
     def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
         with self._lock:
@@ -263,46 +178,22 @@ class FakeLLMServer:
             with self._lock:
                 self.counts[f"status_{fault[0]}"] += 1
             return fault
-        model = body.get("model", "")
         if path.endswith("/chat/completions"):
             kind, text = self._chat(body)
-            choices = [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ]
-            completion_chars = len(text)
+            choices, completion_chars = message_choices(text), len(text)
         elif body.get("echo"):
-            kind, choices, completion_chars = "loglik", self._loglik(body), 1
+            kind, choices, completion_chars = "loglik", self.answers.loglik(body["prompt"]), 1
         else:
-            kind = "complete"
-            text = "<prompt>" + str(body.get("prompt", ""))[-40:] + "</prompt>"
-            choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
-            completion_chars = len(text)
-        usage = {
-            "prompt_tokens": len(json.dumps(body)) // 4 + 1,
-            "completion_tokens": completion_chars // 4 + 1,
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            kind, text = "complete", self.answers.complete(body.get("prompt", ""))
+            choices, completion_chars = text_choices(text), len(text)
+        payload = completion(body, choices, completion_chars)
         with self._lock:
             self.counts["answered"] += 1
             self.counts[f"answered_{kind}"] += 1
-            self.counts["prompt_tokens"] += usage["prompt_tokens"]
-            self.counts["completion_tokens"] += usage["completion_tokens"]
+            self.counts["prompt_tokens"] += payload["usage"]["prompt_tokens"]
+            self.counts["completion_tokens"] += payload["usage"]["completion_tokens"]
             self.answered_bodies[json.dumps(body, sort_keys=True)] += 1
-        return (
-            200,
-            {},
-            {
-                "id": "fake",
-                "object": "chat.completion",
-                "model": model,
-                "choices": choices,
-                "usage": usage,
-            },
-        )
+        return 200, {}, payload
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -65,7 +65,7 @@ def expected(server: FakeLLMServer, instruction: str, text: str) -> str:
     labels -3.0, and every label -2.0 after the content-free input; a non-answer ("I cannot
     tell") leaves all lifts equal, so the first label wins.
     """
-    answer = server._classify(instruction, text, list(LABELS)).rstrip(".").lower()
+    answer = server.answers.classify(instruction, text, list(LABELS)).rstrip(".").lower()
     return next((label for label in LABELS if answer.endswith(label)), LABELS[0])
 
 

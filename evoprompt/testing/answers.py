@@ -1,0 +1,187 @@
+"""What the test endpoint answers: deterministic functions of the request, no HTTP, no state.
+
+Runs against the endpoint are reproducible because every answer here depends only on the
+request text (and the gold labels it is given):
+
+- classification: a prompt's accuracy grows with the number of distinct "magic" words in it
+  (``carefully``, ``expert``, ...); whether one sample is answered correctly is a hash of
+  (prompt, sample), so the same request always gets the same answer;
+- log-likelihood (``/completions`` with ``echo``): the answer label gets the high log-probability;
+- evolution (any request containing ``<prompt>``): the child is the parent plus the other parent's
+  magic words plus one new word picked by a hash of the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+MAGIC = ("carefully", "expert", "evidence", "context", "precisely", "thorough")
+PLAIN = ("please", "now", "simply", "kindly", "also", "just")
+VOCAB = MAGIC + PLAIN
+
+# What an operator reply looks like under the ``p_no_tags`` fault: no <prompt> tags to extract.
+NO_TAGS = "Here is an improved prompt, but I forgot the tags."
+
+INPUT = r"\n\nInput: (.*)\nAnswer:"  # the sample inside the scorer's query
+
+
+def unit(*parts: str) -> float:
+    """A stable pseudo-random number in [0, 1) for these strings (the same on every run)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def builtin_truth() -> dict[str, str]:
+    """Gold labels of the bundled datasets, by sample text."""
+    truth: dict[str, str] = {}
+    for name in ("sentiment.csv", "code_vuln.csv"):
+        with resources.as_file(resources.files("evoprompt.data") / name) as path:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        truth.update(zip(frame["text"], frame["label"].str.strip()))
+    return truth
+
+
+def quality(instruction: str) -> float:
+    """The share of samples an instruction gets right: more distinct magic words, more right."""
+    lowered = instruction.lower()
+    return min(0.95, 0.35 + 0.1 * sum(word in lowered for word in MAGIC))
+
+
+def magic_in(text: str) -> list[str]:
+    lowered = text.lower()
+    return [w for w in MAGIC if w in lowered]
+
+
+def last(pattern: str, text: str) -> str | None:
+    """The last match of ``pattern``'s group in ``text``, stripped (prompts quote earlier turns)."""
+    found = re.findall(pattern, text)
+    return found[-1].strip() if found else None
+
+
+def chat_content(body: dict[str, Any]) -> str:
+    """A chat request's messages as one text, the way the answers below read it."""
+    return "\n".join(m.get("content", "") for m in body.get("messages", []))
+
+
+def is_evolution(content: str) -> bool:
+    """Operator requests ask for a child in <prompt> tags; everything else is a query."""
+    return "<prompt>" in content
+
+
+def usage(body: dict[str, Any], completion_chars: int) -> dict[str, int]:
+    """Tokens billed for an answered request: about four characters a token."""
+    billed = {
+        "prompt_tokens": len(json.dumps(body)) // 4 + 1,
+        "completion_tokens": completion_chars // 4 + 1,
+    }
+    billed["total_tokens"] = billed["prompt_tokens"] + billed["completion_tokens"]
+    return billed
+
+
+def message_choices(text: str) -> list[dict[str, Any]]:
+    """A chat reply's choices."""
+    message = {"role": "assistant", "content": text}
+    return [{"index": 0, "message": message, "finish_reason": "stop"}]
+
+
+def text_choices(text: str) -> list[dict[str, Any]]:
+    """A plain completion's choices."""
+    return [{"index": 0, "text": text, "finish_reason": "stop"}]
+
+
+def completion(
+    body: dict[str, Any], choices: list[dict[str, Any]], completion_chars: int
+) -> dict[str, Any]:
+    """The 200 reply to ``body``, billed for its size and ``completion_chars``."""
+    return {
+        "id": "fake",
+        "object": "chat.completion",
+        "model": body.get("model", ""),
+        "choices": choices,
+        "usage": usage(body, completion_chars),
+    }
+
+
+class Answers:
+    """The endpoint's answers given the gold labels (``truth``: sample text -> label)."""
+
+    def __init__(self, truth: dict[str, str]) -> None:
+        self.truth = truth
+
+    def chat(self, content: str, seed: str) -> tuple[str, str]:
+        """The kind of request (``evolve`` or ``classify``) and the reply text."""
+        if is_evolution(content):
+            return "evolve", self.evolve(content, seed)
+        instruction = content.split("\nPossible answers:")[0].split("\n\nInput: ")[0]
+        text = last(INPUT, content) or ""
+        labels = [x.strip() for x in (last(r"Possible answers: (.*)\.", content) or "").split(",")]
+        return "classify", self.classify(instruction, text, [x for x in labels if x])
+
+    def classify(self, instruction: str, text: str, labels: list[str]) -> str:
+        """Right with probability ``quality(instruction)``, else a wrong label or a non-answer."""
+        gold = self.truth.get(text, labels[0] if labels else "unknown")
+        if unit(instruction, text) < quality(instruction):
+            return f"{gold}." if unit("style", text) < 0.5 else f"The answer is: {gold.upper()}"
+        others = [x for x in labels if x != gold]
+        if not others or unit("invalid", instruction, text) < 0.2:
+            return "I cannot tell."
+        return others[int(unit("wrong", instruction, text) * len(others))]
+
+    def evolve(self, content: str, seed: str) -> str:
+        """The child of a GA crossover, a DE step or a paraphrase, in <prompt> tags."""
+        word = VOCAB[int(unit("word", content, seed) * len(VOCAB))]
+        if "Basic Prompt:" in content:
+            base = last(r"Basic Prompt: (.*)", content) or ""
+            donor = last(r"Prompt 3: (.*)", content) or ""
+        elif "Variation:" in content:
+            base, donor = last(r"Instruction: (.*)", content) or "", ""
+        else:
+            base = last(r"Prompt 1: (.*)", content) or ""
+            donor = last(r"Prompt 2: (.*)", content) or ""
+        extra = [w for w in magic_in(donor) if w not in magic_in(base)]
+        child = " ".join([base, *extra, word])
+        return f"1. Combined: {base}\n2. <prompt>{child}</prompt>"
+
+    def loglik(self, prompt: str | list[str]) -> list[dict[str, Any]]:
+        """Echoed choices scoring each "...Answer: label" prompt's label.
+
+        The label the classifier would answer gets -0.5, the others -3.0, and every label after
+        the content-free input ("N/A", the calibration baseline) gets -2.0.
+        """
+        prompts = prompt if isinstance(prompt, list) else [prompt]
+        labels = [p.rsplit("\nAnswer: ", 1)[-1] for p in prompts]
+        choices = []
+        for i, full in enumerate(prompts):
+            context, _, label = full.rpartition("\nAnswer: ")
+            context += "\nAnswer:"
+            instruction = context.split("\n\nInput: ")[0]
+            text = last(INPUT, context) or ""
+            if text == "N/A":
+                value = -2.0
+            else:
+                predicted = self.classify(instruction, text, labels).rstrip(".")
+                value = -0.5 if predicted.lower().endswith(label.lower()) else -3.0
+            choices.append(
+                {
+                    "index": i,
+                    "text": full,
+                    "finish_reason": "length",
+                    "logprobs": {
+                        "tokens": [context, " " + label],
+                        "token_logprobs": [None, value],
+                        "text_offset": [0, len(context)],
+                    },
+                }
+            )
+        return choices
+
+    @staticmethod
+    def complete(prompt: object) -> str:
+        """A plain completion: the prompt's tail in <prompt> tags."""
+        return "<prompt>" + str(prompt)[-40:] + "</prompt>"
