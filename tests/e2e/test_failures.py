@@ -1,24 +1,12 @@
-"""Endpoint failures over real HTTP: retries, Retry-After, timeouts, limits, budgets, fallbacks."""
+"""Endpoint failures seen by the real CLI: retries, a wrong key, a dead endpoint, budgets and
+fallbacks (the client-level cases are in tests/llm/test_failures.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from evoprompt.checkpoint.journal import Journal
-from evoprompt.config import Config
-from evoprompt.core.experiment import Experiment
-from evoprompt.core.state import ExperimentState
-from evoprompt.llm.client import LLMClient
-from evoprompt.llm.errors import FatalError
-from evoprompt.llm.limiter import AdaptiveLimiter
-from evoprompt.llm.openai_http import OpenAIBackend
-from evoprompt.llm.retry import RetryPolicy
-from evoprompt.llm.types import LLMRequest
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (
     FAST_RETRY,
@@ -31,27 +19,6 @@ from tests.conftest import (
     summary,
     wait_for,
 )
-
-QUESTION = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInput: x\nAnswer:"),))
-
-
-def client_for(
-    server: FakeLLMServer, *, attempts: int = 3, timeout: float = 5.0, delay: float = 0.01
-) -> LLMClient:
-    return LLMClient(
-        OpenAIBackend(server.url, "sk-test", timeout=timeout, concurrency=4),
-        Journal(None),
-        policy=RetryPolicy(attempts, delay, "exponential", cap=5.0),
-        limiter=AdaptiveLimiter(4),
-    )
-
-
-async def timed_call(client: LLMClient, request: LLMRequest = QUESTION) -> tuple[Any, float]:
-    started = time.monotonic()
-    try:
-        return await client.call(request), time.monotonic() - started
-    finally:
-        await client.aclose()
 
 
 def test_faulty_endpoint_gives_the_fault_free_result_and_counts_retries(
@@ -114,39 +81,6 @@ def test_wrong_key_stops_fast_with_one_clear_line(tmp_path: Path) -> None:
     assert secret not in done.stderr + done.stdout
 
 
-def test_retry_after_is_honoured() -> None:
-    with FakeLLMServer() as server:
-        server.set_faults(p_429=1.0, retry_after="1")
-
-        async def scenario() -> float:
-            client = client_for(server)
-            call = asyncio.ensure_future(timed_call(client))
-            await asyncio.sleep(0.3)
-            server.set_faults(p_429=0.0)
-            _, elapsed = await call
-            return elapsed
-
-        elapsed = asyncio.run(scenario())
-    assert 0.95 <= elapsed < 1.8  # the retry delay alone would be 0.01 s
-
-
-def test_400_is_not_retried() -> None:
-    with FakeLLMServer() as server:
-        server.set_faults(fail_400=True)
-        with pytest.raises(FatalError, match="HTTP 400"):
-            asyncio.run(timed_call(client_for(server, attempts=5)))
-        assert server.stats()["requests"] == 1
-
-
-def test_hung_request_times_out_and_is_retried() -> None:
-    with FakeLLMServer() as server:
-        server.set_faults(hang_first=1, hang_s=3.0)
-        response, elapsed = asyncio.run(timed_call(client_for(server, timeout=0.5)))
-        assert response.text
-        assert 0.5 <= elapsed < 2.5
-        assert server.stats()["seen"] == 2
-
-
 def test_dead_endpoint_exits_75_and_the_same_command_finishes_later(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
@@ -167,42 +101,6 @@ def test_dead_endpoint_exits_75_and_the_same_command_finishes_later(
     finally:
         server.stop()
     assert outcome(summary(tmp_path, "down")) == outcome(reference["summary"])
-
-
-def test_adaptive_concurrency_settles_under_an_in_flight_ceiling(tmp_path: Path) -> None:
-    ceiling = 4
-    with FakeLLMServer() as server:
-        server.set_faults(max_inflight=ceiling, latency=0.02)
-        config = Config(
-            population_size=4,
-            max_generations=1,
-            dev_size=64,
-            concurrency=32,
-            max_retries=20,
-            retry_delay=0.01,
-            backend="openai",
-            scorer="generate",
-            model="m",
-            base_url=server.url,
-            result_dir=str(tmp_path),
-        )
-
-        async def scenario() -> tuple[int, int]:
-            experiment = Experiment(config, tmp_path / "aimd", "sk-test")
-            experiment.write_config()
-            engine = experiment.build_engine(ExperimentState.new("aimd", config.seed))
-            try:
-                await engine.run()
-            finally:
-                await experiment.aclose()
-            limiter = experiment.client.limiter
-            return limiter.limit, limiter.peak
-
-        limit, _ = asyncio.run(scenario())
-        counts = server.stats()
-    refused = counts.get("status_429", 0)
-    assert refused / counts["requests"] < 0.10
-    assert 1 <= limit <= 2 * ceiling
 
 
 def test_budget_stop_then_resume_with_a_larger_budget(
