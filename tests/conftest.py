@@ -18,6 +18,9 @@ from evoprompt.testing.server import FakeLLMServer, Faults
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--population-size", "6", "--max-generations", "3", "--dev-size", "64", "--seed", "7"]
 FAST_RETRY = ["--retry-delay", "0.01", "--max-retry-wait", "0.05"]
+# After Ctrl+C, how long calls on the wire may take to land; set explicitly for every CLI run
+# so tests that bound the stop time do not depend on the default.
+STOP_GRACE_S = 2.0
 
 
 @pytest.fixture
@@ -33,6 +36,7 @@ def make_server(**faults: Any) -> FakeLLMServer:
 def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["EVOPROMPT_STOP_GRACE_S"] = str(STOP_GRACE_S)
     if server is not None:
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
     return env

@@ -249,7 +249,7 @@ def _run_locked(config: Config, exp_dir: Path, api_key: str, resuming: bool, dev
     return code
 
 
-GRACE_S = 2.0  # after Ctrl+C, how long requests on the wire may take to land in the journal
+GRACE_S = float(os.environ.get("EVOPROMPT_STOP_GRACE_S", "2.0"))  # Ctrl+C: time for calls to land
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ import os
 import pickle
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (
     FAST_RETRY,
     SMALL,
+    STOP_GRACE_S,
     TouchFile,
     cli_env,
     make_server,
@@ -44,21 +46,33 @@ def kill_after_generation(server: FakeLLMServer, result_dir: Path, generation: i
     proc.wait()
 
 
+def kill_after_answers(server: FakeLLMServer, proc: subprocess.Popen[str], calls: int) -> bool:
+    """SIGKILL ``proc`` once the endpoint has answered ``calls`` more requests; False if it
+    finished first. Moments counted in calls, not seconds, land at the same points however
+    loaded the machine is."""
+    target = server.stats().get("answered", 0) + calls
+    wait_for(lambda: proc.poll() is not None or server.stats().get("answered", 0) >= target)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
 def test_sigkill_at_random_moments_resumes_to_the_uninterrupted_result(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
     chooser = random.Random(20261125)
-    server = make_server(latency=0.06)  # about 12 s of work: room for a dozen kills
+    server = make_server(latency=0.03)
+    # a random moment: after 1 to 1/12 of the run's calls, so a dozen kills end about midway
+    most = reference["server"]["answered"] // 12
     kills = 0
     try:
         env = cli_env(server)
         while kills < 12:
             proc = start_cli(args(tmp_path), env)
-            time.sleep(chooser.uniform(0.5, 2.0))
-            if proc.poll() is not None:
+            if not kill_after_answers(server, proc, chooser.randint(1, most)):
                 break  # finished before this kill
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
             kills += 1
         final = run_cli(args(tmp_path), env)
         assert final.returncode == 0, final.stderr
@@ -70,11 +84,11 @@ def test_sigkill_at_random_moments_resumes_to_the_uninterrupted_result(
     # Only calls in flight at a kill (at most `concurrency` = 8 each) can be answered twice.
     assert duplicates <= kills * 8
     log = [json.loads(line) for line in (tmp_path / "victim" / "recovery.log").open()]
-    # every run after the first save resumes (a kill during start-up leaves nothing to resume)
+    # every run after the first save resumes (a kill before it leaves nothing to resume)
     assert len(log) >= kills // 2
 
 
-def test_sigint_saves_within_3s_and_the_resume_matches(
+def test_sigint_saves_within_the_grace_and_the_resume_matches(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
     server = make_server(latency=0.01)
@@ -84,10 +98,11 @@ def test_sigint_saves_within_3s_and_the_resume_matches(
         wait_for(batch.exists, timeout=60)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=10)
+        _, stderr = proc.communicate(timeout=60)
         elapsed = time.monotonic() - sent
         assert proc.returncode == 130, stderr
-        assert elapsed < 3.0
+        # Calls on the wire land in milliseconds; the grace is the longest it may wait for them.
+        assert elapsed < 3 * STOP_GRACE_S
         assert "Traceback" not in stderr
         assert "Resume with: python main.py --experiment-id victim" in stderr
         latest = read_checked_json(tmp_path / "victim" / "checkpoints" / "latest.json")
