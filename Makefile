@@ -20,9 +20,9 @@ $(VENV)/.test-installed: pyproject.toml
 run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")
 	$(PY) main.py $(ARGS)
 
-test: $(VENV)/.test-installed  ## lint, then the whole test suite
+test: $(VENV)/.test-installed  ## lint, then the whole test suite with coverage (CLI subprocesses too)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --cov $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)
