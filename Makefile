@@ -22,7 +22,7 @@ run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--fla
 
 test: $(VENV)/.test-installed  ## lint, then the whole test suite with coverage (CLI subprocesses too)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q --cov $(ARGS)
+	$(PY) -m pytest -q --cov=evoprompt $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)
