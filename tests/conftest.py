@@ -82,6 +82,25 @@ def outcome(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def victim_args(result_dir: Path, exp_id: str = "victim", *extra: str) -> list[str]:
+    """The SMALL run with fast retries, in ``result_dir/exp_id``."""
+    return [*SMALL, *FAST_RETRY, "--result-dir", str(result_dir), "--experiment-id", exp_id, *extra]
+
+
+def duplicate_answers(server: FakeLLMServer) -> int:
+    """Requests the endpoint answered more than once (paid twice)."""
+    return sum(n - 1 for n in server.answered_bodies.values())
+
+
+def kill_after_generation(server: FakeLLMServer, result_dir: Path, generation: int) -> None:
+    """Run until generation ``generation`` is checkpointed, then SIGKILL the process."""
+    proc = start_cli(victim_args(result_dir), cli_env(server))
+    history = result_dir / "victim" / "checkpoints" / f"gen{generation}_batch0.json"
+    wait_for(history.exists, timeout=60)
+    proc.kill()
+    proc.wait()
+
+
 class TouchFile:
     """Pickles to ``os.system("touch marker")``: what an attacker would put into state.pkl."""
 
