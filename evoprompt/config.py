@@ -161,7 +161,8 @@ NON_NEGATIVE = {
 
 HELP: dict[str, str] = {
     "name": "config name; the experiment id defaults to NAME_YYYYMMDD_HHMMSS",
-    "dataset": "built-in dataset (sentiment, code_vuln) or a .csv/.tsv/.jsonl file",
+    "dataset": "built-in dataset (sentiment, code_vuln, arith, summarize) or a .csv/.tsv/.jsonl "
+    "file",
     "text_column": "column holding the input text",
     "label_column": "column holding the gold value: the label, or the reference answer",
     "labels": "allowed labels (TOML list); default: the labels found in the data",
