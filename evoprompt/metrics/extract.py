@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
-_ANSWER_IS = re.compile(r"answer(?:\s+is|\s*:)\s*:?\s*(.*)", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"answer(?:\s+is|\s*:)[ \t]*:?", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
 
@@ -36,9 +36,9 @@ def by_default(reply: str) -> str:
     boxed = _BOXED.findall(reply)
     if boxed:
         return str(boxed[-1]).strip()
-    said = _ANSWER_IS.findall(reply)
+    said = list(_ANSWER_IS.finditer(reply))
     if said:
-        line = str(said[-1]).strip()
+        line = reply[said[-1].end() :].split("\n", 1)[0].strip()
         end = _SENTENCE_END.search(line)
         answer = line[: end.start()] if end else line
         if answer.strip():
