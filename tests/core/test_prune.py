@@ -39,6 +39,7 @@ def run(tmp: Path, name: str, *, prune: bool, **settings: Any) -> tuple[dict[str
     return json.loads(Layout(tmp / name).summary.read_text()), answered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["ga", "de"])
 def test_pruning_changes_nothing_but_the_calls(tmp_path: Path, algorithm: str) -> None:
     saved = []
