@@ -94,6 +94,7 @@ class Config:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # evaluation and checkpoints
     batch_size: int = 16
+    prune: bool = True
     result_dir: str = "result"
     checkpoint: bool = True
     cleanup_every: int = 3
@@ -202,6 +203,8 @@ HELP: dict[str, str] = {
     "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",
     "prices": "TOML table: [prices.MODEL] prompt = USD per 1M tokens, completion = ...",
     "batch_size": "dev samples per evaluated (and checkpointed) batch",
+    "prune": "stop scoring a child once it provably cannot survive selection (same result, "
+    "fewer calls; --no-prune scores every child in full)",
     "result_dir": "folder holding one sub-folder per experiment",
     "checkpoint": "write checkpoints and the journal (flag: --no-checkpoint)",
     "cleanup_every": "prune old history and batch files every N generations",

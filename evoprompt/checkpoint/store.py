@@ -161,8 +161,9 @@ class CheckpointStore:
     def load_batches(
         self, generation: int, prompts: list[str], rows: list[range]
     ) -> dict[int, BatchRecord]:
-        """Valid batch files of ``generation`` evaluated for exactly these prompts and rows
-        (a resume with another ``batch_size`` cuts other batches, re-read from the journal)."""
+        """Valid batch files of ``generation`` evaluated for these prompts and rows (a resume
+        with another ``batch_size`` cuts other batches, re-read from the journal). A file may
+        hold only some of the prompts: one pruned before the batch was done is left out."""
         done = {}
         for gen, b, path in self.layout.batch_files():
             if gen != generation or b >= len(rows):
@@ -172,7 +173,7 @@ class CheckpointStore:
             except CorruptFile:
                 continue  # re-evaluated from the journal at no cost
             expected = (rows[b].start, rows[b].stop)
-            if record.rows == expected and [p.text for p in record.prompts] == prompts:
+            if record.rows == expected and {p.text for p in record.prompts} <= set(prompts):
                 done[b] = record
         return done
 

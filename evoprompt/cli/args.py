@@ -9,7 +9,7 @@ from typing import Any
 
 from evoprompt.config import CHOICES, HELP, Config
 
-RUN_ONLY = {"config", "experiment_id", "yes", "fresh"}
+RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json"}
 
 
 def _json_table(text: str) -> dict[str, Any]:
@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="resume an unfinished experiment without asking"
     )
     parser.add_argument("--fresh", action="store_true", help="never resume; start a new experiment")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (calls, tokens, cost per phase) of a fresh run; call nothing",
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
     defaults = Config()
     for f in fields(Config):
         flag = "--" + f.name.replace("_", "-")

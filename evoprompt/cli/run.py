@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
@@ -24,13 +25,14 @@ from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import resume_command
-from evoprompt.config import ConfigError, env_values, read_toml
-from evoprompt.core.experiment import load_task
+from evoprompt.config import Config, ConfigError, env_values, read_toml
+from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
 from evoprompt.core.session import Outcome, Session
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
+from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
@@ -59,13 +61,27 @@ def _ask(question: str) -> bool:
             return False
 
 
-def _prepare(argv: list[str]) -> tuple[Prepared, str]:
+def _layers(argv: list[str]) -> tuple[Layers, dict[str, Any]]:
     flags, options = split(build_parser().parse_args(argv))
     toml = read_toml(Path(options["config"])) if "config" in options else None
+    return Layers(toml, env_values(), flags), options
+
+
+def _dry_run(layers: Layers, as_json: bool) -> int:
+    """The bill of a fresh run of these settings: no call, no file, no experiment chosen."""
+    from evoprompt.cli.dry_run import dry_run
+
+    config = layers.resolve()
+    settle_backend(config, os.environ.get("OPENAI_API_KEY", ""))
+    print(dry_run(config, load_task(config), as_json))
+    return EXIT_OK
+
+
+def _prepare(layers: Layers, options: dict[str, Any]) -> tuple[Prepared, str]:
     api_key = os.environ.get("OPENAI_API_KEY", "")
     auto = options.get("yes") or os.environ.get("EVOPROMPT_AUTO_RESUME", "") not in ("", "0")
     prepared = prepare(
-        Layers(toml, env_values(), flags),
+        layers,
         api_key,
         experiment_id=options.get("experiment_id"),
         fresh=bool(options.get("fresh")),
@@ -80,9 +96,14 @@ def _prepare(argv: list[str]) -> tuple[Prepared, str]:
 
 def main(argv: list[str]) -> int:
     try:
-        prepared, api_key = _prepare(argv)
+        layers, options = _layers(argv)
+        if options.get("dry_run"):
+            return _dry_run(layers, bool(options.get("json")))
+        prepared, api_key = _prepare(layers, options)
         config = prepared.config
         task = load_task(config)  # bad data is reported before anything is created
+        if not prepared.resuming and not _budget_allows(config, task):
+            return EXIT_USAGE
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
     except (SessionError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
@@ -115,6 +136,22 @@ def main(argv: list[str]) -> int:
         return _run_locked(session)
     finally:
         session.__exit__(None, None, None)
+
+
+def _budget_allows(config: Config, task: Task) -> bool:
+    """Refuse a fresh run whose budget cannot pay for its initial population; warn when it
+    may not pay for the whole run (estimated only when a budget is set: start-up stays fast)."""
+    if not (config.max_calls or config.max_tokens_total or config.max_cost):
+        return True
+    from evoprompt.core.bill import estimate, judge_budget
+
+    refusal, warning = judge_budget(estimate(config, task), config)
+    if refusal:
+        say(f"error: {refusal}")
+        return False
+    if warning:
+        say(warning)
+    return True
 
 
 def _run_locked(session: Session) -> int:

@@ -25,7 +25,7 @@ from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evolution.operators import Breeder
-from evoprompt.strategies.base import Offspring, Strategy
+from evoprompt.strategies.base import Bar, Offspring, Strategy
 from evoprompt.strategies.paraphrase import paraphrase
 
 PARAPHRASE_ROUNDS = 3
@@ -122,22 +122,48 @@ class Engine:
                 f"gen {generation}: {len(children) - len(usable)} operator replies "
                 "had no usable <prompt> child and were dropped"
             )
-        scores = await self._score(usable, generation)
+        scores = await self._score(usable, generation, self._bars(plans, children))
         offspring = [
             None if child is None else self._individual(child, scores, generation, plan)
             for plan, child in zip(plans, children)
         ]
         for child in offspring:  # losers too: population.jsonl lists every prompt scored
             if child is not None:
-                self.state.scored.setdefault(child.text, child)
+                known = self.state.scored.get(child.text)
+                if known is None or known.pruned:
+                    self.state.scored[child.text] = child
         survivors = self.strategy.select(
             self.state.population, plans, offspring, self.config.population_size
         )
         rng_state = dict(rng.bit_generator.state)
         await self._finish(generation, survivors, len(scores), started, rng_state)
 
-    async def _score(self, texts: list[str], generation: int) -> dict[str, Score]:
-        new = [t for t in dict.fromkeys(texts) if t not in self.state.scored]
+    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Bar]:
+        """Per child, the least demanding bar it must clear to survive (``prune``); a child
+        with no bar (or a strategy that declares none) is scored in full."""
+        threshold = getattr(self.strategy, "threshold", None)
+        if not self.config.prune or threshold is None:
+            return {}
+        declared = threshold(self.state.population, plans, self.config.population_size)
+        bars: dict[str, list[Bar | None]] = {}
+        for child, bar in zip(children, declared):
+            if child is not None:
+                bars.setdefault(child, []).append(bar)
+        # The bars nest (clearing a harder one clears an easier one): the easiest decides.
+        easiest = {}
+        for text, found in bars.items():
+            real = [bar for bar in found if bar is not None]
+            if len(real) == len(found):
+                easiest[text] = min(real, key=lambda bar: (bar.value, not bar.ties))
+        return easiest
+
+    async def _score(
+        self, texts: list[str], generation: int, bars: dict[str, Bar] | None = None
+    ) -> dict[str, Score]:
+        """Scores of the texts not scored yet, or only pruned so far (resumed: the journal
+        answers the rows already asked)."""
+        scored = self.state.scored
+        new = [t for t in dict.fromkeys(texts) if t not in scored or scored[t].pruned]
         done = self.store.load_batches(generation, new, self.evaluator.batches())
         self.recorder.phase_started(generation, len(done))
         total = self.evaluator.requests_needed(new, done)
@@ -147,14 +173,14 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        return await self.evaluator.evaluate(new, done, save)
+        return await self.evaluator.evaluate(new, done, save, bars)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _individual(
         self, text: str, scores: dict[str, Score], generation: int, plan: Offspring | None
     ) -> Individual:
-        if text in self.state.scored:
+        if text not in scores:
             return self.state.scored[text]
         score = scores[text]
         return Individual(
@@ -164,6 +190,7 @@ class Engine:
             parents=plan.parents if plan else (),
             operator=plan.operator if plan else "seed",
             analysis=score.analysis,
+            pruned=score.pruned,
         )
 
     async def _finish(

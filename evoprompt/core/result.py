@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import Layout
@@ -36,10 +36,11 @@ def write_results(
     atomic_write_text(
         layout.summary, json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n"
     )
-    table = pd.DataFrame(
-        [g.to_json() for g in state.generations], columns=list(GenerationRow.COLUMNS)
-    )
-    atomic_write_text(layout.generations_csv, table.to_csv(index=False))
+    table = io.StringIO()  # the csv module, not pandas: a run never imports pandas
+    writer = csv.DictWriter(table, GenerationRow.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(g.to_json() for g in state.generations)
+    atomic_write_text(layout.generations_csv, table.getvalue())
     lines = [json.dumps(ind.row().to_json(), ensure_ascii=False) for ind in state.scored.values()]
     atomic_write_text(layout.population, "".join(line + "\n" for line in lines))
     return doc

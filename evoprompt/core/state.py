@@ -24,6 +24,7 @@ class Individual:
     parents: tuple[str, ...] = ()
     operator: str = "seed"
     analysis: dict[str, Any] = field(default_factory=dict)  # the metric's figures for it
+    pruned: bool = False  # scoring stopped early: ``fitness`` is an upper bound, below its bar
 
     def row(self) -> PopulationRow:
         """How population.jsonl (and the reports) record this prompt."""
@@ -34,6 +35,7 @@ class Individual:
             self.parents,
             self.operator,
             dict(self.analysis),
+            self.pruned,
         )
 
 

@@ -6,12 +6,12 @@ answers) is the metric's business.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 BUILTIN = {
     "sentiment": "sentiment.csv",
@@ -35,46 +35,64 @@ class Dataset:
         return len(self.texts)
 
 
-def _read(source: str) -> pd.DataFrame:
+Table = tuple[list[str], list[dict[str, str]]]  # column names, rows
+
+
+def _read(source: str) -> Table:
+    """The built-in sets are read with the csv module; pandas (about a second to import on a
+    loaded machine, before the first request) only for a user's file."""
     if source in BUILTIN:
-        with resources.as_file(resources.files(__package__) / BUILTIN[source]) as path:
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        with (resources.files(__package__) / BUILTIN[source]).open(encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or ()), list(reader)
     path = Path(source)
     if not path.is_file():
         names = ", ".join(BUILTIN)
         raise DatasetError(f"dataset {source} not found: give a file path or one of {names}")
+    return _read_file(path)
+
+
+def _read_file(path: Path) -> Table:
+    import pandas as pd
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False).astype(str)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif suffix == ".tsv":
+            frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            raise DatasetError(
+                f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)"
+            )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise DatasetError(f"dataset {path} cannot be parsed as {suffix[1:]}: {first}") from None
-    raise DatasetError(f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)")
+    columns = [str(c) for c in frame.columns]
+    values = frame.astype(str).itertuples(index=False)
+    return columns, [dict(zip(columns, row)) for row in values]
 
 
 def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
-    frame = _read(source)
-    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    columns, rows = _read(source)
+    missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:
-        have = ", ".join(map(str, frame.columns)) or "none"
+        have = ", ".join(columns) or "none"
         raise DatasetError(
             f"dataset {source} has no column {', '.join(missing)} (columns: {have}); "
             "set --text-column / --label-column"
         )
-    frame = frame[[text_column, label_column]].astype(str)
-    frame = frame[frame[text_column].str.strip() != ""]
-    if frame.empty:
+    kept = [row for row in rows if str(row[text_column]).strip() != ""]
+    if not kept:
         raise DatasetError(f"dataset {source} has no rows with text")
-    gold = frame[label_column].str.strip()
-    if (gold == "").any():
-        row = int((gold == "").to_numpy().argmax())
-        raise DatasetError(f"dataset {source}: row {row + 1} has an empty label")
-    return Dataset(tuple(frame[text_column]), tuple(gold), source)
+    gold = [str(row[label_column]).strip() for row in kept]
+    if "" in gold:
+        raise DatasetError(f"dataset {source}: row {gold.index('') + 1} has an empty label")
+    return Dataset(tuple(str(row[text_column]) for row in kept), tuple(gold), source)
 
 
 def dev_split(data: Dataset, size: int, seed: int) -> Dataset:

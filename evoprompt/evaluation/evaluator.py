@@ -9,16 +9,18 @@ the metric's call; the evaluator only collects, aggregates and saves.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
+from evoprompt.evaluation.prune import Pruner
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.base import Example, Judged, Metric
+from evoprompt.strategies.base import Bar
 
 BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 """Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
@@ -27,10 +29,12 @@ _PENDING = Judged("", "", 0.0)
 
 @dataclass(frozen=True)
 class Score:
-    """One prompt's fitness and the metric's analysis of its outputs."""
+    """One prompt's fitness and the metric's analysis of its outputs; for a ``pruned`` prompt
+    the fitness is an upper bound (below the bar it had to clear) and there is no analysis."""
 
     fitness: float
     analysis: dict[str, Any]
+    pruned: bool = False
 
 
 def recovered(entry: PromptResult) -> list[Judged]:
@@ -68,7 +72,16 @@ class Evaluator:
         return [range(s, min(s + self.batch_size, size)) for s in range(0, size, self.batch_size)]
 
     def requests_needed(self, prompts: Sequence[str], done: dict[int, BatchRecord]) -> int:
-        return sum(len(r) * len(prompts) for b, r in enumerate(self.batches()) if b not in done)
+        """Requests for the rows no batch file holds (at most: pruning asks fewer)."""
+        todo = self._todo(prompts, done)
+        return sum(len(r) * len(todo[b]) for b, r in enumerate(self.batches()))
+
+    def _todo(self, prompts: Sequence[str], done: dict[int, BatchRecord]) -> list[list[str]]:
+        """Per batch, the prompts its file does not hold (a pruned prompt may be missing)."""
+        held = {b: {entry.text for entry in record.prompts} for b, record in done.items()}
+        return [
+            [p for p in prompts if p not in held.get(b, ())] for b in range(len(self.batches()))
+        ]
 
     def score(self, examples: Sequence[Example], judged: Sequence[Judged]) -> Score:
         return Score(
@@ -76,22 +89,36 @@ class Evaluator:
         )
 
     async def evaluate(
-        self, prompts: Sequence[str], done: dict[int, BatchRecord], save: BatchSaver
+        self,
+        prompts: Sequence[str],
+        done: dict[int, BatchRecord],
+        save: BatchSaver,
+        bars: Mapping[str, Bar] | None = None,
     ) -> dict[str, Score]:
-        """Fitness of each prompt; ``done`` holds batch documents recovered from disk."""
+        """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
+
+        A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
+        Score is then ``pruned``. A batch is saved once every prompt still asked has all its
+        rows; a prompt pruned part-way through a batch is left out of that batch's file.
+        """
         batches = self.batches()
         judged = {p: [_PENDING] * len(self.examples) for p in prompts}
         for b, record in done.items():
             for entry in record.prompts:
-                judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
-        left = {b: len(r) * len(prompts) for b, r in enumerate(batches) if b not in done}
-        work = ((b, p, i) for b, r in enumerate(batches) if b in left for p in prompts for i in r)
+                if entry.text in judged:
+                    judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
+        todo = self._todo(prompts, done)
+        left = {b: len(batches[b]) * len(ps) for b, ps in enumerate(todo) if ps}
+        work = ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
+        pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
 
         async def worker(items: Iterator[tuple[int, str, int]]) -> None:
             for b, prompt, i in items:
-                example = self.examples[i]
-                output = await self.scorer.answer(self.client, prompt, example.text)
-                judged[prompt][i] = self.metric.judge(output, example)
+                if prompt not in pruner.pruned:
+                    example = self.examples[i]
+                    output = await self.scorer.answer(self.client, prompt, example.text)
+                    judged[prompt][i] = found = self.metric.judge(output, example)
+                    pruner.answered(prompt, found.score)
                 self.progress(1)
                 left[b] -= 1
                 if left[b] == 0:
@@ -100,7 +127,12 @@ class Evaluator:
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         for prompt in prompts:
             self.scorer.forget(prompt)
-        return {p: self.score(self.examples, judged[p]) for p in prompts}
+        return {
+            p: Score(pruner.bound(p), {}, pruned=True)
+            if p in pruner.pruned
+            else self.score(self.examples, judged[p])
+            for p in prompts
+        }
 
     def _results(
         self, rows: range, prompts: Sequence[str], judged: dict[str, list[Judged]]
@@ -109,6 +141,8 @@ class Evaluator:
         results = []
         for prompt in prompts:
             batch = judged[prompt][rows.start : rows.stop]
+            if any(j is _PENDING for j in batch):
+                continue  # pruned before this batch was done: its answers stay in the journal
             results.append(
                 PromptResult(
                     text=prompt,

@@ -31,26 +31,7 @@ class Breeder:
         self.tries = tries
 
     def request(self, plan: Offspring, attempt: int) -> LLMRequest:
-        text = self.templates.render(plan.operator, **plan.values)
-        site = f"{plan.site}/try{attempt}"
-        if self.templates.completion:
-            return LLMRequest(
-                kind="completion",
-                model=self.model,
-                prompt=text,
-                temperature=self.temperature,
-                max_tokens=80,
-                stop=(CLOSE, "\n\n"),
-                site=site,
-            )
-        return LLMRequest(
-            kind="chat",
-            model=self.model,
-            messages=(("user", text),),
-            temperature=self.temperature,
-            max_tokens=512,
-            site=site,
-        )
+        return operator_request(self.templates, plan, attempt, self.model, self.temperature)
 
     async def breed(self, plan: Offspring, first_try: int = 0) -> str | None:
         """The child prompt, or None when every try came back without a usable one."""
@@ -62,3 +43,29 @@ class Breeder:
             if child is not None:
                 return child
         return None
+
+
+def operator_request(
+    templates: Templates, plan: Offspring, attempt: int, model: str, temperature: float
+) -> LLMRequest:
+    """The call that breeds ``plan`` (also rendered, never sent, by the dry run's estimate)."""
+    text = templates.render(plan.operator, **plan.values)
+    site = f"{plan.site}/try{attempt}"
+    if templates.completion:
+        return LLMRequest(
+            kind="completion",
+            model=model,
+            prompt=text,
+            temperature=temperature,
+            max_tokens=80,
+            stop=(CLOSE, "\n\n"),
+            site=site,
+        )
+    return LLMRequest(
+        kind="chat",
+        model=model,
+        messages=(("user", text),),
+        temperature=temperature,
+        max_tokens=512,
+        site=site,
+    )

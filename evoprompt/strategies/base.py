@@ -46,6 +46,19 @@ class Offspring:
     site: str
 
 
+@dataclass(frozen=True)
+class Bar:
+    """The fitness a child must reach to survive selection whatever the other children score:
+    at least ``value`` when ``ties`` survive, else more than ``value``. A child whose best
+    possible fitness misses it need not be scored to the end (pruning)."""
+
+    value: float
+    ties: bool
+
+    def cleared_by(self, fitness: float) -> bool:
+        return fitness >= self.value if self.ties else fitness > self.value
+
+
 class Strategy(Protocol):
     """An evolution algorithm: its operators, how it plans children, how survivors are chosen.
 
@@ -68,6 +81,14 @@ class Strategy(Protocol):
         children: Sequence[Individual | None],
         size: int,
     ) -> list[Individual]: ...
+
+    def threshold(
+        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
+    ) -> list[Bar | None]:
+        """Per plan, the bar its child must clear to survive (None: no bar, score in full).
+
+        Optional: a strategy without it has every child scored in full."""
+        ...
 
 
 def ranked(candidates: Sequence[Individual]) -> list[Individual]:

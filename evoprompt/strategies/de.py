@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import distinct_others
-from evoprompt.strategies.base import Offspring, Operator, ranked
+from evoprompt.strategies.base import Bar, Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
@@ -107,6 +107,12 @@ class DifferentialEvolution:
             if trial is not None:
                 survivors[slot] = replace_if_not_worse(survivors[slot], trial)
         return survivors
+
+    def threshold(
+        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
+    ) -> list[Bar | None]:
+        """Trial ``i`` survives only by scoring at least as well as individual ``i``."""
+        return [Bar(population[i].fitness, ties=True) for i in range(len(plans))]
 
 
 def replace_if_not_worse(current: Individual, trial: Individual) -> Individual:

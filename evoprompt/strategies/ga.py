@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import roulette
-from evoprompt.strategies.base import Offspring, Operator, ranked
+from evoprompt.strategies.base import Bar, Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
@@ -84,3 +84,12 @@ class GeneticAlgorithm:
             if ind is not None and ind.text not in pool:
                 pool[ind.text] = ind
         return ranked(list(pool.values()))[:size]
+
+    def threshold(
+        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
+    ) -> list[Bar | None]:
+        """A child survives only above the ``size``-th best parent: parents rank before
+        children on ties, so equalling it is not enough whatever the other children score."""
+        if len(population) < size:
+            return [None] * len(plans)
+        return [Bar(ranked(population)[size - 1].fitness, ties=False)] * len(plans)

@@ -49,7 +49,9 @@ def test_run_finishes_improves_and_is_reproducible(tmp_path: Path, algorithm: st
         for path in (folder / "checkpoints" / "batches").glob("*.json")
         for entry in json.loads(path.read_text())["prompts"]
     }
-    assert batch_texts == set(population["text"]), "every scored prompt is listed"
+    # Every fully scored prompt is listed; a pruned one may be missing (its answers are journaled).
+    whole = population[population["pruned"] != True] if "pruned" in population else population  # noqa: E712
+    assert set(whole["text"]) <= batch_texts <= set(population["text"])
     stats = first["api_stats"]
     assert stats["calls"] == stats["succeeded"] > 0 and stats["failed"] == 0
 

@@ -113,4 +113,9 @@ def test_requests_needed_skips_recovered_batches() -> None:
     ev = evaluator(ScriptedScorer())
     assert ev.batches() == [range(0, 4), range(4, 8), range(8, 10)]
     assert ev.requests_needed(PROMPTS, {}) == 20
-    assert ev.requests_needed(PROMPTS, {1: BatchRecord(0, 1, (4, 8), [])}) == 12
+    _, saved = run(ScriptedScorer(), {})
+    batch1 = BatchRecord.from_json(saved[1])
+    assert ev.requests_needed(PROMPTS, {1: batch1}) == 12
+    # A file without a prompt (pruned before the batch was done) leaves its rows to ask.
+    pruned = BatchRecord(0, 1, (4, 8), batch1.prompts[:1])
+    assert ev.requests_needed(PROMPTS, {1: pruned}) == 16

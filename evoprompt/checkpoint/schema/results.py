@@ -47,7 +47,8 @@ class GenerationRow:
 
 @dataclass(frozen=True)
 class PopulationRow:
-    """One scored prompt: a line of population.jsonl."""
+    """One scored prompt: a line of population.jsonl. A ``pruned`` prompt's scoring stopped
+    once it provably could not survive; its ``fitness`` is then that upper bound (``bound``)."""
 
     text: str
     fitness: float
@@ -55,9 +56,10 @@ class PopulationRow:
     parents: tuple[str, ...] = ()
     operator: str | None = None
     analysis: JsonDict = field(default_factory=dict)
+    pruned: bool = False
 
     def to_json(self) -> JsonDict:
-        return {
+        doc = {
             "text": self.text,
             "fitness": self.fitness,
             "generation": self.generation,
@@ -65,6 +67,9 @@ class PopulationRow:
             "operator": self.operator,
             "analysis": self.analysis,
         }
+        if self.pruned:
+            doc.update(pruned=True, bound=self.fitness)
+        return doc
 
     @classmethod
     def from_json(cls, raw: Any) -> PopulationRow:
@@ -77,6 +82,7 @@ class PopulationRow:
             parents=tuple(str(p) for p in parents),
             operator=opt(doc, "operator", str, "a string"),
             analysis=opt(doc, "analysis", dict, "an object") or {},
+            pruned=bool(opt(doc, "pruned", bool, "true or false")),
         )
 
 

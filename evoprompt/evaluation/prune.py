@@ -1,0 +1,62 @@
+"""Exact pruning: stop scoring a prompt once even perfect answers on its remaining rows could
+not lift it over the bar it must clear to survive selection.
+
+The bound is the metric's fitness with every row not yet answered counted as a perfect 1.0.
+It is exact, not a guess, for metrics whose fitness is the mean of per-example scores in
+[0, 1] (``MeanMetric``'s): a pruned prompt's true fitness is at most its bound, so it would
+have missed the bar too and selection is unchanged. Other metrics are never pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from evoprompt.metrics.base import Judged, MeanMetric, Metric
+from evoprompt.strategies.base import Bar
+
+_SLACK = 1e-9  # the running mean is a filter only; the decision uses the metric's own figure
+
+
+def prunable(metric: Metric) -> bool:
+    """Whether the metric's fitness is the plain mean of its per-example scores."""
+    return isinstance(metric, MeanMetric) and type(metric).fitness is MeanMetric.fitness
+
+
+class Pruner:
+    """Watches each prompt's answers and says when it can no longer clear its bar.
+
+    ``judged`` holds every prompt's rows, ``pending`` (by identity) where none is answered
+    yet; rows on the wire count as perfect until they land, so the bound only ever falls.
+    """
+
+    def __init__(
+        self,
+        metric: Metric,
+        bars: Mapping[str, Bar],
+        judged: Mapping[str, list[Judged]],
+        pending: Judged,
+    ):
+        self.metric = metric
+        self.bars = bars if prunable(metric) else {}
+        self.judged = judged
+        self.pending = pending
+        self.pruned: set[str] = set()
+        self._lost = {
+            p: sum(1.0 - j.score for j in rows if j is not pending) for p, rows in judged.items()
+        }
+
+    def answered(self, prompt: str, score: float) -> None:
+        """Account one answered row; prune the prompt once its bound misses its bar."""
+        bar = self.bars.get(prompt)
+        if bar is None or prompt in self.pruned:
+            return
+        self._lost[prompt] += 1.0 - score
+        rough = 1.0 - self._lost[prompt] / len(self.judged[prompt])
+        if rough > bar.value + _SLACK or bar.cleared_by(self.bound(prompt)):
+            return
+        self.pruned.add(prompt)
+
+    def bound(self, prompt: str) -> float:
+        """The best fitness the prompt can still reach."""
+        rows = self.judged[prompt]
+        return self.metric.fitness([1.0 if j is self.pending else j.score for j in rows])

@@ -1,0 +1,57 @@
+"""Exact pruning: the same selection, best prompt and generation figures as full scoring, for
+fewer calls; pruned prompts are marked, and batch files hold only fully scored prompts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoprompt.checkpoint.layout import Layout
+from evoprompt.config import Config
+from evoprompt.core.session import Session
+from evoprompt.llm.backends import settle_backend
+from evoprompt.testing.server import FakeLLMServer
+from tests.conftest import outcome
+
+
+def run(tmp: Path, name: str, *, prune: bool, **settings: Any) -> tuple[dict[str, Any], int]:
+    """(summary.json, requests the endpoint answered) of one whole in-process run."""
+    with FakeLLMServer() as server:
+        config = Config(
+            base_url=server.url,
+            result_dir=str(tmp),
+            dev_size=48,
+            batch_size=8,
+            concurrency=8,
+            retry_delay=0.01,
+            prune=prune,
+            **settings,
+        )
+        settle_backend(config, "sk-test")
+        with Session(config, tmp / name, "sk-test", resuming=False) as session:
+            result = asyncio.run(session.run(session.open()))
+        answered = server.counts["answered"]
+    assert result.kind == "finished"
+    return json.loads(Layout(tmp / name).summary.read_text()), answered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["ga", "de"])
+def test_pruning_changes_nothing_but_the_calls(tmp_path: Path, algorithm: str) -> None:
+    saved = []
+    for seed in (1, 7, 11):
+        settings = dict(algorithm=algorithm, seed=seed, population_size=6, max_generations=3)
+        full, full_calls = run(tmp_path, f"{algorithm}{seed}full", prune=False, **settings)
+        pruned, pruned_calls = run(tmp_path, f"{algorithm}{seed}pruned", prune=True, **settings)
+        assert outcome(pruned) == outcome(full)
+        assert pruned_calls <= full_calls
+        saved.append(full_calls - pruned_calls)
+        rows = Layout(tmp_path / f"{algorithm}{seed}pruned").population.read_text().splitlines()
+        marked = [json.loads(r) for r in rows if '"pruned"' in r]
+        assert all(r["pruned"] and r["bound"] == r["fitness"] for r in marked)
+    assert sum(saved) > 0, "the test endpoint's weaker children are pruned"
+    print(f"{algorithm}: calls saved per seed {saved}")
