@@ -89,11 +89,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for snap in snaps:
         done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
-        parent = lineage_of(snap)
         rows.append(
             {
                 "id": snap.id,
-                "forked_from": f"{parent.parent}@{parent.forked_at}" if parent else "-",
                 "algorithm": snap.config.get("algorithm", "-"),
                 "status": snap.status,
                 "generation": f"{done if done >= 0 else '-'}/{limit}",
@@ -101,7 +99,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "last_update": when(snap.updated),
             }
         )
-    left = ("id", "forked_from", "algorithm", "status", "generation", "last_update")
+    left: tuple[str, ...] = ("id", "algorithm", "status", "generation", "last_update")
+    parents = [lineage_of(snap) for snap in snaps]
+    if any(parents):  # the column only appears where there are forks
+        for row, parent in zip(rows, parents):
+            row["forked_from"] = f"{parent.parent}@{parent.forked_at}" if parent else "-"
+        left += ("forked_from",)
     print(_frame(rows, left=left))
     return EXIT_OK
 
