@@ -77,6 +77,8 @@ def cmd_fork(argv: list[str]) -> int:
     flags["result_dir"] = str(result_dir)
     config = Layers(toml, env_values(), flags).resolve(base=config_fields(stored))
     settle_backend(config, api_key)
+    if not config.checkpoint:
+        raise BranchError("a fork lives on its checkpoints and journal: drop --no-checkpoint")
     parent = resolve(base=config_fields(stored), toml=None, env={}, flags={})
     new_id = options.get("experiment_id") or default_id(result_dir, source_id, generation)
     check_id(new_id)
