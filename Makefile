@@ -20,10 +20,10 @@ $(VENV)/.test-installed: pyproject.toml
 run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")
 	$(PY) main.py $(ARGS)
 
-test: $(VENV)/.test-installed  ## lint, type-check, then the whole test suite
+test: $(VENV)/.test-installed  ## lint, type-check, then every test with coverage (CLI subprocesses too)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --cov=evoprompt $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)

@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from evoprompt.llm.backends import BackendChoices
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -99,9 +97,10 @@ class Config:
 
 
 class _Registered(Collection[str]):
-    """The names in a registry, imported at first use and read at each use: a strategy
-    registered later is valid too, and reading a config (as the inspection commands do)
-    imports no strategy code."""
+    """The names in a registry (strategies, backends), imported at first use and read at each
+    use: one registered later is valid too, and reading a config (as the inspection commands
+    do) imports no strategy or backend code. The registries import this module, not the
+    other way round."""
 
     def __init__(self, names: Callable[[], Collection[str]]):
         self._names = names
@@ -122,9 +121,15 @@ def _strategy_names() -> Collection[str]:
     return STRATEGIES.keys()
 
 
+def _backend_names() -> Collection[str]:
+    from evoprompt.llm.backends import backend_choices
+
+    return backend_choices()
+
+
 CHOICES: dict[str, Collection[str]] = {
     "algorithm": _Registered(_strategy_names),
-    "backend": BackendChoices(),
+    "backend": _Registered(_backend_names),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
 }

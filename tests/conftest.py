@@ -18,6 +18,9 @@ from evoprompt.testing.server import FakeLLMServer, Faults
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--population-size", "6", "--max-generations", "3", "--dev-size", "64", "--seed", "7"]
 FAST_RETRY = ["--retry-delay", "0.01", "--max-retry-wait", "0.05"]
+# After Ctrl+C, how long calls on the wire may take to land; set explicitly for every CLI run
+# so tests that bound the stop time do not depend on the default.
+STOP_GRACE_S = 2.0
 
 
 @pytest.fixture
@@ -33,6 +36,7 @@ def make_server(**faults: Any) -> FakeLLMServer:
 def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["EVOPROMPT_STOP_GRACE_S"] = str(STOP_GRACE_S)
     if server is not None:
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
     return env
@@ -76,6 +80,25 @@ def outcome(doc: dict[str, Any]) -> dict[str, Any]:
         ],
         "population": doc["population"],
     }
+
+
+def victim_args(result_dir: Path, exp_id: str = "victim", *extra: str) -> list[str]:
+    """The SMALL run with fast retries, in ``result_dir/exp_id``."""
+    return [*SMALL, *FAST_RETRY, "--result-dir", str(result_dir), "--experiment-id", exp_id, *extra]
+
+
+def duplicate_answers(server: FakeLLMServer) -> int:
+    """Requests the endpoint answered more than once (paid twice)."""
+    return sum(n - 1 for n in server.answered_bodies.values())
+
+
+def kill_after_generation(server: FakeLLMServer, result_dir: Path, generation: int) -> None:
+    """Run until generation ``generation`` is checkpointed, then SIGKILL the process."""
+    proc = start_cli(victim_args(result_dir), cli_env(server))
+    history = result_dir / "victim" / "checkpoints" / f"gen{generation}_batch0.json"
+    wait_for(history.exists, timeout=60)
+    proc.kill()
+    proc.wait()
 
 
 class TouchFile:

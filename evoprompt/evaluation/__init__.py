@@ -1,1 +1,1 @@
-"""Scoring prompts on the dev set: verbalizer, scorers and the concurrent batch evaluator."""
+"""Scoring prompts on the dev set: scorers (raw outputs) and the concurrent batch evaluator."""

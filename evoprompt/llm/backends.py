@@ -8,19 +8,17 @@ Building is lazy, so reading the registry imports neither httpx nor llama.cpp.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from evoprompt.config import Config, ConfigError
 from evoprompt.llm.types import Backend
-
-if TYPE_CHECKING:
-    from evoprompt.config import Config
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
 # request gets its answer again (it honours ``LLMRequest.sample_seed``).
 Capability = Literal["chat", "completion", "loglik", "seed"]
-Build = Callable[["Config", str], Backend]
+Build = Callable[[Config, str], Backend]
 
 # The capability each scorer's requests need.
 SCORER_NEEDS: dict[str, Capability] = {"generate": "chat", "loglik": "loglik"}
@@ -96,21 +94,10 @@ def backend_spec(name: str) -> BackendSpec:
     return _REGISTRY[name]
 
 
-class BackendChoices(Collection[str]):
-    """``auto`` and the registered names, read at each use, so a backend registered after the
-    config module was imported (a plugin, a test) is a valid ``--backend`` too."""
-
-    def _names(self) -> tuple[str, ...]:
-        return ("auto", *_REGISTRY)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
+def backend_choices() -> tuple[str, ...]:
+    """``auto`` and the registered names, read at each use: a backend registered after the
+    config was read (a plugin, a test) is a valid ``--backend`` too."""
+    return ("auto", *_REGISTRY)
 
 
 def settle_backend(config: Config, api_key: str) -> str | None:
@@ -120,8 +107,6 @@ def settle_backend(config: Config, api_key: str) -> str | None:
     so a fresh clone with no credentials still runs a real experiment. Unset model, base URL
     and scorer take the backend's declared defaults.
     """
-    from evoprompt.config import ConfigError  # config imports this module for its choices
-
     notice = None
     if config.backend == "auto":
         if config.base_url or api_key:
@@ -131,7 +116,7 @@ def settle_backend(config: Config, api_key: str) -> str | None:
             notice = AUTO_NOTICE
     spec = _REGISTRY.get(config.backend)
     if spec is None:
-        choices = ", ".join(BackendChoices())
+        choices = ", ".join(backend_choices())
         raise ConfigError(f"config key 'backend' must be one of {choices}, got {config.backend!r}")
     config.base_url = config.base_url or spec.default_base_url
     config.model = config.model or spec.default_model

@@ -27,7 +27,6 @@ SHORT = [
 
 
 @pytest.mark.local_model
-@pytest.mark.slow
 def test_default_backend_runs_offline_and_resumes_after_kill(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

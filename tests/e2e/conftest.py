@@ -1,5 +1,6 @@
-"""The experiments the inspection tests look at, made by real runs of the CLI (see
-test_inspect.py), and an in-process runner for the inspection commands."""
+"""Every test here runs the real CLI in subprocesses (marked ``slow``); the experiments the
+inspection tests look at, made by real runs (see test_inspect.py), and an in-process runner for
+the inspection commands."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ from tests.conftest import TouchFile, cli_env, start_cli, wait_for
 
 ARGS = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
 ARGS += ["--batch-size", "4", "--retry-delay", "0.01"]
+# Latency of the endpoint the stopped runs use: a batch of 16 calls takes 2 * SLOW_S, so each
+# stop below lands at least a second before the run could move past the point it targets.
+SLOW_S = 0.25
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass
@@ -68,7 +79,7 @@ def exps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiments]:
     def batch_saved(exp_id: str, generation: int) -> bool:
         return any((root / exp_id / "checkpoints/batches").glob(f"gen{generation}_*"))
 
-    with FakeLLMServer() as fast, FakeLLMServer(faults=Faults(latency=0.1)) as slow:
+    with FakeLLMServer() as fast, FakeLLMServer(faults=Faults(latency=SLOW_S)) as slow:
         try:
             start("fin", fast)
             for exp_id in ("int", "early", "late"):

@@ -28,8 +28,8 @@ import pytest
 
 from evoprompt.checkpoint.atomic import read_checked_json
 from evoprompt.report.experiment import when
-from tests.cli.conftest import Experiments, inspect
 from tests.conftest import ROOT, cli_env, main_cmd
+from tests.e2e.conftest import Experiments, inspect
 
 CHROMIUM = shutil.which("chromium")
 
