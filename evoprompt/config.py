@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -40,6 +41,9 @@ GUARDED = (
     "seed_prompts",
     "scorer",
     "evolve_temperature",
+    "metric",
+    "answer_pattern",
+    "max_tokens",
 )
 
 
@@ -59,6 +63,9 @@ class Config:
     labels: list[str] = field(default_factory=list)
     dev_size: int = 48
     seed_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_PROMPTS))
+    metric: str = "accuracy"
+    answer_pattern: str = ""
+    max_tokens: int = 0
     # evolution
     algorithm: str = "ga"
     population_size: int = 6
@@ -152,18 +159,24 @@ NON_NEGATIVE = {
     "max_calls",
     "max_tokens_total",
     "max_cost",
+    "max_tokens",
     "evolve_temperature",
     "seed",
 }
 
 HELP: dict[str, str] = {
     "name": "config name; the experiment id defaults to NAME_YYYYMMDD_HHMMSS",
-    "dataset": "built-in dataset (sentiment, code_vuln) or a .csv/.tsv/.jsonl file",
+    "dataset": "built-in dataset (sentiment, code_vuln, arith, summarize) or a .csv/.tsv/.jsonl "
+    "file",
     "text_column": "column holding the input text",
-    "label_column": "column holding the gold label",
+    "label_column": "column holding the gold value: the label, or the reference answer",
     "labels": "allowed labels (TOML list); default: the labels found in the data",
     "dev_size": "dev samples each prompt is scored on",
     "seed_prompts": "initial prompts (TOML list); topped up with LLM paraphrases",
+    "metric": "how an output is scored: accuracy, exact_match, f1, contains, rouge_l or "
+    "python:MODULE:FUNCTION",
+    "answer_pattern": "regex whose group 1 (last match) is the answer the metric compares",
+    "max_tokens": "completion cap of scoring calls (0 = the metric's: 16 for accuracy, 256 else)",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population",
@@ -256,6 +269,12 @@ def validate(config: Config) -> Config:
         raise ConfigError("DE needs population_size >= 3 (two donors besides the individual)")
     if not config.seed_prompts or any(not p.strip() for p in config.seed_prompts):
         raise ConfigError("config key 'seed_prompts' needs at least one non-empty prompt")
+    try:
+        re.compile(config.answer_pattern)
+    except re.error as exc:
+        raise ConfigError(f"config key 'answer_pattern' is not a valid regex: {exc}") from None
+    if not config.metric:
+        raise ConfigError("config key 'metric' must name a metric, e.g. accuracy or exact_match")
     if config.base_url and not config.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
     if not config.name or "/" in config.name:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
+from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Snapshot,
     api_stats,
@@ -38,6 +39,7 @@ from evoprompt.report.experiment import (
 from evoprompt.report.verify import FileCheck, check_files
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+STATUS_ROWS, CELL = 10, 60  # analysis rows shown by status, characters per cell
 STATUS_HELP = (
     "status: running (a live process holds the lock), finished, interrupted, error, or crashed "
     "(left in progress by a killed process; resumable like an interrupted one)"
@@ -137,6 +139,23 @@ def _frame(rows: list[dict[str, object]], left: tuple[str, ...]) -> str:
     return frame.to_string(index=False, formatters=formatters, justify="left")
 
 
+def _print_analysis(metric: str, analysis: dict[str, object]) -> None:
+    """The best prompt's analysis as its metric shows it (confusion, or worst examples)."""
+    table = analysis_table(metric, analysis)
+    print(f"  metric:      {metric}")
+    if not table.rows:
+        return
+    print(f"{table.title} of the best prompt:")
+    print("  " + " | ".join(table.headers))
+    for row in table.rows[:STATUS_ROWS]:
+        print("  " + " | ".join(_cell(cell) for cell in row))
+
+
+def _cell(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= CELL else flat[: CELL - 1] + "…"
+
+
 def _checks_table(checks: list[FileCheck]) -> str:
     rows: list[dict[str, object]] = [
         {
@@ -172,6 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  completed:   {completed}")
     _print_branching(snap)
     print(f"  best:        {_num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
+    _print_analysis(str(snap.config.get("metric", DEFAULT_METRIC)), det.analysis)
     if stats is None:
         print("API statistics: none (no journal.sqlite and no summary.json)")
     else:

@@ -14,7 +14,7 @@ from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
-from evoprompt.config import Config
+from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
 from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState
@@ -28,7 +28,7 @@ from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
-from evoprompt.metrics import DEFAULT_METRIC, Metric, make_metric
+from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.strategies.registry import make_strategy
 
 
@@ -40,10 +40,27 @@ class Task:
     metric: Metric
 
 
-def load_task(config: Config, metric: str = DEFAULT_METRIC) -> Task:
-    """The experiment's task (raises DatasetError with a one-line reason)."""
+def load_task(config: Config, metric: str | None = None) -> Task:
+    """The experiment's task, scored by ``metric`` (default: the config's).
+
+    Raises DatasetError or ConfigError with a one-line reason, before any call is made.
+    """
+    spec = metric or config.metric
     data = load_dataset(config.dataset, config.text_column, config.label_column)
-    fitted = make_metric(metric).prepare(data, config)
+    try:
+        fitted = make_metric(spec).prepare(data, config)
+    except MetricError as exc:
+        raise ConfigError(str(exc)) from None
+    if config.scorer == "loglik" and not fitted.choices():
+        raise ConfigError(
+            f"the loglik scorer ranks a closed set of labels, so it works with --metric "
+            f"accuracy only: use --scorer generate for --metric {spec}"
+            + (
+                f" (the {config.backend} backend cannot generate: use an endpoint)"
+                if backend_spec(config.backend).completion_mode
+                else ""
+            )
+        )
     return Task(dev_split(data, config.dev_size, config.seed), fitted)
 
 
@@ -52,7 +69,7 @@ class Experiment:
 
     ``task`` is the one ``load_task`` gave (the CLI loads it early to report bad data before
     anything is created); without it the data is loaded here and scored with ``metric``, a
-    registered metric's name.
+    registered metric's name (default: the config's ``metric``).
     """
 
     def __init__(
@@ -63,7 +80,7 @@ class Experiment:
         *,
         display: Display | None = None,
         task: Task | None = None,
-        metric: str = DEFAULT_METRIC,
+        metric: str | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
@@ -89,7 +106,7 @@ class Experiment:
         scorer = (
             LoglikScorer(config.model, fitted.choices())
             if config.scorer == "loglik"
-            else GenerateScorer(config.model, fitted.hint())
+            else GenerateScorer(config.model, fitted.hint(), config.max_tokens or fitted.max_tokens)
         )
         self.evaluator = Evaluator(
             self.client,

@@ -39,6 +39,7 @@ from evoprompt.llm.errors import (
     RetriesExhausted,
     StopRequested,
 )
+from evoprompt.metrics import MetricFailed
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
 
@@ -96,6 +97,8 @@ def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | Non
         return ERROR, kind, f"error: {exc.reason}; {exc.hint}"
     if isinstance(exc, PopulationError):
         return ERROR, "population", f"error: {exc}"
+    if isinstance(exc, MetricFailed):
+        return ERROR, "fatal", f"error: {exc}; fix it and resume (answers are journaled)"
     return None
 
 

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-BUILTIN = {"sentiment": "sentiment.csv", "code_vuln": "code_vuln.csv"}
+BUILTIN = {
+    "sentiment": "sentiment.csv",
+    "code_vuln": "code_vuln.csv",
+    "arith": "arith.csv",
+    "summarize": "summarize.csv",
+}
 
 
 class DatasetError(ValueError):

@@ -35,9 +35,10 @@ class Scorer(Protocol):
 
 
 class GenerateScorer:
-    def __init__(self, model: str, hint: str = ""):
+    def __init__(self, model: str, hint: str = "", max_tokens: int = 16):
         self.model = model
         self.hint = hint  # the metric's note to the model, after the instruction
+        self.max_tokens = max_tokens  # short for a label, longer for reasoning and generation
 
     def request(self, instruction: str, text: str) -> LLMRequest:
         content = query_text(f"{instruction}\n{self.hint}" if self.hint else instruction, text)
@@ -46,7 +47,7 @@ class GenerateScorer:
             model=self.model,
             messages=(("user", content),),
             temperature=0.0,
-            max_tokens=16,
+            max_tokens=self.max_tokens,
         )
 
     async def answer(self, client: LLMClient, instruction: str, text: str) -> str:

@@ -1,6 +1,6 @@
 """Metrics: how outputs are judged against gold values (see ``base``); built-ins register here."""
 
-from evoprompt.metrics import accuracy
+from evoprompt.metrics import accuracy, custom, match, rouge
 from evoprompt.metrics.base import (
     AnalysisTable,
     Example,
@@ -8,6 +8,8 @@ from evoprompt.metrics.base import (
     MeanMetric,
     Metric,
     MetricError,
+    MetricFailed,
+    analysis_table,
     make_metric,
     register_metric,
 )
@@ -22,7 +24,12 @@ __all__ = [
     "MeanMetric",
     "Metric",
     "MetricError",
+    "MetricFailed",
     "accuracy",
+    "analysis_table",
+    "custom",
     "make_metric",
+    "match",
     "register_metric",
+    "rouge",
 ]

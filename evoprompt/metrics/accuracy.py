@@ -14,6 +14,7 @@ from typing import Any
 from evoprompt.config import Config
 from evoprompt.data.loader import Dataset, DatasetError
 from evoprompt.metrics.base import AnalysisTable, Example, Judged, MeanMetric, register_metric
+from evoprompt.metrics.extract import compile_pattern, extract
 
 INVALID = "invalid"
 _PUNCT = re.compile(r"[^\w\s]+")
@@ -67,10 +68,12 @@ class Accuracy(MeanMetric):
     """The share of answers whose verbalized label is the gold label."""
 
     labels: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None  # answer_pattern: verbalize only what it extracts
     binary = True
+    max_tokens = 16  # a label is a few tokens
 
     def prepare(self, data: Dataset, config: Config) -> Accuracy:
-        return Accuracy(label_set(data, config.labels))
+        return Accuracy(label_set(data, config.labels), compile_pattern(config.answer_pattern))
 
     def hint(self) -> str:
         return f"Possible answers: {', '.join(self.labels)}."
@@ -79,7 +82,7 @@ class Accuracy(MeanMetric):
         return self.labels
 
     def judge(self, output: str, example: Example) -> Judged:
-        prediction = verbalize(output, self.labels)
+        prediction = verbalize(extract(output, self.pattern, default=False), self.labels)
         return Judged(output, prediction, float(prediction == example.gold))
 
     def analyse(self, examples: Sequence[Example], judged: Sequence[Judged]) -> dict[str, Any]:

@@ -17,7 +17,12 @@ from evoprompt.data.loader import Dataset
 
 
 class MetricError(ValueError):
-    """A metric name that names no registered metric (the message lists the known ones)."""
+    """A metric that cannot be had: an unknown name (the message lists the known ones), or a
+    user metric that cannot be imported."""
+
+
+class MetricFailed(Exception):
+    """A metric could not judge an output (a user metric raised, or returned a bad score)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class AnalysisTable:
 
 class Metric(Protocol):
     binary: bool  # every score is 0 or 1, so proportion statistics (Wilson, McNemar) apply
+    max_tokens: int  # the completion cap of scoring calls unless the config's max_tokens is set
 
     def prepare(self, data: Dataset, config: Config) -> Metric:
         """This metric fitted to the whole dataset; DatasetError when the data cannot be scored."""
@@ -82,6 +88,7 @@ class MeanMetric(ABC):
     """Defaults for a metric that only judges single outputs: fitness is the mean score."""
 
     binary = False
+    max_tokens = 256  # a cap, not a target: short answers cost no more
 
     def prepare(self, data: Dataset, config: Config) -> Metric:
         return self
@@ -102,8 +109,13 @@ class MeanMetric(ABC):
         return {}
 
     def table(self, analysis: Mapping[str, Any]) -> AnalysisTable:
-        rows = [[str(key), str(value)] for key, value in analysis.items()]
-        return AnalysisTable("Analysis", ["figure", "value"], rows)
+        return figures_table(analysis)
+
+
+def figures_table(analysis: Mapping[str, Any]) -> AnalysisTable:
+    """Any analysis as (figure, value) rows."""
+    rows = [[str(key), str(value)] for key, value in analysis.items()]
+    return AnalysisTable("Analysis", ["figure", "value"], rows)
 
 
 Factory = TypeVar("Factory", bound=Callable[..., Metric])
@@ -138,3 +150,12 @@ def make_metric(spec: str) -> Metric:
     if colon and not takes_argument:
         raise MetricError(f"metric {name} takes no argument ('{spec}')")
     return factory(argument) if takes_argument else factory()
+
+
+def analysis_table(spec: str, analysis: Mapping[str, Any]) -> AnalysisTable:
+    """How the metric ``spec`` shows a stored analysis; key/value rows for a metric this
+    process does not know (a registration in someone's script), so a report never fails."""
+    try:
+        return make_metric(spec).table(analysis)
+    except MetricError:
+        return figures_table(analysis)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow
-from evoprompt.metrics import DEFAULT_METRIC, make_metric
+from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Details,
     Snapshot,
@@ -114,12 +114,14 @@ def build(
     snap: Snapshot, det: Details, stats: dict[str, Any] | None, stats_source: str
 ) -> ReportData:
     config, done = snap.config, snap.completed_generation
+    metric = str(config.get("metric", DEFAULT_METRIC))  # experiments before metrics: accuracy
     overview = [
         ("experiment", snap.id),
         ("status", snap.status),
         ("algorithm", str(config.get("algorithm", "-"))),
         ("model", str(config.get("model", "-"))),
         ("dataset", str(config.get("dataset", "-"))),
+        ("metric", metric),
         ("population size", fmt(config.get("population_size"))),
         (
             "last completed generation",
@@ -150,7 +152,7 @@ def build(
             [str(rank), fmt(row.fitness), fmt(known.generation), known.operator or "-", row.text]
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
-    analysis = make_metric(DEFAULT_METRIC).table(det.analysis)
+    analysis = analysis_table(metric, det.analysis)
     api = [(key, fmt(value)) for key, value in (stats or {}).items()]
     if stats is not None:
         api.append(("source", stats_source))

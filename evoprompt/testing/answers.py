@@ -7,6 +7,12 @@ request text (and the gold labels it is given):
   (``carefully``, ``expert``, ...); whether one sample is answered correctly is a hash of
   (prompt, sample), so the same request always gets the same answer;
 - log-likelihood (``/completions`` with ``echo``): the answer label gets the high log-probability;
+- reasoning (a numeric gold value, no label list): a worked reply ending in "The answer is N" in
+  one of several formats (``1,000``, ``**Answer:** 42``, ...), right with the same probability
+  as classification, else a wrong number or no answer;
+- generation (a gold text of several words, no label list): the reference with each word kept
+  with a probability that is the prompt's quality (jittered per sample), the rest replaced by
+  filler, so ROUGE-L and F1 grow with the magic words;
 - evolution (any request containing ``<prompt>``): the child is the parent plus the other parent's
   magic words plus one new word picked by a hash of the request.
 """
@@ -21,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from evoprompt.data.loader import BUILTIN
+
 MAGIC = ("carefully", "expert", "evidence", "context", "precisely", "thorough")
 PLAIN = ("please", "now", "simply", "kindly", "also", "just")
 VOCAB = MAGIC + PLAIN
@@ -29,6 +37,9 @@ VOCAB = MAGIC + PLAIN
 NO_TAGS = "Here is an improved prompt, but I forgot the tags."
 
 INPUT = r"\n\nInput: (.*)\nAnswer:"  # the sample inside the scorer's query
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+GENERATION_WORDS = 3  # a gold value of at least this many words is a reference text
+FILLER = ("something", "stuff", "matter", "thing")
 
 
 def unit(*parts: str) -> float:
@@ -38,9 +49,9 @@ def unit(*parts: str) -> float:
 
 
 def builtin_truth() -> dict[str, str]:
-    """Gold labels of the bundled datasets, by sample text."""
+    """Gold values (labels, answers, references) of the bundled datasets, by sample text."""
     truth: dict[str, str] = {}
-    for name in ("sentiment.csv", "code_vuln.csv"):
+    for name in BUILTIN.values():
         with resources.as_file(resources.files("evoprompt.data") / name) as path:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         truth.update(zip(frame["text"], frame["label"].str.strip()))
@@ -121,7 +132,45 @@ class Answers:
         instruction = content.split("\nPossible answers:")[0].split("\n\nInput: ")[0]
         text = last(INPUT, content) or ""
         labels = [x.strip() for x in (last(r"Possible answers: (.*)\.", content) or "").split(",")]
-        return "classify", self.classify(instruction, text, [x for x in labels if x])
+        labels = [x for x in labels if x]
+        gold = self.truth.get(text)
+        if not labels and gold is not None:
+            if NUMBER.fullmatch(gold.replace(",", "")):
+                return "reason", self.reason(instruction, text, gold)
+            if len(gold.split()) >= GENERATION_WORDS:
+                return "generate", self.generate(instruction, text, gold)
+        return "classify", self.classify(instruction, text, labels)
+
+    def reason(self, instruction: str, text: str, gold: str) -> str:
+        """Worked steps quoting the problem's numbers, then the answer (or a wrong one)."""
+        given = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
+        steps = f"Step by step: the problem gives {', '.join(given) or 'no numbers'}."
+        if unit(instruction, text) >= quality(instruction):
+            if unit("invalid", instruction, text) < 0.2:
+                return f"{steps} I am not sure how to finish this."
+            value = float(gold.replace(",", "")) + 1 + int(unit("wrong", instruction, text) * 9)
+            return f"{steps} The answer is {value:g}."
+        style = unit("style", text)
+        value = float(gold.replace(",", ""))
+        if style < 0.25:
+            return f"{steps} The answer is {gold}."
+        if style < 0.5 and value.is_integer():
+            return f"{steps} So the answer is {value:,.1f}."
+        if style < 0.75:
+            return f"{steps}\n**Answer:** {gold}"
+        return f"{steps} Therefore the answer is {gold} in total."
+
+    def generate(self, instruction: str, text: str, reference: str) -> str:
+        """The reference with each word kept with about the prompt's quality, else filler."""
+        share = quality(instruction) + (unit("share", instruction, text) - 0.5) * 0.3
+        words = reference.split()
+        kept = [
+            word
+            if unit("keep", instruction, text, str(i)) < share
+            else FILLER[int(unit("filler", text, str(i)) * len(FILLER))]
+            for i, word in enumerate(words)
+        ]
+        return " ".join(kept)
 
     def classify(self, instruction: str, text: str, labels: list[str]) -> str:
         """Right with probability ``quality(instruction)``, else a wrong label or a non-answer."""
