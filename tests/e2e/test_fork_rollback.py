@@ -38,6 +38,9 @@ def test_fork_with_unchanged_settings_ends_with_the_source_result_for_free(
     assert "src@1" in listing.stdout
     status = run_cli(["status", "src", "--result-dir", str(tmp_path)], cli_env(None))
     assert "f1 (at generation 1)" in status.stdout
+    report = run_cli(["report", "f1", "--format", "md", "--result-dir", str(tmp_path)], {})
+    assert report.returncode == 0, report.stderr
+    assert "forked from src at generation 1" in (tmp_path / "f1/report.md").read_text()
 
 
 def test_fork_with_de_runs_de_from_that_population_paying_nothing_twice(
