@@ -23,9 +23,13 @@ LATEST = "latest.json"
 BACKUP = "backup.json"
 STATE = "state.pkl"
 BATCHES = "batches"
+ROLLED_BACK = "rolled_back"
+ROLLBACK_MANIFEST = "rollback.json"
+STAGING = ".staging"  # under the result folder: forks being built (never an experiment)
 
 HISTORY_PATTERN = re.compile(r"^gen(\d+)_batch0\.json$")
 BATCH_PATTERN = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
+SNAPSHOT_PATTERN = re.compile(r"^state_gen(\d+)\.pkl$")
 
 
 def history_name(generation: int) -> str:
@@ -35,6 +39,11 @@ def history_name(generation: int) -> str:
 
 def batch_name(generation: int, batch_idx: int) -> str:
     return f"gen{generation}_batch{batch_idx}.json"
+
+
+def snapshot_name(generation: int) -> str:
+    """The state.pkl of the end of ``generation``, kept for fork and rollback."""
+    return f"state_gen{generation}.pkl"
 
 
 def history_generation(path: Path) -> int | None:
@@ -103,6 +112,14 @@ class Layout:
     def batch(self, generation: int, batch_idx: int) -> Path:
         return self.batches / batch_name(generation, batch_idx)
 
+    def snapshot(self, generation: int) -> Path:
+        return self.checkpoints / snapshot_name(generation)
+
+    @property
+    def rolled_back(self) -> Path:
+        """Where a rollback moves what came after its generation (one folder per rollback)."""
+        return self.checkpoints / ROLLED_BACK
+
     def relative(self, path: Path) -> str:
         """How a file is named to the user: relative to the experiment folder."""
         return path.relative_to(self.exp_dir).as_posix()
@@ -124,6 +141,21 @@ class Layout:
             if (m := BATCH_PATTERN.match(p.name))
         ]
         return sorted(found)
+
+    def snapshot_files(self) -> list[tuple[int, Path]]:
+        """(generation, path) of every per-generation state snapshot, oldest first."""
+        found = [
+            (int(m.group(1)), p)
+            for p in self.checkpoints.glob("state_gen*.pkl")
+            if (m := SNAPSHOT_PATTERN.match(p.name))
+        ]
+        return sorted(found)
+
+    def rollbacks(self) -> list[Path]:
+        """The folders earlier rollbacks moved files into, oldest first (names are times)."""
+        if not self.rolled_back.is_dir():
+            return []
+        return sorted(p for p in self.rolled_back.iterdir() if p.is_dir() and p.name[0] != ".")
 
     def is_experiment(self) -> bool:
         """A folder some run (or the programmatic API) created."""

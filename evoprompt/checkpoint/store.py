@@ -3,14 +3,17 @@
 Under ``<experiment>/checkpoints/`` (names in :mod:`evoprompt.checkpoint.layout`): latest.json
 (the newest save's :class:`~evoprompt.checkpoint.schema.Descriptor`, self-checksummed),
 backup.json (the previous one), state.pkl (full state at the last completed generation, with a
-checksummed header), ``gen<N>_batch0.json`` (history copies) and ``batches/`` (evaluated
-batches). ``state.pkl`` is authoritative and verifies itself; the JSON files describe it. All
-writes go through :mod:`evoprompt.checkpoint.atomic`.
+checksummed header), ``state_gen<N>.pkl`` (the state.pkl of the end of generation N, a hard
+link: what fork and rollback restore), ``gen<N>_batch0.json`` (history copies) and ``batches/``
+(evaluated batches). ``state.pkl`` is authoritative and verifies itself; the JSON files
+describe it. All writes go through :mod:`evoprompt.checkpoint.atomic`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from typing import Any
 from evoprompt.checkpoint.atomic import (
     CorruptFile,
     atomic_write_bytes,
+    fsync_dir,
     read_checked_json,
     sha256_bytes,
     write_checked_json,
@@ -137,18 +141,57 @@ class CheckpointStore:
             self._rotate_and_write(doc)
         return doc
 
-    def save_state(self, payload: Any, position: Position, *, history: bool = True) -> None:
-        """Write state.pkl, then latest.json describing it, then the generation's history copy."""
+    def save_state(
+        self, payload: Any, position: Position, *, history: bool = True, snapshot: bool = False
+    ) -> None:
+        """Write state.pkl, then latest.json describing it, then the generation's history copy
+        (and, with ``snapshot``, keep this state.pkl as ``state_gen<N>.pkl``)."""
         if not self.enabled:
             return
-        blob = encode_state(payload, self.seq + 1)
-        atomic_write_bytes(self.layout.state, blob)
-        head = json.loads(blob.partition(b"\n")[0])
-        self._state_ref = (head["seq"], head["sha256"])
+        blob = self._write_state(payload)
         doc = self._descriptor(position)
         self._rotate_and_write(doc)
         if history:
             write_checked_json(self.layout.history(doc.history_of), doc.to_json())
+        if snapshot:
+            self._keep_snapshot(doc.history_of, blob)
+
+    def _write_state(self, payload: Any) -> bytes:
+        blob = encode_state(payload, self.seq + 1)
+        atomic_write_bytes(self.layout.state, blob)
+        head = json.loads(blob.partition(b"\n")[0])
+        self._state_ref = (head["seq"], head["sha256"])
+        return blob
+
+    def _keep_snapshot(self, generation: int, blob: bytes) -> None:
+        """A hard link to the state.pkl just written (state.pkl is only ever replaced by a
+        rename, so the link keeps this generation's bytes); a copy where links fail."""
+        target = self.layout.snapshot(generation)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.link(self.layout.state, tmp)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            atomic_write_bytes(target, blob)
+
+    def reset_to(self, payload: Any, position: Position) -> Descriptor:
+        """Make ``payload`` the state a resume starts from: state.pkl, then latest.json and
+        backup.json both describing it, then its history copy and snapshot (rollback, fork)."""
+        cursor = self.read_cursor()[0]
+        self.seq = max(self.seq, cursor.seq if cursor else 0)
+        blob = self._write_state(payload)
+        doc = self._descriptor(position)
+        write_checked_json(self.layout.backup, doc.to_json())
+        write_checked_json(self.layout.latest, doc.to_json())
+        self._previous = doc
+        write_checked_json(self.layout.history(doc.history_of), doc.to_json())
+        self._keep_snapshot(doc.history_of, blob)
+        return doc
 
     def save_batch(self, record: BatchRecord) -> None:
         if self.enabled:
@@ -157,6 +200,10 @@ class CheckpointStore:
             )
 
     # -- reading -------------------------------------------------------------------------
+
+    def load_snapshot(self, generation: int) -> Any:
+        """The state kept at the end of ``generation``; raises CorruptFile or UnsafePickle."""
+        return decode_state(self.layout.snapshot(generation))[1]
 
     def load_batches(
         self, generation: int, prompts: list[str], rows: list[range]
@@ -215,7 +262,8 @@ class CheckpointStore:
     # -- pruning -------------------------------------------------------------------------
 
     def cleanup(self, current: int, keep_last_n: int) -> list[Path]:
-        """Delete history and batch files of all but the newest ``keep_last_n`` generations.
+        """Delete history, snapshot and batch files of all but the newest ``keep_last_n``
+        generations.
 
         Never touches latest/backup/state.pkl or the current generation's files: resume needs
         nothing else.
@@ -224,6 +272,7 @@ class CheckpointStore:
             return []
         cutoff = current - keep_last_n
         doomed = [p for gen, p in self.layout.history_files() if gen <= cutoff]
+        doomed += [p for gen, p in self.layout.snapshot_files() if gen <= cutoff]
         doomed += [p for gen, _, p in self.layout.batch_files() if gen <= cutoff]
         for path in doomed:
             path.unlink(missing_ok=True)

@@ -27,8 +27,12 @@ from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Snapshot,
     api_stats,
+    describe_rollback,
     details,
+    forks_of,
     is_experiment,
+    lineage_of,
+    rollbacks,
     snapshot,
     when,
 )
@@ -76,7 +80,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     result_dir = _result_dir(args)
     if not result_dir.is_dir():
         raise InspectError(f"result folder {result_dir} does not exist (set --result-dir)")
-    snaps = [snapshot(p) for p in sorted(result_dir.iterdir()) if is_experiment(p)]
+    snaps = [
+        snapshot(p)
+        for p in sorted(result_dir.iterdir())
+        if not p.name.startswith(".") and is_experiment(p)
+    ]
     if not snaps:
         print(f"no experiments in {result_dir}/")
         return EXIT_OK
@@ -93,7 +101,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "last_update": when(snap.updated),
             }
         )
-    print(_frame(rows, left=("id", "algorithm", "status", "generation", "last_update")))
+    left: tuple[str, ...] = ("id", "algorithm", "status", "generation", "last_update")
+    parents = [lineage_of(snap) for snap in snaps]
+    if any(parents):  # the column only appears where there are forks
+        for row, parent in zip(rows, parents):
+            row["forked_from"] = f"{parent.parent}@{parent.forked_at}" if parent else "-"
+        left += ("forked_from",)
+    print(_frame(rows, left=left))
     return EXIT_OK
 
 
@@ -175,6 +189,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     limit = snap.config.get("max_generations", "?")
     completed = f"generation {done} of {limit}" if done >= 0 else "no generation yet"
     print(f"  completed:   {completed}")
+    _print_branching(snap)
     print(f"  best:        {_num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
     _print_analysis(str(snap.config.get("metric", DEFAULT_METRIC)), det.analysis)
     if stats is None:
@@ -195,6 +210,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Note: {note}")
     print(_resume_line(snap, _result_dir(args)))
     return EXIT_OK
+
+
+def _print_branching(snap: Snapshot) -> None:
+    if (parent := lineage_of(snap)) is not None:
+        print(f"  lineage:     {parent.describe()}")
+    forks = forks_of(snap.exp_dir)
+    if forks:
+        print("  forks:       " + ", ".join(f"{i} (at generation {g})" for i, g in forks))
+    for name, record in rollbacks(snap.exp_dir):
+        print(f"  rolled back: {describe_rollback(name, record)}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

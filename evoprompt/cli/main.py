@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 SUBCOMMANDS = ("list", "status", "verify", "report")
+BRANCHING = ("fork", "rollback")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
         from evoprompt.cli.inspect import main as inspect_main
 
         return inspect_main(args)
+    if args and args[0] in BRANCHING:
+        from evoprompt.cli.branch import main as branch_main
+
+        return branch_main(args)
     from evoprompt.cli.run import main as run_main
 
     return run_main(args)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout
-from evoprompt.checkpoint.schema import Descriptor
+from evoprompt.checkpoint.schema import Descriptor, config_fields
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, resolve
 from evoprompt.llm.backends import settle_backend
@@ -164,7 +164,7 @@ def prepare(
             stored = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise SessionError(f"{path} is unreadable ({exc}); cannot resume {exp_id}") from None
-        config = layers.resolve(base=stored)
+        config = layers.resolve(base=config_fields(stored))
         notice = settle_backend(config, api_key)
         check_guard(stored, config, exp_id)
     else:

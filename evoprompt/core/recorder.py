@@ -92,7 +92,7 @@ class Recorder:
         self.store.save_cursor(position)
 
     def _save_generation(self, generation: int, position: Position, stats: dict[str, Any]) -> None:
-        self.store.save_state(self.state, position)
+        self.store.save_state(self.state, position, snapshot=True)
         write_results(self.exp_dir, self.state, "running", stats)
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)

@@ -29,6 +29,7 @@ from evoprompt.config import Config
 from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
+from evoprompt.core.rollback import finish_pending
 from evoprompt.core.state import ExperimentState
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
@@ -151,6 +152,8 @@ class Session:
             self.config, self.exp_dir, self.api_key, display=self.display, task=self.task
         )
         if self.resuming:
+            if self.config.checkpoint:
+                finish_pending(self.exp_dir)  # a rollback killed after its commit point
             state, self.resume = self._restore()
             if self.config.checkpoint:
                 self._log_recovery(self.resume, state)

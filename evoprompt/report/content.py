@@ -7,7 +7,15 @@ from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
-from evoprompt.report.experiment import Details, Snapshot, when
+from evoprompt.report.experiment import (
+    Details,
+    Snapshot,
+    describe_rollback,
+    forks_of,
+    lineage_of,
+    rollbacks,
+    when,
+)
 
 LINEAGE_LIMIT = 300
 
@@ -90,6 +98,18 @@ def _lineage_line(entry: Ancestor) -> LineageLine:
     return LineageLine(entry.depth, label, entry.text)
 
 
+def _branching(snap: Snapshot) -> list[tuple[str, str]]:
+    """Overview rows for the experiment's lineage: its parent, its forks, its rollbacks."""
+    rows = []
+    if (parent := lineage_of(snap)) is not None:
+        rows.append(("lineage", parent.describe()))
+    forks = forks_of(snap.exp_dir)
+    if forks:
+        rows.append(("forks", ", ".join(f"{i} (at generation {g})" for i, g in forks)))
+    rows += [("rolled back", describe_rollback(*found)) for found in rollbacks(snap.exp_dir)]
+    return rows
+
+
 def build(
     snap: Snapshot, det: Details, stats: dict[str, Any] | None, stats_source: str
 ) -> ReportData:
@@ -111,6 +131,7 @@ def build(
         ("best fitness", fmt(det.best_fitness)),
         ("figures from", det.source),
     ]
+    overview += _branching(snap)
     generations = Table(["generation", "best", "mean", "scored", "seconds", "best prompt"])
     for g in det.generations:
         generations.rows.append(

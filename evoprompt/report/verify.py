@@ -17,7 +17,7 @@ from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal import open_readonly
-from evoprompt.checkpoint.layout import BATCH_PATTERN, CHECKPOINTS, JOURNAL, STATE, Layout
+from evoprompt.checkpoint.layout import BATCH_PATTERN, CHECKPOINTS, JOURNAL, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import is_manager_payload
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
@@ -72,7 +72,7 @@ def _size(path: Path) -> int | None:
 
 def _check_state(path: Path) -> tuple[FileCheck, Any]:
     """The check, and the payload when it loads (it tells who wrote the folder)."""
-    check = FileCheck(f"{CHECKPOINTS}/{STATE}", _size(path))
+    check = FileCheck(f"{CHECKPOINTS}/{path.name}", _size(path))
     payload = None
     try:
         _, payload = decode_state(path)
@@ -142,6 +142,8 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
             checks.append(state_check)
         for _, path in reversed(layout.history_files()):
             checks.append(_check_descriptor(path, layout))
+        for _, path in reversed(layout.snapshot_files()):
+            checks.append(_check_state(path)[0])
         for _, _, path in layout.batch_files():
             checks.append(_check_batch(path, layout))
     by_runner = not is_manager_payload(payload) or any(

@@ -10,6 +10,7 @@ import pickle
 import shutil
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -20,7 +21,16 @@ import pytest
 from evoprompt.checkpoint.atomic import sha256_bytes
 from evoprompt.cli.inspect import main as inspect_main
 from evoprompt.testing.server import FakeLLMServer, Faults
-from tests.conftest import TouchFile, cli_env, start_cli, wait_for
+from tests.conftest import (
+    FAST_RETRY,
+    SMALL,
+    TouchFile,
+    cli_env,
+    run_cli,
+    start_cli,
+    summary,
+    wait_for,
+)
 
 ARGS = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
 ARGS += ["--batch-size", "4", "--retry-delay", "0.01"]
@@ -123,3 +133,38 @@ def exps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiments]:
     header = {"format": 1, "seq": 99, "sha256": sha256_bytes(body), "created": 0.0}
     (tampered / "checkpoints/state.pkl").write_bytes(json.dumps(header).encode() + b"\n" + body)
     yield found
+
+
+# -- fork and rollback (test_fork_rollback.py, test_branch_kill.py) ---------------------------
+@dataclass
+class Source:
+    root: Path  # pristine copy: tests copy it into their own result folder
+    summary: dict[str, object]
+    paid: Counter[str]  # request bodies the source's server answered
+
+    def copy_to(self, result_dir: Path, exp_id: str = "src") -> Path:
+        shutil.copytree(self.root / "src", result_dir / exp_id, symlinks=True)
+        return result_dir / exp_id
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (the lock file aside: flock leaves it as is)."""
+    return {
+        p.relative_to(folder).as_posix(): sha256_bytes(p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def run_args(result_dir: Path, *extra: str) -> list[str]:
+    return [*extra, *FAST_RETRY, "--result-dir", str(result_dir)]
+
+
+@pytest.fixture(scope="session")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    root = tmp_path_factory.mktemp("branch_source")
+    with FakeLLMServer() as fake:
+        done = run_cli([*SMALL, *run_args(root, "--experiment-id", "src")], cli_env(fake))
+        paid = Counter(fake.answered_bodies)
+    assert done.returncode == 0, done.stderr
+    return Source(root, summary(root, "src"), paid)

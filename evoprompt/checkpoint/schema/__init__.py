@@ -7,6 +7,12 @@ readers (resume, inspect, verify, report) all go through these records, so a fie
 once and a stage means the same thing everywhere.
 """
 
+from evoprompt.checkpoint.schema.branching import (
+    LINEAGE_KEYS,
+    Lineage,
+    RollbackRecord,
+    config_fields,
+)
 from evoprompt.checkpoint.schema.checkpoints import (
     MANAGER_FORMAT,
     BatchRecord,
@@ -34,16 +40,20 @@ __all__ = [
     "ERROR",
     "FINISHED",
     "INTERRUPTED",
+    "LINEAGE_KEYS",
     "MANAGER_FORMAT",
     "BatchRecord",
     "Descriptor",
     "GenerationRow",
     "JsonDict",
+    "Lineage",
     "PopulationRow",
     "PromptResult",
     "RecoveryEntry",
+    "RollbackRecord",
     "SchemaError",
     "Stage",
     "Summary",
+    "config_fields",
     "is_manager_payload",
 ]
