@@ -29,6 +29,7 @@ from evoprompt.config import Config
 from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
+from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
@@ -115,6 +116,7 @@ class Session:
         display: Display | None = None,
         task: Task | None = None,
         grace_s: float = GRACE_S,
+        shared: Shared | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
@@ -123,6 +125,7 @@ class Session:
         self.display = display or Silent()
         self.task = task
         self.grace_s = grace_s
+        self.shared = shared
         self.lock = ExperimentLock(exp_dir)
         self.experiment: Experiment | None = None
         self.resume: Resume | None = None
@@ -145,7 +148,12 @@ class Session:
         for a tampered state.pkl (nothing in it runs).
         """
         self.experiment = Experiment(
-            self.config, self.exp_dir, self.api_key, display=self.display, task=self.task
+            self.config,
+            self.exp_dir,
+            self.api_key,
+            display=self.display,
+            task=self.task,
+            shared=self.shared,
         )
         if self.resuming:
             state, self.resume = self._restore()
