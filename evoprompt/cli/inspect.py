@@ -31,6 +31,7 @@ from evoprompt.report.experiment import (
     snapshot,
     when,
 )
+from evoprompt.report.sweeps import list_rows, sweep_view
 from evoprompt.report.verify import FileCheck, check_files
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
@@ -70,27 +71,31 @@ def _num(value: object) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _list_row(snap: Snapshot, indent: str = "") -> dict[str, object]:
+    done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
+    return {
+        "id": indent + snap.id,
+        "algorithm": snap.config.get("algorithm", "-"),
+        "status": snap.status,
+        "generation": f"{done if done >= 0 else '-'}/{limit}",
+        "best_fitness": _num(snap.best_fitness),
+        "last_update": when(snap.updated),
+    }
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     result_dir = _result_dir(args)
     if not result_dir.is_dir():
         raise InspectError(f"result folder {result_dir} does not exist (set --result-dir)")
-    snaps = [snapshot(p) for p in sorted(result_dir.iterdir()) if is_experiment(p)]
-    if not snaps:
+    rows: list[dict[str, object]] = []
+    for path in sorted(result_dir.iterdir()):
+        if is_experiment(path):
+            rows.append(_list_row(snapshot(path)))
+        elif (view := sweep_view(path)) is not None:
+            rows += list_rows(view, _list_row)
+    if not rows:
         print(f"no experiments in {result_dir}/")
         return EXIT_OK
-    rows = []
-    for snap in snaps:
-        done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
-        rows.append(
-            {
-                "id": snap.id,
-                "algorithm": snap.config.get("algorithm", "-"),
-                "status": snap.status,
-                "generation": f"{done if done >= 0 else '-'}/{limit}",
-                "best_fitness": _num(snap.best_fitness),
-                "last_update": when(snap.updated),
-            }
-        )
     print(_frame(rows, left=("id", "algorithm", "status", "generation", "last_update")))
     return EXIT_OK
 

@@ -15,7 +15,6 @@ import asyncio
 import os
 import shlex
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
 from evoprompt.config import Config, ConfigError, env_values, resolve
-from evoprompt.core.launch import check_id
 from evoprompt.core.launch import SessionError as LaunchError
+from evoprompt.core.launch import check_id
 from evoprompt.core.shared import Shared
 from evoprompt.llm.backends import settle_backend
 from evoprompt.sweep.aggregate import write_aggregate

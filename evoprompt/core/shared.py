@@ -77,7 +77,8 @@ class Shared:
     def backend(self, config: Config) -> Backend:
         key = endpoint(config)
         if key not in self._backends:
-            self._backends[key] = backend_spec(config.backend).build(self.config_for(config), self.api_key)
+            build = backend_spec(config.backend).build
+            self._backends[key] = build(self.config_for(config), self.api_key)
         return _Borrowed(self._backends[key])
 
     def config_for(self, config: Config) -> Config:

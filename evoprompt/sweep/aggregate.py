@@ -106,7 +106,7 @@ def aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:
     layout = SweepLayout(sweep_dir)
     points: dict[str, tuple[dict[str, Any], list[CellFigures]]] = {}
     for cell in record.cells:
-        params, finished = points.setdefault(point_key(cell.params), (cell.params, []))
+        finished = points.setdefault(point_key(cell.params), (cell.params, []))[1]
         figures = read_figures(layout.cell(cell.id))
         if figures is not None and figures.status == "finished":
             finished.append(figures)
