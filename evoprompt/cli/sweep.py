@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import shlex
 import signal
@@ -105,6 +106,8 @@ class Driver:
         if self.options.get("max_parallel", 0) < 0:
             raise SweepError("--max-parallel must not be negative")
         self.engine = str(self.options.get("engine", "local"))
+        if self.engine == "ray" and importlib.util.find_spec("ray") is None:
+            raise SweepError("--engine ray needs Ray: pip install 'evoprompt[ray]'")
         self.api_key = os.environ.get("OPENAI_API_KEY", "")
         env = env_values()
         self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)

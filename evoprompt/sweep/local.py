@@ -38,6 +38,11 @@ class CellEnd:
     line: str = ""
 
 
+def status_of(end: CellEnd) -> str:
+    """The cell's status in sweep.json after this end."""
+    return end.kind if end.kind in ("finished", "interrupted", "budget") else "error"
+
+
 Listener = Callable[[str, str, CellEnd | None], None]  # (cell id, status, end)
 
 
@@ -84,8 +89,7 @@ class LocalEngine:
             self.on_change(plan.id, "running", None)
             end = await self._run_cell(plan)
             ends[plan.id] = end
-            status = {"finished": "finished", "interrupted": "interrupted"}.get(end.kind)
-            self.on_change(plan.id, status or ("budget" if end.kind == "budget" else "error"), end)
+            self.on_change(plan.id, status_of(end), end)
             if end.kind not in CELL_ONLY and not self._stopping:
                 self.stop(self.stop_reason)
 

@@ -36,7 +36,7 @@ def _shown(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _label(row: pd.Series, varied: list[str]) -> str:  # type: ignore[type-arg]
+def _label(row: pd.Series, varied: list[str]) -> str:
     return ", ".join(f"{k}={row[k]}" for k in varied) or "all cells"
 
 
