@@ -74,3 +74,8 @@ def test_bad_sweep_files_are_refused_with_one_line(tmp_path: Path, text: str, me
         read_sweep(write(tmp_path, text))
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_shipped_example_parses() -> None:
+    spec = read_sweep(Path(__file__).resolve().parents[2] / "sweeps" / "example.toml")
+    assert len(spec.cells()) == 6
