@@ -189,10 +189,10 @@ def _run_locked(driver: Driver, grace: float) -> int:
     else:
         ends, reason = asyncio.run(_drive_local(driver, parallel, grace))
     write_aggregate(driver.record, driver.sweep_dir)
-    code = _exit_code(ends, reason)
     done = sum(c.status == "finished" for c in driver.record.cells)
+    code = EXIT_OK if done == total else _exit_code(ends, reason)
     say(f"Sweep {driver.sweep_id}: {done}/{total} cells finished.")
-    if reason is not None:
+    if reason is not None and done < total:
         name = "Ctrl+C" if reason == signal.SIGINT else "SIGTERM"
         say(f"Interrupted by {name}; every running cell saved its progress.")
     if done == total:
