@@ -11,7 +11,6 @@ out (``n`` counts the finished ones); a figure no cell has (no test phase) is le
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,8 +118,3 @@ def write_aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:
     frame = aggregate(record, sweep_dir)
     atomic_write_text(SweepLayout(sweep_dir).aggregate, frame.to_csv(index=False))
     return frame
-
-
-def read_aggregate(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
-    return frame.replace({math.nan: None}) if not frame.empty else frame
