@@ -14,7 +14,7 @@ $(VENV)/.run-installed: pyproject.toml
 $(VENV)/.test-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,test]'
+	$(PY) -m pip install --quiet -e '.[local,test,ray]'
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")

@@ -162,3 +162,33 @@ class Layout:
         return self.exp_dir.is_dir() and any(
             p.exists() for p in (self.config, self.summary, self.checkpoints)
         )
+
+
+SWEEP = "sweep.json"
+AGGREGATE = "aggregate.csv"
+SWEEP_REPORT = "sweep_report.html"
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """The paths of one sweep folder: its own files, and one experiment folder per cell."""
+
+    sweep_dir: Path
+
+    @property
+    def sweep(self) -> Path:
+        return self.sweep_dir / SWEEP
+
+    @property
+    def aggregate(self) -> Path:
+        return self.sweep_dir / AGGREGATE
+
+    @property
+    def report(self) -> Path:
+        return self.sweep_dir / SWEEP_REPORT
+
+    def cell(self, cell_id: str) -> Path:
+        return self.sweep_dir / cell_id
+
+    def is_sweep(self) -> bool:
+        return self.sweep.is_file()

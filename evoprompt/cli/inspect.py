@@ -36,6 +36,7 @@ from evoprompt.report.experiment import (
     snapshot,
     when,
 )
+from evoprompt.report.sweeps import list_rows, sweep_view
 from evoprompt.report.verify import FileCheck, check_files
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
@@ -76,35 +77,40 @@ def _num(value: object) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _list_row(snap: Snapshot, indent: str = "") -> dict[str, object]:
+    done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
+    return {
+        "id": indent + snap.id,
+        "algorithm": snap.config.get("algorithm", "-"),
+        "status": snap.status,
+        "generation": f"{done if done >= 0 else '-'}/{limit}",
+        "best_fitness": _num(snap.best_fitness),
+        "last_update": when(snap.updated),
+    }
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     result_dir = _result_dir(args)
     if not result_dir.is_dir():
         raise InspectError(f"result folder {result_dir} does not exist (set --result-dir)")
-    snaps = [
-        snapshot(p)
-        for p in sorted(result_dir.iterdir())
-        if not p.name.startswith(".") and is_experiment(p)
-    ]
-    if not snaps:
+    rows: list[dict[str, object]] = []
+    snaps: list[Snapshot] = []
+    for path in sorted(result_dir.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if is_experiment(path):
+            snaps.append(snapshot(path))
+            rows.append(_list_row(snaps[-1]))
+        elif (view := sweep_view(path)) is not None:
+            rows += list_rows(view, _list_row)
+    if not rows:
         print(f"no experiments in {result_dir}/")
         return EXIT_OK
-    rows = []
-    for snap in snaps:
-        done, limit = snap.completed_generation, snap.config.get("max_generations", "?")
-        rows.append(
-            {
-                "id": snap.id,
-                "algorithm": snap.config.get("algorithm", "-"),
-                "status": snap.status,
-                "generation": f"{done if done >= 0 else '-'}/{limit}",
-                "best_fitness": _num(snap.best_fitness),
-                "last_update": when(snap.updated),
-            }
-        )
     left: tuple[str, ...] = ("id", "algorithm", "status", "generation", "last_update")
-    parents = [lineage_of(snap) for snap in snaps]
-    if any(parents):  # the column only appears where there are forks
-        for row, parent in zip(rows, parents):
+    parents = {snap.id: lineage_of(snap) for snap in snaps}
+    if any(parents.values()):  # the column only appears where there are forks
+        for row in rows:
+            parent = parents.get(str(row["id"]))
             row["forked_from"] = f"{parent.parent}@{parent.forked_at}" if parent else "-"
         left += ("forked_from",)
     print(_frame(rows, left=left))

@@ -17,6 +17,7 @@ from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
 from evoprompt.core.recorder import Recorder
+from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import Dataset, dev_split, load_dataset
 from evoprompt.display import Display, Silent
@@ -69,7 +70,9 @@ class Experiment:
 
     ``task`` is the one ``load_task`` gave (the CLI loads it early to report bad data before
     anything is created); without it the data is loaded here and scored with ``metric``, a
-    registered metric's name (default: the config's ``metric``).
+    registered metric's name (default: the config's ``metric``). ``shared``: the limiter,
+    transport and budget this experiment shares with others in the process (a sweep); without
+    it, its own.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Experiment:
         display: Display | None = None,
         task: Task | None = None,
         metric: str | None = None,
+        shared: Shared | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
@@ -91,17 +95,23 @@ class Experiment:
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         backend = backend_spec(config.backend)
         self.client = LLMClient(
-            backend.build(config, api_key),
+            shared.backend(config) if shared else backend.build(config, api_key),
             self.journal,
             policy=RetryPolicy(
                 config.max_retries, config.retry_delay, config.retry_strategy, config.max_retry_wait
             ),
-            limiter=AdaptiveLimiter(config.concurrency, rpm=config.rpm, tpm=config.tpm),
-            budget=Budget(config.max_calls, config.max_tokens_total, config.max_cost),
+            limiter=shared.limiter(config)
+            if shared
+            else AdaptiveLimiter(config.concurrency, rpm=config.rpm, tpm=config.tpm),
+            budget=shared.budget
+            if shared
+            else Budget(config.max_calls, config.max_tokens_total, config.max_cost),
             prices=Prices(config.prices),
             fallback_model=config.fallback_model,
             on_retry=self.display.retry,
         )
+        if shared:
+            shared.join(self.client)
         fitted = self.task.metric
         scorer = (
             LoglikScorer(config.model, fitted.choices())

@@ -30,6 +30,7 @@ from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
 from evoprompt.core.rollback import finish_pending
+from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
@@ -119,6 +120,7 @@ class Session:
         display: Display | None = None,
         task: Task | None = None,
         grace_s: float = GRACE_S,
+        shared: Shared | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
@@ -127,6 +129,7 @@ class Session:
         self.display = display or Silent()
         self.task = task
         self.grace_s = grace_s
+        self.shared = shared
         self.lock = ExperimentLock(exp_dir)
         self.experiment: Experiment | None = None
         self.resume: Resume | None = None
@@ -149,7 +152,12 @@ class Session:
         for a tampered state.pkl (nothing in it runs).
         """
         self.experiment = Experiment(
-            self.config, self.exp_dir, self.api_key, display=self.display, task=self.task
+            self.config,
+            self.exp_dir,
+            self.api_key,
+            display=self.display,
+            task=self.task,
+            shared=self.shared,
         )
         if self.resuming:
             if self.config.checkpoint:

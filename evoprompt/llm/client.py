@@ -130,6 +130,11 @@ class LLMClient:
         finally:
             del self._in_flight[key]
 
+    @property
+    def in_flight(self) -> int:
+        """Calls on the wire now (a budget shared by several clients reserves them all)."""
+        return len(self._in_flight)
+
     def stop(self) -> None:
         """Start no new call from now on; calls already on the wire land in the journal."""
         self._stopping = True

@@ -1,0 +1,120 @@
+"""aggregate.csv: one row per grid point over everything but ``seed``, with statistics across
+its seeds.
+
+Each finished cell gives one value per figure (its best prompt's dev score, that prompt's test
+score, its test gain over the best seed prompt); a row holds their mean, sample standard
+deviation (ddof=1) and a 95% Student-t interval of the mean (scipy), plus the calls, tokens,
+cost and generation wall time summed over its finished cells. Cells not finished yet are left
+out (``n`` counts the finished ones); a figure no cell has (no test phase) is left empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evoprompt.checkpoint.atomic import atomic_write_text
+from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.checkpoint.schema.sweep import SweepRecord
+from evoprompt.sweep.figures import CellFigures, read_figures
+
+SEED = "seed"
+STAT_COLUMNS = (
+    "n",
+    "dev_mean",
+    "dev_std",
+    "test_mean",
+    "test_std",
+    "test_ci_low",
+    "test_ci_high",
+    "gain_mean",
+    "gain_ci_low",
+    "gain_ci_high",
+    "calls",
+    "tokens",
+    "cost_usd",
+    "wall_s",
+)
+CONFIDENCE = 0.95
+
+
+def _std(values: Sequence[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) >= 2 else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def t_interval(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """95% Student-t interval of the mean; none for fewer than two values."""
+    if len(values) < 2:
+        return None, None
+    mean = float(np.mean(values))
+    sem = float(stats.sem(values))
+    if sem == 0.0:
+        return mean, mean
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=mean, scale=sem)
+    return float(low), float(high)
+
+
+def _cell_value(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def point_key(params: dict[str, Any]) -> str:
+    """A grid point: the cell's grid values without the seed."""
+    return json.dumps({k: v for k, v in params.items() if k != SEED}, sort_keys=True)
+
+
+def row(params: dict[str, Any], cells: list[CellFigures]) -> dict[str, Any]:
+    """One grid point's row from the figures of its finished cells."""
+    dev = [c.dev for c in cells if c.dev is not None]
+    test = [c.test for c in cells if c.test is not None]
+    gain = [c.gain for c in cells if c.gain is not None]
+    test_low, test_high = t_interval(test)
+    gain_low, gain_high = t_interval(gain)
+    figures: dict[str, Any] = {
+        "n": len(cells),
+        "dev_mean": _mean(dev),
+        "dev_std": _std(dev),
+        "test_mean": _mean(test),
+        "test_std": _std(test),
+        "test_ci_low": test_low,
+        "test_ci_high": test_high,
+        "gain_mean": _mean(gain),
+        "gain_ci_low": gain_low,
+        "gain_ci_high": gain_high,
+        "calls": sum(c.calls for c in cells),
+        "tokens": sum(c.tokens for c in cells),
+        "cost_usd": sum(c.cost for c in cells),
+        "wall_s": sum(c.wall_s for c in cells),
+    }
+    varied = {k: _cell_value(v) for k, v in params.items() if k != SEED}
+    return {**varied, **figures}
+
+
+def aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:
+    """The table, one row per grid point in grid order (finished cells only)."""
+    layout = SweepLayout(sweep_dir)
+    points: dict[str, tuple[dict[str, Any], list[CellFigures]]] = {}
+    for cell in record.cells:
+        finished = points.setdefault(point_key(cell.params), (cell.params, []))[1]
+        figures = read_figures(layout.cell(cell.id))
+        if figures is not None and figures.status == "finished":
+            finished.append(figures)
+    varied = [k for k in record.grid if k != SEED]
+    rows = [row(params, cells) for params, cells in points.values()]
+    return pd.DataFrame(rows, columns=[*varied, *STAT_COLUMNS])
+
+
+def write_aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:
+    frame = aggregate(record, sweep_dir)
+    atomic_write_text(SweepLayout(sweep_dir).aggregate, frame.to_csv(index=False))
+    return frame

@@ -1,0 +1,163 @@
+"""The Ray engine (``--engine ray``, extra ``evoprompt[ray]``): every cell a Ray task.
+
+A task runs its cell with the local engine in the worker process, writing to the same
+experiment folder (on a cluster, a path every node sees: shared storage). A worker that dies
+is retried by Ray (``max_retries``); the retry resumes the cell from its checkpoint like a
+killed run, so no answered call is sent again.
+
+Limits across workers, by share rather than by a central actor (no round trip per request,
+and nothing to leak when a worker dies): each cell in progress gets ``concurrency //
+max_parallel`` requests in flight (at least one; ``max_parallel`` is capped at
+``concurrency``), and each cell gets an equal share of the budgets. A stop (Ctrl+C) reaches
+the workers through a small actor they poll; each cell saves as a single run would.
+
+Without ``--ray-address`` a local Ray is started for the command and shut down when it ends
+(Ctrl+C included); after a kill -9 of the driver, Ray's own fate-sharing ends its processes
+and the next run starts a fresh local Ray (``address="local"`` never joins a stale one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from evoprompt.checkpoint.layout import Layout
+from evoprompt.config import Config
+from evoprompt.core.shared import Shared
+from evoprompt.sweep.local import CELL_ONLY, CellEnd, LocalEngine, status_of
+from evoprompt.sweep.plan import CellPlan
+
+if TYPE_CHECKING:
+    from evoprompt.cli.sweep import Driver
+
+RETRIES = 3  # a cell's task is re-run this often after its worker died
+POLL_S = 0.25
+
+
+@ray.remote(num_cpus=0)
+class Stopper:
+    """How many stops were asked (a second one stops the cells at once)."""
+
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def stop(self) -> None:
+        self.stops += 1
+
+    def count(self) -> int:
+        return self.stops
+
+
+def share(config: Config, parallel: int, cells: int) -> Config:
+    """One cell's part of the sweep's limits."""
+    return replace(
+        config,
+        concurrency=max(1, config.concurrency // parallel),
+        max_calls=max(1, config.max_calls // cells) if config.max_calls else 0,
+        max_tokens_total=max(1, config.max_tokens_total // cells) if config.max_tokens_total else 0,
+        max_cost=config.max_cost / cells,
+    )
+
+
+def run_cell(plan: CellPlan, limits: Config, grace_s: float, stopper: Any) -> CellEnd:
+    """A Ray task: run (or resume) one cell in this worker."""
+    resuming = Layout(plan.exp_dir).config.is_file()  # a retried task resumes
+    return asyncio.run(_cell(replace(plan, resuming=resuming), limits, grace_s, stopper))
+
+
+async def _cell(plan: CellPlan, limits: Config, grace_s: float, stopper: Any) -> CellEnd:
+    shared = Shared(limits, os.environ.get("OPENAI_API_KEY", ""))
+    engine = LocalEngine([plan], shared, max_parallel=1, grace_s=grace_s, on_change=lambda *_: None)
+
+    async def watch() -> None:
+        seen = 0
+        while True:
+            count = await stopper.count.remote()
+            for _ in range(count - seen):
+                engine.stop(signal.SIGINT)
+            seen = count
+            await asyncio.sleep(POLL_S)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        ends = await engine.run()
+    finally:
+        watcher.cancel()
+    return ends.get(plan.id, CellEnd("interrupted"))
+
+
+@contextlib.contextmanager
+def _signals(asked: list[int]) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        asked.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, previous in old.items():
+            signal.signal(signum, previous)
+
+
+def run_ray(driver: Driver, parallel: int, grace_s: float) -> tuple[dict[str, CellEnd], int | None]:
+    """Run every cell as a Ray task, at most ``parallel`` at once; (ends, stop signal)."""
+    address = driver.options.get("ray_address")
+    parallel = min(parallel, driver.base.concurrency)
+    ray.init(
+        address=address or "local",
+        num_cpus=None if address else parallel,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    asked: list[int] = []
+    ends: dict[str, CellEnd] = {}
+    try:
+        with _signals(asked):
+            _loop(driver, parallel, grace_s, asked, ends)
+    finally:
+        ray.shutdown()
+    return ends, asked[0] if asked else None
+
+
+def _loop(
+    driver: Driver, parallel: int, grace_s: float, asked: list[int], ends: dict[str, CellEnd]
+) -> None:
+    limits = share(driver.base, parallel, len(driver.plans))
+    task = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)(run_cell)
+    stopper = Stopper.remote()  # type: ignore[attr-defined]
+    todo = list(driver.plans)
+    pending: dict[Any, str] = {}
+    stops = 0
+    while todo or pending:
+        while todo and len(pending) < parallel and not asked and not _failed(ends):
+            plan = todo.pop(0)
+            pending[task.remote(plan, limits, grace_s, stopper)] = plan.id
+            driver.changed(plan.id, "running", None)
+        if not pending:
+            break
+        while stops < len(asked):
+            stopper.stop.remote()
+            stops += 1
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+        for ref in ready:
+            cell_id = pending.pop(ref)
+            try:
+                end: CellEnd = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                end = CellEnd("bug", f"the Ray task failed: {exc}")
+            ends[cell_id] = end
+            driver.changed(cell_id, status_of(end), end)
+
+
+def _failed(ends: dict[str, CellEnd]) -> bool:
+    """A cell ended in a way that would stop the others too: start no further cell."""
+    return any(end.kind not in CELL_ONLY for end in ends.values())

@@ -1,0 +1,157 @@
+"""``python main.py sweep-report <sweep-id>``: a self-contained HTML report of a sweep.
+
+The aggregate table (recomputed from the cells' summaries, as aggregate.csv), a plot of the
+test score per grid point with its 95% interval as error bars (the dev score with its standard
+deviation when no cell has test figures), and every cell with its status. Same look as the
+single-experiment report; read-only, safe while the sweep runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import math
+import os
+import sys
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.report.content import Table
+from evoprompt.report.html import _CSS, _table
+from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
+from evoprompt.report.sweeps import SweepView, sweep_view
+from evoprompt.sweep.aggregate import SEED, aggregate
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _shown(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _label(row: pd.Series, varied: list[str]) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in varied) or "all cells"
+
+
+def score_png(frame: pd.DataFrame, varied: list[str], title: str) -> bytes:
+    """Score per grid point with error bars (900x400 px)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    on_test = bool(frame["test_mean"].notna().any())
+    mean = frame["test_mean" if on_test else "dev_mean"].astype(float)
+    if on_test:
+        low = (mean - frame["test_ci_low"].astype(float)).fillna(0.0)
+        high = (frame["test_ci_high"].astype(float) - mean).fillna(0.0)
+    else:
+        low = high = frame["dev_std"].astype(float).fillna(0.0)
+    labels = [_label(row, varied) for _, row in frame.iterrows()]
+    figure = Figure(figsize=(9, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    xs = list(range(len(labels)))
+    axes.errorbar(xs, mean, yerr=[low, high], fmt="o", capsize=6)
+    axes.set_xlim(-0.5, len(xs) - 0.5)
+    axes.set_xticks(xs, labels, rotation=20 if len(labels) > 4 else 0, ha="right")
+    what = "test score, 95% interval of the mean" if on_test else "dev score ± std (no test)"
+    axes.set_ylabel(what)
+    axes.grid(alpha=0.3)
+    axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _aggregate_table(frame: pd.DataFrame) -> Table:
+    headers = [str(c) for c in frame.columns]
+    return Table(headers, [[_shown(v) for v in row] for row in frame.itertuples(index=False)])
+
+
+def _cells_table(view: SweepView) -> Table:
+    rows = []
+    for cell_id, snap in view.cells:
+        if snap is None:
+            rows.append([cell_id, "pending", "-", "-"])
+        else:
+            done = snap.completed_generation
+            gens = f"{done if done >= 0 else '-'}/{snap.config.get('max_generations', '?')}"
+            rows.append([cell_id, snap.status, gens, _shown(snap.best_fitness)])
+    return Table(["cell", "status", "generation", "best"], rows)
+
+
+def render(view: SweepView, frame: pd.DataFrame, png: bytes | None) -> str:
+    record = view.record
+    title = f"Sweep {record.sweep_id}"
+    grid = "; ".join(f"{k} = {v}" for k, v in record.grid.items())
+    pairs = [
+        ("status", f"{view.status}: {view.finished}/{len(view.cells)} cells finished"),
+        ("sweep file", record.file),
+        ("grid", grid),
+        ("resume", record.resume),
+    ]
+    overview = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in pairs)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<table>{overview}</table>",
+        "<h2>Score per grid point</h2>",
+    ]
+    if png is None:
+        parts.append("<p>No cell has finished yet: nothing to plot.</p>")
+    else:
+        encoded = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<img id="score-plot" alt="score per grid point" src="data:image/png;base64,'
+            f'{encoded}">'
+        )
+    parts += ["<h2>Aggregate over seeds</h2>", _table(_aggregate_table(frame))]
+    parts += ["<h2>Cells</h2>", _table(_cells_table(view)), "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python main.py sweep-report", description="HTML report of a sweep (read-only)."
+    )
+    parser.add_argument("sweep_id", metavar="SWEEP_ID")
+    parser.add_argument("--result-dir", help="default: $EVOPROMPT_RESULT_DIR or 'result'")
+    parser.add_argument("--output", metavar="PATH", help="default: <sweep>/sweep_report.html")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    root = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    sweep_dir = root / args.sweep_id
+    view = sweep_view(sweep_dir) if "/" not in args.sweep_id else None
+    if view is None:
+        print(
+            f"error: no sweep {args.sweep_id!r} in {root}/ (see: python main.py list)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not matplotlib_available():
+        print(f"error: sweep-report needs matplotlib: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    frame = aggregate(view.record, sweep_dir)
+    varied = [k for k in view.record.grid if k != SEED]
+    plotted = frame[frame["n"] > 0]
+    png = score_png(plotted, varied, view.record.sweep_id) if len(plotted) else None
+    output = Path(args.output) if args.output else SweepLayout(sweep_dir).report
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render(view, frame, png), encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(output)
+    return EXIT_OK

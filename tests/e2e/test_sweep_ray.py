@@ -1,0 +1,61 @@
+"""The Ray engine on a local Ray (2 CPUs): the same cells as the local engine, also when a
+worker process is killed mid-cell (Ray retries the task; the cell resumes from its checkpoint).
+Skipped without Ray (``pip install 'evoprompt[ray]'``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from evoprompt.report.experiment import lock_holder
+from tests.conftest import cli_env, make_server, outcome, run_cli, start_cli, summary, wait_for
+
+pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+
+SWEEP = """population_size = 4
+dev_size = 16
+max_generations = 2
+batch_size = 4
+retry_delay = 0.01
+[grid]
+algorithm = ["ga", "de"]
+seed = [1, 2]
+"""
+CELLS = [f"algorithm-{a}_seed-{s}" for a in ("ga", "de") for s in (1, 2)]
+
+
+def test_ray_cells_equal_local_ones_even_after_a_worker_is_killed(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text(SWEEP)
+    root = tmp_path / "result"
+    common = ["sweep", str(path), "--result-dir", str(root), "--concurrency", "4"]
+    server = make_server(latency=0.03)
+    try:
+        env = cli_env(server)
+        local = run_cli([*common, "--sweep-id", "local"], env)
+        assert local.returncode == 0, local.stderr
+        proc = start_cli(
+            [*common, "--sweep-id", "ray", "--engine", "ray", "--max-parallel", "2"], env
+        )
+        first = root / "ray" / CELLS[0]
+
+        def worker() -> str | None:
+            saved = any((first / "checkpoints" / "batches").glob("gen0_*"))
+            return lock_holder(first) if saved else None
+
+        wait_for(lambda: worker() is not None or proc.poll() is not None, timeout=180)
+        pid = worker()
+        assert pid is not None and int(pid) != proc.pid, "killed a Ray worker, not the driver"
+        os.kill(int(pid), signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, err
+    recovery = (first / "recovery.log").read_text().splitlines()
+    assert len(recovery) >= 1, "the retried task resumed the cell from its checkpoint"
+    for cell in CELLS:
+        assert outcome(summary(root / "ray", cell)) == outcome(summary(root / "local", cell))

@@ -1,0 +1,37 @@
+"""sweep.json round-trips, and a rerun with a changed sweep file is refused naming the change
+(runtime knobs may change)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from evoprompt.config import Config
+from evoprompt.sweep.spec import read_sweep
+from evoprompt.sweep.state import SweepError, merge, new_record, read_record, save_record
+
+
+def record(tmp_path: Path, grid: str, **base: object):  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.toml"
+    path.write_text(f"[grid]\n{grid}\n")
+    return new_record(read_sweep(path), "s1", replace(Config(), **base), "local", "resume")
+
+
+def test_the_record_round_trips_and_keeps_cell_statuses(tmp_path: Path) -> None:
+    first = record(tmp_path, "seed = [1, 2]").with_status("seed-1", "finished", 5.0)
+    save_record(tmp_path, first)
+    assert read_record(tmp_path) == first
+    again = merge(first, record(tmp_path, "seed = [1, 2]", concurrency=2, max_generations=9))
+    assert [c.status for c in again.cells] == ["finished", "pending"]
+    assert again.runtime["concurrency"] == 2
+
+
+def test_a_changed_grid_or_defining_setting_is_refused_naming_each(tmp_path: Path) -> None:
+    first = record(tmp_path, "seed = [1, 2]")
+    with pytest.raises(SweepError) as caught:
+        merge(first, record(tmp_path, "seed = [1, 3]", dataset="code_vuln"))
+    text = str(caught.value)
+    assert "grid.seed (sweep: [1, 2], now: [1, 3])" in text
+    assert "dataset (sweep: 'sentiment', now: 'code_vuln')" in text
