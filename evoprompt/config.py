@@ -156,16 +156,20 @@ HELP: dict[str, str] = {
     "dataset": "built-in dataset (sentiment, code_vuln) or a .csv/.tsv/.jsonl file",
     "text_column": "column holding the input text",
     "label_column": "column holding the gold label",
-    "labels": "allowed labels (TOML list); default: the labels found in the data",
+    "labels": "allowed labels, space-separated (a TOML list in a config file); default: the "
+    "labels found in the data",
     "dev_size": "dev samples each prompt is scored on",
-    "seed_prompts": "initial prompts (TOML list); topped up with LLM paraphrases",
+    "seed_prompts": "initial prompts, space-separated, each quoted (a TOML list in a config "
+    "file); topped up with LLM paraphrases",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
-    "max_generations": "generations after the initial population",
+    "max_generations": "generations after the initial population; raise it with "
+    "--experiment-id ID to extend a finished run",
     "seed": "seed of the experiment's random generator and of the dev split",
     "templates": "operator templates: 'evoprompt' (built in) or a TOML file overriding any of "
     "ga/de/paraphrase",
-    "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0)",
+    "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0); "
+    "a backend may fix its own (the local base model uses 1.0)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
     "model": "model name sent to the endpoint (default gpt-4o-mini, or the local Gemma)",
@@ -182,7 +186,8 @@ HELP: dict[str, str] = {
     "max_calls": "stop after this many network calls (0 = unlimited)",
     "max_tokens_total": "stop after this many prompt+completion tokens (0 = unlimited)",
     "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",
-    "prices": "TOML table: [prices.MODEL] prompt = USD per 1M tokens, completion = ...",
+    "prices": 'USD per 1M tokens per model, e.g. \'{"gpt-4o-mini": {"prompt": 0.15, '
+    '"completion": 0.6}}\' (a [prices.MODEL] table in a config file)',
     "batch_size": "dev samples per evaluated (and checkpointed) batch",
     "result_dir": "folder holding one sub-folder per experiment",
     "checkpoint": "write checkpoints and the journal (flag: --no-checkpoint)",
@@ -253,9 +258,10 @@ def validate(config: Config) -> Config:
         raise ConfigError("config key 'seed_prompts' needs at least one non-empty prompt")
     if config.base_url and not config.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
-    if not config.name or "/" in config.name:
+    if not config.name or "/" in config.name or config.name.startswith("."):
         raise ConfigError(
-            f"config key 'name' must be a non-empty name without '/': {config.name!r}"
+            "config key 'name' must be a non-empty name without '/' that does not start with "
+            f"'.' (it names the experiment's folder): {config.name!r}"
         )
     return config
 

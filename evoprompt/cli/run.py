@@ -25,7 +25,6 @@ from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import ConfigError, env_values, read_toml
-from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
 from evoprompt.core.session import Outcome, Session
 from evoprompt.core.state import ExperimentState
@@ -80,9 +79,8 @@ def _prepare(argv: list[str]) -> tuple[Prepared, str]:
 
 def main(argv: list[str]) -> int:
     try:
-        prepared, api_key = _prepare(argv)
+        prepared, api_key = _prepare(argv)  # bad input is reported before anything exists
         config = prepared.config
-        task = load_task(config)  # bad data is reported before anything is created
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
     except (SessionError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
@@ -100,7 +98,7 @@ def main(argv: list[str]) -> int:
         api_key,
         resuming=prepared.resuming,
         display=Console(),
-        task=task,
+        task=prepared.task,
         grace_s=grace,
     )
     try:
@@ -122,6 +120,7 @@ def _run_locked(session: Session) -> int:
     try:
         state = session.open()
     except (ConfigError, JournalUnusable, FatalError) as exc:
+        session.discard()
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
     except UnsafePickle as exc:
@@ -133,6 +132,10 @@ def _run_locked(session: Session) -> int:
         )
         return EXIT_USAGE
     resume = session.resume
+    if session.is_finished(state):
+        say(f"Experiment {exp_dir.name} is already finished (--max-generations extends it).")
+        _print_summary(exp_dir)
+        return EXIT_OK
     if resume is not None:
         for note in resume.notes:
             say(f"recovery: {note}")
@@ -141,10 +144,6 @@ def _run_locked(session: Session) -> int:
             f"Resuming {exp_dir.name} from {used}: generation {resume.generation}, "
             f"batch {resume.batch_idx}."
         )
-        if session.is_finished(state):
-            say(f"Experiment {exp_dir.name} is already finished.")
-            _print_summary(exp_dir)
-            return EXIT_OK
     else:
         say(
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "

@@ -14,7 +14,7 @@ from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
-from evoprompt.config import Config
+from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
 from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState
@@ -45,6 +45,19 @@ def load_task(config: Config, metric: str = DEFAULT_METRIC) -> Task:
     data = load_dataset(config.dataset, config.text_column, config.label_column)
     fitted = make_metric(metric).prepare(data, config)
     return Task(dev_split(data, config.dev_size, config.seed), fitted)
+
+
+def check_input(config: Config, metric: str = DEFAULT_METRIC) -> Task:
+    """The task, once everything a run reads from its input is known to be usable: the
+    backend's packages, the templates file, the dataset. Called before any resume offer and
+    before anything is created, so bad input costs one line and leaves nothing on disk
+    (raises ConfigError or DatasetError)."""
+    backend = backend_spec(config.backend)
+    missing = backend.missing()
+    if missing is not None:
+        raise ConfigError(missing)
+    load_templates(config.templates, completion=backend.completion_mode)
+    return load_task(config, metric)
 
 
 class Experiment:
@@ -136,6 +149,6 @@ class Experiment:
         return self.engine
 
     async def aclose(self) -> None:
+        self.display.close()  # first: whatever happens next, no bar is left open to print into
         await self.client.aclose()
         self.journal.close()
-        self.display.close()

@@ -6,6 +6,7 @@ answers) is the metric's business.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,11 +46,31 @@ def _read(source: str) -> pd.DataFrame:
         if suffix == ".tsv":
             return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False).astype(str)
+            return _read_jsonl(path)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise DatasetError(f"dataset {path} cannot be parsed as {suffix[1:]}: {first}") from None
     raise DatasetError(f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)")
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; a bad line is reported by its number, as an editor shows it."""
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"dataset {path} line {number} is not valid JSON: {exc.msg} "
+                    f"(column {exc.colno})"
+                ) from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"dataset {path} line {number} is not a JSON object")
+            rows.append(row)
+    return pd.DataFrame(rows).astype(str)
 
 
 def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
