@@ -20,6 +20,7 @@ from tests.conftest import (
     cli_env,
     make_server,
     outcome,
+    resumes_with,
     run_cli,
     start_cli,
     summary,
@@ -89,7 +90,7 @@ def test_sigint_saves_within_3s_and_the_resume_matches(
         assert proc.returncode == 130, stderr
         assert elapsed < 3.0
         assert "Traceback" not in stderr
-        assert "Resume with: python main.py --experiment-id victim" in stderr
+        assert resumes_with("victim", stderr)
         latest = read_checked_json(tmp_path / "victim" / "checkpoints" / "latest.json")
         assert latest["metadata"]["stage"] == "interrupted"
         stopped = summary(tmp_path, "victim")

@@ -6,6 +6,7 @@ process group, exactly as at a keyboard) and a shell, so printed commands can be
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
@@ -14,7 +15,6 @@ import signal
 import struct
 import termios
 import time
-import fcntl
 from pathlib import Path
 
 CTRL_C = b"\x03"
