@@ -39,11 +39,20 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("endpoint", ("backend", "scorer", "model", "base_url", "fallback_model", "timeout")),
     (
         "retries and limits",
-        ("concurrency", "rpm", "tpm", "max_retries", "retry_delay", "retry_strategy",
-         "max_retry_wait"),
+        (
+            "concurrency",
+            "rpm",
+            "tpm",
+            "max_retries",
+            "retry_delay",
+            "retry_strategy",
+            "max_retry_wait",
+        ),
     ),
-    ("budgets (a run stops, saved and resumable, when one is reached)",
-     ("max_calls", "max_tokens_total", "max_cost", "prices")),
+    (
+        "budgets (a run stops, saved and resumable, when one is reached)",
+        ("max_calls", "max_tokens_total", "max_cost", "prices"),
+    ),
     ("checkpoints and resume", ("checkpoint", "batch_size", "cleanup_every", "keep_last_n")),
     ("output", ("result_dir",)),
 )
@@ -123,12 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
             _add_key(group, name, getattr(defaults, name))
         if title.startswith("checkpoints"):
             group.add_argument(
-                "--experiment-id", metavar="ID", help="resume this experiment without asking "
-                "(or start a new one under this id)"
+                "--experiment-id",
+                metavar="ID",
+                help="resume this experiment without asking (or start a new one under this id)",
             )
             group.add_argument(
-                "--yes", action="store_true", help="resume the unfinished experiment of the "
-                "same settings without asking"
+                "--yes",
+                action="store_true",
+                help="resume the unfinished experiment of the same settings without asking",
             )
             group.add_argument(
                 "--fresh", action="store_true", help="never resume; start a new experiment"
