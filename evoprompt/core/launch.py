@@ -98,7 +98,8 @@ def choose_experiment(
 ) -> tuple[str, bool]:
     """(experiment id, whether to resume it), following spec section 2's resume rules.
 
-    ``ask`` poses the resume question (a terminal); without it an unfinished experiment is
+    ``config`` is settled (``settle_backend``): only an experiment with its name and defining
+    settings is offered. ``ask`` poses the resume question (a terminal); without it one is
     resumed only with ``auto_resume``, and otherwise a new one starts (``say`` tells why).
     """
     result_dir = Path(config.result_dir)
