@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local]'
+	$(PY) -m pip install --quiet -e '.[local,report]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml

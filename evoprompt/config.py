@@ -171,20 +171,24 @@ HELP: dict[str, str] = {
     "file",
     "text_column": "column holding the input text",
     "label_column": "column holding the gold value: the label, or the reference answer",
-    "labels": "allowed labels (TOML list); default: the labels found in the data",
+    "labels": "allowed labels, space-separated (a TOML list in a config file); default: the "
+    "labels found in the data",
     "dev_size": "dev samples each prompt is scored on",
-    "seed_prompts": "initial prompts (TOML list); topped up with LLM paraphrases",
+    "seed_prompts": "initial prompts, space-separated, each quoted (a TOML list in a config "
+    "file); topped up with LLM paraphrases",
     "metric": "how an output is scored: accuracy, exact_match, f1, contains, rouge_l or "
     "python:MODULE:FUNCTION",
     "answer_pattern": "regex whose group 1 (last match) is the answer the metric compares",
     "max_tokens": "completion cap of scoring calls (0 = the metric's: 16 for accuracy, 256 else)",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
-    "max_generations": "generations after the initial population",
+    "max_generations": "generations after the initial population; raise it with "
+    "--experiment-id ID to extend a finished run",
     "seed": "seed of the experiment's random generator and of the dev split",
     "templates": "operator templates: 'evoprompt' (built in) or a TOML file overriding any of "
     "ga/de/paraphrase",
-    "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0)",
+    "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0); "
+    "a backend may fix its own (the local base model uses 1.0)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
     "model": "model name sent to the endpoint (default gpt-4o-mini, or the local Gemma)",
@@ -201,7 +205,8 @@ HELP: dict[str, str] = {
     "max_calls": "stop after this many network calls (0 = unlimited)",
     "max_tokens_total": "stop after this many prompt+completion tokens (0 = unlimited)",
     "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",
-    "prices": "TOML table: [prices.MODEL] prompt = USD per 1M tokens, completion = ...",
+    "prices": 'USD per 1M tokens per model, e.g. \'{"gpt-4o-mini": {"prompt": 0.15, '
+    '"completion": 0.6}}\' (a [prices.MODEL] table in a config file)',
     "batch_size": "dev samples per evaluated (and checkpointed) batch",
     "prune": "stop scoring a child once it provably cannot survive selection (same result, "
     "fewer calls; --no-prune scores every child in full)",
@@ -280,9 +285,10 @@ def validate(config: Config) -> Config:
         raise ConfigError("config key 'metric' must name a metric, e.g. accuracy or exact_match")
     if config.base_url and not config.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
-    if not config.name or "/" in config.name:
+    if not config.name or "/" in config.name or config.name.startswith("."):
         raise ConfigError(
-            f"config key 'name' must be a non-empty name without '/': {config.name!r}"
+            "config key 'name' must be a non-empty name without '/' that does not start with "
+            f"'.' (it names the experiment's folder): {config.name!r}"
         )
     return config
 

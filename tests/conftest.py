@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,6 +41,13 @@ def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str
     if server is not None:
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
     return env
+
+
+def resumes_with(exp_id: str, text: str) -> bool:
+    """Whether ``text`` prints the resume command of ``exp_id`` (the interpreter is named as
+    it runs: ``.venv/bin/python`` from a virtual environment; tests/e2e pastes it for real)."""
+    pattern = rf"Resume with: \S*python\S* main\.py --experiment-id {re.escape(exp_id)}(\s|$)"
+    return re.search(pattern, text) is not None
 
 
 def main_cmd(*args: str) -> list[str]:

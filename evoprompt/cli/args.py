@@ -1,4 +1,8 @@
-"""The ``run`` argument parser, generated from the config table so every key has a flag."""
+"""The ``run`` argument parser, generated from the config table so every key has a flag.
+
+Flags are grouped by purpose in ``--help``; every config key belongs to exactly one group (a
+test checks), so a new key cannot silently drop out of the help.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,76 @@ import json
 from dataclasses import fields
 from typing import Any
 
+from evoprompt.cli.hints import program
 from evoprompt.config import CHOICES, HELP, Config
 
 RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json"}
+
+# (title, config keys) in the order --help shows them; run-only flags are added by hand.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "experiment",
+        (
+            "name",
+            "dataset",
+            "text_column",
+            "label_column",
+            "labels",
+            "dev_size",
+            "seed_prompts",
+            "algorithm",
+            "population_size",
+            "max_generations",
+            "seed",
+            "templates",
+            "evolve_temperature",
+            "metric",
+            "answer_pattern",
+        ),
+    ),
+    (
+        "endpoint",
+        ("backend", "scorer", "model", "base_url", "fallback_model", "timeout", "max_tokens"),
+    ),
+    (
+        "retries and limits",
+        (
+            "concurrency",
+            "rpm",
+            "tpm",
+            "max_retries",
+            "retry_delay",
+            "retry_strategy",
+            "max_retry_wait",
+        ),
+    ),
+    (
+        "budgets (a run stops, saved and resumable, when one is reached)",
+        ("max_calls", "max_tokens_total", "max_cost", "prices", "prune"),
+    ),
+    ("checkpoints and resume", ("checkpoint", "batch_size", "cleanup_every", "keep_last_n")),
+    ("output", ("result_dir",)),
+)
+
+EPILOG = """\
+subcommands (read-only, safe while a run is going):
+  list | status ID | verify ID | report ID      see '{prog} list --help'
+
+environment variables:
+  OPENAI_API_KEY                 the endpoint's key; only ever held in memory
+  OPENAI_BASE_URL                endpoint base URL (same as --base-url)
+  EVOPROMPT_RESULT_DIR           result folder (same as --result-dir)
+  EVOPROMPT_AUTO_RESUME=1        resume the newest matching unfinished experiment without asking
+  EVOPROMPT_DISABLE_CHECKPOINT=1 same as --no-checkpoint
+  EVOPROMPT_CACHE_DIR            where the local model file is kept (~/.cache/evoprompt/models)
+  EVOPROMPT_STOP_GRACE_S         seconds calls on the wire get after Ctrl+C (default 2)
+
+exit codes:
+  0    finished
+  2    bad usage or input (one line says what to fix)
+  75   stopped by a failing endpoint, an exhausted quota, a budget or a full disk; saved
+  130  Ctrl+C (143: SIGTERM); saved
+  Every stop that saved prints the command that resumes it."""
 
 
 def _json_table(text: str) -> dict[str, Any]:
@@ -22,50 +93,70 @@ def _json_table(text: str) -> dict[str, Any]:
     return value
 
 
+def _add_key(group: argparse._ArgumentGroup, name: str, default: Any) -> None:
+    flag = "--" + name.replace("_", "-")
+    help_text = HELP[name].replace("%", "%%")
+    if name == "checkpoint":
+        group.add_argument(
+            "--no-checkpoint",
+            dest="checkpoint",
+            action="store_false",
+            help="write no checkpoint files and no journal (the run cannot be resumed)",
+        )
+    elif isinstance(default, bool):
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+    elif isinstance(default, list):
+        group.add_argument(flag, nargs="+", metavar="TEXT", help=help_text)
+    elif isinstance(default, dict):
+        group.add_argument(flag, type=_json_table, metavar="JSON", help=help_text)
+    else:
+        shown = f" (default: {default})" if default not in ("", None) else ""
+        group.add_argument(
+            flag, type=type(default), choices=CHOICES.get(name), help=help_text + shown
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    prog = program()
     parser = argparse.ArgumentParser(
-        prog="python main.py",
+        prog=prog,
         description="Evolve instruction prompts with EvoPrompt GA/DE; stop at any moment and "
-        "resume with nothing lost. Subcommands: list, status ID, verify ID, report ID "
-        "(see 'python main.py list --help').",
+        "resume with nothing lost.",
+        epilog=EPILOG.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--config", help="TOML config file (see configs/)")
-    parser.add_argument(
-        "--experiment-id", help="resume this experiment (or start it under this id)"
-    )
-    parser.add_argument(
-        "--yes", action="store_true", help="resume an unfinished experiment without asking"
-    )
-    parser.add_argument("--fresh", action="store_true", help="never resume; start a new experiment")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the plan (calls, tokens, cost per phase) of a fresh run; call nothing",
-    )
-    parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
     defaults = Config()
-    for f in fields(Config):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_text = HELP[f.name]
-        if f.name == "checkpoint":
-            parser.add_argument(
-                "--no-checkpoint",
-                dest="checkpoint",
-                action="store_false",
-                help="write no checkpoint files and no journal",
+    known = {f.name for f in fields(Config)}
+    for title, keys in GROUPS:
+        group = parser.add_argument_group(title)
+        if title == "experiment":
+            group.add_argument("--config", metavar="PATH", help="TOML config file (see configs/)")
+        for name in keys:
+            assert name in known, name
+            _add_key(group, name, getattr(defaults, name))
+        if title.startswith("checkpoints"):
+            group.add_argument(
+                "--experiment-id",
+                metavar="ID",
+                help="resume this experiment without asking (or start a new one under this id)",
             )
-        elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
-        elif isinstance(default, list):
-            parser.add_argument(flag, nargs="+", metavar="TEXT", help=help_text)
-        elif isinstance(default, dict):
-            parser.add_argument(flag, type=_json_table, metavar="JSON", help=help_text)
-        else:
-            shown = f" (default: {default})" if default not in ("", None) else ""
-            parser.add_argument(
-                flag, type=type(default), choices=CHOICES.get(f.name), help=help_text + shown
+            group.add_argument(
+                "--yes",
+                action="store_true",
+                help="resume the unfinished experiment of the same settings without asking",
+            )
+            group.add_argument(
+                "--fresh", action="store_true", help="never resume; start a new experiment"
+            )
+        if title.startswith("budgets"):
+            group.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="print the plan (calls, tokens, cost per phase) of a fresh run; call nothing",
+            )
+            group.add_argument(
+                "--json", action="store_true", help="with --dry-run: one JSON object"
             )
     return parser
 

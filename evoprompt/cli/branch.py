@@ -20,7 +20,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.schema import Lineage, config_fields
 from evoprompt.cli.args import build_parser, split
-from evoprompt.cli.hints import resume_command
+from evoprompt.cli.hints import program, resume_command
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
 from evoprompt.config import ConfigError, env_values, read_toml, resolve
 from evoprompt.core.branching import BranchError
@@ -42,7 +42,7 @@ def _source(result_dir: Path, exp_id: str) -> tuple[Path, dict[str, Any]]:
     except (OSError, ValueError):
         raise BranchError(
             f"no experiment {exp_id!r} with a readable config.json in {result_dir}/ "
-            f"(see: python main.py list --result-dir {result_dir})"
+            f"(see: {program()} list --result-dir {result_dir})"
         ) from None
     if not isinstance(stored, dict):
         raise BranchError(f"{exp_id}/config.json is not a JSON object")
@@ -51,7 +51,7 @@ def _source(result_dir: Path, exp_id: str) -> tuple[Path, dict[str, Any]]:
 
 def _fork_parser() -> argparse.ArgumentParser:
     parser = build_parser()
-    parser.prog = "python main.py fork"
+    parser.prog = f"{program()} fork"
     parser.description = (
         "Start a new experiment from ID's state at the end of generation N, reusing every "
         "answer ID paid for. Any run flag changes that setting for the generations after N."
@@ -96,7 +96,7 @@ def cmd_fork(argv: list[str]) -> int:
 
 def cmd_rollback(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python main.py rollback",
+        prog=f"{program()} rollback",
         description="Make experiment ID go on from the end of generation N at its next "
         "resume; what came after is moved to checkpoints/rolled_back/ (never deleted).",
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evoprompt.cli.hints import resume_command
+from evoprompt.cli.hints import program, resume_command
 from evoprompt.config import Config
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
@@ -64,7 +64,7 @@ def _experiment(args: argparse.Namespace) -> Path:
     if not exp_dir.is_dir():
         raise InspectError(
             f"no experiment {exp_id!r} in {result_dir}/ "
-            f"(see: python main.py list --result-dir {result_dir})"
+            f"(see: {program()} list --result-dir {result_dir})"
         )
     if not is_experiment(exp_dir):
         raise InspectError(
@@ -288,7 +288,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python main.py",
+        prog=program(),
         description="Inspect experiments (read-only; safe while one is running).",
         epilog=STATUS_HELP,
     )

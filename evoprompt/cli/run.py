@@ -99,9 +99,9 @@ def main(argv: list[str]) -> int:
         layers, options = _layers(argv)
         if options.get("dry_run"):
             return _dry_run(layers, bool(options.get("json")))
-        prepared, api_key = _prepare(layers, options)
+        prepared, api_key = _prepare(layers, options)  # bad input: reported, nothing created
         config = prepared.config
-        task = load_task(config)  # bad data is reported before anything is created
+        task = prepared.task or load_task(config)
         if not prepared.resuming and not _budget_allows(config, task):
             return EXIT_USAGE
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
@@ -159,6 +159,7 @@ def _run_locked(session: Session) -> int:
     try:
         state = session.open()
     except (ConfigError, JournalUnusable, FatalError) as exc:
+        session.discard()
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
     except UnsafePickle as exc:
@@ -170,6 +171,10 @@ def _run_locked(session: Session) -> int:
         )
         return EXIT_USAGE
     resume = session.resume
+    if session.is_finished(state):
+        say(f"Experiment {exp_dir.name} is already finished (--max-generations extends it).")
+        _print_summary(exp_dir)
+        return EXIT_OK
     if resume is not None:
         for note in resume.notes:
             say(f"recovery: {note}")
@@ -178,10 +183,6 @@ def _run_locked(session: Session) -> int:
             f"Resuming {exp_dir.name} from {used}: generation {resume.generation}, "
             f"batch {resume.batch_idx}."
         )
-        if session.is_finished(state):
-            say(f"Experiment {exp_dir.name} is already finished.")
-            _print_summary(exp_dir)
-            return EXIT_OK
     else:
         say(
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "

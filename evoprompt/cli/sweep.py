@@ -23,6 +23,7 @@ from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
+from evoprompt.cli.hints import program
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
 from evoprompt.config import Config, ConfigError, env_values, resolve
 from evoprompt.core.launch import SessionError as LaunchError
@@ -48,7 +49,7 @@ NOT_FOR_SWEEPS = ("config", "experiment_id", "yes")
 
 def parser() -> argparse.ArgumentParser:
     parser = build_parser()
-    parser.prog = "python main.py sweep"
+    parser.prog = f"{program()} sweep"
     parser.description = (
         "Run every cell of a sweep file (a base config and a [grid] of config keys to lists) "
         "as ordinary experiments in <result-dir>/<sweep-id>/<cell-id>; any run flag applies "
@@ -67,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 def resume_command(spec: SweepSpec, sweep_id: str, root: Path, engine: str) -> str:
     extra = f" --result-dir {shlex.quote(str(root))}" if str(root) != "result" else ""
     extra += " --engine ray" if engine == "ray" else ""
-    return f"python main.py sweep {shlex.quote(str(spec.path))} --sweep-id {sweep_id}{extra}"
+    return f"{program()} sweep {shlex.quote(str(spec.path))} --sweep-id {sweep_id}{extra}"
 
 
 def _sweep_id(spec: SweepSpec, root: Path, given: str | None, fresh: bool) -> str:

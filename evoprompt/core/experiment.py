@@ -65,6 +65,19 @@ def load_task(config: Config, metric: str | None = None) -> Task:
     return Task(dev_split(data, config.dev_size, config.seed), fitted)
 
 
+def check_input(config: Config, metric: str | None = None) -> Task:
+    """The task, once everything a run reads from its input is known to be usable: the
+    backend's packages, the templates file, the dataset. Called before any resume offer and
+    before anything is created, so bad input costs one line and leaves nothing on disk
+    (raises ConfigError or DatasetError)."""
+    backend = backend_spec(config.backend)
+    missing = backend.missing()
+    if missing is not None:
+        raise ConfigError(missing)
+    load_templates(config.templates, completion=backend.completion_mode)
+    return load_task(config, metric)
+
+
 class Experiment:
     """Owns the resources of one run (closed by ``aclose``).
 
@@ -163,6 +176,6 @@ class Experiment:
         return self.engine
 
     async def aclose(self) -> None:
+        self.display.close()  # first: whatever happens next, no bar is left open to print into
         await self.client.aclose()
         self.journal.close()
-        self.display.close()

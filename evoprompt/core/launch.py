@@ -18,6 +18,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import Descriptor, config_fields
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, resolve
+from evoprompt.core.experiment import Task, check_input
 from evoprompt.llm.backends import settle_backend
 
 
@@ -43,18 +44,34 @@ class Prepared:
     exp_id: str
     resuming: bool
     notice: str | None = None
+    task: Task | None = None  # the checked input (None: the session loads it)
 
 
-def newest_unfinished(result_dir: Path, name: str) -> tuple[str, Descriptor] | None:
-    """The most recently saved unfinished experiment of this config name (by checkpoint time)."""
+def defining(config: Config) -> dict[str, Any]:
+    """The settings that make an experiment what it is (config.GUARDED), of a settled config."""
+    return {key: getattr(config, key) for key in GUARDED}
+
+
+def stored_config(exp_dir: Path) -> Config | None:
+    """An experiment's config.json, settled as a new config would be (an older file may lack
+    what settling adds); None when it is missing or no longer valid."""
+    try:
+        stored = json.loads(Layout(exp_dir).config.read_text(encoding="utf-8"))
+        config = resolve(base=config_fields(stored), toml=None, env={}, flags={})
+        settle_backend(config, "")
+    except (OSError, ValueError, TypeError):  # ConfigError is a ValueError
+        return None
+    return config
+
+
+def newest_unfinished(result_dir: Path, config: Config) -> tuple[str, Descriptor] | None:
+    """The most recently saved unfinished experiment with this config's name and defining
+    settings (by checkpoint time): the only one a plain run may offer to resume."""
+    wanted = defining(config)
     best: tuple[float, str, Descriptor] | None = None
     for exp_dir in result_dir.glob("*/"):
-        layout = Layout(exp_dir)
-        try:
-            stored = json.loads(layout.config.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(stored, dict) or stored.get("name") != name:
+        stored = stored_config(exp_dir)
+        if stored is None or stored.name != config.name or defining(stored) != wanted:
             continue
         cursor = CheckpointStore(exp_dir).read_cursor()[0]  # JSON only: no state.pkl is read
         if cursor is None or cursor.stage.text == "finished":
@@ -80,7 +97,8 @@ def choose_experiment(
 ) -> tuple[str, bool]:
     """(experiment id, whether to resume it), following spec section 2's resume rules.
 
-    ``ask`` poses the resume question (a terminal); without it an unfinished experiment is
+    ``config`` is settled (``settle_backend``): only an experiment with its name and defining
+    settings is offered. ``ask`` poses the resume question (a terminal); without it one is
     resumed only with ``auto_resume``, and otherwise a new one starts (``say`` tells why).
     """
     result_dir = Path(config.result_dir)
@@ -94,7 +112,7 @@ def choose_experiment(
             )
         return experiment_id, exists
     if not fresh:
-        found = newest_unfinished(result_dir, config.name)
+        found = newest_unfinished(result_dir, config)
         if found is not None:
             exp_id, cursor = found
             where = f"generation {cursor.generation}, batch {cursor.batch_idx}"
@@ -118,16 +136,13 @@ def choose_experiment(
     return exp_id, False
 
 
-def check_guard(stored: dict[str, Any], config: Config, exp_id: str) -> None:
-    """Refuse to resume under a different experiment-defining setting, naming each one.
-
-    A key the stored config lacks (written before the key existed) had its default value.
-    """
-    defaults = Config()
+def check_guard(stored: Config, config: Config, exp_id: str) -> None:
+    """Refuse to resume under a different experiment-defining setting, naming each one."""
+    before, now = defining(stored), defining(config)
     differing = [
-        f"{key} (experiment: {stored.get(key)!r}, now: {getattr(config, key)!r})"
+        f"{key} (experiment: {before[key]!r}, now: {now[key]!r})"
         for key in GUARDED
-        if stored.get(key, getattr(defaults, key)) != getattr(config, key)
+        if before[key] != now[key]
     ]
     if differing:
         raise SessionError(
@@ -146,10 +161,21 @@ def prepare(
     auto_resume: bool = False,
     ask: Callable[[str], bool] | None = None,
     say: Callable[[str], None] = lambda line: None,
+    metric: str | None = None,
 ) -> Prepared:
-    """The config, experiment id and resume decision of a run; raises SessionError or
-    ConfigError. A resumed experiment starts from its stored config.json (guarded)."""
+    """The config, experiment id, resume decision and checked input of a run; raises
+    SessionError, ConfigError or DatasetError, having created nothing. A resumed experiment
+    starts from its stored config.json (guarded).
+
+    A plain run checks its input before it looks for an experiment to offer, so bad input is
+    reported as such (not as a resume question). With ``experiment_id`` the input is the
+    stored experiment's, checked once it is known.
+    """
     config = layers.resolve()
+    task = notice = None
+    if experiment_id is None:
+        notice = settle_backend(config, api_key)
+        task = check_input(config, metric)
     exp_id, resuming = choose_experiment(
         config,
         experiment_id=experiment_id,
@@ -159,14 +185,16 @@ def prepare(
         say=say,
     )
     if resuming:
-        path = Layout(Path(config.result_dir) / exp_id).config
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SessionError(f"{path} is unreadable ({exc}); cannot resume {exp_id}") from None
-        config = layers.resolve(base=config_fields(stored))
+        exp_dir = Path(config.result_dir) / exp_id
+        stored = stored_config(exp_dir)
+        if stored is None:
+            path = Layout(exp_dir).config
+            raise SessionError(f"{path} is missing or invalid; cannot resume {exp_id}")
+        config = layers.resolve(base=stored.to_dict())
         notice = settle_backend(config, api_key)
         check_guard(stored, config, exp_id)
-    else:
+    elif task is None:
         notice = settle_backend(config, api_key)
-    return Prepared(config, exp_id, resuming, notice)
+    if task is None:
+        task = check_input(config, metric)
+    return Prepared(config, exp_id, resuming, notice, task)

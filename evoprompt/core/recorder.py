@@ -67,6 +67,8 @@ class Recorder:
         await self._io_call(self._save_generation, generation, position, self.stats())
 
     async def stopped(self, stage: Stage) -> Summary:
+        if stage.text == "finished":  # nothing is under way: the cursor is the last generation
+            self.cursor = Cursor(self.state.generation, 0)
         return await self._io_call(self._save_stop, self._position(stage), self.stats())
 
     def stopped_now(self, stage: Stage) -> Summary:

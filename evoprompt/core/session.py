@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -90,8 +91,8 @@ def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | Non
         return (
             ERROR,
             "endpoint",
-            f"error: the LLM endpoint kept failing: {exc.last.reason} "
-            f"({exc.attempts} attempts); resume once it is back",
+            f"error: the LLM endpoint kept failing: {exc.last.reason} (a call failed all "
+            f"{exc.attempts} of its attempts); resume once it is back",
         )
     if isinstance(exc, FatalError):
         kind = "quota" if isinstance(exc, QuotaExhausted) else "fatal"
@@ -135,12 +136,20 @@ class Session:
         self.resume: Resume | None = None
         self._task: asyncio.Task[Any] | None = None
         self._stops = 0
+        self._created = False
         self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
 
     def __enter__(self) -> Session:
+        self._created = not self.exp_dir.exists()
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         return self
+
+    def discard(self) -> None:
+        """Remove the folder of a new experiment that failed to open: it was created by this
+        session and holds no config, checkpoint or answer, only the lock and an empty journal."""
+        if self._created and not self.resuming:
+            shutil.rmtree(self.exp_dir, ignore_errors=True)
 
     def __exit__(self, *exc: object) -> None:
         self.lock.release()
@@ -163,7 +172,7 @@ class Session:
             if self.config.checkpoint:
                 finish_pending(self.exp_dir)  # a rollback killed after its commit point
             state, self.resume = self._restore()
-            if self.config.checkpoint:
+            if self.config.checkpoint and not self.is_finished(state):
                 self._log_recovery(self.resume, state)
         else:
             state = ExperimentState.new(self.exp_dir.name, self.config.seed)

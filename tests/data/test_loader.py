@@ -109,8 +109,12 @@ def test_empty_label_names_the_row(tmp_path: Path) -> None:
 
 def test_malformed_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"t": "a", "y": "b"}\n{not json\n')
-    with pytest.raises(DatasetError, match="cannot be parsed as jsonl"):
+    path.write_text('{"t": "a", "y": "b"}\n\n{not json\n')
+    # reported by line number (as an editor shows it), not by character offset
+    with pytest.raises(DatasetError, match=r"bad.jsonl line 3 is not valid JSON"):
+        load_dataset(str(path), "t", "y")
+    path.write_text('{"t": "a", "y": "b"}\n["t", "y"]\n')
+    with pytest.raises(DatasetError, match="line 2 is not a JSON object"):
         load_dataset(str(path), "t", "y")
 
 

@@ -14,6 +14,7 @@ from tests.conftest import (
     cli_env,
     make_server,
     outcome,
+    resumes_with,
     run_cli,
     start_cli,
     summary,
@@ -93,7 +94,9 @@ def test_dead_endpoint_exits_75_and_the_same_command_finishes_later(
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 75, stderr
         assert "kept failing: HTTP 503" in stderr
-        assert "Resume with: python main.py --experiment-id down" in stderr
+        # one call's attempts, named as such (the bar's retries count all calls)
+        assert "(a call failed all 3 of its attempts)" in stderr
+        assert resumes_with("down", stderr)
         assert summary(tmp_path, "down")["status"] == "error"
         server.set_faults(down=False)
         again = run_cli(command, cli_env(server))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.lock import ExperimentLock
 from evoprompt.testing.server import FakeLLMServer
-from tests.conftest import cli_env, outcome, run_cli, summary
+from tests.conftest import cli_env, outcome, resumes_with, run_cli, summary
 from tests.e2e.conftest import Source, run_args, tree_hashes
 
 
@@ -75,7 +75,7 @@ def test_rollback_then_resume_reproduces_the_source(tmp_path: Path, source: Sour
     exp = source.copy_to(tmp_path, "rb")
     rolled = run_cli(["rollback", "rb", "--to-generation", "1", "--result-dir", str(tmp_path)], {})
     assert rolled.returncode == 0, rolled.stderr
-    assert "Resume with: python main.py --experiment-id rb" in rolled.stderr
+    assert resumes_with("rb", rolled.stderr)
     assert summary(tmp_path, "rb")["generations"][-1]["generation"] == 1
     aside = list((exp / "checkpoints/rolled_back").iterdir())
     assert len(aside) == 1 and (aside[0] / "checkpoints/state_gen3.pkl").exists()

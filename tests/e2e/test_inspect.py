@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from evoprompt.checkpoint.atomic import read_checked_json
+from evoprompt.cli.hints import program
 from evoprompt.report.experiment import when
 from tests.conftest import ROOT, cli_env, main_cmd
 from tests.e2e.conftest import Experiments, inspect
@@ -77,7 +78,8 @@ def test_status_of_a_finished_experiment(exps: Experiments) -> None:
     done = exps.run("status", "fin")
     assert done.code == 0, done.err
     doc = json.loads((exps.root / "fin/summary.json").read_text())
-    assert "cursor:      generation 3, batch 0 (stage finished; latest.json" in done.out
+    # the last completed generation, not one past it (nothing is under way)
+    assert "cursor:      generation 2, batch 0 (stage finished; latest.json" in done.out
     assert f"best:        {doc['best_fitness']:.4f}  {doc['best_prompt']}" in done.out
     stats = doc["api_stats"]
     assert f"API statistics (journal.sqlite): calls {stats['calls']} " in done.out
@@ -92,9 +94,8 @@ def test_status_of_interrupted_and_crashed_experiments_gives_the_resume_command(
     for exp_id in ("int", "late", "early"):
         done = exps.run("status", exp_id)
         assert done.code == 0, done.err
-        assert f"Resume with: python main.py --experiment-id {exp_id} --result-dir {exps.root}" in (
-            done.out
-        )
+        command = f"{program()} --experiment-id {exp_id} --result-dir {exps.root}"
+        assert f"Resume with: {command}" in done.out
     late = exps.run("status", "late").out
     assert late.startswith("Experiment late: crashed")
     # Killed right after a gen-1 batch file: latest.json may or may not have caught up with it.
@@ -218,7 +219,7 @@ def test_commands_write_nothing_inside_the_experiment(exps: Experiments, tmp_pat
 def test_help_and_bad_usage(exps: Experiments) -> None:
     for command in ("list", "status", "verify", "report"):
         done = inspect(command, "--help")
-        assert done.code == 0 and done.out.startswith("usage: python main.py " + command)
+        assert done.code == 0 and done.out.startswith(f"usage: {program()} {command}")
     assert "crashed" in inspect("list", "--help").out
     assert inspect("status").code == 2
     assert inspect("report", "fin", "--format", "pdf").code == 2

@@ -22,6 +22,7 @@ from tests.conftest import (
     kill_after_generation,
     make_server,
     outcome,
+    resumes_with,
     run_cli,
     start_cli,
     summary,
@@ -88,7 +89,7 @@ def test_sigint_saves_within_the_grace_and_the_resume_matches(
         # Calls on the wire land in milliseconds; the grace is the longest it may wait for them.
         assert elapsed < 3 * STOP_GRACE_S
         assert "Traceback" not in stderr
-        assert "Resume with: python main.py --experiment-id victim" in stderr
+        assert resumes_with("victim", stderr)
         latest = read_checked_json(tmp_path / "victim" / "checkpoints" / "latest.json")
         assert latest["metadata"]["stage"] == "interrupted"
         stopped = summary(tmp_path, "victim")

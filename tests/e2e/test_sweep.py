@@ -207,7 +207,7 @@ def test_ctrl_c_stops_every_cell_and_the_printed_command_resumes(
         assert list((root / "s").glob("*/summary.json")), "the running cells saved their stop"
         final = run_cli(
             [
-                *command.removeprefix("Resume with: python main.py ").split(),
+                *command.split(" main.py ", 1)[1].split(),
                 "--concurrency",
                 str(CONCURRENCY),
             ],
