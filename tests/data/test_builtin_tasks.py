@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
+from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.launch import check_guard
+from evoprompt.core.launch import check_guard, stored_config
+from evoprompt.llm.backends import settle_backend
 from evoprompt.data.loader import load_dataset
 
 
@@ -23,8 +27,13 @@ def test_summarize_has_passages_with_one_line_references() -> None:
         assert len(gold.split()) >= 5 and len(gold) < len(text) and "\n" not in gold
 
 
-def test_experiments_saved_before_the_metric_keys_still_resume() -> None:
+def test_experiments_saved_before_the_metric_keys_still_resume(tmp_path: Path) -> None:
     stored = Config().to_dict()
     for key in ("metric", "answer_pattern", "max_tokens"):
         del stored[key]
-    check_guard(stored, Config(), "old")  # no SessionError: missing keys had their defaults
+    Layout(tmp_path).config.write_text(json.dumps(stored))
+    config = Config()
+    settle_backend(config, "")
+    old = stored_config(tmp_path)
+    assert old is not None and old.metric == "accuracy"
+    check_guard(old, config, "old")  # no SessionError: missing keys had their defaults
