@@ -82,6 +82,7 @@ class Config:
     retry_delay: float = 1.0
     retry_strategy: str = "exponential"
     max_retry_wait: float = 60.0
+    max_outage: float = 900.0
     # budgets (0 = unlimited)
     max_calls: int = 0
     max_tokens_total: int = 0
@@ -144,6 +145,7 @@ NON_NEGATIVE = {
     "tpm",
     "retry_delay",
     "max_retry_wait",
+    "max_outage",
     "max_calls",
     "max_tokens_total",
     "max_cost",
@@ -179,6 +181,8 @@ HELP: dict[str, str] = {
     "retry_delay": "base delay in seconds between attempts",
     "retry_strategy": "exponential (delay * 2**(attempt-1)) or linear (delay)",
     "max_retry_wait": "cap in seconds on any wait, Retry-After included",
+    "max_outage": "seconds an endpoint that answered before may stay away (all calls paused, "
+    "probed) before the run saves and exits 75 (0 = exit at once)",
     "max_calls": "stop after this many network calls (0 = unlimited)",
     "max_tokens_total": "stop after this many prompt+completion tokens (0 = unlimited)",
     "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",

@@ -38,6 +38,7 @@ from evoprompt.llm.errors import (
     RetriesExhausted,
     StopRequested,
 )
+from evoprompt.llm.outage import OutageTooLong
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
 
@@ -83,6 +84,13 @@ def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | Non
         return INTERRUPTED, "interrupted", ""
     if isinstance(exc, BudgetExceeded):
         return BUDGET_EXHAUSTED, "budget", f"stopped: {exc}"
+    if isinstance(exc, OutageTooLong):
+        return (
+            ERROR,
+            "endpoint",
+            f"error: the LLM endpoint stayed unreachable for {exc.seconds:.0f}s "
+            f"(--max-outage): {exc.last.reason}; resume once it is back",
+        )
     if isinstance(exc, RetriesExhausted):
         return (
             ERROR,
