@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.layout import is_safe_id
 from evoprompt.llm.backends import BackendChoices
 
 if sys.version_info >= (3, 11):
@@ -96,7 +98,17 @@ class Config:
     keep_last_n: int = 10
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as stored in config.json: credentials in the base URL are left out."""
+        return {**asdict(self), "base_url": split_userinfo(self.base_url)[0]}
+
+
+def split_userinfo(url: str) -> tuple[str, str]:
+    """``url`` without its ``user:password@`` part, and that part ("" when there is none)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), userinfo
 
 
 class _Registered(Collection[str]):
@@ -255,11 +267,17 @@ def validate(config: Config) -> Config:
         raise ConfigError("DE needs population_size >= 3 (two donors besides the individual)")
     if not config.seed_prompts or any(not p.strip() for p in config.seed_prompts):
         raise ConfigError("config key 'seed_prompts' needs at least one non-empty prompt")
+    url = split_userinfo(config.base_url)[0]
     if config.base_url and not config.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
-    if not config.name or "/" in config.name:
+        raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
+    except ValueError as exc:
+        raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
+    if not is_safe_id(config.name):
         raise ConfigError(
-            f"config key 'name' must be a non-empty name without '/': {config.name!r}"
+            f"config key 'name' must be letters, digits, '.', '_' or '-' (it names the "
+            f"experiment folder): {config.name!r}"
         )
     return config
 

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.nofollow import refuse_links
+
 CHECKSUM_FIELD = "checksum"
 
 
@@ -25,6 +27,7 @@ def sha256_bytes(data: bytes) -> str:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that no reader or crash can observe a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_links(path.parent, path)  # the temp file is created O_EXCL: never through a link
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

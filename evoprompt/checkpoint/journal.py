@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.nofollow import refuse_links
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -102,6 +104,9 @@ class Journal:
 
     def __init__(self, path: Path | None):
         self.path = path
+        if path is not None:  # SQLite follows links: refuse planted ones first
+            files = (path.with_name(path.name + x) for x in ("", "-wal", "-shm"))
+            refuse_links(path.parent, *files)
         try:
             self._db = sqlite3.connect(
                 ":memory:" if path is None else str(path), isolation_level=None
@@ -133,7 +138,7 @@ class Journal:
     def _garbled(self, exc: sqlite3.Error) -> JournalUnusable:
         path = self.path
         return JournalUnusable(
-            f"{path} is garbled, not a usable journal ({exc}); move it aside "
+            f"{path} is not a usable journal: it is garbled ({exc}); move it aside "
             f"(mv {path} {path}.bad) to resume without it: its answered calls would be "
             "paid for again"
         )

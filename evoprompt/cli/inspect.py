@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evoprompt.checkpoint.nofollow import LinkRefused, write_file
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
 from evoprompt.report.experiment import (
@@ -223,12 +224,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             plot_name = None
             if png is not None:
                 plot_name = f"{output.stem}_fitness.png"
-                output.with_name(plot_name).write_bytes(png)
-            output.write_text(render_markdown(data, plot_name), encoding="utf-8")
+                write_file(output.with_name(plot_name), png)
+            write_file(output, render_markdown(data, plot_name).encode("utf-8"))
         else:
             from evoprompt.report.html import render_html
 
-            output.write_text(render_html(data, png), encoding="utf-8")
+            write_file(output, render_html(data, png).encode("utf-8"))
+    except LinkRefused as exc:
+        raise InspectError(str(exc)) from None
     except OSError as exc:
         raise InspectError(f"cannot write {output}: {exc.strerror}") from None
     print(output)

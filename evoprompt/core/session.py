@@ -18,6 +18,7 @@ from typing import Any
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
+from evoprompt.checkpoint.nofollow import LinkRefused, append_text, refuse_links
 from evoprompt.checkpoint.schema import (
     BUDGET_EXHAUSTED,
     ERROR,
@@ -65,11 +66,18 @@ class Resume:
 @dataclass(frozen=True)
 class Outcome:
     """How a run ended. ``kind``: finished, interrupted, budget, endpoint, quota, fatal,
-    population or disk_full; ``line`` says it to the user (empty when finished)."""
+    population, disk_full or unsafe (a planted link); ``line`` says it to the user (empty
+    when finished)."""
 
     kind: str
     line: str = ""
     cursor: Cursor = field(default_factory=Cursor)
+
+
+DISK_FULL = (
+    "error: the disk is full; everything saved so far is intact. Free some space and run the "
+    "same command again."
+)
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -140,6 +148,7 @@ class Session:
 
     def __enter__(self) -> Session:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
+        refuse_links(self.exp_dir)
         self.lock.acquire()
         return self
 
@@ -210,8 +219,7 @@ class Session:
             cursor=(resume.generation, resume.batch_idx),
             notes=resume.notes,
         )
-        with Layout(self.exp_dir).recovery_log.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(entry.to_json()) + "\n")
+        append_text(Layout(self.exp_dir).recovery_log, json.dumps(entry.to_json()) + "\n")
 
     def request_stop(self, reason: int | None = None) -> None:
         """Stop new calls; those on the wire get ``grace_s`` to land in the journal (they are
@@ -242,12 +250,10 @@ class Session:
             await engine.run()
             return Outcome("finished", cursor=recorder.cursor)
         except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, LinkRefused):
+                return Outcome("unsafe", f"error: {exc}", recorder.cursor)
             if disk_full(exc):
-                line = (
-                    "error: the disk is full; the previous checkpoint is intact. "
-                    "Free some space and resume."
-                )
-                return Outcome("disk_full", line, recorder.cursor)
+                return Outcome("disk_full", DISK_FULL, recorder.cursor)
             stop = _stop_of(exc, self._stops > 0)
             if stop is None and isinstance(exc, asyncio.CancelledError):
                 raise

@@ -120,7 +120,8 @@ def settle_backend(config: Config, api_key: str) -> str | None:
     so a fresh clone with no credentials still runs a real experiment. Unset model, base URL
     and scorer take the backend's declared defaults.
     """
-    from evoprompt.config import ConfigError  # config imports this module for its choices
+    # config imports this module for its choices
+    from evoprompt.config import ConfigError, split_userinfo
 
     notice = None
     if config.backend == "auto":
@@ -143,6 +144,14 @@ def settle_backend(config: Config, api_key: str) -> str | None:
         other = next(s for s, n in SCORER_NEEDS.items() if n in spec.capabilities)
         why = "is a base model" if need == "chat" else "gives no log-likelihoods"
         raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
+    if split_userinfo(config.base_url)[1]:
+        said = (
+            "ignored: OPENAI_API_KEY is sent as the Bearer token"
+            if api_key
+            else "sent as HTTP Basic auth (no OPENAI_API_KEY is set)"
+        )
+        line = f"note: the user:password in the base URL is never stored; it is {said}"
+        notice = f"{notice}\n{line}" if notice else line
     return notice
 
 
