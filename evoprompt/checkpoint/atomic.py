@@ -8,9 +8,11 @@ the folder so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,17 @@ from typing import Any
 from evoprompt.checkpoint.nofollow import refuse_links
 
 CHECKSUM_FIELD = "checksum"
+DISK_FULL = (
+    "error: the disk is full; everything saved so far is intact. Free some space and run the "
+    "same command again."
+)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """An OSError or SQLite error saying the disk (or quota) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -78,11 +78,6 @@ def row_problem(key: str, payload: object, checksum: object) -> str | None:
     return None
 
 
-def is_full(exc: BaseException) -> bool:
-    """SQLite's way of saying the disk (or quota) is full."""
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
-
-
 class JournalUnusable(Exception):
     """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.nofollow import LinkRefused, write_file
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
@@ -34,7 +35,7 @@ from evoprompt.report.experiment import (
 )
 from evoprompt.report.verify import FileCheck, check_files
 
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_BAD, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
 STATUS_HELP = (
     "status: running (a live process holds the lock), finished, interrupted, error, or crashed "
     "(left in progress by a killed process; resumable like an interrupted one)"
@@ -233,6 +234,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except LinkRefused as exc:
         raise InspectError(str(exc)) from None
     except OSError as exc:
+        if disk_full(exc):
+            print(DISK_FULL, file=sys.stderr)
+            return EXIT_TEMPFAIL
         raise InspectError(f"cannot write {output}: {exc.strerror}") from None
     print(output)
     return EXIT_OK

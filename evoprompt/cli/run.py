@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
@@ -29,7 +30,7 @@ from evoprompt.cli.hints import resume_command
 from evoprompt.config import ConfigError, env_values, read_toml
 from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
-from evoprompt.core.session import DISK_FULL, Outcome, Session, disk_full
+from evoprompt.core.session import Outcome, Session
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console

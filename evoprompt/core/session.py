@@ -8,7 +8,6 @@ What a resume restores, when an experiment is finished and how every stop is sav
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import sqlite3
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
 from evoprompt.checkpoint.nofollow import LinkRefused, append_text, refuse_links
@@ -72,18 +72,6 @@ class Outcome:
     kind: str
     line: str = ""
     cursor: Cursor = field(default_factory=Cursor)
-
-
-DISK_FULL = (
-    "error: the disk is full; everything saved so far is intact. Free some space and run the "
-    "same command again."
-)
-
-
-def disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | None:
