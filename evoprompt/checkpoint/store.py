@@ -138,7 +138,10 @@ class CheckpointStore:
         return doc
 
     def save_state(self, payload: Any, position: Position, *, history: bool = True) -> None:
-        """Write state.pkl, then latest.json describing it, then the generation's history copy."""
+        """Write state.pkl, then the generation's history copy, then latest.json describing it.
+
+        History before latest: a kill between them leaves latest one save behind (state.pkl is
+        self-verified and used), never a completed generation without its history copy."""
         if not self.enabled:
             return
         blob = encode_state(payload, self.seq + 1)
@@ -146,9 +149,9 @@ class CheckpointStore:
         head = json.loads(blob.partition(b"\n")[0])
         self._state_ref = (head["seq"], head["sha256"])
         doc = self._descriptor(position)
-        self._rotate_and_write(doc)
         if history:
             write_checked_json(self.layout.history(doc.history_of), doc.to_json())
+        self._rotate_and_write(doc)
 
     def save_batch(self, record: BatchRecord) -> None:
         if self.enabled:

@@ -160,4 +160,18 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
         checks.append(FileCheck(JOURNAL, None, "missing"))
     if layout.summary.exists():
         checks.append(_check_plain_json(layout.summary))
+    if isinstance(payload, ExperimentState):
+        checks += _missing_history(layout, payload.generation)
     return checks
+
+
+def _missing_history(layout: Layout, completed: int) -> list[FileCheck]:
+    """History copies that must exist: the newest completed generation's, and every one from
+    the oldest kept (pruning removes only the oldest) up to it."""
+    present = {gen for gen, _ in layout.history_files()}
+    oldest = min(present, default=completed)
+    return [
+        FileCheck(layout.relative(layout.history(gen)), None, "missing")
+        for gen in range(max(oldest, 0), completed + 1)
+        if gen not in present
+    ]
