@@ -45,7 +45,8 @@ def _read(source: str) -> pd.DataFrame:
         if suffix == ".tsv":
             return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False).astype(str)
+            # not astype(str) here: a null or missing value would become the text "nan"
+            return pd.read_json(path, lines=True, dtype=False)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise DatasetError(f"dataset {path} cannot be parsed as {suffix[1:]}: {first}") from None
@@ -61,7 +62,14 @@ def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
             f"dataset {source} has no column {', '.join(missing)} (columns: {have}); "
             "set --text-column / --label-column"
         )
-    frame = frame[[text_column, label_column]].astype(str)
+    frame = frame[[text_column, label_column]]
+    unlabelled = frame[label_column].isna().to_numpy()
+    if unlabelled.any():
+        row = int(unlabelled.argmax())
+        raise DatasetError(
+            f"dataset {source}: row {row + 1} has no {label_column} (null or missing)"
+        )
+    frame = frame[frame[text_column].notna()].astype(str)  # no text: dropped like blank text
     frame = frame[frame[text_column].str.strip() != ""]
     if frame.empty:
         raise DatasetError(f"dataset {source} has no rows with text")
