@@ -183,6 +183,9 @@ class Session:
             stage=cursor.stage if cursor else None,
         )
         state = found.state
+        if isinstance(state, ExperimentState) and not state.is_sound():
+            resume.notes.append("state.pkl is unusable (it has the wrong shape)")
+            state = None
         if not isinstance(state, ExperimentState):
             state = ExperimentState.new(self.exp_dir.name, self.config.seed)
             lost = cursor.completed_generation if cursor else None
