@@ -10,10 +10,13 @@ import difflib
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from evoprompt.checkpoint.layout import is_safe_id
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,6 +90,7 @@ class Config:
     retry_delay: float = 1.0
     retry_strategy: str = "exponential"
     max_retry_wait: float = 60.0
+    max_outage: float = 900.0
     # budgets (0 = unlimited)
     max_calls: int = 0
     max_tokens_total: int = 0
@@ -101,7 +105,17 @@ class Config:
     keep_last_n: int = 10
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as stored in config.json: credentials in the base URL are left out."""
+        return {**asdict(self), "base_url": split_userinfo(self.base_url)[0]}
+
+
+def split_userinfo(url: str) -> tuple[str, str]:
+    """``url`` without its ``user:password@`` part, and that part ("" when there is none)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), userinfo
 
 
 class _Registered(Collection[str]):
@@ -157,6 +171,7 @@ NON_NEGATIVE = {
     "tpm",
     "retry_delay",
     "max_retry_wait",
+    "max_outage",
     "max_calls",
     "max_tokens_total",
     "max_cost",
@@ -202,6 +217,8 @@ HELP: dict[str, str] = {
     "retry_delay": "base delay in seconds between attempts",
     "retry_strategy": "exponential (delay * 2**(attempt-1)) or linear (delay)",
     "max_retry_wait": "cap in seconds on any wait, Retry-After included",
+    "max_outage": "seconds an endpoint that answered before may stay away (all calls paused, "
+    "probed) before the run saves and exits 75 (0 = exit at once)",
     "max_calls": "stop after this many network calls (0 = unlimited)",
     "max_tokens_total": "stop after this many prompt+completion tokens (0 = unlimited)",
     "max_cost": "stop after this estimated cost in USD (0 = unlimited; needs prices)",
@@ -283,12 +300,17 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"config key 'answer_pattern' is not a valid regex: {exc}") from None
     if not config.metric:
         raise ConfigError("config key 'metric' must name a metric, e.g. accuracy or exact_match")
+    url = split_userinfo(config.base_url)[0]
     if config.base_url and not config.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"base_url must start with http:// or https://, got {config.base_url!r}")
-    if not config.name or "/" in config.name or config.name.startswith("."):
+        raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
+    except ValueError as exc:
+        raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
+    if not is_safe_id(config.name):
         raise ConfigError(
-            "config key 'name' must be a non-empty name without '/' that does not start with "
-            f"'.' (it names the experiment's folder): {config.name!r}"
+            f"config key 'name' must be letters, digits, '.', '_' or '-' (it names the "
+            f"experiment folder): {config.name!r}"
         )
     return config
 

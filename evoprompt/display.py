@@ -12,6 +12,7 @@ from typing import Protocol, TextIO
 
 from tqdm import tqdm
 
+from evoprompt.llm.outage import outage_notice
 from evoprompt.llm.retry import retry_notice
 
 
@@ -19,6 +20,7 @@ class Display(Protocol):
     def phase(self, title: str, total: int) -> None: ...
     def advance(self, n: int = 1) -> None: ...
     def retry(self, attempt: int, attempts: int, reason: str, wait: float) -> None: ...
+    def outage(self, probe: int, down_s: float, limit: float, reason: str) -> None: ...
     def line(self, text: str) -> None: ...
     def close(self) -> None: ...
 
@@ -31,6 +33,9 @@ class Silent:
         pass
 
     def retry(self, attempt: int, attempts: int, reason: str, wait: float) -> None:
+        pass
+
+    def outage(self, probe: int, down_s: float, limit: float, reason: str) -> None:
         pass
 
     def line(self, text: str) -> None:
@@ -90,6 +95,14 @@ class Console:
         if now - self._last_said.get(reason, -self.quiet_s) >= self.quiet_s:
             self._last_said[reason] = now
             self.line(retry_notice(attempt, attempts, reason, wait))
+
+    def outage(self, probe: int, down_s: float, limit: float, reason: str) -> None:
+        """The pause and each probe on the progress line (a line each when not a terminal)."""
+        text = outage_notice(probe, down_s, limit, reason)
+        if self._tty and self._bar is not None and not self._bar.disable:
+            self._bar.set_postfix_str(text)
+        else:
+            self.line(text)
 
     def _retry_text(self) -> str:
         return f"retries={self._retries} (all calls)"

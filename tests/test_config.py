@@ -96,7 +96,7 @@ def test_unknown_key_without_a_close_match_has_no_hint() -> None:
         ({"seed_prompts": []}, "seed_prompts"),
         ({"seed_prompts": ["fine", "  "]}, "seed_prompts"),
         ({"base_url": "localhost:8000"}, "base_url must start with http"),
-        ({"name": "a/b"}, "'name' must be a non-empty name"),
+        ({"name": "a/b"}, "'name' must be letters, digits"),
     ],
 )
 def test_bad_values_are_rejected(values: dict[str, object], message: str) -> None:

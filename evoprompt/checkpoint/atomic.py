@@ -8,14 +8,29 @@ the folder so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.nofollow import refuse_links
+
 CHECKSUM_FIELD = "checksum"
+DISK_FULL = (
+    "error: the disk is full; everything saved so far is intact. Free some space and run the "
+    "same command again."
+)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """An OSError or SQLite error saying the disk (or quota) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -35,6 +50,7 @@ FILE_MODE = _file_mode()
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that no reader or crash can observe a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_links(path.parent, path)  # the temp file is created O_EXCL: never through a link
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600; results are no more secret than the rest

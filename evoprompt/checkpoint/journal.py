@@ -7,15 +7,23 @@ never stored as answers. Statistics are derived from the rows, so they count eac
 exactly once however many times the run was killed and resumed.
 
 Answers are stored as opaque JSON text with their usage numbers: what an answer means is the
-LLM layer's business, so this package depends on nothing above it.
+LLM layer's business, so this package depends on nothing above it. Each row carries a
+checksum of its key and answer, checked on every read: a garbled or forged row is moved to
+``rejected`` and the call asked again, never used. A request is recorded in ``pending`` before
+it goes out and cleared when its outcome is recorded, so calls a crash caught on the wire
+(billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from evoprompt.checkpoint.nofollow import refuse_links
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -27,7 +35,8 @@ CREATE TABLE IF NOT EXISTS responses (
     cost REAL NOT NULL,
     attempts INTEGER NOT NULL,
     fallback INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    checksum TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY,
@@ -38,11 +47,47 @@ CREATE TABLE IF NOT EXISTS failures (
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected (
+    key TEXT NOT NULL,
+    response TEXT,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
+_COLUMNS = (
+    "key, model, response, prompt_tokens, completion_tokens, cost, attempts, fallback, created,"
+    " checksum"
+)
+LOST = "lost_in_flight"
+
+
+def row_checksum(key: str, payload: str) -> str:
+    """What a response row's checksum covers: its key and its answer."""
+    return hashlib.sha256(key.encode() + b"\0" + payload.encode()).hexdigest()
+
+
+def row_problem(key: str, payload: object, checksum: object) -> str | None:
+    """Why a stored answer must not be used (None: it holds)."""
+    if not isinstance(payload, str) or checksum != row_checksum(key, payload):
+        return "fails its checksum (garbled or edited)"
+    try:
+        json.loads(payload)
+    except ValueError:
+        return "is not valid JSON"
+    return None
 
 
 class JournalUnusable(Exception):
     """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
+
+
+class JournalUnwritable(OSError):
+    """journal.sqlite cannot be written (disk full, read-only): its content is intact."""
+
+
+class BadRow(Exception):
+    """A journaled answer that fails its checksum or is not valid JSON: never used."""
 
 
 class Journal:
@@ -54,6 +99,9 @@ class Journal:
 
     def __init__(self, path: Path | None):
         self.path = path
+        if path is not None:  # SQLite follows links: refuse planted ones first
+            files = (path.with_name(path.name + x) for x in ("", "-wal", "-shm"))
+            refuse_links(path.parent, *files)
         try:
             self._db = sqlite3.connect(
                 ":memory:" if path is None else str(path), isolation_level=None
@@ -64,23 +112,82 @@ class Journal:
                 # returning); only a power cut may lose the last answers, then simply re-asked.
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._upgrade()
+            self._fold_pending()
             calls, tokens, cost = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
                 " COALESCE(SUM(cost), 0) FROM responses"
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise JournalUnusable(
-                f"{path} is not a usable journal ({exc}); move it aside "
-                f"(mv {path} {path}.bad) to resume without it: its answered calls would be "
-                "paid for again"
+        except sqlite3.OperationalError as exc:
+            if "malformed" in str(exc) or "not a database" in str(exc):
+                raise self._garbled(exc) from None
+            raise JournalUnwritable(
+                f"cannot write {path} ({exc}); its answers are intact: free some space (or fix "
+                "the folder's permissions) and run the same command again"
             ) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._garbled(exc) from None
         # Running totals for budget checks: kept in memory so a check costs nothing per call.
         self._totals = {"calls": calls, "tokens": tokens, "cost": cost}
 
+    def _garbled(self, exc: sqlite3.Error) -> JournalUnusable:
+        path = self.path
+        return JournalUnusable(
+            f"{path} is not a usable journal: it is garbled ({exc}); move it aside "
+            f"(mv {path} {path}.bad) to resume without it: its answered calls would be "
+            "paid for again"
+        )
+
+    def _upgrade(self) -> None:
+        """Give rows journaled before checksums existed theirs (trusted once, on upgrade)."""
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(responses)")]
+        if "checksum" in columns:
+            return
+        self._db.execute("ALTER TABLE responses ADD COLUMN checksum TEXT")
+        rows = self._db.execute("SELECT key, response FROM responses").fetchall()
+        self._db.executemany(
+            "UPDATE responses SET checksum = ? WHERE key = ?",
+            [(row_checksum(k, r), k) for k, r in rows],
+        )
+
+    def _fold_pending(self) -> None:
+        """Requests a dead process left on the wire: billed, their answers lost."""
+        lost = self._db.execute("DELETE FROM pending").rowcount
+        if lost:
+            self.bump(LOST, lost)
+
     def get(self, key: str) -> str | None:
-        """The JSON text journaled for ``key``, or None when the call was never answered."""
-        row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        """The JSON text journaled for ``key``, or None when the call was never answered.
+
+        Raises BadRow for a row that fails its checksum or is not JSON (see :meth:`reject`).
+        """
+        row = self._db.execute(
+            "SELECT response, checksum FROM responses WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        problem = row_problem(key, row[0], row[1])
+        if problem:
+            raise BadRow(problem)
+        return str(row[0])
+
+    def reject(self, key: str, reason: str) -> None:
+        """Move a bad answer row aside (kept in ``rejected``) so the call is asked again."""
+        self._db.execute("BEGIN")
+        self._db.execute(
+            "INSERT INTO rejected SELECT key, response, ?, ? FROM responses WHERE key = ?",
+            (reason, time.time(), key),
+        )
+        self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+        self._db.execute("COMMIT")
+
+    def sent(self, key: str) -> None:
+        """Record that a request for ``key`` is going out (cleared when its outcome lands)."""
+        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?)", (key, time.time()))
+
+    def settled(self, key: str) -> None:
+        """The request for ``key`` came back without an answer to bill (a failed attempt)."""
+        self._db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
     def put(
         self,
@@ -95,8 +202,9 @@ class Journal:
         fallback: bool,
     ) -> None:
         """Record an answer; the first answer to a key stands (callers look it up first)."""
+        self._db.execute("BEGIN")
         inserted = self._db.execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 model,
@@ -107,18 +215,24 @@ class Journal:
                 attempts,
                 int(fallback),
                 time.time(),
+                row_checksum(key, payload),
             ),
         ).rowcount
+        self._db.execute("DELETE FROM pending WHERE key = ?", (key,))
+        self._db.execute("COMMIT")
         if inserted:
             self._totals["calls"] += 1
             self._totals["tokens"] += prompt_tokens + completion_tokens
             self._totals["cost"] += cost
 
     def record_failure(self, key: str, model: str, reason: str, attempts: int) -> None:
+        self._db.execute("BEGIN")
         self._db.execute(
             "INSERT INTO failures (key, model, reason, attempts, created) VALUES (?, ?, ?, ?, ?)",
             (key, model, reason, attempts, time.time()),
         )
+        self._db.execute("DELETE FROM pending WHERE key = ?", (key,))
+        self._db.execute("COMMIT")
 
     def bump(self, name: str, by: int = 1) -> None:
         self._db.execute(
@@ -150,9 +264,14 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         " FROM failures"
     ).fetchone()
     counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+    try:  # requests still marked on the wire: a live run's in flight, a dead run's lost
+        pending = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+    except sqlite3.OperationalError:  # a journal from before in-flight accounting
+        pending = 0
+    lost = counters.get(LOST, 0) + pending
     retried_calls = ok_retried + failed_retried
     return {
-        "calls": ok + failed,
+        "calls": ok + failed + lost,
         "succeeded": ok,
         "failed": failed,
         "retried": retries_ok + retries_failed,
@@ -163,7 +282,23 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "cost_usd": round(cost, 6),
+        LOST: lost,
     }
+
+
+def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
+    """How many answer rows fail their checksum or are not JSON, and a line for the first few."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
+    if "checksum" not in columns:
+        return 0, []  # written before checksums: given theirs when a run next opens it
+    found, lines = 0, list[str]()
+    for key, payload, checksum in db.execute("SELECT key, response, checksum FROM responses"):
+        problem = row_problem(key, payload, checksum)
+        if problem:
+            found += 1
+            if len(lines) < 3:
+                lines.append(f"the answer for {key[:16]}... {problem}")
+    return found, lines
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:

@@ -27,9 +27,17 @@ ROLLED_BACK = "rolled_back"
 ROLLBACK_MANIFEST = "rollback.json"
 STAGING = ".staging"  # under the result folder: forks being built (never an experiment)
 
+# Experiment ids name a folder and appear in printed commands: no spaces, quotes, slashes or
+# shell metacharacters, and no leading '.' or '-' (hidden files, options).
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HISTORY_PATTERN = re.compile(r"^gen(\d+)_batch0\.json$")
 BATCH_PATTERN = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
 SNAPSHOT_PATTERN = re.compile(r"^state_gen(\d+)\.pkl$")
+
+
+def is_safe_id(name: str) -> bool:
+    """An experiment id (or config name) that is a plain folder name, safe in any command."""
+    return bool(ID_PATTERN.match(name))
 
 
 def history_name(generation: int) -> str:

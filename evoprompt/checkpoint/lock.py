@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.nofollow import open_nofollow
 
 
 class ExperimentLocked(RuntimeError):
@@ -24,7 +25,7 @@ class ExperimentLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -144,17 +144,20 @@ class CheckpointStore:
     def save_state(
         self, payload: Any, position: Position, *, history: bool = True, snapshot: bool = False
     ) -> None:
-        """Write state.pkl, then latest.json describing it, then the generation's history copy
-        (and, with ``snapshot``, keep this state.pkl as ``state_gen<N>.pkl``)."""
+        """Write state.pkl, then the generation's history copy (and, with ``snapshot``, keep
+        this state.pkl as ``state_gen<N>.pkl``), then latest.json describing it.
+
+        History and snapshot before latest: a kill between them leaves latest one save behind
+        (state.pkl is self-verified and used), never a completed generation without them."""
         if not self.enabled:
             return
         blob = self._write_state(payload)
         doc = self._descriptor(position)
-        self._rotate_and_write(doc)
         if history:
             write_checked_json(self.layout.history(doc.history_of), doc.to_json())
         if snapshot:
             self._keep_snapshot(doc.history_of, blob)
+        self._rotate_and_write(doc)
 
     def _write_state(self, payload: Any) -> bytes:
         blob = encode_state(payload, self.seq + 1)

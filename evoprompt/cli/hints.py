@@ -8,6 +8,7 @@ unless that is a plain ``python`` found on PATH.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -29,13 +30,16 @@ def program() -> str:
     found = shutil.which("python")
     in_venv = sys.prefix != sys.base_prefix
     same = found is not None and os.path.realpath(found) == os.path.realpath(exe)
-    python = "python" if same and not in_venv else _short(exe)
+    python = "python" if same and not in_venv else shlex.quote(_short(exe))
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.name == "main.py" and script.is_file():
-        return f"{python} {_short(script)}"
+        return f"{python} {shlex.quote(_short(script))}"
     return f"{python} -m evoprompt"
 
 
 def resume_command(exp_id: str, config: Config) -> str:
-    extra = f" --result-dir {config.result_dir}" if config.result_dir != "result" else ""
-    return f"{program()} --experiment-id {exp_id}{extra}"
+    """Quoted: an id or folder with spaces or shell metacharacters stays one argument."""
+    words = ["--experiment-id", exp_id]
+    if config.result_dir != "result":
+        words += ["--result-dir", config.result_dir]
+    return f"{program()} {shlex.join(words)}"

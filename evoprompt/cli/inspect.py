@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
+from evoprompt.checkpoint.nofollow import LinkRefused, write_file
 from evoprompt.cli.hints import program, resume_command
 from evoprompt.config import Config
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
@@ -39,7 +41,7 @@ from evoprompt.report.experiment import (
 from evoprompt.report.sweeps import list_rows, sweep_view
 from evoprompt.report.verify import FileCheck, check_files
 
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_BAD, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
 STATUS_ROWS, CELL = 10, 60  # analysis rows shown by status, characters per cell
 STATUS_HELP = (
     "status: running (a live process holds the lock), finished, interrupted, error, or crashed "
@@ -274,13 +276,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             plot_name = None
             if png is not None:
                 plot_name = f"{output.stem}_fitness.png"
-                output.with_name(plot_name).write_bytes(png)
-            output.write_text(render_markdown(data, plot_name), encoding="utf-8")
+                write_file(output.with_name(plot_name), png)
+            write_file(output, render_markdown(data, plot_name).encode("utf-8"))
         else:
             from evoprompt.report.html import render_html
 
-            output.write_text(render_html(data, png), encoding="utf-8")
+            write_file(output, render_html(data, png).encode("utf-8"))
+    except LinkRefused as exc:
+        raise InspectError(str(exc)) from None
     except OSError as exc:
+        if disk_full(exc):
+            print(DISK_FULL, file=sys.stderr)
+            return EXIT_TEMPFAIL
         raise InspectError(f"cannot write {output}: {exc.strerror}") from None
     print(output)
     return EXIT_OK

@@ -11,6 +11,7 @@ a save prints the command that resumes the experiment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.journal import JournalUnusable
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
+from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
+from evoprompt.checkpoint.nofollow import LinkRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
@@ -44,6 +47,7 @@ EXIT_CODES = {
     "disk_full": EXIT_TEMPFAIL,
     "fatal": EXIT_USAGE,
     "population": EXIT_USAGE,
+    "unsafe": EXIT_USAGE,
 }
 GRACE_ENV = "EVOPROMPT_STOP_GRACE_S"  # seconds calls on the wire get after Ctrl+C (default 2)
 
@@ -94,26 +98,41 @@ def _prepare(layers: Layers, options: dict[str, Any]) -> tuple[Prepared, str]:
     return prepared, api_key
 
 
+def _release(reserved: Path | None) -> None:
+    """Remove a new experiment's reserved folder while it is still empty (nothing ran)."""
+    if reserved is not None:
+        with contextlib.suppress(OSError):
+            reserved.rmdir()
+
+
 def main(argv: list[str]) -> int:
+    reserved: Path | None = None  # a new experiment's folder, empty until the run starts
     try:
         layers, options = _layers(argv)
         if options.get("dry_run"):
             return _dry_run(layers, bool(options.get("json")))
         prepared, api_key = _prepare(layers, options)  # bad input: reported, nothing created
         config = prepared.config
+        if not prepared.resuming:
+            reserved = Path(config.result_dir) / prepared.exp_id
         task = prepared.task or load_task(config)
         if not prepared.resuming and not _budget_allows(config, task):
+            _release(reserved)
             return EXIT_USAGE
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
-    except (SessionError, ConfigError, DatasetError) as exc:
-        say(f"error: {exc}")
-        return EXIT_USAGE
-    except ValueError:
-        say(f"error: {GRACE_ENV} must be a number of seconds")
+    except (SessionError, ConfigError, DatasetError, ValueError) as exc:
+        _release(reserved)
+        bad_grace = not isinstance(exc, (SessionError, ConfigError, DatasetError))
+        say(f"error: {GRACE_ENV} must be a number of seconds" if bad_grace else f"error: {exc}")
         return EXIT_USAGE
     except (EOFError, KeyboardInterrupt):
         say("\naborted")
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        say(DISK_FULL)
+        return EXIT_TEMPFAIL
     exp_dir = Path(config.result_dir) / prepared.exp_id
     session = Session(
         config,
@@ -126,11 +145,14 @@ def main(argv: list[str]) -> int:
     )
     try:
         session.__enter__()
-    except OSError as exc:
-        say(f"error: cannot create {exp_dir}: {exc.strerror}; check --result-dir")
-        return EXIT_USAGE
-    except ExperimentLocked as exc:
+    except (ExperimentLocked, LinkRefused) as exc:
         say(f"error: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        if disk_full(exc):
+            say(DISK_FULL)
+            return EXIT_TEMPFAIL
+        say(f"error: cannot create {exp_dir}: {exc.strerror}; check --result-dir")
         return EXIT_USAGE
     try:
         return _run_locked(session)
@@ -158,10 +180,18 @@ def _run_locked(session: Session) -> int:
     config, exp_dir = session.config, session.exp_dir
     try:
         state = session.open()
-    except (ConfigError, JournalUnusable, FatalError) as exc:
+    except (ConfigError, JournalUnusable, FatalError, LinkRefused) as exc:
         session.discard()
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
+    except JournalUnwritable as exc:
+        say(f"error: {exc}")
+        return EXIT_TEMPFAIL
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        say(DISK_FULL)
+        return EXIT_TEMPFAIL
     except UnsafePickle as exc:
         state_pkl = Layout(exp_dir).state
         say(
@@ -221,7 +251,7 @@ async def _drive(session: Session, state: ExperimentState) -> Outcome:
         line = f"\nInterrupted by {name}"
     else:
         line = outcome.line
-    if outcome.kind == "disk_full":
+    if outcome.kind in ("disk_full", "unsafe"):
         say(line)
     elif outcome.kind != "finished":
         say(

@@ -122,6 +122,9 @@ class Experiment:
             prices=Prices(config.prices),
             fallback_model=config.fallback_model,
             on_retry=self.display.retry,
+            max_outage=config.max_outage,
+            on_probe=self.display.outage,
+            on_notice=self.display.line,
         )
         if shared:
             shared.join(self.client)

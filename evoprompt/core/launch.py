@@ -7,6 +7,7 @@ refuses to resume under a different experiment-defining setting.
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.layout import Layout, is_safe_id
 from evoprompt.checkpoint.schema import Descriptor, config_fields
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, resolve
@@ -82,8 +83,11 @@ def newest_unfinished(result_dir: Path, config: Config) -> tuple[str, Descriptor
 
 
 def check_id(exp_id: str) -> None:
-    if not exp_id or "/" in exp_id or exp_id.startswith("."):
-        raise SessionError(f"invalid experiment id {exp_id!r}")
+    if not is_safe_id(exp_id):
+        raise SessionError(
+            f"invalid experiment id {exp_id!r}: use letters, digits, '.', '_' or '-' "
+            "(not first: '.', '-')"
+        )
 
 
 def choose_experiment(
@@ -128,12 +132,27 @@ def choose_experiment(
                     f"Unfinished experiment {exp_id} found ({where}); starting a new one "
                     "(pass --yes or set EVOPROMPT_AUTO_RESUME=1 to resume it)."
                 )
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    exp_id = f"{config.name}_{stamp}"
-    n = 2
-    while (result_dir / exp_id).exists():
-        exp_id, n = f"{config.name}_{stamp}_{n}", n + 1
-    return exp_id, False
+    return f"{config.name}_{time.strftime('%Y%m%d_%H%M%S')}", False
+
+
+def reserve_id(result_dir: Path, base: str) -> str:
+    """``base`` or ``base_2``, ``base_3``...: the first whose folder this call creates (mkdir is
+    atomic, so runs started in the same second never share an id)."""
+    try:
+        result_dir.mkdir(parents=True, exist_ok=True)
+        exp_id, n = base, 2
+        while True:
+            try:
+                (result_dir / exp_id).mkdir()
+                return exp_id
+            except FileExistsError:
+                exp_id, n = f"{base}_{n}", n + 1
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise  # the caller's one line for a full disk
+        raise SessionError(
+            f"cannot create a folder in {result_dir}: {exc.strerror}; check --result-dir"
+        ) from None
 
 
 def check_guard(stored: Config, config: Config, exp_id: str) -> None:
@@ -164,8 +183,9 @@ def prepare(
     metric: str | None = None,
 ) -> Prepared:
     """The config, experiment id, resume decision and checked input of a run; raises
-    SessionError, ConfigError or DatasetError, having created nothing. A resumed experiment
-    starts from its stored config.json (guarded).
+    SessionError, ConfigError or DatasetError, having created nothing. A new experiment's id
+    is reserved by creating its (empty) folder. A resumed experiment starts from its stored
+    config.json (guarded).
 
     A plain run checks its input before it looks for an experiment to offer, so bad input is
     reported as such (not as a resume question). With ``experiment_id`` the input is the
@@ -197,4 +217,7 @@ def prepare(
         notice = settle_backend(config, api_key)
     if task is None:
         task = check_input(config, metric)
+    if not resuming and experiment_id is None:
+        # Reserved last, once the input is known to be good: bad input leaves nothing behind.
+        exp_id = reserve_id(Path(config.result_dir), exp_id)
     return Prepared(config, exp_id, resuming, notice, task)

@@ -8,7 +8,6 @@ What a resume restores, when an experiment is finished and how every stop is sav
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import shutil
 import sqlite3
@@ -17,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
+from evoprompt.checkpoint.nofollow import LinkRefused, append_text, refuse_links
 from evoprompt.checkpoint.schema import (
     BUDGET_EXHAUSTED,
     ERROR,
@@ -41,6 +42,7 @@ from evoprompt.llm.errors import (
     RetriesExhausted,
     StopRequested,
 )
+from evoprompt.llm.outage import OutageTooLong
 from evoprompt.metrics import MetricFailed
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
@@ -68,17 +70,12 @@ class Resume:
 @dataclass(frozen=True)
 class Outcome:
     """How a run ended. ``kind``: finished, interrupted, budget, endpoint, quota, fatal,
-    population or disk_full; ``line`` says it to the user (empty when finished)."""
+    population, disk_full or unsafe (a planted link); ``line`` says it to the user (empty
+    when finished)."""
 
     kind: str
     line: str = ""
     cursor: Cursor = field(default_factory=Cursor)
-
-
-def disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | None:
@@ -87,6 +84,13 @@ def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | Non
         return INTERRUPTED, "interrupted", ""
     if isinstance(exc, BudgetExceeded):
         return BUDGET_EXHAUSTED, "budget", f"stopped: {exc}"
+    if isinstance(exc, OutageTooLong):
+        return (
+            ERROR,
+            "endpoint",
+            f"error: the LLM endpoint stayed unreachable for {exc.seconds:.0f}s "
+            f"(--max-outage): {exc.last.reason}; resume once it is back",
+        )
     if isinstance(exc, RetriesExhausted):
         return (
             ERROR,
@@ -142,6 +146,7 @@ class Session:
     def __enter__(self) -> Session:
         self._created = not self.exp_dir.exists()
         self.exp_dir.mkdir(parents=True, exist_ok=True)
+        refuse_links(self.exp_dir)
         self.lock.acquire()
         return self
 
@@ -201,6 +206,9 @@ class Session:
             stage=cursor.stage if cursor else None,
         )
         state = found.state
+        if isinstance(state, ExperimentState) and not state.is_sound():
+            resume.notes.append("state.pkl is unusable (it has the wrong shape)")
+            state = None
         if not isinstance(state, ExperimentState):
             state = ExperimentState.new(self.exp_dir.name, self.config.seed)
             lost = cursor.completed_generation if cursor else None
@@ -225,8 +233,7 @@ class Session:
             cursor=(resume.generation, resume.batch_idx),
             notes=resume.notes,
         )
-        with Layout(self.exp_dir).recovery_log.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(entry.to_json()) + "\n")
+        append_text(Layout(self.exp_dir).recovery_log, json.dumps(entry.to_json()) + "\n")
 
     def request_stop(self, reason: int | None = None) -> None:
         """Stop new calls; those on the wire get ``grace_s`` to land in the journal (they are
@@ -257,12 +264,10 @@ class Session:
             await engine.run()
             return Outcome("finished", cursor=recorder.cursor)
         except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, LinkRefused):
+                return Outcome("unsafe", f"error: {exc}", recorder.cursor)
             if disk_full(exc):
-                line = (
-                    "error: the disk is full; the previous checkpoint is intact. "
-                    "Free some space and resume."
-                )
-                return Outcome("disk_full", line, recorder.cursor)
+                return Outcome("disk_full", DISK_FULL, recorder.cursor)
             stop = _stop_of(exc, self._stops > 0)
             if stop is None and isinstance(exc, asyncio.CancelledError):
                 raise

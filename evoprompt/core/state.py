@@ -58,5 +58,21 @@ class ExperimentState:
         generator.bit_generator.state = self.rng_state
         return generator
 
+    def is_sound(self) -> bool:
+        """The shape a loaded state.pkl must have (the allow-listed unpickler checks only
+        which types it holds, not where)."""
+        return (
+            isinstance(self.experiment_id, str)
+            and isinstance(self.rng_state, dict)
+            and isinstance(self.generation, int)
+            and isinstance(self.population, list)
+            and all(isinstance(ind, Individual) for ind in self.population)
+            and isinstance(self.scored, dict)
+            and all(isinstance(ind, Individual) for ind in self.scored.values())
+            and isinstance(self.generations, list)
+            and all(isinstance(row, GenerationRow) for row in self.generations)
+            and (self.generation < 0 or bool(self.population))
+        )
+
     def best(self) -> Individual | None:
         return max(self.population, key=lambda ind: ind.fitness, default=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -37,7 +38,7 @@ class Dataset:
         return len(self.texts)
 
 
-Table = tuple[list[str], list[dict[str, str]]]  # column names, rows
+Table = tuple[list[str], list[dict[str, str | None]]]  # column names, rows (None: null)
 
 
 def _read(source: str) -> Table:
@@ -75,8 +76,16 @@ def _read_file(path: Path) -> Table:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise DatasetError(f"dataset {path} cannot be parsed as {suffix[1:]}: {first}") from None
     columns = [str(c) for c in frame.columns]
-    values = frame.astype(str).itertuples(index=False)
-    return columns, [dict(zip(columns, row)) for row in values]
+    return columns, [
+        {c: _cell(v) for c, v in zip(columns, row)} for row in frame.itertuples(index=False)
+    ]
+
+
+def _cell(value: object) -> str | None:
+    """A null or missing cell stays None (load_dataset names it), never the text "nan"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -108,7 +117,13 @@ def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
             f"dataset {source} has no column {', '.join(missing)} (columns: {have}); "
             "set --text-column / --label-column"
         )
-    kept = [row for row in rows if str(row[text_column]).strip() != ""]
+    for number, row in enumerate(rows, 1):
+        if row[label_column] is None:  # a JSONL null, or a key missing from that line
+            raise DatasetError(
+                f"dataset {source}: row {number} has no {label_column} (null or missing)"
+            )
+    # no text (null or missing): dropped like blank text, never scored as "None"
+    kept = [row for row in rows if str(row[text_column] or "").strip() != ""]
     if not kept:
         raise DatasetError(f"dataset {source} has no rows with text")
     gold = [str(row[label_column]).strip() for row in kept]

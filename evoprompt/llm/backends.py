@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from evoprompt.config import Config, ConfigError
+from evoprompt.config import Config, ConfigError, split_userinfo
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
@@ -144,6 +144,14 @@ def settle_backend(config: Config, api_key: str) -> str | None:
         other = next(s for s, n in SCORER_NEEDS.items() if n in spec.capabilities)
         why = "is a base model" if need == "chat" else "gives no log-likelihoods"
         raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
+    if split_userinfo(config.base_url)[1]:
+        said = (
+            "ignored: OPENAI_API_KEY is sent as the Bearer token"
+            if api_key
+            else "sent as HTTP Basic auth (no OPENAI_API_KEY is set)"
+        )
+        line = f"note: the user:password in the base URL is never stored; it is {said}"
+        notice = f"{notice}\n{line}" if notice else line
     return notice
 
 

@@ -3,15 +3,19 @@
 Order matters. A journaled answer is returned before anything else (a resumed run pays for
 nothing twice); budgets are checked before a request is admitted; each *attempt* holds a
 concurrency slot only while it is on the wire (not while it waits to retry); the answer is
-journaled before the caller sees it.
+journaled before the caller sees it. Each attempt is marked in the journal as sent before it
+goes out (``lost_in_flight`` after a crash). Once the endpoint has answered in this run, a call
+whose retries run out pauses every call while :class:`~evoprompt.llm.outage.OutageGate` probes
+the endpoint, up to ``max_outage`` seconds, instead of ending the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evoprompt.checkpoint.journal import Journal
+from evoprompt.checkpoint.journal import BadRow, Journal
 from evoprompt.llm.errors import (
     BudgetExceeded,
     LLMError,
@@ -20,6 +24,7 @@ from evoprompt.llm.errors import (
     StopRequested,
 )
 from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.outage import OutageGate, ProbeListener
 from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
 
@@ -74,6 +79,9 @@ class LLMClient:
         prices: Prices | None = None,
         fallback_model: str = "",
         on_retry: RetryListener | None = None,
+        max_outage: float = 0.0,
+        on_probe: ProbeListener | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ):
         self.backend = backend
         self.journal = journal
@@ -83,13 +91,33 @@ class LLMClient:
         self.prices = prices or Prices()
         self.fallback_model = fallback_model
         self.on_retry: RetryListener | None = on_retry
+        self.on_notice = on_notice
+        self.max_outage = max_outage
+        self.outage = OutageGate(
+            max_outage, lambda n: min(max(policy.delay, 0.1) * 2**n, policy.cap), on_probe
+        )
+        self._reached = False  # the endpoint has answered an attempt in this run
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
         self._stopping = False
 
+    def _journaled(self, key: str, request: LLMRequest) -> LLMResponse | None:
+        """The stored answer; a garbled or forged one is set aside, said, and asked again."""
+        try:
+            journaled = self.journal.get(key)
+            return None if journaled is None else LLMResponse.from_json(journaled)
+        except (BadRow, ValueError, KeyError, TypeError) as exc:
+            why = str(exc) if isinstance(exc, BadRow) else "not a valid answer"
+        self.journal.reject(key, why)
+        if self.on_notice is not None:
+            self.on_notice(
+                f"journal: the stored answer for {request.site or key[:16]} {why}; "
+                "it is set aside and asked again"
+            )
+        return None
+
     async def call(self, request: LLMRequest) -> LLMResponse:
         key = request.key()
-        journaled = self.journal.get(key)
-        cached = None if journaled is None else LLMResponse.from_json(journaled)
+        cached = self._journaled(key, request)
         if cached is None and key in self._in_flight:
             # The same call is already on the wire (duplicate rows, say): share its answer
             # rather than paying for it twice.
@@ -105,7 +133,7 @@ class LLMClient:
         shared = self._in_flight[key] = asyncio.get_running_loop().create_future()
         shared.add_done_callback(_mark_retrieved)
         try:
-            response, attempts, fallback = await self._send(request)
+            response, attempts, fallback = await self._send_riding_outages(request, key)
             cost = self.prices.cost(
                 response, request.model if not fallback else self.fallback_model
             )
@@ -139,10 +167,27 @@ class LLMClient:
         """Start no new call from now on; calls already on the wire land in the journal."""
         self._stopping = True
 
-    async def _send(self, request: LLMRequest) -> tuple[LLMResponse, int, bool]:
+    async def _send_riding_outages(
+        self, request: LLMRequest, key: str
+    ) -> tuple[LLMResponse, int, bool]:
+        """Send ``request``; when its retries run out after the endpoint answered in this run,
+        wait out the outage (probing with this request) rather than fail the run."""
+        while True:
+            try:
+                return await self._send(request, key)
+            except RetriesExhausted as exc:
+                if not self._reached or self.max_outage <= 0:
+                    raise
+                answer = await self.outage.ride(
+                    lambda: self._attempt(request, key, probe=True), exc
+                )
+                if answer is not None:
+                    return answer, exc.attempts + 1, False
+
+    async def _send(self, request: LLMRequest, key: str) -> tuple[LLMResponse, int, bool]:
         try:
             response, attempts = await self.policy.run(
-                lambda: self._attempt(request), self.on_retry
+                lambda: self._attempt(request, key), self.on_retry
             )
             return response, attempts, False
         except RetriesExhausted as exc:
@@ -155,7 +200,9 @@ class LLMClient:
             raise
         backup = request.with_model(self.fallback_model)
         try:
-            response, attempts = await self.policy.run(lambda: self._attempt(backup), self.on_retry)
+            response, attempts = await self.policy.run(
+                lambda: self._attempt(backup, key), self.on_retry
+            )
         except RetriesExhausted as exc:
             self._failed(backup, exc.last, primary_attempts + exc.attempts)
             raise
@@ -164,14 +211,21 @@ class LLMClient:
             raise
         return response, primary_attempts + attempts, True
 
-    async def _attempt(self, request: LLMRequest) -> LLMResponse:
+    async def _attempt(self, request: LLMRequest, key: str, probe: bool = False) -> LLMResponse:
+        """One request on the wire, marked in the journal as sent before it goes out."""
+        if not probe:
+            await self.outage.passed()
         async with self.limiter.slot(request.estimated_tokens()) as window:
+            self.journal.sent(key)
             try:
                 response = await self.backend.complete(request)
-            except RateLimited:
-                self.limiter.rate_limited(window)
+            except LLMError as exc:
+                self.journal.settled(key)  # no answer: nothing billed
+                if isinstance(exc, RateLimited):
+                    self.limiter.rate_limited(window)
                 raise
             self.limiter.succeeded()
+        self._reached = True
         return response
 
     def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import urllib.parse
 from typing import Any
 
 import httpx
 
+from evoprompt.config import split_userinfo
 from evoprompt.llm.errors import FatalError, LLMError, QuotaExhausted, RateLimited, TransientError
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
@@ -88,6 +90,15 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # httpx would turn user:password in the URL into Basic auth *replacing* the Bearer
+        # key: the key wins, and the URL's credentials are used only when there is none.
+        base_url, userinfo = split_userinfo(base_url)
+        user, _, password = userinfo.partition(":")
+        auth = (
+            httpx.BasicAuth(urllib.parse.unquote(user), urllib.parse.unquote(password))
+            if userinfo and not api_key
+            else None
+        )
         # httpcore scans every pooled connection (a poll and a getpeername per idle one) each
         # time a request starts or ends, so one pool of C connections costs O(C) per request:
         # at C=32 that scan was ~40% of the runner's CPU. Pools of at most POOL_SHARD
@@ -99,6 +110,7 @@ class OpenAIBackend:
             httpx.AsyncClient(
                 base_url=base_url.rstrip("/"),
                 headers=headers,
+                auth=auth,
                 verify=tls,
                 timeout=httpx.Timeout(timeout),
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),

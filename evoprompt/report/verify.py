@@ -3,7 +3,7 @@
 Each checkpoint JSON must pass its own checksum and have the fields the loader reads;
 state.pkl must pass its header checksum and load through the allow-list unpickler (a tampered
 pickle is refused before anything in it runs, and reported); journal.sqlite must pass
-``PRAGMA integrity_check`` on a read-only connection.
+``PRAGMA integrity_check`` on a read-only connection, and every answer row its own checksum.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal import open_readonly
+from evoprompt.checkpoint.journal import bad_rows, open_readonly
 from evoprompt.checkpoint.layout import BATCH_PATTERN, CHECKPOINTS, JOURNAL, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import is_manager_payload
@@ -96,12 +96,17 @@ def _check_journal(path: Path) -> FileCheck:
     try:
         with contextlib.closing(open_readonly(path)) as db:
             rows = [row[0] for row in db.execute("PRAGMA integrity_check").fetchall()]
-            db.execute("SELECT COUNT(*) FROM responses").fetchone()
+            bad, lines = bad_rows(db)
     except sqlite3.Error as exc:
         check.problem = f"not a usable SQLite database ({exc})"
         return check
     if rows != ["ok"]:
         check.problem = "integrity check failed: " + "; ".join(rows[:3])
+    elif bad:
+        check.problem = (
+            f"{bad} answer rows fail their checks ({'; '.join(lines)}); a run sets them aside "
+            "and asks again"
+        )
     return check
 
 
@@ -157,4 +162,18 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
         checks.append(FileCheck(JOURNAL, None, "missing"))
     if layout.summary.exists():
         checks.append(_check_plain_json(layout.summary))
+    if isinstance(payload, ExperimentState):
+        checks += _missing_history(layout, payload.generation)
     return checks
+
+
+def _missing_history(layout: Layout, completed: int) -> list[FileCheck]:
+    """History copies that must exist: the newest completed generation's, and every one from
+    the oldest kept (pruning removes only the oldest) up to it."""
+    present = {gen for gen, _ in layout.history_files()}
+    oldest = min(present, default=completed)
+    return [
+        FileCheck(layout.relative(layout.history(gen)), None, "missing")
+        for gen in range(max(oldest, 0), completed + 1)
+        if gen not in present
+    ]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evoprompt.checkpoint.journal import Journal, open_readonly
+from evoprompt.checkpoint.journal import (
+    BadRow,
+    Journal,
+    JournalUnusable,
+    bad_rows,
+    open_readonly,
+)
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 
@@ -84,6 +92,7 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "prompt_tokens": 60,
         "completion_tokens": 6,
         "cost_usd": 1.75,
+        "lost_in_flight": 0,
     }
     assert journal.totals() == {"calls": 3, "tokens": 66, "cost": 1.75}
 
@@ -147,3 +156,78 @@ def test_request_keys_cover_model_and_parameters() -> None:
     keys = {v.key() for v in variants}
     assert base.key() not in keys and len(keys) == 4  # with_model("b") == the first variant
     assert base.key() == LLMRequest(kind="chat", model="a", messages=(("user", "hi"),)).key()
+
+
+def _forge(path: Path, key: str, payload: str) -> None:
+    """What an attacker with write access does: rewrite an answer behind the journal's back."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE responses SET response = ? WHERE key = ?", (payload, key))
+
+
+def test_a_forged_or_garbled_row_is_refused_set_aside_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    put(journal, "k", answer("positive"), cost=0.0, attempts=1, fallback=False)
+    put(journal, "j", answer("negative"), cost=0.0, attempts=1, fallback=False)
+    journal.close()
+    _forge(path, "k", answer("negative").to_json())
+    _forge(path, "j", "{not json")
+    with contextlib.closing(open_readonly(path)) as db:
+        assert bad_rows(db)[0] == 2
+    journal = Journal(path)
+    for key in ("k", "j"):
+        with pytest.raises(BadRow, match="checksum"):
+            journal.get(key)
+        journal.reject(key, "fails its checksum")
+        assert journal.get(key) is None  # asked again, and the new answer stands
+    put(journal, "k", answer("positive"), cost=0.0, attempts=1, fallback=False)
+    assert got(journal, "k") == answer("positive")
+    journal.close()
+    with contextlib.closing(open_readonly(path)) as db:
+        assert bad_rows(db)[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0] == 2
+
+
+def test_rows_from_before_checksums_are_upgraded_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    put(journal, "k", answer("positive"), cost=0.0, attempts=1, fallback=False)
+    journal.close()
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("ALTER TABLE responses DROP COLUMN checksum")
+    journal = Journal(path)
+    assert got(journal, "k") == answer("positive")
+    journal.close()
+
+
+def test_calls_on_the_wire_at_a_crash_are_counted_lost(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    for key in ("answered", "failed", "lost1", "lost2"):
+        journal.sent(key)
+    put(journal, "answered", answer(), cost=0.0, attempts=1, fallback=False)
+    journal.record_failure("failed", "m", "HTTP 500", attempts=3)
+    journal.sent("retried")
+    journal.settled("retried")  # a failed attempt: nothing billed
+    # the process dies here: lost1 and lost2 were on the wire
+    with contextlib.closing(open_readonly(path)) as db:
+        assert journal_stats_of(db)["lost_in_flight"] == 2
+    journal.close()
+    reopened = Journal(path)
+    stats = reopened.stats()
+    assert (stats["lost_in_flight"], stats["calls"]) == (2, 4)
+    reopened.close()
+    assert Journal(path).stats()["lost_in_flight"] == 2  # folded once, not again
+
+
+def journal_stats_of(db: sqlite3.Connection) -> dict[str, Any]:
+    from evoprompt.checkpoint.journal import journal_stats
+
+    return journal_stats(db)
+
+
+def test_garbled_and_unwritable_journals_are_told_apart(tmp_path: Path) -> None:
+    garbled = tmp_path / "garbled.sqlite"
+    garbled.write_bytes(b"not a database!!" * 100)
+    with pytest.raises(JournalUnusable, match="garbled"):
+        Journal(garbled)

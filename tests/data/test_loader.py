@@ -155,3 +155,18 @@ def test_builtin_code_vuln() -> None:
     data = load_dataset("code_vuln", "text", "label")
     assert len(data) >= 120
     assert len(set(data.gold)) >= 4 and "Benign" in data.gold
+
+
+def test_jsonl_null_or_missing_values_are_named_not_scored_as_nan(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "good", "label": "pos"}\n{"text": "bad", "label": null}\n')
+    with pytest.raises(DatasetError, match="row 2 has no label"):
+        load_dataset(str(path), "text", "label")
+    path.write_text('{"text": "good", "label": "pos"}\n{"text": "bad"}\n')
+    with pytest.raises(DatasetError, match="row 2 has no label"):
+        load_dataset(str(path), "text", "label")
+    rows = ['{"text": "good", "label": "pos"}', '{"label": "neg"}']
+    rows.append('{"text": null, "label": "neg"}')
+    path.write_text("\n".join(rows) + "\n")
+    data = load_dataset(str(path), "text", "label")
+    assert data.texts == ("good",) and "nan" not in data.texts

@@ -89,3 +89,22 @@ def test_garbled_journal_is_one_clear_line(tmp_path: Path) -> None:
     assert "is not a usable journal" in resumed.stderr and "mv " in resumed.stderr
     assert "Traceback" not in resumed.stderr
     assert (tmp_path / "victim" / "checkpoints" / "state.pkl").exists()
+
+
+def test_a_state_pkl_of_allowed_types_but_the_wrong_shape_is_rebuilt(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    from evoprompt.core.state import ExperimentState
+
+    with FakeLLMServer() as server:
+        kill_after_generation(server, tmp_path, 1)
+        wrong = ExperimentState("victim", {}, population="oops", generation=1)  # type: ignore[arg-type]
+        body = pickle.dumps(wrong)
+        header = {"format": 1, "seq": 99, "sha256": sha256_bytes(body), "created": 0.0}
+        state = tmp_path / "victim" / "checkpoints" / "state.pkl"
+        state.write_bytes(json.dumps(header).encode() + b"\n" + body)
+        resumed = run_cli(victim_args(tmp_path), cli_env(server))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert "state.pkl is unusable (it has the wrong shape)" in resumed.stderr
+    assert outcome(summary(tmp_path, "victim")) == outcome(reference["summary"])

@@ -1,0 +1,33 @@
+"""Which experiment a run is: ids are reserved atomically and printed commands are quoted."""
+
+from __future__ import annotations
+
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from evoprompt.cli.hints import resume_command
+from evoprompt.config import Config
+from evoprompt.core.launch import choose_experiment
+
+
+def test_runs_started_in_the_same_second_never_share_an_id(tmp_path: Path) -> None:
+    config = Config(result_dir=str(tmp_path))
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: choose_experiment(config, fresh=True)[0], range(8)))
+    assert len(set(ids)) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ids)
+
+
+def test_the_printed_resume_command_is_quoted() -> None:
+    config = Config(result_dir="my results/$(id)")
+    command = resume_command("exp_1", config)
+    assert shlex.split(command) == [
+        "python",
+        "main.py",
+        "--experiment-id",
+        "exp_1",
+        "--result-dir",
+        "my results/$(id)",
+    ]
+    assert resume_command("exp_1", Config()) == "python main.py --experiment-id exp_1"
