@@ -52,6 +52,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "retry_delay",
             "retry_strategy",
             "max_retry_wait",
+            "max_outage",
         ),
     ),
     (

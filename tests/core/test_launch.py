@@ -6,15 +6,16 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from evoprompt.cli.hints import resume_command
+from evoprompt.cli.hints import program, resume_command
 from evoprompt.config import Config
-from evoprompt.core.launch import choose_experiment
+from evoprompt.core.launch import choose_experiment, reserve_id
 
 
 def test_runs_started_in_the_same_second_never_share_an_id(tmp_path: Path) -> None:
-    config = Config(result_dir=str(tmp_path))
-    with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda _: choose_experiment(config, fresh=True)[0], range(8)))
+    base = choose_experiment(Config(result_dir=str(tmp_path)), fresh=True)[0]
+    assert not any(tmp_path.iterdir())  # choosing creates nothing; the reservation does
+    with ThreadPoolExecutor(8) as pool:  # eight runs whose clocks gave the same id
+        ids = list(pool.map(lambda _: reserve_id(tmp_path, base), range(8)))
     assert len(set(ids)) == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ids)
 
@@ -22,12 +23,11 @@ def test_runs_started_in_the_same_second_never_share_an_id(tmp_path: Path) -> No
 def test_the_printed_resume_command_is_quoted() -> None:
     config = Config(result_dir="my results/$(id)")
     command = resume_command("exp_1", config)
-    assert shlex.split(command) == [
-        "python",
-        "main.py",
+    assert command.startswith(program() + " ")  # the interpreter running, then main.py
+    assert shlex.split(command)[-4:] == [
         "--experiment-id",
         "exp_1",
         "--result-dir",
         "my results/$(id)",
     ]
-    assert resume_command("exp_1", Config()) == "python main.py --experiment-id exp_1"
+    assert resume_command("exp_1", Config()) == f"{program()} --experiment-id exp_1"
