@@ -92,6 +92,7 @@ def _prepare(layers: Layers, options: dict[str, Any]) -> tuple[Prepared, str]:
         auto_resume=bool(auto),
         ask=_ask if sys.stdin.isatty() else None,
         say=say,
+        admit=_check_budget,
     )
     if prepared.notice:
         say(prepared.notice)
@@ -115,10 +116,7 @@ def main(argv: list[str]) -> int:
         config = prepared.config
         if not prepared.resuming:
             reserved = Path(config.result_dir) / prepared.exp_id
-        task = prepared.task or load_task(config)
-        if not prepared.resuming and not _budget_allows(config, task):
-            _release(reserved)
-            return EXIT_USAGE
+        task = prepared.task
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
     except (SessionError, ConfigError, DatasetError, ValueError) as exc:
         _release(reserved)
@@ -160,20 +158,18 @@ def main(argv: list[str]) -> int:
         session.__exit__(None, None, None)
 
 
-def _budget_allows(config: Config, task: Task) -> bool:
+def _check_budget(config: Config, task: Task) -> None:
     """Refuse a fresh run whose budget cannot pay for its initial population; warn when it
     may not pay for the whole run (estimated only when a budget is set: start-up stays fast)."""
     if not (config.max_calls or config.max_tokens_total or config.max_cost):
-        return True
+        return
     from evoprompt.core.bill import estimate, judge_budget
 
     refusal, warning = judge_budget(estimate(config, task), config)
     if refusal:
-        say(f"error: {refusal}")
-        return False
+        raise SessionError(refusal)
     if warning:
         say(warning)
-    return True
 
 
 def _run_locked(session: Session) -> int:

@@ -44,8 +44,8 @@ class Prepared:
     config: Config
     exp_id: str
     resuming: bool
+    task: Task  # the checked input
     notice: str | None = None
-    task: Task | None = None  # the checked input (None: the session loads it)
 
 
 def defining(config: Config) -> dict[str, Any]:
@@ -181,6 +181,7 @@ def prepare(
     ask: Callable[[str], bool] | None = None,
     say: Callable[[str], None] = lambda line: None,
     metric: str | None = None,
+    admit: Callable[[Config, Task], None] | None = None,
 ) -> Prepared:
     """The config, experiment id, resume decision and checked input of a run; raises
     SessionError, ConfigError or DatasetError, having created nothing. A new experiment's id
@@ -217,7 +218,10 @@ def prepare(
         notice = settle_backend(config, api_key)
     if task is None:
         task = check_input(config, metric)
-    if not resuming and experiment_id is None:
-        # Reserved last, once the input is known to be good: bad input leaves nothing behind.
-        exp_id = reserve_id(Path(config.result_dir), exp_id)
-    return Prepared(config, exp_id, resuming, notice, task)
+    if not resuming:
+        if admit is not None:
+            admit(config, task)  # e.g. the CLI's budget check; raises SessionError to refuse
+        if experiment_id is None:
+            # Reserved last, once the input is known to be good: bad input leaves nothing.
+            exp_id = reserve_id(Path(config.result_dir), exp_id)
+    return Prepared(config, exp_id, resuming, task, notice)
