@@ -42,6 +42,9 @@ GUARDED = (
     "seed_prompts",
     "scorer",
     "evolve_temperature",
+    "test_size",
+    "test_dataset",
+    "test_top_k",
 )
 
 
@@ -61,6 +64,10 @@ class Config:
     labels: list[str] = field(default_factory=list)
     dev_size: int = 48
     seed_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_PROMPTS))
+    # held-out test (scored once, after the last generation)
+    test_size: int = 500
+    test_dataset: str = ""
+    test_top_k: int = 3
     # evolution
     algorithm: str = "ga"
     population_size: int = 6
@@ -137,8 +144,10 @@ POSITIVE = {
     "timeout",
     "cleanup_every",
     "keep_last_n",
+    "test_top_k",
 }
 NON_NEGATIVE = {
+    "test_size",
     "max_generations",
     "rpm",
     "tpm",
@@ -159,6 +168,9 @@ HELP: dict[str, str] = {
     "labels": "allowed labels (TOML list); default: the labels found in the data",
     "dev_size": "dev samples each prompt is scored on",
     "seed_prompts": "initial prompts (TOML list); topped up with LLM paraphrases",
+    "test_size": "held-out test rows: at most N rows not used for dev (0: no test phase)",
+    "test_dataset": "test set file with the dataset's columns (default: held out of --dataset)",
+    "test_top_k": "test the top K of the final population (besides the best and the seeds)",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population",

@@ -26,6 +26,7 @@ BATCHES = "batches"
 
 HISTORY_PATTERN = re.compile(r"^gen(\d+)_batch0\.json$")
 BATCH_PATTERN = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
+TEST_BATCH_PATTERN = re.compile(r"^test(\d+)_batch(\d+)\.json$")
 
 
 def history_name(generation: int) -> str:
@@ -35,6 +36,11 @@ def history_name(generation: int) -> str:
 
 def batch_name(generation: int, batch_idx: int) -> str:
     return f"gen{generation}_batch{batch_idx}.json"
+
+
+def test_batch_name(phase: int, batch_idx: int) -> str:
+    """A batch of held-out test phase ``phase`` (its record's ``generation`` holds the phase)."""
+    return f"test{phase}_batch{batch_idx}.json"
 
 
 def history_generation(path: Path) -> int | None:
@@ -103,6 +109,9 @@ class Layout:
     def batch(self, generation: int, batch_idx: int) -> Path:
         return self.batches / batch_name(generation, batch_idx)
 
+    def test_batch(self, phase: int, batch_idx: int) -> Path:
+        return self.batches / test_batch_name(phase, batch_idx)
+
     def relative(self, path: Path) -> str:
         """How a file is named to the user: relative to the experiment folder."""
         return path.relative_to(self.exp_dir).as_posix()
@@ -116,12 +125,14 @@ class Layout:
         ]
         return sorted(found, reverse=True)
 
-    def batch_files(self) -> list[tuple[int, int, Path]]:
-        """(generation, batch index, path) of every batch file, in order."""
+    def batch_files(self, *, test: bool = False) -> list[tuple[int, int, Path]]:
+        """(generation, batch index, path) of every dev batch file, in order; with ``test``,
+        (test phase, batch index, path) of every test batch file."""
+        pattern = TEST_BATCH_PATTERN if test else BATCH_PATTERN
         found = [
             (int(m.group(1)), int(m.group(2)), p)
-            for p in self.batches.glob("gen*_batch*.json")
-            if (m := BATCH_PATTERN.match(p.name))
+            for p in self.batches.glob("test*_batch*.json" if test else "gen*_batch*.json")
+            if (m := pattern.match(p.name))
         ]
         return sorted(found)
 

@@ -150,21 +150,30 @@ class CheckpointStore:
         if history:
             write_checked_json(self.layout.history(doc.history_of), doc.to_json())
 
-    def save_batch(self, record: BatchRecord) -> None:
+    def save_batch(self, record: BatchRecord, *, test: bool = False) -> None:
+        """A dev batch, or with ``test`` a batch of test phase ``record.generation``."""
         if self.enabled:
-            write_checked_json(
-                self.layout.batch(record.generation, record.batch_idx), record.to_json()
-            )
+            where = self.layout.test_batch if test else self.layout.batch
+            write_checked_json(where(record.generation, record.batch_idx), record.to_json())
 
     # -- reading -------------------------------------------------------------------------
 
     def load_batches(
-        self, generation: int, prompts: list[str], rows: list[range]
+        self,
+        generation: int,
+        prompts: list[str],
+        rows: list[range],
+        *,
+        inputs: list[str | None] | None = None,
     ) -> dict[int, BatchRecord]:
         """Valid batch files of ``generation`` evaluated for exactly these prompts and rows
-        (a resume with another ``batch_size`` cuts other batches, re-read from the journal)."""
+        (a resume with another ``batch_size`` cuts other batches, re-read from the journal).
+
+        With ``inputs`` (the sha256 of each batch's input texts) they are the batches of test
+        phase ``generation`` for exactly those inputs.
+        """
         done = {}
-        for gen, b, path in self.layout.batch_files():
+        for gen, b, path in self.layout.batch_files(test=inputs is not None):
             if gen != generation or b >= len(rows):
                 continue
             try:
@@ -172,7 +181,9 @@ class CheckpointStore:
             except CorruptFile:
                 continue  # re-evaluated from the journal at no cost
             expected = (rows[b].start, rows[b].stop)
-            if record.rows == expected and [p.text for p in record.prompts] == prompts:
+            same_inputs = inputs is None or record.inputs_sha256 == inputs[b]
+            same_prompts = [p.text for p in record.prompts] == prompts
+            if record.rows == expected and same_prompts and same_inputs:
                 done[b] = record
         return done
 

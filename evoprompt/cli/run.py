@@ -32,6 +32,7 @@ from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.errors import FatalError
+from evoprompt.report.verdict import detail_lines, verdict_line
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 EXIT_CODES = {
@@ -211,4 +212,7 @@ def _print_summary(exp_dir: Path) -> None:
         f"tokens {stats['prompt_tokens']} in / {stats['completion_tokens']} out, "
         f"cost ${stats['cost_usd']:.4f}"
     )
+    if doc.test is not None:
+        print(verdict_line(doc.test))
+        print("\n".join(detail_lines(doc.test)))
     print(f"Results: {exp_dir}/summary.json")

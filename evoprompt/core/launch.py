@@ -120,10 +120,11 @@ def choose_experiment(
 
 def check_guard(stored: dict[str, Any], config: Config, exp_id: str) -> None:
     """Refuse to resume under a different experiment-defining setting, naming each one."""
+    defaults = Config()  # a key an older experiment lacks had its default value
     differing = [
         f"{key} (experiment: {stored.get(key)!r}, now: {getattr(config, key)!r})"
         for key in GUARDED
-        if stored.get(key) != getattr(config, key)
+        if stored.get(key, getattr(defaults, key)) != getattr(config, key)
     ]
     if differing:
         raise SessionError(

@@ -27,10 +27,12 @@ _PENDING = Judged("", "", 0.0)
 
 @dataclass(frozen=True)
 class Score:
-    """One prompt's fitness and the metric's analysis of its outputs."""
+    """One prompt's fitness, the metric's analysis of its outputs, and each example's judged
+    output (the held-out statistics pair prompts row by row)."""
 
     fitness: float
     analysis: dict[str, Any]
+    judged: tuple[Judged, ...] = ()
 
 
 def recovered(entry: PromptResult) -> list[Judged]:
@@ -72,7 +74,9 @@ class Evaluator:
 
     def score(self, examples: Sequence[Example], judged: Sequence[Judged]) -> Score:
         return Score(
-            self.metric.fitness([j.score for j in judged]), self.metric.analyse(examples, judged)
+            self.metric.fitness([j.score for j in judged]),
+            self.metric.analyse(examples, judged),
+            tuple(judged),
         )
 
     async def evaluate(

@@ -15,6 +15,7 @@ from evoprompt.checkpoint.schema.checkpoints import (
     is_manager_payload,
 )
 from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError
+from evoprompt.checkpoint.schema.heldout import Comparison, TestReport, TestResult
 from evoprompt.checkpoint.schema.results import (
     GenerationRow,
     PopulationRow,
@@ -36,6 +37,7 @@ __all__ = [
     "INTERRUPTED",
     "MANAGER_FORMAT",
     "BatchRecord",
+    "Comparison",
     "Descriptor",
     "GenerationRow",
     "JsonDict",
@@ -45,5 +47,7 @@ __all__ = [
     "SchemaError",
     "Stage",
     "Summary",
+    "TestReport",
+    "TestResult",
     "is_manager_payload",
 ]
