@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python main.py",
         description="Evolve instruction prompts with EvoPrompt GA/DE; stop at any moment and "
-        "resume with nothing lost. Subcommands: list, status ID, verify ID, report ID "
+        "resume with nothing lost. Subcommands: list, status ID, verify ID, report ID, test ID "
         "(see 'python main.py list --help').",
         argument_default=argparse.SUPPRESS,
     )

@@ -1,4 +1,5 @@
-"""Entry point: ``run`` by default, or an inspection subcommand."""
+"""Entry point: ``run`` by default, an inspection subcommand, or ``test`` (a held-out test of
+an experiment's finalists or of given prompts)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
         from evoprompt.cli.inspect import main as inspect_main
 
         return inspect_main(args)
+    if args and args[0] == "test":
+        from evoprompt.cli.retest import main as retest_main
+
+        return retest_main(args[1:])
     from evoprompt.cli.run import main as run_main
 
     return run_main(args)

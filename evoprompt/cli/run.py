@@ -151,8 +151,8 @@ def _run_locked(session: Session) -> int:
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "
             f"{config.model} ({config.backend}); results in {exp_dir}"
         )
-    outcome = asyncio.run(_drive(session, state))
-    code = _exit_code(outcome, session)
+    outcome = asyncio.run(drive(session, state))
+    code = exit_code(outcome, session)
     if code == EXIT_OK:
         _print_summary(exp_dir)
     elif config.checkpoint:
@@ -162,20 +162,23 @@ def _run_locked(session: Session) -> int:
     return code
 
 
-def _exit_code(outcome: Outcome, session: Session) -> int:
+def exit_code(outcome: Outcome, session: Session) -> int:
     if outcome.kind == "interrupted":
         signum = session.stop_reason or signal.SIGINT
         return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     return EXIT_CODES[outcome.kind]
 
 
-async def _drive(session: Session, state: ExperimentState) -> Outcome:
-    """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended."""
+async def drive(
+    session: Session, state: ExperimentState, retest: list[str] | None = None
+) -> Outcome:
+    """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended.
+    ``retest``: run only a test phase (see :meth:`Session.run`)."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, session.request_stop, signum)
     try:
-        outcome = await session.run(state)
+        outcome = await session.run(state, retest=retest)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
