@@ -124,14 +124,12 @@ def held_out(test: TestReport, metric: Metric) -> HeldOutSection:
             ]
         )
     notes = [f"test set: {test.size} rows of {test.source}"]
-    notes += [
-        line.strip() for line in detail_lines(test) if "baseline" in line or "dropped" in line
-    ]
-    if test.comparison is not None:
+    notes += [line.strip() for line in detail_lines(test)[len(test.results) :]]  # baselines
+    if test.comparison is not None and test.results:
         c = test.comparison
         notes.append(
-            f"best - best seed: {c.delta:+.4f} {_interval(c.ci_low, c.ci_high)} (paired "
-            f"bootstrap), p={c.p_value:.4g} ({c.method})"
+            f"{test.results[0].role} - best seed: {c.delta:+.4f} "
+            f"{_interval(c.ci_low, c.ci_high)} (paired bootstrap), p={c.p_value:.4g} ({c.method})"
         )
     per_class = Table(["class", "test rows", "test score"])
     for label, figures in test.per_class.items():
