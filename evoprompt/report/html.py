@@ -102,10 +102,6 @@ def render_html(data: ReportData, png: bytes | None) -> str:
             f'<p class="verdict"><strong>{escape(test.verdict)}</strong></p><ul>{notes}</ul>',
             "<h3>Dev vs test</h3>",
             _table(test.prompts),
-            "<h3>Best prompt on test, per class</h3>",
-            _table(test.per_class),
-            f"<h3>{escape(test.analysis_title)} of the best prompt on test</h3>",
-            _table(test.analysis),
         ]
     parts.append("<h2>Fitness over generations</h2>")
     if png is not None:
@@ -132,6 +128,10 @@ def render_html(data: ReportData, png: bytes | None) -> str:
     else:
         parts.append("<p>(none)</p>")
     parts += [f"<h2>{escape(data.analysis_title)} of the best prompt</h2>", _table(data.analysis)]
+    if data.test is not None:
+        parts += ["<h2>Best prompt on test, per class</h2>", _table(data.test.per_class)]
+        title = f"{escape(data.test.analysis_title)} of the best prompt on test"
+        parts += [f"<h2>{title}</h2>", _table(data.test.analysis)]
     parts += ["<h2>API statistics</h2>", _pairs(data.api) if data.api else "<p>(none)</p>"]
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

@@ -39,8 +39,6 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
         out += ["## Held-out test\n", f"**{test.verdict}**\n"]
         out.append("".join(f"- {note}\n" for note in test.notes))
         out += ["### Dev vs test\n", _table(test.prompts)]
-        out += ["### Best prompt on test, per class\n", _table(test.per_class)]
-        out += [f"### {test.analysis_title} of the best prompt on test\n", _table(test.analysis)]
     out.append("## Fitness over generations\n")
     out.append(
         f"![best and mean fitness per generation]({plot_name})\n"
@@ -61,6 +59,10 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
     else:
         out.append("(none)\n")
     out += [f"## {data.analysis_title} of the best prompt\n", _table(data.analysis)]
+    if data.test is not None:
+        out += ["## Best prompt on test, per class\n", _table(data.test.per_class)]
+        title = f"## {data.test.analysis_title} of the best prompt on test\n"
+        out += [title, _table(data.test.analysis)]
     out += [
         "## API statistics\n",
         _table(Table(["statistic", "value"], [list(p) for p in data.api])),
