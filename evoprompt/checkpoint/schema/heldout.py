@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
+from evoprompt.checkpoint.schema.fields import (
+    NUMBER,
+    JsonDict,
+    SchemaError,
+    as_object,
+    get,
+    opt,
+)
 
 ROLES = ("best", "seed", "top", "given")
 
@@ -47,8 +54,11 @@ class TestResult:
     @classmethod
     def from_json(cls, raw: Any) -> TestResult:
         doc = as_object(raw, "a test result")
+        role = get(doc, "role", str, "a string")
+        if role not in ROLES:
+            raise SchemaError(f"field 'role' is {role!r}, not one of {', '.join(ROLES)}")
         return cls(
-            role=get(doc, "role", str, "a string"),
+            role=role,
             prompt=get(doc, "prompt", str, "a string"),
             dev_fitness=opt(doc, "dev_fitness", NUMBER, "a number"),
             test_fitness=float(get(doc, "test_fitness", NUMBER, "a number")),
