@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
 EXACT_UP_TO = 2**14  # sign-flip patterns enumerated exactly; beyond, seeded Monte Carlo
+
+
+def _stats() -> Any:
+    """scipy.stats, imported on first use: it takes over a second to import, which every run
+    would otherwise pay at start-up (before its first checkpoint) for a phase at its end."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ def wilson_interval(successes: int, n: int) -> Interval:
     """The Wilson score interval of a proportion (scipy's binomtest); n = 0 gives [0, 1]."""
     if n == 0:
         return Interval(0.0, 0.0, 1.0)
-    ci = stats.binomtest(successes, n).proportion_ci(CONFIDENCE, method="wilson")
+    ci = _stats().binomtest(successes, n).proportion_ci(CONFIDENCE, method="wilson")
     return Interval(successes / n, float(ci.low), float(ci.high))
 
 
@@ -59,7 +67,7 @@ def bootstrap_interval(scores: Sequence[float], seed: int) -> Interval:
     mean = float(data.mean())
     if data.size == 1 or np.all(data == data[0]):
         return Interval(mean, mean, mean)
-    result = stats.bootstrap(
+    result = _stats().bootstrap(
         (data,),
         np.mean,
         n_resamples=RESAMPLES,
@@ -89,7 +97,7 @@ def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> float:
     only_a, only_b = int(np.sum(x & ~y)), int(np.sum(~x & y))
     if only_a + only_b == 0:
         return 1.0
-    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return float(_stats().binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
@@ -108,7 +116,7 @@ def permutation_test(a: Sequence[float], b: Sequence[float], seed: int) -> float
     if not differ.any():
         return 1.0
     x, y = x[differ], y[differ]
-    result = stats.permutation_test(
+    result = _stats().permutation_test(
         (x, y),
         _mean_difference,
         permutation_type="samples",
