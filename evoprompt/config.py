@@ -47,6 +47,9 @@ GUARDED = (
     "metric",
     "answer_pattern",
     "max_tokens",
+    "test_size",
+    "test_dataset",
+    "test_top_k",
 )
 
 
@@ -69,6 +72,10 @@ class Config:
     metric: str = "accuracy"
     answer_pattern: str = ""
     max_tokens: int = 0
+    # held-out test (scored once, after the last generation)
+    test_size: int = 500
+    test_dataset: str = ""
+    test_top_k: int = 3
     # evolution
     algorithm: str = "ga"
     population_size: int = 6
@@ -164,8 +171,10 @@ POSITIVE = {
     "timeout",
     "cleanup_every",
     "keep_last_n",
+    "test_top_k",
 }
 NON_NEGATIVE = {
+    "test_size",
     "max_generations",
     "rpm",
     "tpm",
@@ -195,6 +204,9 @@ HELP: dict[str, str] = {
     "python:MODULE:FUNCTION",
     "answer_pattern": "regex whose group 1 (last match) is the answer the metric compares",
     "max_tokens": "completion cap of scoring calls (0 = the metric's: 16 for accuracy, 256 else)",
+    "test_size": "held-out test rows: at most N rows not used for dev (0: no test phase)",
+    "test_dataset": "test set file with the dataset's columns (default: held out of --dataset)",
+    "test_top_k": "test the top K of the final population (besides the best and the seeds)",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population; raise it with "

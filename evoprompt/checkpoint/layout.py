@@ -32,6 +32,7 @@ STAGING = ".staging"  # under the result folder: forks being built (never an exp
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HISTORY_PATTERN = re.compile(r"^gen(\d+)_batch0\.json$")
 BATCH_PATTERN = re.compile(r"^gen(\d+)_batch(\d+)\.json$")
+TEST_BATCH_PATTERN = re.compile(r"^test(\d+)_batch(\d+)\.json$")
 SNAPSHOT_PATTERN = re.compile(r"^state_gen(\d+)\.pkl$")
 
 
@@ -52,6 +53,11 @@ def batch_name(generation: int, batch_idx: int) -> str:
 def snapshot_name(generation: int) -> str:
     """The state.pkl of the end of ``generation``, kept for fork and rollback."""
     return f"state_gen{generation}.pkl"
+
+
+def test_batch_name(phase: int, batch_idx: int) -> str:
+    """A batch of held-out test phase ``phase`` (its record's ``generation`` holds the phase)."""
+    return f"test{phase}_batch{batch_idx}.json"
 
 
 def history_generation(path: Path) -> int | None:
@@ -128,6 +134,9 @@ class Layout:
         """Where a rollback moves what came after its generation (one folder per rollback)."""
         return self.checkpoints / ROLLED_BACK
 
+    def test_batch(self, phase: int, batch_idx: int) -> Path:
+        return self.batches / test_batch_name(phase, batch_idx)
+
     def relative(self, path: Path) -> str:
         """How a file is named to the user: relative to the experiment folder."""
         return path.relative_to(self.exp_dir).as_posix()
@@ -141,12 +150,14 @@ class Layout:
         ]
         return sorted(found, reverse=True)
 
-    def batch_files(self) -> list[tuple[int, int, Path]]:
-        """(generation, batch index, path) of every batch file, in order."""
+    def batch_files(self, *, test: bool = False) -> list[tuple[int, int, Path]]:
+        """(generation, batch index, path) of every dev batch file, in order; with ``test``,
+        (test phase, batch index, path) of every test batch file."""
+        pattern = TEST_BATCH_PATTERN if test else BATCH_PATTERN
         found = [
             (int(m.group(1)), int(m.group(2)), p)
-            for p in self.batches.glob("gen*_batch*.json")
-            if (m := BATCH_PATTERN.match(p.name))
+            for p in self.batches.glob("test*_batch*.json" if test else "gen*_batch*.json")
+            if (m := pattern.match(p.name))
         ]
         return sorted(found)
 

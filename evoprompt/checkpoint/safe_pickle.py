@@ -16,6 +16,9 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         ("evoprompt.core.state", "ExperimentState"),
         ("evoprompt.core.state", "Individual"),
         ("evoprompt.checkpoint.schema.results", "GenerationRow"),
+        ("evoprompt.checkpoint.schema.heldout", "TestReport"),
+        ("evoprompt.checkpoint.schema.heldout", "TestResult"),
+        ("evoprompt.checkpoint.schema.heldout", "Comparison"),
         *(
             ("builtins", name)
             for name in (

@@ -196,11 +196,11 @@ class CheckpointStore:
         self._keep_snapshot(doc.history_of, blob)
         return doc
 
-    def save_batch(self, record: BatchRecord) -> None:
+    def save_batch(self, record: BatchRecord, *, test: bool = False) -> None:
+        """A dev batch, or with ``test`` a batch of test phase ``record.generation``."""
         if self.enabled:
-            write_checked_json(
-                self.layout.batch(record.generation, record.batch_idx), record.to_json()
-            )
+            where = self.layout.test_batch if test else self.layout.batch
+            write_checked_json(where(record.generation, record.batch_idx), record.to_json())
 
     # -- reading -------------------------------------------------------------------------
 
@@ -209,13 +209,22 @@ class CheckpointStore:
         return decode_state(self.layout.snapshot(generation))[1]
 
     def load_batches(
-        self, generation: int, prompts: list[str], rows: list[range]
+        self,
+        generation: int,
+        prompts: list[str],
+        rows: list[range],
+        *,
+        inputs: list[str | None] | None = None,
     ) -> dict[int, BatchRecord]:
         """Valid batch files of ``generation`` evaluated for these prompts and rows (a resume
         with another ``batch_size`` cuts other batches, re-read from the journal). A file may
-        hold only some of the prompts: one pruned before the batch was done is left out."""
+        hold only some of the prompts: one pruned before the batch was done is left out.
+
+        With ``inputs`` (the sha256 of each batch's input texts) they are the batches of test
+        phase ``generation`` for exactly those inputs.
+        """
         done = {}
-        for gen, b, path in self.layout.batch_files():
+        for gen, b, path in self.layout.batch_files(test=inputs is not None):
             if gen != generation or b >= len(rows):
                 continue
             try:
@@ -223,7 +232,9 @@ class CheckpointStore:
             except CorruptFile:
                 continue  # re-evaluated from the journal at no cost
             expected = (rows[b].start, rows[b].stop)
-            if record.rows == expected and {p.text for p in record.prompts} <= set(prompts):
+            same_inputs = inputs is None or record.inputs_sha256 == inputs[b]
+            known_prompts = {p.text for p in record.prompts} <= set(prompts)
+            if record.rows == expected and known_prompts and same_inputs:
                 done[b] = record
         return done
 

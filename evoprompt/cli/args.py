@@ -36,6 +36,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "evolve_temperature",
             "metric",
             "answer_pattern",
+            "test_size",
+            "test_dataset",
+            "test_top_k",
         ),
     ),
     (
@@ -64,8 +67,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 EPILOG = """\
-subcommands (read-only, safe while a run is going):
-  list | status ID | verify ID | report ID      see '{prog} list --help'
+subcommands (each has --help):
+  list | status ID | verify ID | report ID      read-only, safe while a run is going
+  test ID [--test-dataset PATH] [--prompt TEXT ...]   held-out test of finalists or prompts
+  fork ID --at-generation N | rollback ID --to-generation N   branch or rewind an experiment
+  sweep FILE.toml | sweep-report SWEEP_ID       many seeds and configs in one command
 
 environment variables:
   OPENAI_API_KEY                 the endpoint's key; only ever held in memory

@@ -39,6 +39,7 @@ from evoprompt.report.experiment import (
     when,
 )
 from evoprompt.report.sweeps import list_rows, sweep_view
+from evoprompt.report.verdict import detail_lines, verdict_line
 from evoprompt.report.verify import FileCheck, check_files
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
@@ -211,6 +212,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"cache hits {stats.get('cache_hits')}, tokens {stats.get('prompt_tokens')} in / "
             f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}"
         )
+    test = snap.summary.test if snap.summary else None
+    if test is not None:
+        print(f"Held-out {verdict_line(test)}")
+        print("\n".join(detail_lines(test)))
     checks = check_files(exp_dir)
     print("Checkpoint files:")
     print(_checks_table(checks) if checks else "  none (nothing saved yet, or --no-checkpoint)")

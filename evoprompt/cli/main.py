@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "rollback": ("evoprompt.cli.branch", True),
     "sweep": ("evoprompt.cli.sweep", False),
     "sweep-report": ("evoprompt.sweep.report", False),
+    "test": ("evoprompt.cli.retest", False),
 }
 SUBCOMMANDS = tuple(COMMANDS)
 

@@ -37,6 +37,7 @@ from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError
+from evoprompt.report.verdict import detail_lines, verdict_line
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 EXIT_CODES = {
@@ -214,8 +215,8 @@ def _run_locked(session: Session) -> int:
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "
             f"{config.model} ({config.backend}); results in {exp_dir}"
         )
-    outcome = asyncio.run(_drive(session, state))
-    code = _exit_code(outcome, session)
+    outcome = asyncio.run(drive(session, state))
+    code = exit_code(outcome, session)
     if code == EXIT_OK:
         _print_summary(exp_dir)
     elif config.checkpoint:
@@ -225,20 +226,23 @@ def _run_locked(session: Session) -> int:
     return code
 
 
-def _exit_code(outcome: Outcome, session: Session) -> int:
+def exit_code(outcome: Outcome, session: Session) -> int:
     if outcome.kind == "interrupted":
         signum = session.stop_reason or signal.SIGINT
         return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     return EXIT_CODES[outcome.kind]
 
 
-async def _drive(session: Session, state: ExperimentState) -> Outcome:
-    """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended."""
+async def drive(
+    session: Session, state: ExperimentState, retest: list[str] | None = None
+) -> Outcome:
+    """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended.
+    ``retest``: run only a test phase (see :meth:`Session.run`)."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, session.request_stop, signum)
     try:
-        outcome = await session.run(state)
+        outcome = await session.run(state, retest=retest)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -275,4 +279,7 @@ def _print_summary(exp_dir: Path) -> None:
         f"tokens {stats['prompt_tokens']} in / {stats['completion_tokens']} out, "
         f"cost ${stats['cost_usd']:.4f}"
     )
+    if doc.test is not None:
+        print(verdict_line(doc.test))
+        print("\n".join(detail_lines(doc.test)))
     print(f"Results: {exp_dir}/summary.json")

@@ -6,6 +6,10 @@ The engine owns the order of events that makes resume exact:
 2. each evaluated batch is announced as it completes (the recorder saves it and the cursor);
 3. at the end of a generation the whole state, generator included, is announced for saving.
 
+After the last generation a held-out test phase scores the finalists on the test rows (see
+:mod:`evoprompt.core.heldout`); it is pending until a report for the last completed generation
+and this test set is in the state, so a run killed in it, or extended, tests again.
+
 A resumed run re-enters the interrupted generation from the last state.pkl; its calls are
 answered by the journal and its finished batches by their files, so it pays for nothing twice.
 What each event writes is the :class:`~evoprompt.core.recorder.Recorder`'s business.
@@ -17,9 +21,18 @@ import time
 from typing import Any
 
 from evoprompt._async import gather_or_cancel
-from evoprompt.checkpoint.schema import FINISHED, BatchRecord, GenerationRow, PromptResult
+from evoprompt.checkpoint.schema import (
+    FINISHED,
+    BatchRecord,
+    GenerationRow,
+    PromptResult,
+    Stage,
+    TestReport,
+)
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
+from evoprompt.core.heldout import Tester
+from evoprompt.core.judging import finalists, given
 from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
@@ -47,8 +60,10 @@ class Engine:
         store: CheckpointStore,
         recorder: Recorder,
         display: Display,
+        tester: Tester | None = None,
     ):
         self.config = config
+        self.tester = tester  # None: no test set (test_size 0, or no rows left)
         self.state = state
         self.evaluator = evaluator
         self.breeder = breeder
@@ -62,8 +77,29 @@ class Engine:
             await self._initial_population()
         while self.state.generation < self.config.max_generations:
             await self._generation(self.state.generation + 1)
+        if self.tester is not None:
+            chosen = finalists(self.state, self.config.seed_prompts, self.config.test_top_k)
+            report = self.tester.recorded(self.state, chosen)
+            if report is None or report.generation != self.state.generation:
+                await self.tester.run(self.state, chosen)
         await self.recorder.stopped(FINISHED)
         return self.state
+
+    async def retest(self, prompts: list[str], stop: Stage) -> TestReport:
+        """A test phase on demand: the finalists (or ``prompts``) on this engine's test set;
+        one already recorded is returned as is. The run's stop ``stop`` is saved again."""
+        assert self.tester is not None
+        seeds = self.config.seed_prompts
+        chosen = (
+            given(self.state, prompts, seeds)
+            if prompts
+            else finalists(self.state, seeds, self.config.test_top_k)
+        )
+        report = self.tester.recorded(self.state, chosen)
+        if report is None:
+            report = await self.tester.run(self.state, chosen)
+            await self.recorder.stopped(stop)
+        return report
 
     # -- phases ----------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
+from evoprompt.core.heldout import Tester
+from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
-from evoprompt.data.loader import Dataset, dev_split, load_dataset
+from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
@@ -35,10 +37,28 @@ from evoprompt.strategies.registry import make_strategy
 
 @dataclass(frozen=True)
 class Task:
-    """What prompts are scored on: the dev split, and the metric fitted to the whole dataset."""
+    """What prompts are scored on: the dev split, the metric fitted to the whole dataset, and
+    the held-out test set (None when ``test_size`` is 0)."""
 
     dev: Dataset
     metric: Metric
+    test: TestSet | None = None
+
+
+def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
+    if config.test_size == 0:
+        return None
+    other = None
+    if config.test_dataset:
+        other = load_dataset(config.test_dataset, config.text_column, config.label_column)
+        unknown = sorted(set(other.gold) - set(fitted.choices())) if fitted.choices() else []
+        if unknown:
+            raise DatasetError(
+                f"test dataset {config.test_dataset} has labels not in the label set: "
+                f"{', '.join(unknown)} (allowed: {', '.join(fitted.choices())})"
+            )
+    held = held_out_split(data, config.dev_size, config.test_size, config.seed, other)
+    return TestSet(held.test, config.test_dataset or config.dataset, held.dropped)
 
 
 def load_task(config: Config, metric: str | None = None) -> Task:
@@ -62,7 +82,8 @@ def load_task(config: Config, metric: str | None = None) -> Task:
                 else ""
             )
         )
-    return Task(dev_split(data, config.dev_size, config.seed), fitted)
+    dev = dev_split(data, config.dev_size, config.seed)
+    return Task(dev, fitted, _test_set(config, data, fitted))
 
 
 def check_input(config: Config, metric: str | None = None) -> Task:
@@ -143,6 +164,20 @@ class Experiment:
             concurrency=config.concurrency,
             progress=self.display.advance,
         )
+        test = self.task.test
+        self.test_evaluator = (
+            None
+            if test is None or not len(test.data)
+            else Evaluator(
+                self.client,
+                scorer,
+                fitted,
+                test.data,
+                batch_size=config.batch_size,
+                concurrency=config.concurrency,
+                progress=self.display.advance,
+            )
+        )
         self.breeder = Breeder(
             self.client,
             load_templates(config.templates, completion=backend.completion_mode),
@@ -166,6 +201,20 @@ class Experiment:
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
         )
+        test, evaluator = self.task.test, self.test_evaluator
+        tester = (
+            None
+            if test is None or evaluator is None
+            else Tester(
+                evaluator,
+                test,
+                dev=self.evaluator.examples,
+                seed=self.config.seed,
+                store=self.store,
+                recorder=recorder,
+                display=self.display,
+            )
+        )
         self.engine = Engine(
             config=self.config,
             state=state,
@@ -175,6 +224,7 @@ class Experiment:
             store=self.store,
             recorder=recorder,
             display=self.display,
+            tester=tester,
         )
         return self.engine
 

@@ -66,6 +66,22 @@ class Recorder:
         position = self._position(Stage.complete(generation))
         await self._io_call(self._save_generation, generation, position, self.stats())
 
+    def test_started(self, batches_done: int = 0) -> None:
+        """A test phase of the finalists of the last completed generation begins."""
+        self.cursor = Cursor(self.state.generation, batches_done)
+
+    async def test_batch_done(self, record: BatchRecord) -> None:
+        """A batch of test phase ``record.generation`` is scored."""
+        self.cursor.batches_done += 1
+        position = self._position(Stage.test_batch(record.generation, record.batch_idx))
+        await self._io_call(self._save_test_batch, record, position)
+
+    async def test_done(self, phase: int) -> None:
+        """The state now holds the phase's report: save it (no new history copy)."""
+        self.cursor = Cursor(self.state.generation + 1, 0)
+        position = self._position(Stage.test_complete(phase))
+        await self._io_call(self._save_tested, position, self.stats())
+
     async def stopped(self, stage: Stage) -> Summary:
         if stage.text == "finished":  # nothing is under way: the cursor is the last generation
             self.cursor = Cursor(self.state.generation, 0)
@@ -98,6 +114,14 @@ class Recorder:
         write_results(self.exp_dir, self.state, "running", stats)
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)
+
+    def _save_test_batch(self, record: BatchRecord, position: Position) -> None:
+        self.store.save_batch(record, test=True)
+        self.store.save_cursor(position)
+
+    def _save_tested(self, position: Position, stats: dict[str, Any]) -> None:
+        self.store.save_state(self.state, position, history=False)
+        write_results(self.exp_dir, self.state, "running", stats)
 
     def _save_stop(self, position: Position, stats: dict[str, Any]) -> Summary:
         """Record why the run stopped (finished, interrupted, error) in latest and summary."""

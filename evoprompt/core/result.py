@@ -25,6 +25,8 @@ def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> S
         generations=list(state.generations),
         population=[ind.row() for ind in state.population],
         api_stats=api_stats,
+        test=state.tests[-1] if state.tests else None,
+        test_history=list(state.tests[:-1]),
     )
 
 

@@ -26,6 +26,7 @@ from evoprompt.checkpoint.schema import (
     INTERRUPTED,
     RecoveryEntry,
     Stage,
+    TestReport,
 )
 from evoprompt.config import Config
 from evoprompt.core.engine import PopulationError
@@ -76,6 +77,7 @@ class Outcome:
     kind: str
     line: str = ""
     cursor: Cursor = field(default_factory=Cursor)
+    report: TestReport | None = None  # what a ``retest`` run found or recorded
 
 
 def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | None:
@@ -251,9 +253,11 @@ class Session:
         else:
             task.cancel()
 
-    async def run(self, state: ExperimentState) -> Outcome:
+    async def run(self, state: ExperimentState, *, retest: list[str] | None = None) -> Outcome:
         """Run the engine to the end or to a stop; every stop is saved before returning.
 
+        With ``retest`` (prompts; empty for the finalists) only a test phase runs, on the test
+        set of this session's config, and the experiment's recorded stop is kept.
         Unexpected exceptions (bugs) propagate after the stop save, so the run stays resumable.
         """
         assert self.experiment is not None
@@ -261,6 +265,10 @@ class Session:
         recorder = engine.recorder
         self._task = asyncio.current_task()
         try:
+            if retest is not None:
+                kept = self.resume.stage if self.resume and self.resume.stage else INTERRUPTED
+                report = await engine.retest(retest, kept)
+                return Outcome("finished", cursor=recorder.cursor, report=report)
             await engine.run()
             return Outcome("finished", cursor=recorder.cursor)
         except (Exception, asyncio.CancelledError) as exc:

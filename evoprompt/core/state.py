@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from evoprompt.checkpoint.schema import GenerationRow, PopulationRow
+from evoprompt.checkpoint.schema import GenerationRow, PopulationRow, TestReport
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class ExperimentState:
     scored: dict[str, Individual] = field(default_factory=dict)
     generations: list[GenerationRow] = field(default_factory=list)
     generation: int = -1  # last completed generation; -1 before the initial population
+    tests: list[TestReport] = field(default_factory=list)  # held-out test phases, in order
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """A state.pkl written before held-out tests existed loads with none."""
+        self.__dict__.update({"tests": [], **saved})
 
     @classmethod
     def new(cls, experiment_id: str, seed: int) -> ExperimentState:

@@ -132,11 +132,52 @@ def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
     return Dataset(tuple(str(row[text_column]) for row in kept), tuple(gold), source)
 
 
+def _order(data: Dataset, seed: int, stream: int) -> list[int]:
+    return [int(i) for i in np.random.default_rng([seed, stream]).permutation(len(data))]
+
+
+def _rows(data: Dataset, rows: list[int]) -> Dataset:
+    return Dataset(
+        tuple(data.texts[i] for i in rows), tuple(data.gold[i] for i in rows), data.source
+    )
+
+
 def dev_split(data: Dataset, size: int, seed: int) -> Dataset:
     """The first ``size`` rows of a seeded permutation (a separate stream from evolution's RNG)."""
     if size > len(data):
         raise DatasetError(f"--dev-size {size} is larger than the dataset ({len(data)} rows)")
-    order = np.random.default_rng([seed, 0xDE5]).permutation(len(data))[:size]
-    return Dataset(
-        tuple(data.texts[i] for i in order), tuple(data.gold[i] for i in order), data.source
-    )
+    return _rows(data, _order(data, seed, 0xDE5)[:size])
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The test set and how many candidate rows were dropped for repeating a dev text."""
+
+    test: Dataset
+    dropped: int
+
+
+def held_out_split(
+    data: Dataset, dev_size: int, size: int, seed: int, other: Dataset | None = None
+) -> HeldOut:
+    """At most ``size`` rows disjoint from the dev split by row and by text.
+
+    Without ``other`` they are the rows after the dev rows in the dev split's permutation (the
+    dev set is unchanged); with it, the first rows of a seeded permutation of ``other``. A
+    candidate whose text is also a dev text is dropped (counted in ``dropped``), so a prompt is
+    never judged on an input it was selected on.
+    """
+    dev_order = _order(data, seed, 0xDE5)
+    dev_texts = {data.texts[i] for i in dev_order[:dev_size]}
+    source = data if other is None else other
+    pool = dev_order[dev_size:] if other is None else _order(other, seed, 0x7E57)
+    kept: list[int] = []
+    dropped = 0
+    for i in pool:
+        if len(kept) >= size:
+            break
+        if source.texts[i] in dev_texts:
+            dropped += 1
+        else:
+            kept.append(i)
+    return HeldOut(_rows(source, kept), dropped)

@@ -29,11 +29,13 @@ _PENDING = Judged("", "", 0.0)
 
 @dataclass(frozen=True)
 class Score:
-    """One prompt's fitness and the metric's analysis of its outputs; for a ``pruned`` prompt
-    the fitness is an upper bound (below the bar it had to clear) and there is no analysis."""
+    """One prompt's fitness, the metric's analysis of its outputs, and each example's judged
+    output (the held-out statistics pair prompts row by row); for a ``pruned`` prompt the
+    fitness is an upper bound (below the bar it had to clear) and there is no analysis."""
 
     fitness: float
     analysis: dict[str, Any]
+    judged: tuple[Judged, ...] = ()
     pruned: bool = False
 
 
@@ -85,7 +87,9 @@ class Evaluator:
 
     def score(self, examples: Sequence[Example], judged: Sequence[Judged]) -> Score:
         return Score(
-            self.metric.fitness([j.score for j in judged]), self.metric.analyse(examples, judged)
+            self.metric.fitness([j.score for j in judged]),
+            self.metric.analyse(examples, judged),
+            tuple(judged),
         )
 
     async def evaluate(

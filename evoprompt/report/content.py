@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evoprompt.checkpoint.schema import PopulationRow
+from evoprompt.checkpoint.schema import PopulationRow, TestReport
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Details,
@@ -16,6 +16,7 @@ from evoprompt.report.experiment import (
     rollbacks,
     when,
 )
+from evoprompt.report.verdict import detail_lines, verdict_line
 
 LINEAGE_LIMIT = 300
 
@@ -65,6 +66,19 @@ class LineageLine:
 
 
 @dataclass
+class HeldOutSection:
+    """The held-out test: the verdict, dev vs test per prompt, and the best prompt's test
+    figures (per class, and the metric's analysis of its test outputs)."""
+
+    verdict: str
+    notes: list[str]
+    prompts: Table
+    per_class: Table
+    analysis_title: str
+    analysis: Table
+
+
+@dataclass
 class ReportData:
     title: str
     overview: list[tuple[str, str]]
@@ -78,6 +92,8 @@ class ReportData:
     analysis: Table
     api: list[tuple[str, str]]
     has_plot: bool
+    scored: Table  # every prompt ever scored (population.jsonl), best first
+    test: HeldOutSection | None = None
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -108,6 +124,45 @@ def _branching(snap: Snapshot) -> list[tuple[str, str]]:
         rows.append(("forks", ", ".join(f"{i} (at generation {g})" for i, g in forks)))
     rows += [("rolled back", describe_rollback(*found)) for found in rollbacks(snap.exp_dir)]
     return rows
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def held_out(test: TestReport, metric: str) -> HeldOutSection:
+    prompts = Table(["role", "dev", "test", "95% interval", "dev - test", "prompt"])
+    for r in test.results:
+        prompts.rows.append(
+            [
+                r.role,
+                fmt(r.dev_fitness),
+                fmt(r.test_fitness),
+                _interval(r.ci_low, r.ci_high),
+                "-" if r.gap is None else f"{r.gap:+.4f}",
+                r.prompt,
+            ]
+        )
+    notes = [f"test set: {test.size} rows of {test.source}"]
+    notes += [line.strip() for line in detail_lines(test)[len(test.results) :]]  # baselines
+    if test.comparison is not None and test.results:
+        c = test.comparison
+        notes.append(
+            f"{test.results[0].role} - best seed: {c.delta:+.4f} "
+            f"{_interval(c.ci_low, c.ci_high)} (paired bootstrap), p={c.p_value:.4g} ({c.method})"
+        )
+    per_class = Table(["class", "test rows", "test score"])
+    for label, figures in test.per_class.items():
+        per_class.rows.append([label, fmt(figures.get("n")), fmt(figures.get("test_fitness"))])
+    analysis = analysis_table(metric, test.best_analysis)
+    return HeldOutSection(
+        verdict_line(test),
+        notes,
+        prompts,
+        per_class,
+        analysis.title,
+        Table(analysis.headers, analysis.rows),
+    )
 
 
 def build(
@@ -153,6 +208,11 @@ def build(
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
     analysis = analysis_table(metric, det.analysis)
+    scored = Table(["rank", "fitness", "born", "operator", "prompt"])
+    for rank, row in enumerate(sorted(det.scored, key=lambda r: -r.fitness), 1):
+        scored.rows.append(
+            [str(rank), fmt(row.fitness), fmt(row.generation), row.operator or "-", row.text]
+        )
     api = [(key, fmt(value)) for key, value in (stats or {}).items()]
     if stats is not None:
         api.append(("source", stats_source))
@@ -169,4 +229,6 @@ def build(
         analysis=Table(analysis.headers, analysis.rows),
         api=api,
         has_plot=bool(det.generations),
+        scored=scored,
+        test=None if det.test is None else held_out(det.test, metric),
     )

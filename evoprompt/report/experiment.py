@@ -41,6 +41,7 @@ from evoprompt.checkpoint.schema import (
     SchemaError,
     Stage,
     Summary,
+    TestReport,
 )
 from evoprompt.checkpoint.store import CheckpointStore, decode_state
 from evoprompt.core.state import ExperimentState
@@ -185,6 +186,7 @@ class Details:
     best_prompt: str | None = None
     best_fitness: float | None = None
     analysis: dict[str, Any] = field(default_factory=dict)  # the best prompt's, by the metric
+    test: TestReport | None = None  # the newest held-out test
     source: str = SUMMARY
 
 
@@ -235,12 +237,14 @@ def details(snap: Snapshot) -> Details:
         found.best_prompt = summary.best_prompt
         found.best_fitness = summary.best_fitness
         found.analysis = dict(summary.best_analysis)
+        found.test = summary.test
     elif (state := _load_state(layout, snap.notes)) is not None:
         found.source = "state.pkl"
         snap.notes.append("summary.json is missing: figures come from state.pkl")
         found.generations = list(state.generations)
         found.population = [ind.row() for ind in state.population]
         found.scored = found.scored or [ind.row() for ind in state.scored.values()]
+        found.test = state.tests[-1] if state.tests else None
         best = state.best()
         if best is not None:
             found.best_prompt, found.best_fitness = best.text, best.fitness

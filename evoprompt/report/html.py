@@ -19,6 +19,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .prompt { white-space: pre-wrap; font-family: ui-monospace, monospace; }
+.verdict { background: #eef4fb; border-left: 4px solid #36c; padding: 0.6em 1em; }
 .best { background: #f6fbf0; border-left: 4px solid #6a3; padding: 0.6em 1em; }
 .notes { background: #fff8e5; border-left: 4px solid #e0a800; padding: 0.4em 1em; }
 .lineage div { margin: 0.15em 0; }
@@ -35,7 +36,22 @@ window.addEventListener("load", function () {
 });
 """
 
-_NUMERIC = {"generation", "best", "mean", "scored", "seconds", "rank", "fitness", "born", "count"}
+_NUMERIC = {
+    "generation",
+    "best",
+    "mean",
+    "scored",
+    "seconds",
+    "rank",
+    "fitness",
+    "born",
+    "count",
+    "dev",
+    "test",
+    "dev - test",
+    "test rows",
+    "test score",
+}
 
 
 def _table(table: Table) -> str:
@@ -78,6 +94,15 @@ def render_html(data: ReportData, png: bytes | None) -> str:
         parts.append("<p>No prompt has been scored yet.</p>")
     else:
         parts.append(f'<div class="best prompt">{escape(data.best_prompt)}</div>')
+    if data.test is not None:
+        test = data.test
+        notes = "".join(f"<li>{escape(note)}</li>" for note in test.notes)
+        parts += [
+            "<h2>Held-out test</h2>",
+            f'<p class="verdict"><strong>{escape(test.verdict)}</strong></p><ul>{notes}</ul>',
+            "<h3>Dev vs test</h3>",
+            _table(test.prompts),
+        ]
     parts.append("<h2>Fitness over generations</h2>")
     if png is not None:
         encoded = base64.b64encode(png).decode("ascii")
@@ -89,6 +114,7 @@ def render_html(data: ReportData, png: bytes | None) -> str:
         parts.append("<p>No completed generation yet: nothing to plot.</p>")
     parts += ["<h2>Generations</h2>", _table(data.generations)]
     parts += ["<h2>Final population, best first</h2>", _table(data.population)]
+    parts += ["<h2>Every prompt scored, best first</h2>", _table(data.scored)]
     parts.append("<h2>Lineage of the best prompt</h2>")
     if data.lineage:
         lines = "".join(
@@ -102,6 +128,10 @@ def render_html(data: ReportData, png: bytes | None) -> str:
     else:
         parts.append("<p>(none)</p>")
     parts += [f"<h2>{escape(data.analysis_title)} of the best prompt</h2>", _table(data.analysis)]
+    if data.test is not None:
+        parts += ["<h2>Best prompt on test, per class</h2>", _table(data.test.per_class)]
+        title = f"{escape(data.test.analysis_title)} of the best prompt on test"
+        parts += [f"<h2>{title}</h2>", _table(data.test.analysis)]
     parts += ["<h2>API statistics</h2>", _pairs(data.api) if data.api else "<p>(none)</p>"]
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

@@ -34,6 +34,11 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
         out.append("".join(f"- {note}\n" for note in data.notes))
     out.append("## Best prompt\n")
     out.append(_quote(data.best_prompt) if data.best_prompt else "No prompt has been scored yet.\n")
+    if data.test is not None:
+        test = data.test
+        out += ["## Held-out test\n", f"**{test.verdict}**\n"]
+        out.append("".join(f"- {note}\n" for note in test.notes))
+        out += ["### Dev vs test\n", _table(test.prompts)]
     out.append("## Fitness over generations\n")
     out.append(
         f"![best and mean fitness per generation]({plot_name})\n"
@@ -42,6 +47,7 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
     )
     out += ["## Generations\n", _table(data.generations)]
     out += ["## Final population, best first\n", _table(data.population)]
+    out += ["## Every prompt scored, best first\n", _table(data.scored)]
     out.append("## Lineage of the best prompt\n")
     if data.lineage:
         for line in data.lineage:
@@ -53,6 +59,10 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
     else:
         out.append("(none)\n")
     out += [f"## {data.analysis_title} of the best prompt\n", _table(data.analysis)]
+    if data.test is not None:
+        out += ["## Best prompt on test, per class\n", _table(data.test.per_class)]
+        title = f"## {data.test.analysis_title} of the best prompt on test\n"
+        out += [title, _table(data.test.analysis)]
     out += [
         "## API statistics\n",
         _table(Table(["statistic", "value"], [list(p) for p in data.api])),

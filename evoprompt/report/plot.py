@@ -21,6 +21,19 @@ def matplotlib_available() -> bool:
     return True
 
 
+def fitted_limits(values: list[float]) -> tuple[float, float]:
+    """A y range around the data (a tenth of its spread as margin, at least 0.02), kept inside
+    [0, 1] when the data is: small differences stay visible instead of flattened on 0-1."""
+    low, high = min(values, default=0.0), max(values, default=1.0)
+    margin = max((high - low) * 0.1, 0.02)
+    bottom, top = low - margin, high + margin
+    if low >= 0:
+        bottom = max(bottom, 0.0)
+    if high <= 1:
+        top = min(top, 1.0)
+    return bottom, top
+
+
 def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
     """Best and mean fitness per generation (800x400 px)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,8 +51,7 @@ def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
     axes.set_xlabel("generation (0 = initial population)")
     axes.set_ylabel("fitness (dev accuracy)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    top = max([*best, *mean, 1.0])
-    axes.set_ylim(0, top * 1.05)
+    axes.set_ylim(*fitted_limits([*best, *mean]))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     if title:

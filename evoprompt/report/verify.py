@@ -17,7 +17,13 @@ from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal import bad_rows, open_readonly
-from evoprompt.checkpoint.layout import BATCH_PATTERN, CHECKPOINTS, JOURNAL, Layout
+from evoprompt.checkpoint.layout import (
+    BATCH_PATTERN,
+    CHECKPOINTS,
+    JOURNAL,
+    TEST_BATCH_PATTERN,
+    Layout,
+)
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import is_manager_payload
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
@@ -57,9 +63,10 @@ def _check_batch(path: Path, layout: Layout) -> FileCheck:
     except CorruptFile as exc:
         check.problem = exc.why
         return check
-    match = BATCH_PATTERN.match(path.name)
+    match = BATCH_PATTERN.match(path.name) or TEST_BATCH_PATTERN.match(path.name)
     if match and record.generation != int(match.group(1)):
-        check.problem = f"holds generation {record.generation}, not the one its name says"
+        what = "test phase" if match.re is TEST_BATCH_PATTERN else "generation"
+        check.problem = f"holds {what} {record.generation}, not the one its name says"
     return check
 
 
@@ -149,8 +156,9 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
             checks.append(_check_descriptor(path, layout))
         for _, path in reversed(layout.snapshot_files()):
             checks.append(_check_state(path)[0])
-        for _, _, path in layout.batch_files():
-            checks.append(_check_batch(path, layout))
+        for test in (False, True):
+            for _, _, path in layout.batch_files(test=test):
+                checks.append(_check_batch(path, layout))
     by_runner = not is_manager_payload(payload) or any(
         p.exists() for p in (layout.config, layout.journal, layout.batches)
     )

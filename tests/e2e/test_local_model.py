@@ -21,6 +21,8 @@ SHORT = [
     "8",
     "--batch-size",
     "4",
+    "--test-size",  # a short held-out phase, so the real model also ends with a verdict
+    "8",
     "--seed",
     "7",
 ]
@@ -41,6 +43,7 @@ def test_default_backend_runs_offline_and_resumes_after_kill(
     reference = run_cli([*base, "--experiment-id", "ref"], env, timeout=600)
     assert reference.returncode == 0, reference.stderr
     assert "using the embedded local model" in reference.stderr
+    assert "\ntest (n=8): best " in reference.stdout
     ref = summary(tmp_path, "ref")
     assert ref["status"] == "finished"
     fitness = {p["fitness"] for p in ref["population"]}
@@ -55,3 +58,4 @@ def test_default_backend_runs_offline_and_resumes_after_kill(
     resumed = run_cli([*base, "--experiment-id", "victim"], env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(summary(tmp_path, "victim")) == outcome(ref)
+    assert summary(tmp_path, "victim")["test"] == ref["test"]

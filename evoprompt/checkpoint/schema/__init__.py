@@ -21,6 +21,7 @@ from evoprompt.checkpoint.schema.checkpoints import (
     is_manager_payload,
 )
 from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError
+from evoprompt.checkpoint.schema.heldout import Comparison, TestReport, TestResult
 from evoprompt.checkpoint.schema.results import (
     GenerationRow,
     PopulationRow,
@@ -43,6 +44,7 @@ __all__ = [
     "LINEAGE_KEYS",
     "MANAGER_FORMAT",
     "BatchRecord",
+    "Comparison",
     "Descriptor",
     "GenerationRow",
     "JsonDict",
@@ -54,6 +56,8 @@ __all__ = [
     "SchemaError",
     "Stage",
     "Summary",
+    "TestReport",
+    "TestResult",
     "config_fields",
     "is_manager_payload",
 ]

@@ -139,20 +139,29 @@ class PromptResult:
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """One evaluated batch: which dev rows, and every prompt's results on them."""
+    """One evaluated batch: which rows, and every prompt's results on them.
+
+    A held-out test batch (``batches/test<K>_batch<B>.json``) holds its test phase K in
+    ``generation`` and the sha256 of its input texts in ``inputs_sha256``: test sets can come
+    from other files, so a batch is reused only for exactly the same inputs.
+    """
 
     generation: int
     batch_idx: int
     rows: tuple[int, int]
     prompts: list[PromptResult]
+    inputs_sha256: str | None = None
 
     def to_json(self) -> JsonDict:
-        return {
+        doc: JsonDict = {
             "generation": self.generation,
             "batch_idx": self.batch_idx,
             "rows": list(self.rows),
             "prompts": [p.to_json() for p in self.prompts],
         }
+        if self.inputs_sha256 is not None:
+            doc["inputs_sha256"] = self.inputs_sha256
+        return doc
 
     @classmethod
     def from_json(cls, raw: Any) -> BatchRecord:
@@ -166,6 +175,7 @@ class BatchRecord:
             batch_idx=get(doc, "batch_idx", int, "an integer"),
             rows=(rows[0], rows[1]),
             prompts=[PromptResult.from_json(p) for p in prompts],
+            inputs_sha256=opt(doc, "inputs_sha256", str, "a string"),
         )
 
 

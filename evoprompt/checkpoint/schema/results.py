@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
+from evoprompt.checkpoint.schema.heldout import TestReport
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class PopulationRow:
 
 @dataclass(frozen=True)
 class Summary:
-    """summary.json: the run's status, best prompt, generations, population and API stats."""
+    """summary.json: the run's status, best prompt, generations, population, API stats, and
+    the held-out ``test`` (the newest test phase; earlier ones in ``test_history``)."""
 
     experiment_id: str
     status: str
@@ -98,6 +100,8 @@ class Summary:
     population: list[PopulationRow]
     api_stats: JsonDict
     best_analysis: JsonDict = field(default_factory=dict)
+    test: TestReport | None = None
+    test_history: list[TestReport] = field(default_factory=list)
 
     def to_json(self) -> JsonDict:
         return {
@@ -109,6 +113,8 @@ class Summary:
             "generations": [g.to_json() for g in self.generations],
             "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
             "api_stats": self.api_stats,
+            "test": None if self.test is None else self.test.to_json(),
+            "test_history": [t.to_json() for t in self.test_history],
         }
 
     @classmethod
@@ -123,6 +129,8 @@ class Summary:
             population=[PopulationRow.from_json(p) for p in doc.get("population") or []],
             api_stats=opt(doc, "api_stats", dict, "an object") or {},
             best_analysis=opt(doc, "best_analysis", dict, "an object") or {},
+            test=None if doc.get("test") is None else TestReport.from_json(doc["test"]),
+            test_history=[TestReport.from_json(t) for t in doc.get("test_history") or []],
         )
 
 

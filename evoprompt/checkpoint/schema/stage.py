@@ -13,7 +13,8 @@ _STOP_STATUS = {
 
 @dataclass(frozen=True)
 class Stage:
-    """Where a save happened (``metadata.stage``): mid-generation, or why the run stopped.
+    """Where a save happened (``metadata.stage``): mid-generation, in a test phase, or why the
+    run stopped.
 
     The one mapping from a stage to the status users see lives here: in-progress stages are
     ``running``; ``finished`` and ``interrupted`` are themselves; a budget stop is
@@ -30,9 +31,18 @@ class Stage:
     def complete(cls, generation: int) -> Stage:
         return cls(f"generation_{generation}_complete")
 
+    @classmethod
+    def test_batch(cls, phase: int, batch_idx: int) -> Stage:
+        """A batch of held-out test phase ``phase`` (1, 2, ... over the experiment's life)."""
+        return cls(f"test_{phase}_batch_{batch_idx}")
+
+    @classmethod
+    def test_complete(cls, phase: int) -> Stage:
+        return cls(f"test_{phase}_complete")
+
     @property
     def in_progress(self) -> bool:
-        return self.text.startswith("generation_")
+        return self.text.startswith(("generation_", "test_"))
 
     @property
     def status(self) -> str:

@@ -1,0 +1,150 @@
+"""``python main.py test ID``: score an experiment's finalists (or given prompts) on a held-out
+set, journaled in the experiment under its lock, and record the verdict in summary.json.
+
+The finalists are those of the finished run (the best prompt, the seed prompts and the top
+``test_top_k``); the test set is the experiment's own held-out split unless ``--test-dataset``
+names another file. A test already recorded for the same prompts and rows is printed again and
+makes no call; any other is answered by the journal wherever the experiment already asked.
+
+Exit codes as for a run: 0 done; 2 bad usage or input; 75 endpoint or budget; 130/143 stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from evoprompt.checkpoint.journal import JournalUnusable
+from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.lock import ExperimentLocked
+from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.cli.run import EXIT_USAGE, drive, exit_code, say
+from evoprompt.config import Config, ConfigError, env_values, resolve
+from evoprompt.core.experiment import load_task
+from evoprompt.core.launch import SessionError, check_id
+from evoprompt.core.session import Session
+from evoprompt.data.loader import DatasetError
+from evoprompt.display import Console
+from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.errors import FatalError
+from evoprompt.report.verdict import detail_lines, verdict_line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python main.py test",
+        description="Score an experiment's finalists (or --prompt TEXT ...) on a held-out set "
+        "and record the verdict in its summary.json. Journaled: a repeat makes no call.",
+    )
+    parser.add_argument("experiment_id", metavar="ID", help="experiment id (folder name)")
+    parser.add_argument(
+        "--test-dataset",
+        metavar="PATH",
+        help="test set file with the dataset's columns (default: the experiment's own split)",
+    )
+    parser.add_argument(
+        "--test-size",
+        type=int,
+        metavar="N",
+        help="at most N test rows (default: the experiment's test_size, or "
+        f"{Config().test_size} when it had none)",
+    )
+    parser.add_argument(
+        "--prompt", nargs="+", metavar="TEXT", default=[], help="score these prompts instead"
+    )
+    parser.add_argument(
+        "--result-dir",
+        help="folder holding the experiments (default: $EVOPROMPT_RESULT_DIR or 'result')",
+    )
+    return parser
+
+
+def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
+    """The experiment's stored config with the test options of this command."""
+    path = Layout(exp_dir).config
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SessionError(f"{path} is missing or unreadable ({exc})") from None
+    if not isinstance(stored, dict):
+        raise SessionError(f"{path} is not a JSON object")
+    flags: dict[str, object] = {}
+    if args.test_dataset:
+        flags["test_dataset"] = args.test_dataset
+    if args.test_size is not None:
+        flags["test_size"] = args.test_size
+    elif not stored.get("test_size", 1):
+        flags["test_size"] = Config().test_size
+    config = resolve(base=stored, toml=None, env=env_values(), flags=flags)
+    if config.test_size == 0:
+        raise SessionError("--test-size 0 leaves nothing to test")
+    notice = settle_backend(config, api_key)
+    if notice:
+        say(notice)
+    return config
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    api_key = os.environ.get("OPENAI_API_KEY", "")
+    result_dir = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    exp_dir = result_dir / args.experiment_id
+    try:
+        check_id(args.experiment_id)
+        if not Layout(exp_dir).config.is_file():
+            raise SessionError(f"no experiment {args.experiment_id!r} in {result_dir}/")
+        config = _config(args, exp_dir, api_key)
+        task = load_task(config)
+    except (SessionError, ConfigError, DatasetError) as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    if task.test is None or not len(task.test.data):
+        say(
+            f"error: no test rows: {task.test.source if task.test else config.dataset} has none "
+            "left after the dev rows; pass --test-dataset PATH"
+        )
+        return EXIT_USAGE
+    session = Session(config, exp_dir, api_key, resuming=True, display=Console(), task=task)
+    try:
+        session.__enter__()
+    except ExperimentLocked as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    try:
+        return _test_locked(session, args.prompt)
+    finally:
+        session.__exit__(None, None, None)
+
+
+def _test_locked(session: Session, prompts: list[str]) -> int:
+    try:
+        state = session.open()
+    except (ConfigError, JournalUnusable, FatalError, UnsafePickle) as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    resume = session.resume
+    if resume is None or not resume.finished or state.generation < 0:
+        say(
+            f"error: experiment {session.exp_dir.name} has not finished; resume it first "
+            f"(python main.py --experiment-id {session.exp_dir.name}): its run ends with a "
+            "test phase"
+        )
+        return EXIT_USAGE
+    before = len(state.tests)
+    outcome = asyncio.run(drive(session, state, retest=prompts))
+    if outcome.report is not None:
+        print(verdict_line(outcome.report))
+        print("\n".join(detail_lines(outcome.report)))
+        fresh = len(state.tests) > before
+        print(
+            f"Recorded in {Layout(session.exp_dir).summary}"
+            if fresh
+            else "Already tested (recorded earlier): no call was made."
+        )
+    return exit_code(outcome, session)

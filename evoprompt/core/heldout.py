@@ -1,0 +1,94 @@
+"""The held-out test phase: score the finalists on the test set, checkpointed per batch.
+
+It runs after the last generation (and again for the new finalists when an experiment is
+extended), or on demand (``python main.py test``). Its scoring requests are the dev scoring's
+requests on other rows, so the journal answers every call already made; its batches go to
+``batches/test<K>_batch<B>.json`` (K counts the experiment's test phases), so a killed phase
+resumes where it stopped. Each phase appends a :class:`TestReport` to the state; earlier ones
+stay as the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from evoprompt.checkpoint.schema import BatchRecord, PromptResult, TestReport
+from evoprompt.checkpoint.store import CheckpointStore
+from evoprompt.core.judging import Finalists, TestSet, judge
+from evoprompt.core.recorder import Recorder
+from evoprompt.core.state import ExperimentState
+from evoprompt.display import Display
+from evoprompt.evaluation.evaluator import Evaluator
+from evoprompt.metrics.base import Example
+
+
+def inputs_digest(examples: Sequence[Example]) -> str:
+    """sha256 of a batch's input texts: test batches are reused only for the same inputs."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(example.text.encode() + b"\x00")
+    return digest.hexdigest()
+
+
+class Tester:
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        test: TestSet,
+        *,
+        dev: Sequence[Example],
+        seed: int,
+        store: CheckpointStore,
+        recorder: Recorder,
+        display: Display,
+    ):
+        self.evaluator = evaluator  # over the test rows
+        self.test = test
+        self.dev = dev
+        self.seed = seed
+        self.store = store
+        self.recorder = recorder
+        self.display = display
+
+    def recorded(self, state: ExperimentState, chosen: Finalists) -> TestReport | None:
+        """The report of an earlier phase that scored exactly these prompts on this test set."""
+        for report in reversed(state.tests):
+            same_rows = (report.size, report.source) == (len(self.test.data), self.test.source)
+            if same_rows and [r.prompt for r in report.results] == chosen.texts:
+                return report
+        return None
+
+    async def run(self, state: ExperimentState, chosen: Finalists) -> TestReport:
+        """Score ``chosen`` on the test rows, append the report to the state and save it."""
+        phase = len(state.tests) + 1
+        prompts = chosen.texts
+        rows = self.evaluator.batches()
+        examples = self.evaluator.examples
+        inputs: list[str | None] = [inputs_digest(examples[r.start : r.stop]) for r in rows]
+        done = self.store.load_batches(phase, prompts, rows, inputs=inputs)
+        self.recorder.test_started(len(done))
+        total = self.evaluator.requests_needed(prompts, done)
+        self.display.phase(
+            f"test: scoring {len(prompts)} prompts on {len(examples)} held-out rows", total
+        )
+
+        async def save(batch_idx: int, batch: range, results: list[PromptResult]) -> None:
+            span = (batch.start, batch.stop)
+            record = BatchRecord(phase, batch_idx, span, results, inputs[batch_idx])
+            await self.recorder.test_batch_done(record)
+
+        scores = await self.evaluator.evaluate(prompts, done, save)
+        report = judge(
+            chosen,
+            scores,
+            metric=self.evaluator.metric,
+            test=self.test,
+            dev=self.dev,
+            seed=self.seed,
+            generation=state.generation,
+        )
+        state.tests.append(report)
+        await self.recorder.test_done(phase)
+        self.display.close()
+        return report

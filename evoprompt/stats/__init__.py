@@ -1,0 +1,25 @@
+"""Statistics of the held-out verdict (numpy/scipy only; nothing else in the package)."""
+
+from evoprompt.stats.inference import (
+    Interval,
+    PairedTest,
+    bootstrap_interval,
+    interval,
+    mcnemar_exact,
+    paired_bootstrap,
+    paired_test,
+    permutation_test,
+    wilson_interval,
+)
+
+__all__ = [
+    "Interval",
+    "PairedTest",
+    "bootstrap_interval",
+    "interval",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "paired_test",
+    "permutation_test",
+    "wilson_interval",
+]
