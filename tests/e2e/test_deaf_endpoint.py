@@ -9,6 +9,7 @@ import json
 import signal
 from pathlib import Path
 
+from evoprompt.checkpoint.layout import Layout
 from tests.conftest import (
     FAST_RETRY,
     make_server,
@@ -100,7 +101,7 @@ def test_a_seed_deaf_start_stopped_during_the_re_asks_resumes_to_the_same_result
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130 and resumes_with("cut", err), err
-        assert not (tmp_path / "cut" / "checkpoints" / "gen0_batch0.json").exists()
+        assert not Layout(tmp_path / "cut").batch(0, 0).exists()  # stopped before scoring
         server.set_faults(latency=0.0)
         again = run_cli([*args, "--experiment-id", "cut"], env_of(server))
     finally:
