@@ -5,7 +5,8 @@ the resume rules and how a stop is saved live in :mod:`evoprompt.core.session`.
 
 Exit codes: 0 finished; 130 Ctrl+C (143 SIGTERM), progress saved; 75 stopped by an endpoint
 failure, an exhausted quota or a budget, progress saved; 2 bad usage or input. Every exit after
-a save prints the command that resumes the experiment.
+a save prints the command that resumes the experiment, unless resuming cannot help (too few
+distinct initial prompts: the journal would give the same answers).
 """
 
 from __future__ import annotations
@@ -219,6 +220,8 @@ def _run_locked(session: Session) -> int:
     code = exit_code(outcome, session)
     if code == EXIT_OK:
         _print_summary(exp_dir)
+    elif outcome.kind == "population":
+        pass  # a resume would get the same answers: the line says what to do instead
     elif config.checkpoint:
         say(f"Resume with: {resume_command(exp_dir.name, config)}")
     else:
@@ -251,7 +254,7 @@ async def drive(
         line = f"\nInterrupted by {name}"
     else:
         line = outcome.line
-    if outcome.kind in ("disk_full", "unsafe"):
+    if outcome.kind in ("disk_full", "unsafe", "population"):
         say(line)
     elif outcome.kind != "finished":
         say(

@@ -39,13 +39,15 @@ from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evolution.operators import Breeder
 from evoprompt.strategies.base import Bar, Offspring, Strategy
-from evoprompt.strategies.paraphrase import paraphrase
+from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
 
-PARAPHRASE_ROUNDS = 3
+# Rounds of asks per missing initial prompt: the first SAME_ROUNDS as every earlier version
+# asked them (their journaled answers stay valid), the rest listing the prompts already found.
+PARAPHRASE_ROUNDS, SAME_ROUNDS = 4, 2
 
 
 class PopulationError(RuntimeError):
-    """The operator model could not produce enough distinct initial prompts."""
+    """Even after re-asking, too few distinct initial prompts for the strategy to work with."""
 
 
 class Engine:
@@ -109,35 +111,63 @@ class Engine:
         size = self.config.population_size
         texts = list(dict.fromkeys(" ".join(p.split()) for p in self.config.seed_prompts))[:size]
         origin: dict[str, Offspring | None] = dict.fromkeys(texts)
-        seeds = list(texts)
         slots = list(range(size - len(texts)))
         if slots:
             self.display.phase("gen 0: paraphrasing seed prompts", len(slots))
-        for round_ in range(PARAPHRASE_ROUNDS):
-            if not slots:
-                break
-            plans = {i: paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in slots}
-            tries = self.breeder.tries
-            found = await gather_or_cancel(
-                [self.breeder.breed(plans[i], first_try=round_ * tries) for i in slots]
-            )
-            left = []
-            for i, child in zip(slots, found):
-                if child is None or child in origin:
-                    left.append(i)
-                else:
-                    origin[child] = plans[i]
-                    texts.append(child)
-                    self.display.advance()
-            slots = left
-        if slots:
-            raise PopulationError(
-                f"the model gave no usable distinct paraphrase for {len(slots)} initial prompts; "
-                "add more seed_prompts to the config"
-            )
+            seeds = list(texts)
+            for round_ in range(SAME_ROUNDS):
+                plans = [paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in slots]
+                found = await gather_or_cancel(
+                    [self.breeder.breed(plan, round_ * self.breeder.tries) for plan in plans]
+                )
+                slots = [i for i, p, c in zip(slots, plans, found) if not self._add(c, p, origin)]
+            await self._reask(slots, origin)
+        texts = list(origin)
+        if len(texts) < size:
+            self._shrink(len(texts), size)
         scores = await self._score(texts, 0)
         population = [self._individual(t, scores, 0, origin[t]) for t in texts]
         await self._finish(0, population, len(scores), started, self.state.rng_state)
+
+    def _add(self, child: str | None, plan: Offspring, origin: dict[str, Offspring | None]) -> bool:
+        """Add a new distinct prompt to the initial population (False: none or a repeat)."""
+        if child is None or child in origin:
+            return False
+        origin[child] = plan
+        self.display.advance()
+        return True
+
+    async def _reask(self, slots: list[int], origin: dict[str, Offspring | None]) -> None:
+        """Re-ask the empty slots one at a time, each request listing every prompt found so far
+        and rewording a different one, so a model deaf to the sampling seed (which repeats its
+        answer to the same words) is asked something new."""
+        asked = 0
+        for round_ in range(SAME_ROUNDS, PARAPHRASE_ROUNDS):
+            left = []
+            for i in slots:
+                texts = list(origin)
+                plan = paraphrase_again(texts[asked % len(texts)], texts, f"init/para{i}")
+                asked += 1
+                child = await self.breeder.breed(plan, first_try=round_ * self.breeder.tries)
+                if not self._add(child, plan, origin):
+                    left.append(i)
+            slots = left
+
+    def _shrink(self, found: int, size: int) -> None:
+        """Go on with the distinct prompts found, or stop when the strategy cannot use so few."""
+        least = getattr(self.strategy, "min_population", 2)
+        algorithm = self.config.algorithm.upper()
+        if found < least:
+            raise PopulationError(
+                f"too few distinct initial prompts: the seed prompts and the model's paraphrases "
+                f"of them make {found}, and {algorithm} needs at least {least}; resuming would "
+                "get the same answers: start a new experiment with more distinct seed_prompts "
+                "or another model"
+            )
+        self.display.line(
+            f"warning: the model gave too few distinct paraphrases of the seed prompts: going "
+            f"on with a population of {found} instead of {size}"
+        )
 
     async def _generation(self, generation: int) -> None:
         started = time.monotonic()

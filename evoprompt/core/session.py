@@ -141,6 +141,7 @@ class Session:
         self.experiment: Experiment | None = None
         self.resume: Resume | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._stops = 0
         self._created = False
         self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
@@ -249,7 +250,7 @@ class Session:
         if task is None:
             return
         if self._stops == 1:
-            asyncio.get_running_loop().call_later(self.grace_s, task.cancel)
+            self._grace_timer = asyncio.get_running_loop().call_later(self.grace_s, task.cancel)
         else:
             task.cancel()
 
@@ -291,4 +292,6 @@ class Session:
             return Outcome(kind, line, recorder.cursor)
         finally:
             self._task = None
+            if self._grace_timer is not None:  # the run stopped: nothing left to cancel, and
+                self._grace_timer.cancel()  # a late cancel would break off the closing below
             await self.experiment.aclose()

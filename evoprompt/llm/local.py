@@ -33,13 +33,18 @@ _log = logging.getLogger(__name__)
 _log_callback: Any = None
 
 
+class _Abandoned(Exception):
+    """The caller of this call was cancelled: its worker thread stops (nobody reads it)."""
+
+
 class LocalBackend:
     """Answers ``completion`` and ``loglik`` requests with llama.cpp in this process.
 
     One model context serves all calls: an ``asyncio.Lock`` queues callers in the event loop
     (rather than parking executor threads), and a ``threading.Lock`` is the actual guard, since
     a cancelled caller leaves its worker thread running with the context after the asyncio
-    lock is released.
+    lock is released. That thread is told so and stops at its next token or continuation, so a
+    stopped run neither waits for a generation nobody will read nor exits with one running.
     """
 
     name = "local"
@@ -69,19 +74,31 @@ class LocalBackend:
                 "or configure an API endpoint for chat",
             )
         work = self._generate if request.kind == "completion" else self._loglik
+        abandoned = threading.Event()
         async with self._queue:
-            return await asyncio.to_thread(self._run, work, request)
+            try:
+                return await asyncio.to_thread(self._run, work, request, abandoned)
+            except asyncio.CancelledError:
+                abandoned.set()
+                raise
 
     async def aclose(self) -> None:
         async with self._queue:
             await asyncio.to_thread(self._close)
 
-    def _run(self, work: Callable[[LLMRequest], LLMResponse], request: LLMRequest) -> LLMResponse:
+    def _run(
+        self,
+        work: Callable[[LLMRequest, threading.Event], LLMResponse],
+        request: LLMRequest,
+        abandoned: threading.Event,
+    ) -> LLMResponse:
         with self._guard:
+            if abandoned.is_set():
+                raise _Abandoned
             if self._llm is None:
                 self._load()
             try:
-                return work(request)
+                return work(request, abandoned)
             except RuntimeError as exc:
                 raise FatalError(
                     f"llama.cpp failed: {exc}", hint="re-run; if it repeats, report it"
@@ -122,7 +139,7 @@ class LocalBackend:
                 hint="shorten the prompt or examples, or raise the local backend's n_ctx",
             )
 
-    def _generate(self, request: LLMRequest) -> LLMResponse:
+    def _generate(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sample a continuation, seeded from the request key so a resent call repeats.
 
         The binding's default truncation (top-k 40, top-p 0.95, min-p 0.05) stays on: it keeps
@@ -130,19 +147,26 @@ class LocalBackend:
         """
         n_prompt = len(self._llm.tokenize(request.prompt))
         self._check_fits(n_prompt + request.max_tokens, "the completion")
-        text = self._llm.generate(
+        pieces = self._llm.generate(
             request.prompt,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             stop_sequences=[s for s in request.stop if s] or None,
+            stream=True,  # the same text as a whole, but a stop is seen between tokens
             seed=request.sample_seed(),
             repeat_penalty=1.0,  # the API backends apply none; keep samples comparable
         )
+        text = ""
+        for piece in pieces:
+            if abandoned.is_set():
+                pieces.close()
+                raise _Abandoned
+            text += piece
         # The binding does not report its token count; re-tokenising is exact up to merges.
         n_text = len(self._llm.tokenize(text, add_special=False))
         return LLMResponse(text=text, usage=Usage(n_prompt, n_text), model=self._model_name)
 
-    def _loglik(self, request: LLMRequest) -> LLMResponse:
+    def _loglik(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sum log p(continuation tokens | prompt) for each continuation.
 
         Tokens are compared on the tokenised ``prompt + continuation``, since a boundary merge
@@ -160,6 +184,8 @@ class LocalBackend:
         prefix_row: np.ndarray | None = None
         logprobs: list[float] = []
         for full, common in zip(fulls, commons, strict=True):
+            if abandoned.is_set():
+                raise _Abandoned
             if prefix_row is None or not self._rewind(memory, n_shared):
                 self._lib.llama_memory_clear(memory, True)
                 prefix_row = self._decode(context[:n_shared], 0, n_shared - 1)[-1]

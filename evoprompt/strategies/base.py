@@ -66,6 +66,10 @@ class Strategy(Protocol):
 
         ``select`` receives ``plans`` and ``children`` in the order ``plan`` returned them, a child
         being None when its operator replies held no usable prompt.
+
+    Optional: ``min_population`` (a ClassVar, default 2), the fewest individuals it can work
+    with; a population the paraphrases cannot fill goes on smaller, down to that. Every method
+    must cope with a population smaller than ``size``.
     """
 
     operators: ClassVar[tuple[Operator, ...]]

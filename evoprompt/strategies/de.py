@@ -74,6 +74,7 @@ TRIAL = Operator(
 @register_strategy("de")
 class DifferentialEvolution:
     operators: ClassVar[tuple[Operator, ...]] = (TRIAL,)
+    min_population: ClassVar[int] = 3  # two donors besides the individual
 
     def plan(
         self, population: Sequence[Individual], rng: np.random.Generator, generation: int

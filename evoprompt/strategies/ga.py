@@ -53,6 +53,7 @@ CROSSOVER = Operator("ga", frozenset({"prompt1", "prompt2"}), _CHAT, _COMPLETION
 @register_strategy("ga")
 class GeneticAlgorithm:
     operators: ClassVar[tuple[Operator, ...]] = (CROSSOVER,)
+    min_population: ClassVar[int] = 2  # a pair to cross over
 
     def plan(
         self, population: Sequence[Individual], rng: np.random.Generator, generation: int

@@ -1,7 +1,7 @@
 """Strategies by name: ``@register_strategy("ga")`` on a class is all it takes to add one.
 
 The registry's keys are the valid values of the ``algorithm`` config key, and the operators of
-the registered strategies (plus the initial population's paraphrase) are the built-in
+the registered strategies (plus the initial population's paraphrases) are the built-in
 templates a user templates file may override.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from evoprompt.strategies.base import Operator, Strategy
-from evoprompt.strategies.paraphrase import PARAPHRASE
+from evoprompt.strategies.paraphrase import PARAPHRASE, PARAPHRASE_AGAIN
 
 StrategyClass = TypeVar("StrategyClass", bound=type[Strategy])
 
@@ -50,7 +50,8 @@ def make_strategy(name: str) -> Strategy:
 
 def operators() -> dict[str, Operator]:
     """Every operator with built-in templates: the strategies' (in registration order), then
-    the paraphrase that fills the initial population."""
+    the paraphrases that fill the initial population."""
     found = {op.name: op for cls in STRATEGIES.values() for op in cls.operators}
-    found[PARAPHRASE.name] = PARAPHRASE
+    for op in (PARAPHRASE, PARAPHRASE_AGAIN):
+        found[op.name] = op
     return found

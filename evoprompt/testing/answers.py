@@ -35,6 +35,8 @@ VOCAB = MAGIC + PLAIN
 
 # What an operator reply looks like under the ``p_no_tags`` fault: no <prompt> tags to extract.
 NO_TAGS = "Here is an improved prompt, but I forgot the tags."
+# What an operator reply looks like under the ``echo_parent`` fault: the parent, unchanged.
+ECHO = "<prompt>{parent}</prompt>"
 
 INPUT = r"\n\nInput: (.*)\nAnswer:"  # the sample inside the scorer's query
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -119,6 +121,15 @@ def completion(
     }
 
 
+def parent_of(content: str) -> str:
+    """The prompt an operator request changes: DE's base, the paraphrased one, GA's first."""
+    if "Basic Prompt:" in content:
+        return last(r"Basic Prompt: (.*)", content) or ""
+    if "Variation:" in content:
+        return last(r"Instruction: (.*)", content) or ""
+    return last(r"Prompt 1: (.*)", content) or ""
+
+
 class Answers:
     """The endpoint's answers given the gold labels (``truth``: sample text -> label)."""
 
@@ -185,13 +196,12 @@ class Answers:
     def evolve(self, content: str, seed: str) -> str:
         """The child of a GA crossover, a DE step or a paraphrase, in <prompt> tags."""
         word = VOCAB[int(unit("word", content, seed) * len(VOCAB))]
+        base = parent_of(content)
         if "Basic Prompt:" in content:
-            base = last(r"Basic Prompt: (.*)", content) or ""
             donor = last(r"Prompt 3: (.*)", content) or ""
         elif "Variation:" in content:
-            base, donor = last(r"Instruction: (.*)", content) or "", ""
+            donor = ""
         else:
-            base = last(r"Prompt 1: (.*)", content) or ""
             donor = last(r"Prompt 2: (.*)", content) or ""
         extra = [w for w in magic_in(donor) if w not in magic_in(base)]
         child = " ".join([base, *extra, word])

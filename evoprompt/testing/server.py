@@ -4,7 +4,8 @@ What it answers is decided in ``answers.py`` (deterministic functions of the req
 against it are reproducible); this module serves those answers over HTTP, injects faults and
 counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
 HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
-reply without tags) and every request is counted, including the tokens billed for answered ones.
+reply without tags, operator replies deaf to the sampling seed or echoing the parent) and every
+request is counted, including the tokens billed for answered ones.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
 """
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeAlias
 
 from .answers import (
+    ECHO,
     NO_TAGS,
     Answers,
     builtin_truth,
@@ -30,6 +32,7 @@ from .answers import (
     completion,
     is_evolution,
     message_choices,
+    parent_of,
     text_choices,
 )
 
@@ -54,6 +57,8 @@ class Faults:
     fail_400: bool = False  # every request gets a 400
     api_key: str = ""  # when set, any other bearer token gets a 401
     fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
+    ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
+    echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
 
 
 def _error(
@@ -168,7 +173,10 @@ class FakeLLMServer:
         p_no_tags = self.faults.p_no_tags
         if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
             return "evolve", NO_TAGS
-        return self.answers.chat(content, str(body.get("seed", "")))
+        if is_evolution(content) and self.faults.echo_parent:
+            return "evolve", ECHO.format(parent=parent_of(content))
+        seed = "" if self.faults.ignore_seed else str(body.get("seed", ""))
+        return self.answers.chat(content, seed)
 
     def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
         with self._lock:

@@ -14,6 +14,7 @@ GOOD = {
     "ga": "Cross {prompt1} with {prompt2}",
     "de": "{donor1} {donor2} {differences} {best} {base}",
     "paraphrase": "Rephrase {prompt}",
+    "paraphrase_again": "Rephrase {prompt} unlike {found}",
 }
 
 
@@ -26,7 +27,9 @@ def test_builtin_families() -> None:
     chat = load_templates("evoprompt", completion=False)
     completion = load_templates("evoprompt", completion=True)
     assert not chat.completion and completion.completion
-    assert list(chat.texts) == list(completion.texts) == ["ga", "de", "paraphrase"]
+    assert (
+        list(chat.texts) == list(completion.texts) == ["ga", "de", "paraphrase", "paraphrase_again"]
+    )
     assert completion.texts["ga"].endswith("<prompt>")
     text = chat.render("ga", prompt1="P-ONE", prompt2="P-TWO")
     assert "Prompt 1: P-ONE" in text and "Prompt 2: P-TWO" in text
@@ -70,7 +73,9 @@ def test_wrong_placeholders_are_a_config_error(tmp_path: Path, operator: str, te
 
 def test_unknown_operator_names_the_known_ones(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "t.toml", {"ga": GOOD["ga"], "crossover": "{prompt}"})
-    with pytest.raises(ConfigError, match=r"crossover; known operators: ga, de, paraphrase$"):
+    with pytest.raises(
+        ConfigError, match=r"crossover; known operators: ga, de, paraphrase, paraphrase_again$"
+    ):
         load_templates(str(path), completion=False)
 
 

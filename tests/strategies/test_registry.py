@@ -25,7 +25,7 @@ from tests.strategies.conftest import ind
 def test_builtin_strategies_and_operators() -> None:
     assert list(STRATEGIES) == ["ga", "de"] == list(CHOICES["algorithm"])
     assert isinstance(make_strategy("ga"), GeneticAlgorithm)
-    assert list(operators()) == ["ga", "de", "paraphrase"]
+    assert list(operators()) == ["ga", "de", "paraphrase", "paraphrase_again"]
     assert operators()["de"].placeholders == {"donor1", "donor2", "differences", "best", "base"}
 
 
