@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
@@ -27,6 +28,7 @@ from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.probe import EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import DEFAULT_METRIC, Metric, make_metric
 from evoprompt.strategies.registry import make_strategy
@@ -73,8 +75,12 @@ class Experiment:
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         backend = backend_spec(config.backend)
+        transport = backend.build(config, api_key)
+        if isinstance(transport, Probing):
+            where = Layout(exp_dir).endpoint if config.checkpoint else None
+            transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))
         self.client = LLMClient(
-            backend.build(config, api_key),
+            transport,
             self.journal,
             policy=RetryPolicy(
                 config.max_retries, config.retry_delay, config.retry_strategy, config.max_retry_wait
@@ -119,7 +125,7 @@ class Experiment:
             self.store,
             state,
             self.exp_dir,
-            stats=self.journal.stats,
+            stats=self.api_stats,
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
         )
@@ -134,6 +140,10 @@ class Experiment:
             display=self.display,
         )
         return self.engine
+
+    def api_stats(self) -> dict[str, Any]:
+        """The journal's counts and the concurrency the limiter learned (for status)."""
+        return {**self.journal.stats(), "concurrency": self.client.limiter.learned()}
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -9,6 +9,7 @@ journaled before the caller sees it.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from evoprompt.checkpoint.journal import Journal
@@ -18,10 +19,13 @@ from evoprompt.llm.errors import (
     RateLimited,
     RetriesExhausted,
     StopRequested,
+    TimedOut,
 )
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
+
+CONGESTION_RESENDS = 3  # timeouts per attempt taken as a queue before one counts as a failure
 
 
 @dataclass(frozen=True)
@@ -160,14 +164,24 @@ class LLMClient:
         return response, primary_attempts + attempts, True
 
     async def _attempt(self, request: LLMRequest) -> LLMResponse:
-        async with self.limiter.slot(request.estimated_tokens()) as window:
-            try:
-                response = await self.backend.complete(request)
-            except RateLimited:
-                self.limiter.rate_limited(window)
-                raise
-            self.limiter.succeeded()
-        return response
+        kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
+        for resend in range(CONGESTION_RESENDS + 1):
+            async with self.limiter.slot(request.estimated_tokens()) as window:
+                started = time.monotonic()
+                try:
+                    response = await self.backend.complete(request)
+                except RateLimited:
+                    self.limiter.rate_limited(window)
+                    raise
+                except TimedOut:
+                    # Timed out in the server's queue: shrink the window and send it again
+                    # before the timeout counts as a failed attempt.
+                    if resend == CONGESTION_RESENDS or not self.limiter.congested(window):
+                        raise
+                    continue
+                self.limiter.succeeded(time.monotonic() - started, kind)
+                return response
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:
         self.journal.record_failure(request.key(), request.model, exc.reason, attempts)

@@ -14,6 +14,7 @@ from evoprompt.checkpoint.schema.checkpoints import (
     PromptResult,
     is_manager_payload,
 )
+from evoprompt.checkpoint.schema.endpoint import EndpointRecord
 from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError
 from evoprompt.checkpoint.schema.results import (
     GenerationRow,
@@ -37,6 +38,7 @@ __all__ = [
     "MANAGER_FORMAT",
     "BatchRecord",
     "Descriptor",
+    "EndpointRecord",
     "GenerationRow",
     "JsonDict",
     "PopulationRow",
