@@ -28,6 +28,7 @@ from evoprompt.report.experiment import (
     api_stats,
     details,
     is_experiment,
+    loglik_mode,
     snapshot,
     when,
 )
@@ -157,6 +158,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     completed = f"generation {done} of {limit}" if done >= 0 else "no generation yet"
     print(f"  completed:   {completed}")
     print(f"  best:        {_num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
+    if "invalid" in det.analysis:
+        flag = "  (MOSTLY INVALID: check the answer format)"
+        flag = flag if det.analysis.get("mostly_invalid") else ""
+        print(f"  invalid:     {det.analysis['invalid']} of the best prompt's answers{flag}")
+    mode = loglik_mode(exp_dir)
+    if mode is not None:
+        print(f"  loglik:      {mode} (probed once, endpoint.json)")
     if stats is None:
         print("API statistics: none (no journal.sqlite and no summary.json)")
     else:
@@ -166,8 +174,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{stats.get('succeeded')}, failed {stats.get('failed')}), retries "
             f"{stats.get('retried')}, retry success {'n/a' if rate is None else f'{rate:.0%}'}, "
             f"cache hits {stats.get('cache_hits')}, tokens {stats.get('prompt_tokens')} in / "
-            f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}"
+            f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}, "
+            f"children rejected {stats.get('children_rejected', 0)}"
         )
+        learned = stats.get("concurrency")
+        if isinstance(learned, dict):
+            print(
+                f"Concurrency: learned {learned.get('limit')} (peak {learned.get('peak')} in "
+                f"flight, configured maximum {learned.get('maximum')})"
+            )
     checks = check_files(exp_dir)
     print("Checkpoint files:")
     print(_checks_table(checks) if checks else "  none (nothing saved yet, or --no-checkpoint)")

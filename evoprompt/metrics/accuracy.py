@@ -128,8 +128,14 @@ class Accuracy(MeanMetric):
             true, _, predicted = key.partition(_ARROW)
             rows.append((true, predicted, int(count)))
         rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+        invalid = analysis.get("invalid")
+        title = "Error patterns"
+        if invalid is not None:
+            title += f" ({invalid} invalid answers)"
+        if analysis.get("mostly_invalid"):
+            title += ": MOSTLY INVALID, the answers' form decided the score"
         return AnalysisTable(
-            "Error patterns",
+            title,
             ["true label", "predicted", "count"],
             [[true, predicted, str(n)] for true, predicted, n in rows],
         )

@@ -34,6 +34,7 @@ from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import (
     Descriptor,
+    EndpointRecord,
     GenerationRow,
     PopulationRow,
     SchemaError,
@@ -270,9 +271,23 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
     if path.exists():
         try:
             with contextlib.closing(open_readonly(path)) as db:
-                return journal_stats(db), JOURNAL
+                stats = journal_stats(db)
+            # What only the running process knows (the concurrency the limiter learned), as
+            # of the last save.
+            if snap.summary is not None and "concurrency" in snap.summary.api_stats:
+                stats["concurrency"] = snap.summary.api_stats["concurrency"]
+            return stats, JOURNAL
         except sqlite3.Error as exc:
             snap.notes.append(f"{JOURNAL} is unreadable ({exc})")
     if snap.summary is not None and snap.summary.api_stats:
         return snap.summary.api_stats, SUMMARY
     return None, "none"
+
+
+def loglik_mode(exp_dir: Path) -> str | None:
+    """How log-likelihoods are asked of the endpoint (endpoint.json), if it was probed."""
+    try:
+        raw = json.loads(Layout(exp_dir).endpoint.read_text("utf-8"))
+        return EndpointRecord.from_json(raw).loglik
+    except (OSError, ValueError, SchemaError):
+        return None
