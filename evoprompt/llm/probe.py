@@ -97,11 +97,10 @@ def chat_top_scores(body: dict[str, Any], continuations: Sequence[str]) -> list[
     return scores
 
 
-def _refusal(exc: LLMError) -> Refused:
-    """An error answer to a probe as 'not offered', or re-raised when it may be an outage."""
+def _refusal(exc: LLMError) -> None:
+    """Re-raise an error answer to a probe unless it means 'not offered' (it may be an outage)."""
     if isinstance(exc, QuotaExhausted) or exc.status not in REFUSED_STATUSES:
         raise exc
-    return Refused(f"HTTP {exc.status}")
 
 
 async def probe(post: Post, model: str) -> str:
@@ -130,12 +129,12 @@ async def probe(post: Post, model: str) -> str:
             await attempt()
             return mode
         except LLMError as exc:
-            failures.append(f"{mode}: {_refusal(exc)} ({exc.reason})")
+            _refusal(exc)
+            failures.append(f"{mode}: {exc.reason}")
         except Refused as exc:
             failures.append(f"{mode}: {exc}")
     raise FatalError(
-        "the endpoint gives no log-likelihoods (no echoed prompt logprobs on /completions, "
-        "no top_logprobs on chat completions): " + "; ".join(failures),
+        "the endpoint gives no log-likelihoods (" + "; ".join(failures) + ")",
         hint=GENERATE_HINT,
     )
 
