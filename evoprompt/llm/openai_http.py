@@ -131,6 +131,7 @@ class OpenAIBackend:
         self._memory = EndpointMemory(None, base_url, "")
         self._probing = asyncio.Lock()
         self._shapes = ShapeWatch()
+        self._parts: dict[str, tuple[float, Usage]] = {}  # echo_single answers of unfinished calls
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         if request.kind == "chat":
@@ -187,13 +188,24 @@ class OpenAIBackend:
             elif mode == ECHO_SINGLE:
                 scores, usage = [], Usage()
                 for c in continuations:  # one prompt per request: the server refuses lists
-                    body = await self._post("/completions", echo_payload(request.model, prompt + c))
-                    scores.append(echo_score(_choices(body)[0], len(prompt), len(prompt + c)))
-                    more = _usage(body)
+                    # A retry of this call must not pay again for the continuations answered
+                    # before one failed: they wait here until the whole call is answered.
+                    part = self._parts.get(prompt + c)
+                    if part is None:
+                        body = await self._post(
+                            "/completions", echo_payload(request.model, prompt + c)
+                        )
+                        start, end = len(prompt), len(prompt + c)
+                        part = echo_score(_choices(body)[0], start, end), _usage(body)
+                        self._parts[prompt + c] = part
+                    scores.append(part[0])
                     usage = Usage(
-                        usage.prompt_tokens + more.prompt_tokens,
-                        usage.completion_tokens + more.completion_tokens,
+                        usage.prompt_tokens + part[1].prompt_tokens,
+                        usage.completion_tokens + part[1].completion_tokens,
                     )
+                for c in continuations:
+                    self._parts.pop(prompt + c, None)
+                body = {"model": request.model}
             else:
                 full = [prompt + c for c in continuations]
                 body = await self._post("/completions", echo_payload(request.model, full))

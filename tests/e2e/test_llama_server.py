@@ -26,7 +26,9 @@ pytest.importorskip("llama_cpp.server", reason="needs pip install 'llama-cpp-pyt
 pytestmark = [pytest.mark.llama_server, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TINY = ["--population-size", "2", "--max-generations", "1", "--seed", "5", "--model", "gemma"]
-TINY += ["--timeout", "120", "--retry-delay", "0.5", "--max-retry-wait", "2"]
+# A timeout long enough that no request is abandoned while queued (the server would go on
+# computing it, and the counting proxy would see its answer once more on the retry).
+TINY += ["--timeout", "600", "--retry-delay", "0.5", "--max-retry-wait", "2"]
 
 
 class LlamaServer:
