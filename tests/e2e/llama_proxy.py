@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,7 @@ class CountingProxy:
         self.upstream = upstream
         self.answered: Counter[bytes] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.first_answered: dict[bytes, float] = {}  # body -> monotonic time of its first 200
         self._lock = threading.Lock()
         proxy = self
 
@@ -40,6 +42,7 @@ class CountingProxy:
                     proxy.statuses[status] += 1
                     if status == 200:
                         proxy.answered[body] += 1
+                        proxy.first_answered.setdefault(body, time.monotonic())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
