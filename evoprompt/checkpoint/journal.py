@@ -78,6 +78,9 @@ def row_problem(key: str, payload: object, checksum: object) -> str | None:
     return None
 
 
+REJECTED = "children_rejected"  # counter: operator replies the child quality gate refused
+
+
 class JournalUnusable(Exception):
     """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
 
@@ -278,6 +281,7 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         "retried_calls": retried_calls,
         "retry_success_rate": round(ok_retried / retried_calls, 4) if retried_calls else None,
         "cache_hits": counters.get("cache_hits", 0),
+        REJECTED: counters.get(REJECTED, 0),
         "fallback_calls": fallbacks,
         "prompt_tokens": prompt,
         "completion_tokens": completion,

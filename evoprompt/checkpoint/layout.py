@@ -16,6 +16,7 @@ JOURNAL = "journal.sqlite"
 LOCK = ".lock"
 RECOVERY_LOG = "recovery.log"
 SUMMARY = "summary.json"
+ENDPOINT = "endpoint.json"
 GENERATIONS_CSV = "generations.csv"
 POPULATION = "population.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -91,6 +92,10 @@ class Layout:
     @property
     def summary(self) -> Path:
         return self.exp_dir / SUMMARY
+
+    @property
+    def endpoint(self) -> Path:
+        return self.exp_dir / ENDPOINT
 
     @property
     def generations_csv(self) -> Path:

@@ -34,6 +34,7 @@ from evoprompt.report.experiment import (
     forks_of,
     is_experiment,
     lineage_of,
+    loglik_mode,
     rollbacks,
     snapshot,
     when,
@@ -200,6 +201,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  completed:   {completed}")
     _print_branching(snap)
     print(f"  best:        {_num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
+    if "invalid" in det.analysis:
+        flag = "  (MOSTLY INVALID: check the answer format)"
+        flag = flag if det.analysis.get("mostly_invalid") else ""
+        print(f"  invalid:     {det.analysis['invalid']} of the best prompt's answers{flag}")
+    mode = loglik_mode(exp_dir)
+    if mode is not None:
+        print(f"  loglik:      {mode} (probed once, endpoint.json)")
     _print_analysis(str(snap.config.get("metric", DEFAULT_METRIC)), det.analysis)
     if stats is None:
         print("API statistics: none (no journal.sqlite and no summary.json)")
@@ -210,8 +218,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{stats.get('succeeded')}, failed {stats.get('failed')}), retries "
             f"{stats.get('retried')}, retry success {'n/a' if rate is None else f'{rate:.0%}'}, "
             f"cache hits {stats.get('cache_hits')}, tokens {stats.get('prompt_tokens')} in / "
-            f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}"
+            f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}, "
+            f"children rejected {stats.get('children_rejected', 0)}"
         )
+        learned = stats.get("concurrency")
+        if isinstance(learned, dict):
+            print(
+                f"Concurrency: learned {learned.get('limit')} (peak {learned.get('peak')} in "
+                f"flight, configured maximum {learned.get('maximum')})"
+            )
     test = snap.summary.test if snap.summary else None
     if test is not None:
         print(f"Held-out {verdict_line(test)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
@@ -30,6 +31,7 @@ from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.probe import EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.strategies.registry import make_strategy
@@ -128,8 +130,12 @@ class Experiment:
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         backend = backend_spec(config.backend)
+        transport = shared.backend(config) if shared else backend.build(config, api_key)
+        if isinstance(transport, Probing):
+            where = Layout(exp_dir).endpoint if config.checkpoint else None
+            transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))
         self.client = LLMClient(
-            shared.backend(config) if shared else backend.build(config, api_key),
+            transport,
             self.journal,
             policy=RetryPolicy(
                 config.max_retries, config.retry_delay, config.retry_strategy, config.max_retry_wait
@@ -197,7 +203,7 @@ class Experiment:
             self.store,
             state,
             self.exp_dir,
-            stats=self.journal.stats,
+            stats=self.api_stats,
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
         )
@@ -227,6 +233,10 @@ class Experiment:
             tester=tester,
         )
         return self.engine
+
+    def api_stats(self) -> dict[str, Any]:
+        """The journal's counts and the concurrency the limiter learned (for status)."""
+        return {**self.journal.stats(), "concurrency": self.client.limiter.learned()}
 
     async def aclose(self) -> None:
         self.display.close()  # first: whatever happens next, no bar is left open to print into

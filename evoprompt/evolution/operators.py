@@ -1,5 +1,7 @@
 """Turn an offspring plan into a child prompt with one (or, if unusable, two) LLM calls.
 
+Unusable: no ``<prompt>`` tags, or a child the quality gate (:mod:`.gate`) refuses.
+
 Every call carries its *site* (``gen3/child2/try0``), part of the journal key: sampled calls
 at different places in the experiment never share an answer, while a resumed run finds the
 answer of each site it already paid for.
@@ -7,7 +9,9 @@ answer of each site it already paid for.
 
 from __future__ import annotations
 
+from evoprompt.checkpoint.journal import REJECTED
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
+from evoprompt.evolution.gate import gate
 from evoprompt.evolution.templates import Templates
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest
@@ -36,12 +40,18 @@ class Breeder:
     async def breed(self, plan: Offspring, first_try: int = 0) -> str | None:
         """The child prompt, or None when every try came back without a usable one."""
         for attempt in range(first_try, first_try + self.tries):
-            reply = (await self.client.call(self.request(plan, attempt))).text
+            request = self.request(plan, attempt)
+            fresh = self.client.journal.get(request.key()) is None
+            reply = (await self.client.call(request)).text
             if self.templates.completion:
                 reply = OPEN + reply.split(CLOSE)[0] + CLOSE
             child = extract_prompt(reply)
-            if child is not None:
+            if child is None:
+                continue
+            if gate(child, plan.parents, self.templates.texts[plan.operator]) is None:
                 return child
+            if fresh:  # counted once per paid reply, not again when a resume replays it
+                self.client.journal.bump(REJECTED)
         return None
 
 

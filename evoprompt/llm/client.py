@@ -12,6 +12,7 @@ the endpoint, up to ``max_outage`` seconds, instead of ending the run.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,11 +23,14 @@ from evoprompt.llm.errors import (
     RateLimited,
     RetriesExhausted,
     StopRequested,
+    TimedOut,
 )
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.outage import OutageGate, ProbeListener
 from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
+
+CONGESTION_RESENDS = 3  # timeouts per attempt taken as a queue before one counts as a failure
 
 
 @dataclass(frozen=True)
@@ -212,21 +216,32 @@ class LLMClient:
         return response, primary_attempts + attempts, True
 
     async def _attempt(self, request: LLMRequest, key: str, probe: bool = False) -> LLMResponse:
-        """One request on the wire, marked in the journal as sent before it goes out."""
+        """One request on the wire, marked in the journal as sent before it goes out; resent
+        (up to CONGESTION_RESENDS times) when it timed out in a congested server's queue."""
         if not probe:
             await self.outage.passed()
-        async with self.limiter.slot(request.estimated_tokens()) as window:
-            self.journal.sent(key)
-            try:
-                response = await self.backend.complete(request)
-            except LLMError as exc:
-                self.journal.settled(key)  # no answer: nothing billed
-                if isinstance(exc, RateLimited):
-                    self.limiter.rate_limited(window)
-                raise
-            self.limiter.succeeded()
-        self._reached = True
-        return response
+        kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
+        for resend in range(CONGESTION_RESENDS + 1):
+            async with self.limiter.slot(request.estimated_tokens()) as window:
+                self.journal.sent(key)
+                started = time.monotonic()
+                try:
+                    response = await self.backend.complete(request)
+                except LLMError as exc:
+                    self.journal.settled(key)  # no answer: nothing billed
+                    if isinstance(exc, RateLimited):
+                        self.limiter.rate_limited(window)
+                    elif (
+                        isinstance(exc, TimedOut)
+                        and resend < CONGESTION_RESENDS
+                        and self.limiter.congested(window)
+                    ):
+                        continue  # timed out in the server's queue: shrink, send again
+                    raise
+                self.limiter.succeeded(time.monotonic() - started, kind)
+            self._reached = True
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:
         self.journal.record_failure(request.key(), request.model, exc.reason, attempts)

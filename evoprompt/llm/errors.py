@@ -25,6 +25,10 @@ class RateLimited(TransientError):
     """A 429 that asks us to slow down (not one saying the quota is gone)."""
 
 
+class TimedOut(TransientError):
+    """No answer within the timeout: with others in flight, the wait may be a queue."""
+
+
 class FatalError(LLMError):
     """400/401/403/404 or an exhausted quota: retrying cannot help; stop and tell the user."""
 

@@ -7,6 +7,7 @@ lives only in the client's default headers: it is never part of a message or an 
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
@@ -16,7 +17,27 @@ from typing import Any
 import httpx
 
 from evoprompt.config import split_userinfo
-from evoprompt.llm.errors import FatalError, LLMError, QuotaExhausted, RateLimited, TransientError
+from evoprompt.llm.errors import (
+    FatalError,
+    LLMError,
+    QuotaExhausted,
+    RateLimited,
+    TimedOut,
+    TransientError,
+)
+from evoprompt.llm.probe import (
+    CHAT_TOP,
+    ECHO_SINGLE,
+    GENERATE_HINT,
+    EndpointMemory,
+    Refused,
+    chat_payload,
+    chat_top_scores,
+    echo_payload,
+    echo_score,
+    probe,
+)
+from evoprompt.llm.shapes import ShapeWatch
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 POOL_SHARD = 8  # connections per httpx pool (see OpenAIBackend.__init__)
@@ -119,6 +140,10 @@ class OpenAIBackend:
         ]
         self._busy = [0] * shards
         self._timeout = timeout
+        self._memory = EndpointMemory(None, base_url, "")
+        self._probing = asyncio.Lock()
+        self._shapes = ShapeWatch()
+        self._parts: dict[str, tuple[float, Usage]] = {}  # echo_single answers of unfinished calls
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         if request.kind == "chat":
@@ -149,36 +174,67 @@ class OpenAIBackend:
             return _text_response(body, request, chat=False)
         return await self._loglik(request)
 
+    def use_endpoint(self, memory: EndpointMemory) -> None:
+        """Where the probed log-likelihood mode is kept (a resume finds it there)."""
+        self._memory = memory
+
+    async def _loglik_mode(self, model: str) -> str:
+        mode = self._memory.recall()
+        if mode is None:
+            async with self._probing:  # one probe, however many calls arrive at once
+                mode = self._memory.recall()
+                if mode is None:
+                    mode = await probe(self._post, model)
+                    self._memory.remember(mode)
+        return mode
+
     async def _loglik(self, request: LLMRequest) -> LLMResponse:
-        """Score continuations with one echo request: the prompt tokens' own log-probabilities."""
-        payload = {
-            "model": request.model,
-            "prompt": [request.prompt + c for c in request.continuations],
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "echo": True,
-            "logprobs": 1,
-        }
-        body = await self._post("/completions", payload)
-        choices = _choices(body)
-        if len(choices) != len(request.continuations):
-            raise TransientError("loglik response has the wrong number of choices")
-        scores = []
-        start = len(request.prompt)
-        for choice in sorted(choices, key=lambda c: c.get("index", 0)):
-            try:
-                lp = choice["logprobs"]
-                offsets, values = lp["text_offset"], lp["token_logprobs"]
-            except (KeyError, TypeError):
-                raise FatalError(
-                    "the endpoint returned no echoed logprobs",
-                    hint="use --scorer generate, or an endpoint that supports echo+logprobs",
-                ) from None
-            end = len(request.prompt) + len(request.continuations[choice.get("index", 0)])
-            scores.append(
-                sum(v for o, v in zip(offsets, values) if v is not None and start <= o < end)
-            )
-        return LLMResponse(logprobs=tuple(scores), usage=_usage(body), model=body.get("model", ""))
+        """Score continuations the way the endpoint offers (see :mod:`evoprompt.llm.probe`)."""
+        mode = await self._loglik_mode(request.model)
+        prompt, continuations = request.prompt, request.continuations
+        try:
+            if mode == CHAT_TOP:
+                body = await self._post("/chat/completions", chat_payload(request.model, prompt))
+                scores = chat_top_scores(body, continuations)
+                usage = _usage(body)
+            elif mode == ECHO_SINGLE:
+                scores, usage = [], Usage()
+                for c in continuations:  # one prompt per request: the server refuses lists
+                    # A retry of this call must not pay again for the continuations answered
+                    # before one failed: they wait here until the whole call is answered.
+                    part = self._parts.get(prompt + c)
+                    if part is None:
+                        body = await self._post(
+                            "/completions", echo_payload(request.model, prompt + c)
+                        )
+                        start, end = len(prompt), len(prompt + c)
+                        part = echo_score(_choices(body)[0], start, end), _usage(body)
+                        self._parts[prompt + c] = part
+                    scores.append(part[0])
+                    usage = Usage(
+                        usage.prompt_tokens + part[1].prompt_tokens,
+                        usage.completion_tokens + part[1].completion_tokens,
+                    )
+                for c in continuations:
+                    self._parts.pop(prompt + c, None)
+                body = {"model": request.model}
+            else:
+                full = [prompt + c for c in continuations]
+                body = await self._post("/completions", echo_payload(request.model, full))
+                choices = sorted(_choices(body), key=lambda c: int(c.get("index", 0)))
+                if len(choices) != len(continuations):
+                    raise TransientError("loglik response has the wrong number of choices")
+                scores = [
+                    echo_score(choice, len(prompt), len(prompt + c))
+                    for choice, c in zip(choices, continuations)
+                ]
+                usage = _usage(body)
+        except Refused as exc:
+            raise FatalError(
+                f"the endpoint stopped offering log-likelihoods as probed ({mode}): {exc}",
+                hint=GENERATE_HINT,
+            ) from None
+        return LLMResponse(logprobs=tuple(scores), usage=usage, model=body.get("model", ""))
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         shard = self._busy.index(min(self._busy))
@@ -186,13 +242,14 @@ class OpenAIBackend:
         try:
             response = await self._clients[shard].post(path, json=payload)
         except httpx.TimeoutException:
-            raise TransientError(f"request timed out after {self._timeout}s") from None
+            raise TimedOut(f"request timed out after {self._timeout}s") from None
         except httpx.TransportError as exc:
             raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
         finally:
             self._busy[shard] -= 1
         if response.status_code >= 300:
-            raise classify(response)
+            raise self._shapes.failed(path, payload, classify(response))
+        self._shapes.answered(path, payload)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -1,6 +1,8 @@
 """Classification: map a free-text answer onto one label (or ``invalid``) and score accuracy.
 
-Its analysis is the confusion of the mistakes, ``{"true -> predicted": count}``.
+Its analysis is the confusion of the mistakes, ``{"true -> predicted": count}``, the number of
+``invalid`` answers, and ``mostly_invalid`` when they are more than half (the prompt's score then
+says more about the answers' form than about the task).
 """
 
 from __future__ import annotations
@@ -19,31 +21,54 @@ from evoprompt.metrics.extract import compile_pattern, extract
 INVALID = "invalid"
 _PUNCT = re.compile(r"[^\w\s]+")
 _ARROW = " -> "
+_ECHO = "possible answers"  # the start of ``Accuracy.hint``: an answer quoting it is an echo
+# Words after which a label at the very end of the answer is its verdict ("Answer: X",
+# "... is X."); "answers" is not one of them, so an echoed "Possible answers: X" is no verdict.
+_VERDICT = r"(?:answer|answer is|is|verdict|label|prediction|category|class|sentiment|result)"
+MOSTLY_INVALID = 0.5  # a prompt with more invalid answers than this share is flagged
 
 
 def _normal(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
-def verbalize(answer: str, labels: Sequence[str]) -> str:
-    """Case- and punctuation-insensitive exact match first, then a label inside the answer.
+def _mentioned(said: str, labels: Sequence[str]) -> list[str]:
+    """The labels named in ``said`` (normalized), a label inside a longer one's match aside."""
+    spans = []
+    for label in labels:
+        wanted = _normal(label)
+        if wanted:
+            for found in re.finditer(rf"(?<!\w){re.escape(wanted)}(?!\w)", said):
+                spans.append((found.start(), found.end(), label))
+    kept = {
+        label
+        for start, end, label in spans
+        if not any(s <= start and end <= e and e - s > end - start for s, e, _ in spans)
+    }
+    return [label for label in labels if label in kept]
 
-    When several labels occur in the answer, the one mentioned first wins (ties: the longest,
-    so "Buffer Errors" beats "Errors"): models tend to lead with their verdict.
+
+def verbalize(answer: str, labels: Sequence[str]) -> str:
+    """The one label an answer gives, or ``invalid`` when it gives none or hedges.
+
+    In order: the answer is a label (case and punctuation aside); it ends in a clear verdict
+    (``Answer: X``, ``... is X.``); it names exactly one label and does not echo the prompt's
+    option list. An answer naming several labels without a final verdict ("not negative, it
+    is positive" aside), or quoting ``Possible answers: ...``, is invalid: reading the first
+    label mentioned turned echoes of the prompt into confident verdicts.
     """
     said = _normal(answer)
     for label in labels:
         if said == _normal(label):
             return label
-    hits = []
-    for label in labels:
+    for label in sorted(labels, key=lambda x: -len(_normal(x))):
         wanted = _normal(label)
-        if not wanted:
-            continue
-        found = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", said)
-        if found:
-            hits.append((found.start(), -len(wanted), label))
-    return min(hits)[2] if hits else INVALID
+        if wanted and re.search(rf"(?<!\w){_VERDICT} {re.escape(wanted)}$", said):
+            return label
+    if _ECHO in said:
+        return INVALID
+    named = _mentioned(said, labels)
+    return named[0] if len(named) == 1 else INVALID
 
 
 def label_set(data: Dataset, allowed: Sequence[str]) -> tuple[str, ...]:
@@ -91,9 +116,12 @@ class Accuracy(MeanMetric):
             for e, j in zip(examples, judged)
             if j.prediction != e.gold
         )
+        invalid = sum(j.prediction == INVALID for j in judged)
         return {
             "accuracy": self.fitness([j.score for j in judged]),
             "error_patterns": dict(sorted(errors.items())),
+            "invalid": invalid,
+            "mostly_invalid": invalid > MOSTLY_INVALID * len(judged),
         }
 
     def table(self, analysis: Mapping[str, Any]) -> AnalysisTable:
@@ -103,8 +131,14 @@ class Accuracy(MeanMetric):
             true, _, predicted = key.partition(_ARROW)
             rows.append((true, predicted, int(count)))
         rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+        invalid = analysis.get("invalid")
+        title = "Error patterns"
+        if invalid is not None:
+            title += f" ({invalid} invalid answers)"
+        if analysis.get("mostly_invalid"):
+            title += ": MOSTLY INVALID, the answers' form decided the score"
         return AnalysisTable(
-            "Error patterns",
+            title,
             ["true label", "predicted", "count"],
             [[true, predicted, str(n)] for true, predicted, n in rows],
         )

@@ -34,6 +34,7 @@ from evoprompt.checkpoint.layout import JOURNAL, LATEST, ROLLBACK_MANIFEST, SUMM
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import (
     Descriptor,
+    EndpointRecord,
     GenerationRow,
     Lineage,
     PopulationRow,
@@ -276,7 +277,12 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
     if path.exists():
         try:
             with contextlib.closing(open_readonly(path)) as db:
-                return journal_stats(db), JOURNAL
+                stats = journal_stats(db)
+            # What only the running process knows (the concurrency the limiter learned), as
+            # of the last save.
+            if snap.summary is not None and "concurrency" in snap.summary.api_stats:
+                stats["concurrency"] = snap.summary.api_stats["concurrency"]
+            return stats, JOURNAL
         except sqlite3.Error as exc:
             snap.notes.append(f"{JOURNAL} is unreadable ({exc})")
     if snap.summary is not None and snap.summary.api_stats:
@@ -326,3 +332,12 @@ def describe_rollback(name: str, record: RollbackRecord | None) -> str:
         f"{name} (generation {record.from_generation} -> {record.to_generation}, "
         f"{len(record.files)} files, {record.answers} answers set aside{pending})"
     )
+
+
+def loglik_mode(exp_dir: Path) -> str | None:
+    """How log-likelihoods are asked of the endpoint (endpoint.json), if it was probed."""
+    try:
+        raw = json.loads(Layout(exp_dir).endpoint.read_text("utf-8"))
+        return EndpointRecord.from_json(raw).loglik
+    except (OSError, ValueError, SchemaError):
+        return None

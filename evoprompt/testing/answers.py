@@ -241,6 +241,30 @@ class Answers:
         return choices
 
     @staticmethod
+    def _logprob(text: str, predicted: str, label: str) -> float:
+        if text == "N/A":
+            return -2.0
+        return -0.5 if predicted.lower().endswith(label.lower()) else -3.0
+
+    def chat_logprobs(self, content: str, withhold: bool) -> list[dict[str, Any]]:
+        """A one-token chat reply with ``top_logprobs``: each label's first word, the label the
+        classifier would answer at -0.5, the others at -3.0, all at -2.0 after "N/A".
+        ``withhold``: the reply carries no logprobs (servers that ignore the field)."""
+        instruction = content.split("\n\nInput: ")[0]
+        text = last(INPUT, content) or ""
+        labels = sorted(set(self.truth.values()))
+        predicted = self.classify(instruction, text, labels).rstrip(".")
+        top: list[dict[str, Any]] = [
+            {"token": label.split()[0], "logprob": self._logprob(text, predicted, label)}
+            for label in labels
+        ]
+        first = str(max(top, key=lambda t: float(t["logprob"]))["token"])
+        choice = message_choices(first)[0]
+        if not withhold:
+            choice["logprobs"] = {"content": [{"token": first, "top_logprobs": top}]}
+        return [choice]
+
+    @staticmethod
     def complete(prompt: object) -> str:
         """A plain completion: the prompt's tail in <prompt> tags."""
         return "<prompt>" + str(prompt)[-40:] + "</prompt>"

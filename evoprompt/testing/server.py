@@ -4,8 +4,9 @@ What it answers is decided in ``answers.py`` (deterministic functions of the req
 against it are reproducible); this module serves those answers over HTTP, injects faults and
 counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
 HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
-reply without tags, operator replies deaf to the sampling seed or echoing the parent) and every
-request is counted, including the tokens billed for answered ones.
+reply without tags, operator replies deaf to the sampling seed or echoing the parent), missing
+features are imitated (one request at a time, prompt lists or echo refused, no chat logprobs)
+and every request is counted, including the tokens billed for answered ones.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
 """
@@ -59,6 +60,10 @@ class Faults:
     fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
     ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
     echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
+    serial: bool = False  # serve one request at a time, the others wait (llama.cpp's server)
+    refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
+    refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
+    no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
 
 
 def _error(
@@ -88,6 +93,7 @@ class FakeLLMServer:
         self.answers = Answers(builtin_truth() if truth is None else truth)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._serial = threading.Lock()  # held while answering, under the ``serial`` fault
         self.counts: Counter[str] = Counter()
         self.answered_bodies: Counter[str] = Counter()
         self.inflight = 0
@@ -153,6 +159,19 @@ class FakeLLMServer:
             return _error(503, "service unavailable")
         if f.fail_400:
             return _error(400, "invalid request", type="invalid_request")
+        return None
+
+    def _refusal(self, path: str, body: dict[str, Any]) -> Reply | None:
+        """What an endpoint that lacks a feature answers to a request using it."""
+        completions = not path.endswith("/chat/completions")
+        if completions and self.faults.refuse_lists and isinstance(body.get("prompt"), list):
+            return _error(500, "assert len(body.prompt) <= 1")  # llama-cpp-python 0.3.x
+        if completions and self.faults.refuse_echo and body.get("echo"):
+            return _error(400, "echo is not supported with this model", type="invalid_request")
+        return None
+
+    def _chance(self) -> Reply | None:
+        f = self.faults
         if f.max_inflight and self.inflight > f.max_inflight:
             return _error(429, "too many requests in flight", {"Retry-After": "0"})
         if 0 <= f.quota_after <= self.counts["answered"]:
@@ -181,12 +200,19 @@ class FakeLLMServer:
     def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
         with self._lock:
             self.counts["requests"] += 1
-        fault = self._fault(authorization, body.get("model", ""))
+        fault = (
+            self._fault(authorization, body.get("model", ""))
+            or self._chance()
+            or self._refusal(path, body)
+        )
         if fault is not None:
             with self._lock:
                 self.counts[f"status_{fault[0]}"] += 1
             return fault
-        if path.endswith("/chat/completions"):
+        if path.endswith("/chat/completions") and body.get("logprobs"):
+            kind, completion_chars = "loglik", 1
+            choices = self.answers.chat_logprobs(chat_content(body), self.faults.no_chat_logprobs)
+        elif path.endswith("/chat/completions"):
             kind, text = self._chat(body)
             choices, completion_chars = message_choices(text), len(text)
         elif body.get("echo"):
@@ -255,15 +281,17 @@ class FakeLLMServer:
                     server.peak_inflight = max(server.peak_inflight, server.inflight)
                     server.counts["seen"] += 1
                     hang = server.counts["seen"] <= server.faults.hang_first
+                serial = server._serial if server.faults.serial else contextlib.nullcontext()
                 try:
-                    f = server.faults
-                    if hang or (f.p_hang and server._roll() < f.p_hang):
-                        time.sleep(f.hang_s)
-                    if f.latency:
-                        time.sleep(f.latency)
-                    status, headers, payload = server.respond(
-                        self.path, body, self.headers.get("Authorization", "")
-                    )
+                    with serial:
+                        f = server.faults
+                        if hang or (f.p_hang and server._roll() < f.p_hang):
+                            time.sleep(f.hang_s)
+                        if f.latency:
+                            time.sleep(f.latency)
+                        status, headers, payload = server.respond(
+                            self.path, body, self.headers.get("Authorization", "")
+                        )
                 finally:
                     with server._lock:
                         server.inflight -= 1

@@ -88,6 +88,7 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "retried_calls": 3,  # b, c and d needed more than one attempt
         "retry_success_rate": round(2 / 3, 4),  # b and c of those succeeded
         "cache_hits": 5,
+        "children_rejected": 0,
         "fallback_calls": 1,
         "prompt_tokens": 60,
         "completion_tokens": 6,

@@ -84,12 +84,19 @@ def test_a_full_run_saves_every_batch_with_outputs_and_scores() -> None:
     assert careful["predictions"] == ["pos", "neg", "pos", "neg"]
     assert careful["ground_truths"] == ["neg", "neg", "pos", "neg"]
     assert careful["scores"] == [0.0, 1.0, 1.0, 1.0]
-    assert careful["analysis"] == {"accuracy": 0.75, "error_patterns": {"neg -> pos": 1}}
+    assert careful["analysis"] == {
+        "accuracy": 0.75,
+        "error_patterns": {"neg -> pos": 1},
+        "invalid": 0,
+        "mostly_invalid": False,
+    }
     guess = scores[PROMPTS[1]]
     assert guess.fitness == pytest.approx(3 / 10)  # "Neg!" on even rows, right on rows 2, 4, 8
     assert guess.analysis == {
         "accuracy": guess.fitness,
         "error_patterns": {"neg -> invalid": 3, "pos -> invalid": 2, "pos -> neg": 2},
+        "invalid": 5,
+        "mostly_invalid": False,
     }
 
 

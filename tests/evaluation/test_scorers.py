@@ -105,8 +105,9 @@ def test_one_content_free_call_per_prompt_under_concurrency(server: FakeLLMServe
     predictions, journaled = asyncio.run(score_all(server.url, scorer, jobs))
 
     stats = server.stats()
-    assert stats["answered_loglik"] == len(jobs) + 2  # every sample + one baseline per prompt
-    assert stats["requests"] == len(jobs) + 2 == journaled
+    # every sample + one baseline per prompt, + the endpoint's one capability probe
+    assert stats["answered_loglik"] == len(jobs) + 2 + 1
+    assert stats["requests"] == len(jobs) + 2 + 1 == journaled + 1
     assert stats["peak_inflight"] > 1  # the predictions really ran concurrently
     assert predictions == [expected(server, instruction, text) for instruction, text in jobs]
     good = sum(p == g for p, g in zip(predictions[: len(texts)], gold)) / len(texts)
@@ -136,5 +137,5 @@ def test_forget_drops_the_baseline_and_the_journal_answers_again(server: FakeLLM
             journal.close()
 
     asyncio.run(run())
-    assert server.stats()["answered_loglik"] == 3
+    assert server.stats()["answered_loglik"] == 3 + 1  # + the capability probe
     assert CONTENT_FREE == "N/A"

@@ -146,3 +146,62 @@ def test_in_flight_never_exceeds_the_limit(storm: bool) -> None:
         assert min(limit for _, limit in admitted[10:]) < 5  # it backed off
     else:
         assert limiter.peak == 5
+
+
+def test_a_server_answering_one_request_at_a_time_gets_about_one() -> None:
+    """Latency grows with what is in flight, throughput does not: the limit settles near 1."""
+    from evoprompt.checkpoint.journal import Journal
+    from evoprompt.llm.client import LLMClient
+    from evoprompt.llm.openai_http import OpenAIBackend
+    from evoprompt.llm.retry import RetryPolicy
+    from evoprompt.llm.types import LLMRequest
+    from evoprompt.testing.server import FakeLLMServer
+
+    async def scenario(url: str) -> AdaptiveLimiter:
+        limiter = AdaptiveLimiter(16)
+        # The timeout is 3x what a full initial window of 8 queued requests waits.
+        backend = OpenAIBackend(url, "k", timeout=3.0, concurrency=16)
+        client = LLMClient(backend, Journal(None), policy=RetryPolicy(1, 0.01), limiter=limiter)
+        try:
+            for start in range(0, 120, 40):  # three waves of demand, as generations send
+                asks = [
+                    LLMRequest(kind="chat", model="m", messages=(("user", f"q{i}"),))
+                    for i in range(start, start + 40)
+                ]
+                await asyncio.gather(*(client.call(ask) for ask in asks))
+        finally:
+            await client.aclose()
+        return limiter
+
+    with FakeLLMServer() as server:
+        server.set_faults(serial=True, latency=0.04)
+        limiter = asyncio.run(scenario(server.url))
+        stats = server.stats()
+    assert stats["requests"] == stats["answered"] == 120  # nothing timed out or was re-sent
+    assert limiter.limit <= 2  # settled near one
+    assert limiter.learned() == {"limit": limiter.limit, "peak": limiter.peak, "maximum": 16}
+
+
+def test_a_timeout_while_saturated_is_congestion_first() -> None:
+    limiter = opened(8)
+    limiter.in_flight = 5
+    assert limiter.congested(epoch=0) and limiter.limit == 4  # shrink, and send it again
+    limiter.in_flight = 1
+    limiter.rate_limited(epoch=1)
+    limiter.rate_limited(epoch=2)
+    assert limiter.limit == 1
+    assert not limiter.congested(epoch=3)  # alone at one slot: a real failure
+
+
+def test_queueing_latency_stops_growth_and_cuts() -> None:
+    limiter = opened(16)
+    limiter.rate_limited(0)  # 8, out of slow start
+    for _ in range(8):
+        limiter.succeeded(0.1, "chat")  # unloaded latency
+    limit = limiter.in_flight = limiter.limit  # saturated: nothing is measured alone
+    for _ in range(limit):
+        limiter.succeeded(0.1 * limit, "chat")  # each waited for all the others
+    assert limiter.limit == 1  # limit * HEADROOM / ratio: what the server serves at once
+    for _ in range(3):
+        limiter.succeeded(0.1 * limit, "chat")  # still queued: no growth
+    assert limiter.limit == 1

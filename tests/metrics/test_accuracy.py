@@ -37,10 +37,34 @@ def test_no_label_is_invalid(answer: str) -> None:
     assert verbalize(answer, SENTIMENT) == INVALID
 
 
-def test_earliest_mentioned_label_wins() -> None:
-    assert verbalize("negative, not positive", SENTIMENT) == "negative"
-    assert verbalize("It is positive rather than negative", SENTIMENT) == "positive"
-    assert verbalize("Injection, maybe Benign", VULN) == "Injection"
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "negative, not positive",
+        "It is positive rather than negative",
+        "positive or negative",
+        "Possible answers: negative",  # an echo of the prompt's option list
+        "Input: great film\nAnswer:\nPossible answers: negative, positive.",
+    ],
+)
+def test_several_labels_or_an_echo_of_the_options_are_invalid(answer: str) -> None:
+    assert verbalize(answer, SENTIMENT) == INVALID
+    assert verbalize("Injection, maybe Benign", VULN) == INVALID
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("It is not negative, it is positive", "positive"),
+        ("positive or negative? Answer: negative", "negative"),
+        ("Possible answers: negative, positive.\nAnswer: positive", "positive"),
+        ("Not Benign at all; the label is Buffer Errors.", "Buffer Errors"),
+        ("Errors? Benign? The verdict: errors", "Errors"),
+    ],
+)
+def test_a_clear_final_verdict_decides(answer: str, expected: str) -> None:
+    labels = VULN if expected in VULN else SENTIMENT
+    assert verbalize(answer, labels) == expected
 
 
 def test_longest_label_wins_a_tie_at_the_same_position() -> None:
@@ -117,6 +141,8 @@ def test_accuracy_and_error_patterns() -> None:
     assert analysis == {
         "accuracy": pytest.approx(2 / 6),
         "error_patterns": {"neg -> invalid": 2, "pos -> neg": 2},
+        "invalid": 2,
+        "mostly_invalid": False,
     }
     assert list(analysis["error_patterns"]) == sorted(analysis["error_patterns"])
 
@@ -124,13 +150,23 @@ def test_accuracy_and_error_patterns() -> None:
 def test_perfect_and_empty() -> None:
     metric = Accuracy(("a", "b"))
     examples, judged = judge_all(["a", "b"], ["a", "b"])
-    assert metric.analyse(examples, judged) == {"accuracy": 1.0, "error_patterns": {}}
-    assert metric.analyse([], []) == {"accuracy": 0.0, "error_patterns": {}}
+    clean = {"error_patterns": {}, "invalid": 0, "mostly_invalid": False}
+    assert metric.analyse(examples, judged) == {"accuracy": 1.0, **clean}
+    assert metric.analyse([], []) == {"accuracy": 0.0, **clean}
     examples, judged = judge_all(["b", "a"], ["a", "b"])
     assert metric.analyse(examples, judged) == {
         "accuracy": 0.0,
         "error_patterns": {"a -> b": 1, "b -> a": 1},
+        "invalid": 0,
+        "mostly_invalid": False,
     }
+
+
+def test_a_prompt_answered_mostly_invalid_is_flagged() -> None:
+    metric = Accuracy(("neg", "pos"))
+    examples, judged = judge_all(["huh", "neg or pos", "pos"], ["pos", "neg", "pos"])
+    analysis = metric.analyse(examples, judged)
+    assert (analysis["invalid"], analysis["mostly_invalid"]) == (2, True)
 
 
 def test_the_table_lists_mistakes_most_frequent_first() -> None:

@@ -20,6 +20,7 @@ from evoprompt.checkpoint.schema.checkpoints import (
     PromptResult,
     is_manager_payload,
 )
+from evoprompt.checkpoint.schema.endpoint import EndpointRecord
 from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError
 from evoprompt.checkpoint.schema.heldout import Comparison, TestReport, TestResult
 from evoprompt.checkpoint.schema.results import (
@@ -46,6 +47,7 @@ __all__ = [
     "BatchRecord",
     "Comparison",
     "Descriptor",
+    "EndpointRecord",
     "GenerationRow",
     "JsonDict",
     "Lineage",
