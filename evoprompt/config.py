@@ -321,8 +321,8 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
     if not is_safe_id(config.name):
         raise ConfigError(
-            f"config key 'name' must be letters, digits, '.', '_' or '-' (it names the "
-            f"experiment folder): {config.name!r}"
+            f"config key 'name' must be letters, digits, '.', '_' or '-', and not start with "
+            f"'.' or '-' (it names the experiment folder): {config.name!r}"
         )
     return config
 

@@ -7,6 +7,8 @@ prompts (later generations' prompts are assumed as long as the seeds). Tokens ar
 label for a scoring call, about two prompts' worth (capped by ``max_tokens``) for an
 operator call. Each child is assumed new and usable on its first try, so the call count is
 what an unpruned run makes when no reply is dropped; pruning's saving is given as a range.
+The held-out test phase is counted for the seeds plus ``test_top_k`` prompts (fewer when the
+best prompts are seeds).
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ def estimate(config: Config, task: Task) -> Bill:
     if config.scorer == "loglik":
         texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
 
-    def scoring_phase(name: str, prompts: list[str]) -> Phase:
-        requests = [scorer.request(prompt, text) for prompt in prompts for text in texts]
+    def scoring_phase(name: str, prompts: list[str], rows: list[str] = texts) -> Phase:
+        requests = [scorer.request(prompt, text) for prompt in prompts for text in rows]
         return pricer.phase(name, requests, label_tokens)
 
     # Stand-ins for prompts not known yet: as long as the seeds, distinct from one another.
@@ -163,6 +165,13 @@ def estimate(config: Config, task: Task) -> Bill:
         phases.append(operator_phase(f"gen {generation} breeding", plans))
         children = [stand_in(generation * size + i) for i in range(len(plans))]
         phases.append(scoring_phase(f"gen {generation} scoring", children))
+    if task.test is not None:
+        # The seeds, the best and the rest of the top test_top_k: at most this many prompts.
+        tested = seeds + [stand_in(-1 - i) for i in range(min(config.test_top_k, size))]
+        rows = list(dict.fromkeys(task.test.data.texts))
+        if config.scorer == "loglik":
+            rows.append(CONTENT_FREE)
+        phases.append(scoring_phase("held-out test", tested, rows))
     return Bill(phases, initial, config.prune)
 
 

@@ -28,6 +28,7 @@ from evoprompt.checkpoint.layout import (
     HISTORY_PATTERN,
     ROLLBACK_MANIFEST,
     SNAPSHOT_PATTERN,
+    TEST_BATCH_PATTERN,
     Layout,
 )
 from evoprompt.checkpoint.schema import INTERRUPTED, RollbackRecord, SchemaError
@@ -42,22 +43,25 @@ from evoprompt.core.branching import (
 from evoprompt.core.result import write_results
 
 
-def _later_files(layout: Layout, generation: int) -> list[Path]:
-    """Files that belong to generations after ``generation``, and those a rollback rewrites."""
+def _later_files(layout: Layout, generation: int, tests: int) -> list[Path]:
+    """Files that belong to generations after ``generation`` (and to held-out test phases
+    after the ``tests`` the state at that generation had), and those a rollback rewrites."""
     later = [p for gen, p in layout.history_files() if gen > generation]
     later += [p for gen, p in layout.snapshot_files() if gen > generation]
     later += [p for gen, _, p in layout.batch_files() if gen > generation]
+    later += [p for phase, _, p in layout.batch_files(test=True) if phase > tests]
     current = [layout.state, layout.latest, layout.backup]
     current += [layout.summary, layout.generations_csv, layout.population]
     return [p for p in later + current if p.exists()]
 
 
-def _belongs_after(name: str, generation: int) -> bool:
+def _belongs_after(name: str, generation: int, tests: int) -> bool:
     for pattern in (HISTORY_PATTERN, SNAPSHOT_PATTERN, BATCH_PATTERN):
         match = pattern.match(name)
         if match:
             return int(match.group(1)) > generation
-    return False
+    match = TEST_BATCH_PATTERN.match(name)
+    return match is not None and int(match.group(1)) > tests
 
 
 def _answers_after(journal: Path, cutoff: float) -> int:
@@ -73,9 +77,9 @@ def rollback(exp_dir: Path, generation: int, *, keep_answers: bool = False) -> R
     """Roll ``exp_dir`` back to the end of ``generation``; the caller holds its lock."""
     finish_pending(exp_dir)
     layout = Layout(exp_dir)
-    _, cutoff = state_at(exp_dir, generation)
+    state, cutoff = state_at(exp_dir, generation)
     done = completed_generation(exp_dir)
-    files = _later_files(layout, generation)
+    files = _later_files(layout, generation, len(state.tests))
     answers = 0 if keep_answers else _answers_after(layout.journal, cutoff)
     created = time.time()
     name = time.strftime("%Y%m%d_%H%M%S", time.localtime(created)) + f"_g{done}_to_g{generation}"
@@ -117,7 +121,7 @@ def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord
     mine = renamed(state, exp_dir.name)
     resume_from(exp_dir, mine)
     for relative in record.files:
-        if _belongs_after(Path(relative).name, record.to_generation):
+        if _belongs_after(Path(relative).name, record.to_generation, len(state.tests)):
             (exp_dir / relative).unlink(missing_ok=True)
     with contextlib.closing(Journal(layout.journal)) as journal:
         write_results(exp_dir, mine, INTERRUPTED.status, journal.stats())

@@ -51,9 +51,10 @@ def test_printed_commands_name_the_running_interpreter() -> None:
 
 
 def _unfinished(server: FakeLLMServer, result_dir: Path, *extra: str) -> str:
-    """An experiment stopped by a budget (unfinished, resumable); its id."""
+    """An experiment stopped by a budget (unfinished, resumable); its id. The budget covers
+    the initial population (a smaller one is refused before anything starts), not the run."""
     done = run_cli(
-        [*SMALL, "--result-dir", str(result_dir), "--max-calls", "5", *extra], cli_env(server)
+        [*SMALL, "--result-dir", str(result_dir), "--max-calls", "500", *extra], cli_env(server)
     )
     assert done.returncode == 75, done.stderr
     (exp_id,) = [p.name for p in result_dir.iterdir()]
@@ -69,7 +70,7 @@ def test_bad_input_is_reported_before_any_resume_offer_and_leaves_nothing(
     for bad, says in (
         (["--dataset", str(tmp_path / "missing.csv")], "missing.csv not found"),
         (["--templates", str(tmp_path / "nope.toml")], "nope.toml not found"),
-        (["--name", ".hidden"], "does not start with '.'"),
+        (["--name", ".hidden"], "not start with '.'"),
     ):
         done = run_cli([*SMALL, "--result-dir", str(tmp_path), *bad], env)
         assert done.returncode == 2, done.stderr
