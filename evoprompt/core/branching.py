@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal import open_readonly
+from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import INTERRUPTED

@@ -9,7 +9,7 @@ answer of each site it already paid for.
 
 from __future__ import annotations
 
-from evoprompt.checkpoint.journal import REJECTED
+from evoprompt.checkpoint.journal_rows import REJECTED
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
 from evoprompt.evolution.gate import gate
 from evoprompt.evolution.templates import Templates

@@ -10,12 +10,9 @@ from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Details,
     Snapshot,
-    describe_rollback,
-    forks_of,
-    lineage_of,
-    rollbacks,
     when,
 )
+from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 LINEAGE_LIMIT = 300

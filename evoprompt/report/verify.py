@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal import bad_rows, open_readonly
+from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
     CHECKPOINTS,

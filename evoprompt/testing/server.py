@@ -20,9 +20,9 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeAlias
+from typing import Any
 
 from .answers import (
     ECHO,
@@ -36,41 +36,7 @@ from .answers import (
     parent_of,
     text_choices,
 )
-
-# status, extra headers, body: JSON, or a str sent as text/html (the non-JSON fault)
-Reply: TypeAlias = "tuple[int, dict[str, str], Any]"
-
-
-@dataclass
-class Faults:
-    latency: float = 0.0
-    p_500: float = 0.0
-    p_429: float = 0.0
-    retry_after: str = "1"
-    p_nonjson: float = 0.0
-    p_hang: float = 0.0
-    hang_s: float = 30.0
-    hang_first: int = 0  # the first N requests hang
-    p_no_tags: float = 0.0
-    max_inflight: int = 0  # answer 429 above this many requests in flight (0 = no ceiling)
-    quota_after: int = -1  # after N answered requests, 429 insufficient_quota (-1 = never)
-    down: bool = False  # every request gets a 503
-    fail_400: bool = False  # every request gets a 400
-    api_key: str = ""  # when set, any other bearer token gets a 401
-    fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
-    ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
-    echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
-    serial: bool = False  # serve one request at a time, the others wait (llama.cpp's server)
-    refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
-    refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
-    no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
-
-
-def _error(
-    status: int, message: str, headers: dict[str, str] | None = None, **detail: str
-) -> Reply:
-    """An OpenAI-style error reply."""
-    return status, headers or {}, {"error": {"message": message, **detail}}
+from .faults import Faults, Reply, error_reply
 
 
 class _Server(ThreadingHTTPServer):
@@ -149,37 +115,37 @@ class FakeLLMServer:
     def _fault(self, authorization: str, model: str) -> Reply | None:
         f = self.faults
         if f.api_key and authorization != f"Bearer {f.api_key}":
-            return _error(
+            return error_reply(
                 401,
                 "Incorrect API key provided",
                 type="invalid_request_error",
                 code="invalid_api_key",
             )
         if f.down or (f.fail_model and model == f.fail_model):
-            return _error(503, "service unavailable")
+            return error_reply(503, "service unavailable")
         if f.fail_400:
-            return _error(400, "invalid request", type="invalid_request")
+            return error_reply(400, "invalid request", type="invalid_request")
         return None
 
     def _refusal(self, path: str, body: dict[str, Any]) -> Reply | None:
         """What an endpoint that lacks a feature answers to a request using it."""
         completions = not path.endswith("/chat/completions")
         if completions and self.faults.refuse_lists and isinstance(body.get("prompt"), list):
-            return _error(500, "assert len(body.prompt) <= 1")  # llama-cpp-python 0.3.x
+            return error_reply(500, "assert len(body.prompt) <= 1")  # llama-cpp-python 0.3.x
         if completions and self.faults.refuse_echo and body.get("echo"):
-            return _error(400, "echo is not supported with this model", type="invalid_request")
+            return error_reply(400, "echo is not supported with this model", type="invalid_request")
         return None
 
     def _chance(self) -> Reply | None:
         f = self.faults
         if f.max_inflight and self.inflight > f.max_inflight:
-            return _error(429, "too many requests in flight", {"Retry-After": "0"})
+            return error_reply(429, "too many requests in flight", {"Retry-After": "0"})
         if 0 <= f.quota_after <= self.counts["answered"]:
-            return _error(429, "You exceeded your current quota", code="insufficient_quota")
+            return error_reply(429, "You exceeded your current quota", code="insufficient_quota")
         roll = self._roll()
         for threshold, outcome in (
-            (f.p_500, _error(500, "internal error")),
-            (f.p_429, _error(429, "slow down", {"Retry-After": f.retry_after})),
+            (f.p_500, error_reply(500, "internal error")),
+            (f.p_429, error_reply(429, "slow down", {"Retry-After": f.retry_after})),
             (f.p_nonjson, (200, {}, "<html><body>Bad gateway</body></html>")),
         ):
             if roll < threshold:

@@ -10,13 +10,8 @@ from typing import Any
 
 import pytest
 
-from evoprompt.checkpoint.journal import (
-    BadRow,
-    Journal,
-    JournalUnusable,
-    bad_rows,
-    open_readonly,
-)
+from evoprompt.checkpoint.journal import BadRow, Journal, JournalUnusable
+from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 

@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from evoprompt.checkpoint.journal import journal_stats, open_readonly
+from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
 from evoprompt.core.session import Outcome, Session

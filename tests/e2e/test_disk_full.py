@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from evoprompt.checkpoint.journal import open_readonly
+from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import cli_env, kill_after_generation, outcome, run_cli, summary, victim_args
 from tests.e2e.conftest import inspect

@@ -191,7 +191,7 @@ def test_config_json_records_the_evolve_temperature_used(tmp_path: Path) -> None
 
 
 def test_both_routes_install_the_model_and_the_report_plot() -> None:
-    from evoprompt.config import tomllib
+    from evoprompt.config.resolve import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     # uv run: default groups (the seed guide's `uv run python main.py`, then `report`)

@@ -1,27 +1,15 @@
-"""Experiment configuration: one flat table of typed keys, resolved defaults < TOML < env < flags.
+"""The config table: every key with its type, default, bounds, choices and help text.
 
-Every key can be set in a TOML file and overridden by the flag ``--key-with-dashes``; the table
-below is the single source for both, so the CLI, the TOML loader and the README never drift.
+One flat dataclass is the single source for the TOML loader, the flags and the README, so
+they never drift. Registry-backed choices (strategies, backends) are read lazily.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-import re
-import sys
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from evoprompt.checkpoint.layout import is_safe_id
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 DEFAULT_SEED_PROMPTS = (
     "Classify the text into one of the given labels.",
@@ -249,136 +237,3 @@ ENV_KEYS = {
     "OPENAI_BASE_URL": "base_url",
     "EVOPROMPT_RESULT_DIR": "result_dir",
 }
-
-
-def _check_type(key: str, value: Any, default: Any) -> Any:
-    def bad(kind: str) -> ConfigError:
-        return ConfigError(f"config key '{key}' must be {kind}, got {value!r}")
-
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
-    if isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad("a list of strings")
-        return list(value)
-    if not isinstance(value, dict):
-        raise bad("a table")
-    for model, price in value.items():
-        if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
-            raise ConfigError(
-                f"prices.{model} must be a table with 'prompt' and 'completion' "
-                "(USD per million tokens)"
-            )
-    return {m: {k: float(v) for k, v in p.items()} for m, p in value.items()}
-
-
-def validate(config: Config) -> Config:
-    """Reject values that would fail later, with the key named."""
-    for key, options in CHOICES.items():
-        if getattr(config, key) not in options:
-            raise ConfigError(
-                f"config key '{key}' must be one of {', '.join(options)}, "
-                f"got {getattr(config, key)!r}"
-            )
-    for key in POSITIVE:
-        if getattr(config, key) <= 0:
-            raise ConfigError(f"config key '{key}' must be greater than 0")
-    for key in NON_NEGATIVE:
-        if getattr(config, key) < 0:
-            raise ConfigError(f"config key '{key}' must not be negative")
-    if config.population_size < 2:
-        raise ConfigError("config key 'population_size' must be at least 2 (evolution needs pairs)")
-    if config.algorithm == "de" and config.population_size < 3:
-        raise ConfigError("DE needs population_size >= 3 (two donors besides the individual)")
-    if not config.seed_prompts or any(not p.strip() for p in config.seed_prompts):
-        raise ConfigError("config key 'seed_prompts' needs at least one non-empty prompt")
-    try:
-        re.compile(config.answer_pattern)
-    except re.error as exc:
-        raise ConfigError(f"config key 'answer_pattern' is not a valid regex: {exc}") from None
-    if not config.metric:
-        raise ConfigError("config key 'metric' must name a metric, e.g. accuracy or exact_match")
-    url = split_userinfo(config.base_url)[0]
-    if config.base_url and not config.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
-    try:
-        urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
-    except ValueError as exc:
-        raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
-    if not is_safe_id(config.name):
-        raise ConfigError(
-            f"config key 'name' must be letters, digits, '.', '_' or '-', and not start with "
-            f"'.' or '-' (it names the experiment folder): {config.name!r}"
-        )
-    return config
-
-
-def apply(config: Config, values: dict[str, Any], origin: str) -> Config:
-    """Overlay ``values`` on ``config``; unknown keys are an error naming the closest key."""
-    known = {f.name: f for f in fields(Config)}
-    for key, value in values.items():
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config key '{key}' in {origin}{hint}")
-        setattr(config, key, _check_type(key, value, getattr(Config(), key)))
-    return config
-
-
-def load_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
-    """A TOML file's table; one ConfigError naming ``what`` when it is missing or malformed."""
-    try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} not found ({hint})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
-    return raw
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A config file; its ``name`` defaults to the file's stem."""
-    raw = load_toml(path, "config file", "see configs/ for examples")
-    raw.setdefault("name", path.stem)
-    return raw
-
-
-def env_values(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    environ = dict(os.environ) if environ is None else environ
-    values: dict[str, Any] = {
-        key: environ[var] for var, key in ENV_KEYS.items() if environ.get(var)
-    }
-    if environ.get("EVOPROMPT_DISABLE_CHECKPOINT", "") not in ("", "0"):
-        values["checkpoint"] = False
-    return values
-
-
-def resolve(
-    *,
-    toml: dict[str, Any] | None,
-    env: dict[str, Any],
-    flags: dict[str, Any],
-    base: dict[str, Any] | None = None,
-) -> Config:
-    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags."""
-    config = Config()
-    if base is not None:
-        apply(config, base, "the stored config.json")
-    apply(config, toml or {}, "the config file")
-    apply(config, env, "the environment")
-    apply(config, flags, "the command line")
-    return validate(config)

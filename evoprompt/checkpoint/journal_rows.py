@@ -1,0 +1,93 @@
+"""Reading the journal's rows: their checksums, ``api_stats`` derived from them, and a
+lock-free read-only connection (what the inspection commands use without the runner)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+LOST = "lost_in_flight"
+
+
+def row_checksum(key: str, payload: str) -> str:
+    """What a response row's checksum covers: its key and its answer."""
+    return hashlib.sha256(key.encode() + b"\0" + payload.encode()).hexdigest()
+
+
+def row_problem(key: str, payload: object, checksum: object) -> str | None:
+    """Why a stored answer must not be used (None: it holds)."""
+    if not isinstance(payload, str) or checksum != row_checksum(key, payload):
+        return "fails its checksum (garbled or edited)"
+    try:
+        json.loads(payload)
+    except ValueError:
+        return "is not valid JSON"
+    return None
+
+
+REJECTED = "children_rejected"  # counter: operator replies the child quality gate refused
+
+
+def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
+    """``api_stats`` of spec section 4, computed from the journal's rows."""
+    ok, ok_retried, retries_ok, prompt, completion, cost, fallbacks = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(attempts > 1), 0), COALESCE(SUM(attempts - 1), 0),"
+        " COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+        " COALESCE(SUM(cost), 0), COALESCE(SUM(fallback), 0) FROM responses"
+    ).fetchone()
+    failed, failed_retried, retries_failed = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(attempts > 1), 0), COALESCE(SUM(attempts - 1), 0)"
+        " FROM failures"
+    ).fetchone()
+    counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+    try:  # requests still marked on the wire: a live run's in flight, a dead run's lost
+        pending = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+    except sqlite3.OperationalError:  # a journal from before in-flight accounting
+        pending = 0
+    lost = counters.get(LOST, 0) + pending
+    retried_calls = ok_retried + failed_retried
+    return {
+        "calls": ok + failed + lost,
+        "succeeded": ok,
+        "failed": failed,
+        "retried": retries_ok + retries_failed,
+        "retried_calls": retried_calls,
+        "retry_success_rate": round(ok_retried / retried_calls, 4) if retried_calls else None,
+        "cache_hits": counters.get("cache_hits", 0),
+        REJECTED: counters.get(REJECTED, 0),
+        "fallback_calls": fallbacks,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": round(cost, 6),
+        LOST: lost,
+    }
+
+
+def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
+    """How many answer rows fail their checksum or are not JSON, and a line for the first few."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
+    if "checksum" not in columns:
+        return 0, []  # written before checksums: given theirs when a run next opens it
+    found, lines = 0, list[str]()
+    for key, payload, checksum in db.execute("SELECT key, response, checksum FROM responses"):
+        problem = row_problem(key, payload, checksum)
+        if problem:
+            found += 1
+            if len(lines) < 3:
+                lines.append(f"the answer for {key[:16]}... {problem}")
+    return found, lines
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection for inspection that takes no lock and leaves no file behind.
+
+    Without a ``-wal`` file the database was closed cleanly and is fully checkpointed, so it is
+    opened ``immutable`` (a plain ``mode=ro`` connection would create -wal/-shm files it cannot
+    remove). With one, a live or killed writer's WAL must be read, so ``mode=ro``.
+    """
+    wal = path.with_name(path.name + "-wal")
+    query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)

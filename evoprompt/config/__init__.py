@@ -1,0 +1,46 @@
+"""Experiment configuration: one flat table of typed keys, resolved defaults < TOML < env < flags.
+
+Every key can be set in a TOML file and overridden by the flag ``--key-with-dashes``; the table
+(:mod:`evoprompt.config.table`) is the single source for both, so the CLI, the TOML loader and
+the README never drift; :mod:`evoprompt.config.resolve` layers and validates the sources.
+"""
+
+from evoprompt.config.resolve import (
+    apply,
+    env_values,
+    load_toml,
+    read_toml,
+    resolve,
+    validate,
+)
+from evoprompt.config.table import (
+    CHOICES,
+    DEFAULT_SEED_PROMPTS,
+    ENV_KEYS,
+    GUARDED,
+    HELP,
+    NON_NEGATIVE,
+    POSITIVE,
+    Config,
+    ConfigError,
+    split_userinfo,
+)
+
+__all__ = [
+    "CHOICES",
+    "DEFAULT_SEED_PROMPTS",
+    "ENV_KEYS",
+    "GUARDED",
+    "HELP",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "Config",
+    "ConfigError",
+    "apply",
+    "env_values",
+    "load_toml",
+    "read_toml",
+    "resolve",
+    "split_userinfo",
+    "validate",
+]

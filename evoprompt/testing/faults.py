@@ -1,0 +1,42 @@
+"""The faults the test endpoint can inject or imitate, switched per server (and at run time
+through ``POST /_faults``), and the shape of an error reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+# status, extra headers, body: JSON, or a str sent as text/html (the non-JSON fault)
+Reply: TypeAlias = "tuple[int, dict[str, str], Any]"
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0
+    p_500: float = 0.0
+    p_429: float = 0.0
+    retry_after: str = "1"
+    p_nonjson: float = 0.0
+    p_hang: float = 0.0
+    hang_s: float = 30.0
+    hang_first: int = 0  # the first N requests hang
+    p_no_tags: float = 0.0
+    max_inflight: int = 0  # answer 429 above this many requests in flight (0 = no ceiling)
+    quota_after: int = -1  # after N answered requests, 429 insufficient_quota (-1 = never)
+    down: bool = False  # every request gets a 503
+    fail_400: bool = False  # every request gets a 400
+    api_key: str = ""  # when set, any other bearer token gets a 401
+    fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
+    ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
+    echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
+    serial: bool = False  # serve one request at a time, the others wait (llama.cpp's server)
+    refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
+    refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
+    no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
+
+
+def error_reply(
+    status: int, message: str, headers: dict[str, str] | None = None, **detail: str
+) -> Reply:
+    """An OpenAI-style error reply."""
+    return status, headers or {}, {"error": {"message": message, **detail}}
