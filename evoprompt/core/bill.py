@@ -11,6 +11,7 @@ what an unpruned run makes when no reply is dropped; pruning's saving is given a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +136,15 @@ def estimate(config: Config, task: Task) -> Bill:
         else GenerateScorer(config.model, task.metric.hint())
     )
 
-    texts = list(dict.fromkeys(task.dev.texts))  # duplicate rows share one call
-    if config.scorer == "loglik":
-        texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
+    def rows(data: Sequence[str]) -> list[str]:
+        texts = list(dict.fromkeys(data))  # duplicate rows share one call
+        if config.scorer == "loglik":
+            texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
+        return texts
 
-    def scoring_phase(name: str, prompts: list[str]) -> Phase:
+    dev_rows = rows(task.dev.texts)
+
+    def scoring_phase(name: str, prompts: list[str], texts: list[str] = dev_rows) -> Phase:
         requests = [scorer.request(prompt, text) for prompt in prompts for text in texts]
         return pricer.phase(name, requests, label_tokens)
 
@@ -163,6 +168,13 @@ def estimate(config: Config, task: Task) -> Bill:
         phases.append(operator_phase(f"gen {generation} breeding", plans))
         children = [stand_in(generation * size + i) for i in range(len(plans))]
         phases.append(scoring_phase(f"gen {generation} scoring", children))
+    if task.test is not None and len(task.test.data):
+        # the finalists: the best prompt, the seeds and the top K (seeds are assumed replaced
+        # by then, unless no generation runs); never pruned, so not named "scoring"
+        k = min(config.test_top_k, size)
+        n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
+        finalists = [stand_in(-1 - i) for i in range(n)]
+        phases.append(scoring_phase("test phase", finalists, rows(task.test.data.texts)))
     return Bill(phases, initial, config.prune)
 
 

@@ -15,7 +15,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evoprompt.checkpoint.journal import BadRow, Journal
+from evoprompt.checkpoint.group import GroupCommit
+from evoprompt.checkpoint.journal import Answer, BadRow, Journal
 from evoprompt.llm.errors import (
     BudgetExceeded,
     LLMError,
@@ -85,6 +86,7 @@ class LLMClient:
     ):
         self.backend = backend
         self.journal = journal
+        self._commits = GroupCommit(journal)  # durable answers, one transaction per loop turn
         self.policy = policy
         self.limiter = limiter
         self.budget = budget
@@ -137,16 +139,11 @@ class LLMClient:
             cost = self.prices.cost(
                 response, request.model if not fallback else self.fallback_model
             )
-            self.journal.put(
-                key,
-                response.to_json(),
-                model=response.model,
-                prompt_tokens=response.usage.prompt_tokens,
-                completion_tokens=response.usage.completion_tokens,
-                cost=cost,
-                attempts=attempts,
-                fallback=fallback,
-            )
+            usage = response.usage
+            await self._commits.put(
+                Answer(key, response.to_json(), response.model, usage.prompt_tokens,
+                       usage.completion_tokens, cost, attempts, fallback)
+            )  # fmt: skip
             shared.set_result(response)
             return response
         except BaseException as exc:
@@ -216,7 +213,7 @@ class LLMClient:
         if not probe:
             await self.outage.passed()
         async with self.limiter.slot(request.estimated_tokens()) as window:
-            self.journal.sent(key)
+            await self._commits.sent(key)
             try:
                 response = await self.backend.complete(request)
             except LLMError as exc:

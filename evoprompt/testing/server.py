@@ -54,6 +54,9 @@ class Faults:
     fail_400: bool = False  # every request gets a 400
     api_key: str = ""  # when set, any other bearer token gets a 401
     fail_model: str = ""  # requests for this model always get a 500 (to exercise fallbacks)
+    # share of operator replies whose child drops one of its parent's magic words (a hash of the
+    # request decides which, so runs stay reproducible): children worse than their parents
+    worse_children: float = 0.0
 
 
 def _error(
@@ -168,6 +171,7 @@ class FakeLLMServer:
         p_no_tags = self.faults.p_no_tags
         if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
             return "evolve", NO_TAGS
+        self.answers.worse_children = self.faults.worse_children
         return self.answers.chat(content, str(body.get("seed", "")))
 
     def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
