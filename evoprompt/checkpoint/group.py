@@ -20,6 +20,10 @@ class GroupCommit:
         self._sent: list[str] = []
         self._answers: list[Answer] = []
         self._waiting: list[asyncio.Future[None]] = []  # one per caller of the pending turn
+        # After a failed write (a full disk) nothing more is written: the run is stopping with
+        # that error, and a later, smaller batch must not slip into the space the failed one
+        # took, so the journal stays as the failure left it.
+        self._failure: Exception | None = None
 
     async def sent(self, key: str) -> None:
         """Mark the request for ``key`` as going out; returns once that is committed."""
@@ -44,8 +48,11 @@ class GroupCommit:
         waiting, sent, answers = self._waiting, self._sent, self._answers
         self._waiting, self._sent, self._answers = [], [], []
         try:
+            if self._failure is not None:
+                raise self._failure
             self.journal.write(sent, answers)
         except Exception as exc:  # every caller of this turn sees the failure
+            self._failure = exc
             for waiter in waiting:
                 if not waiter.done():
                     waiter.set_exception(exc)
