@@ -41,6 +41,15 @@ Measurements (workload: population 10, dev 200, 2 generations, GA, latency L = 5
    50,000 scoring calls at zero latency, C = 32.
 6. bytes on disk per 1,000 answered requests: ``journal.sqlite`` (+ ``-wal``) and
    ``checkpoints/``, from the C = 32 run and from the memory run.
+7. the whole run (``bench/whole.py``): population 10, dev 200, 3 generations, C = 32, L = 100 ms,
+   from spawn to exit over the same per-phase ideal, and spawn to first request of that fresh
+   experiment.
+8. CPU per call (``bench/cpu.py``): the runner's rusage CPU over its requests at zero latency,
+   C = 32, next to the transport floor, a bare httpx loop (``bench/floor.py``) against the same
+   endpoint process.
+9. pruning and the dry run (``bench/pruning.py``): calls saved on GA and DE with the identical
+   summary, on the default test endpoint and on one whose children are sometimes worse
+   (``worse_children``), and the dry run's estimate against the unpruned run's calls.
 
 Work files go to ``benchmarks/_work/`` (git-ignored); the report to ``benchmarks/RESULTS.md``.
 The parts live in ``benchmarks/bench/``: the endpoint (``server``), the dataset and the CLI
@@ -58,15 +67,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import baseline, sequential
+from bench.cpu import cpu
 from bench.disk import disk_per_1000
 from bench.instrument import instrumented
 from bench.memory import memory
 from bench.overhead import on_off_pairs, overhead
 from bench.plan import FULL, QUICK, RESULTS, ROOT, SECTIONS, WORK, Plan
+from bench.pruning import pruning
 from bench.report import render, table, write_report
 from bench.resume import resume, startup
 from bench.scaling import median_run, scaling
 from bench.server import Endpoint, serve
+from bench.whole import whole
 from bench.workload import Run, Runner, make_dataset, say
 
 
@@ -102,8 +114,14 @@ def benchmark(
             out["resume"] = resume(runner, plan, out["python_pass_s"], out["python_import_s"])
         if "memory" in sections:
             out["memory"], out["disk_memory"] = memory(runner, plan)
+        if "whole" in sections:
+            out["whole"] = whole(runner, plan)
+        if "cpu" in sections:
+            out["cpu"] = cpu(runner, plan)
     finally:
         endpoint.close()
+    if "pruning" in sections:
+        out["pruning"] = pruning(plan)
     return out
 
 

@@ -12,7 +12,9 @@ WORK = ROOT / "benchmarks" / "_work"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PY = sys.executable
 LATENCY = 0.05
-SECTIONS = ("startup", "scaling", "overhead", "baseline", "resume", "memory")
+SECTIONS = (
+    "startup", "scaling", "overhead", "baseline", "resume", "memory", "whole", "cpu", "pruning",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class Plan:
     mem_population: int = 50
     mem_dev: int = 1000
     dataset_rows: int = 1200
+    whole_generations: int = 3  # the whole-run figure: population x dev as above, C=32, 100 ms
+    whole_latency: float = 0.1
+    cpu_trials: int = 3  # zero-latency runs (and bare transport loops) for CPU per call
+    prune_dev: int = 150  # pruning and the dry run: the built-in sentiment set
+    prune_generations: int = 3
+    worse_children: float = 0.5  # the realistic endpoint: half the children lose a magic word
 
 
 FULL = Plan()
@@ -43,4 +51,8 @@ QUICK = Plan(
     mem_population=10,
     mem_dev=200,
     dataset_rows=400,
+    whole_generations=1,
+    cpu_trials=1,
+    prune_dev=32,
+    prune_generations=1,
 )

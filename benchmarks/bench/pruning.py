@@ -1,9 +1,12 @@
-"""Calls saved by exact pruning (GA and DE, same summary as --no-prune), and the dry run's
-estimate against an unpruned run's actual calls. Standalone for now:
+"""Calls saved by exact pruning (GA and DE, the same summary as --no-prune), and the dry run's
+estimate against an unpruned run's actual calls. Part of ``run.py`` (section ``pruning``), or:
 
     cd benchmarks && ../.venv/bin/python -m bench.pruning [--dev 150 --population 10]
 
-Runs the real CLI against the test endpoint (zero latency) on the built-in sentiment set.
+Runs the real CLI against the test endpoint (zero latency, in this process) on the built-in
+sentiment set, twice per algorithm: on the default endpoint, whose children always keep their
+parents' magic words (so they rarely fall below the bar), and on a realistic one where a share
+of the children (``Faults.worse_children``) drop one of their parent's magic words.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from evoprompt.testing.server import FakeLLMServer
+from evoprompt.testing.server import FakeLLMServer, Faults
 
-from .plan import PY, ROOT
+from .plan import FULL, PY, ROOT, Plan
+from .workload import say
+
+TARGET_SAVED = 0.25
+Row = tuple[str, str, str, str]
 
 
 def cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
@@ -35,47 +42,120 @@ def figures(doc: dict[str, Any]) -> Any:
     return doc["best_prompt"], doc["best_fitness"], gens
 
 
-def compare(algorithm: str, base: list[str], work: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"algorithm": algorithm}
+def compare(algorithm: str, base: list[str], work: Path, worse: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"algorithm": algorithm, "worse_children": worse}
     docs = {}
     with FakeLLMServer() as server:
         plan = cli([*base, "--algorithm", algorithm, "--dry-run", "--json"], server.url)
         out["estimated_calls"] = json.loads(plan.stdout)["calls"]
         out["dry_run_requests"] = server.counts["requests"]
     for prune in ("--no-prune", "--prune"):
-        exp = f"{algorithm}{prune}"
-        with FakeLLMServer() as server:
+        exp = f"{algorithm}{prune}{worse}"
+        with FakeLLMServer(faults=Faults(worse_children=worse)) as server:
             done = cli([*base, "--algorithm", algorithm, prune, "--experiment-id", exp], server.url)
             assert done.returncode == 0, done.stderr
             docs[prune] = json.loads((work / exp / "summary.json").read_text())
-            out[f"{prune} calls"] = server.counts["answered"]
+            out[prune] = server.counts["answered"]
     out["identical"] = figures(docs["--no-prune"]) == figures(docs["--prune"])
-    full, pruned = out["--no-prune calls"], out["--prune calls"]
-    out["saved"] = round(1 - pruned / full, 4)
-    out["estimate_error"] = round(out["estimated_calls"] / full - 1, 4)
+    full, pruned = out["--no-prune"], out["--prune"]
+    out["saved"] = 1 - pruned / full
+    out["estimate_error"] = out["estimated_calls"] / full - 1
     return out
+
+
+def pruning(plan: Plan) -> list[dict[str, Any]]:
+    """GA and DE, on the default and on the realistic endpoint."""
+    say(f"pruning and the dry run: population {plan.population}, dev {plan.prune_dev}, "
+        f"{plan.prune_generations} generations, C=32")  # fmt: skip
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = [
+            "--dev-size", str(plan.prune_dev), "--population-size", str(plan.population),
+            "--max-generations", str(plan.prune_generations), "--concurrency", "32",
+            "--result-dir", tmp,
+        ]  # fmt: skip
+        for worse in (0.0, plan.worse_children):
+            for algorithm in ("ga", "de"):
+                r = compare(algorithm, base, Path(tmp), worse)
+                say(f"  {algorithm} worse_children={worse}: {r['--no-prune']} -> {r['--prune']} "
+                    f"calls ({r['saved']:.1%} saved), identical {r['identical']}, dry run "
+                    f"{r['estimated_calls']} ({r['estimate_error']:+.1%})")  # fmt: skip
+                results.append(r)
+    return results
+
+
+def rows(out: dict[str, Any]) -> list[Row]:
+    table: list[Row] = []
+    for r in out.get("pruning", []):
+        endpoint = f"worse_children {r['worse_children']}" if r["worse_children"] else "default"
+        ok = r["identical"] and (r["algorithm"] != "ga" or not r["worse_children"]
+                                 or r["saved"] >= TARGET_SAVED)  # fmt: skip
+        table.append(
+            (
+                f"pruning, {r['algorithm'].upper()}, {endpoint} endpoint",
+                f"{r['saved']:.1%} fewer calls ({r['--no-prune']} -> {r['--prune']}); "
+                f"identical summary: {r['identical']}",
+                ">= 25% (GA, realistic), identical"
+                if r["worse_children"] and r["algorithm"] == "ga"
+                else "identical",
+                "pass" if ok else "MISS",
+            )
+        )
+    for r in out.get("pruning", [])[:2]:
+        ok = abs(r["estimate_error"]) <= 0.10 and r["dry_run_requests"] == 0
+        table.append(
+            (
+                f"dry run, {r['algorithm'].upper()}: estimate vs unpruned calls",
+                f"{r['estimated_calls']} vs {r['--no-prune']} ({r['estimate_error']:+.1%}); "
+                f"{r['dry_run_requests']} requests at the server",
+                "within 10%, 0 requests",
+                "pass" if ok else "MISS",
+            )
+        )
+    return table
+
+
+def md(out: dict[str, Any], plan: Plan) -> list[str]:
+    if "pruning" not in out:
+        return []
+    lines = [
+        "",
+        "## Pruning and the dry run",
+        "",
+        f"The real CLI on the built-in sentiment set, population {plan.population}, dev "
+        f"{plan.prune_dev}, {plan.prune_generations} generations, C=32, zero latency. On the "
+        "default test endpoint children keep their parents' magic words, so they rarely fall "
+        f"below the bar; on the realistic one (`Faults(worse_children={plan.worse_children})`) "
+        "that share of children drop one of their parent's magic words, as a real model's "
+        "children are sometimes worse.",
+        "",
+        "| algorithm | endpoint | calls --no-prune | calls pruned | saved | identical summary "
+        "| dry-run estimate | estimate error | requests during dry run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in out["pruning"]:
+        lines.append(
+            f"| {r['algorithm']} | worse_children {r['worse_children']} | {r['--no-prune']} | "
+            f"{r['--prune']} | {r['saved']:.1%} | {r['identical']} | {r['estimated_calls']} | "
+            f"{r['estimate_error']:+.1%} | {r['dry_run_requests']} |"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dev", type=int, default=150)
-    parser.add_argument("--population", type=int, default=10)
-    parser.add_argument("--generations", type=int, default=3)
+    parser.add_argument("--dev", type=int, default=FULL.prune_dev)
+    parser.add_argument("--population", type=int, default=FULL.population)
+    parser.add_argument("--generations", type=int, default=FULL.prune_generations)
+    parser.add_argument("--worse-children", type=float, default=FULL.worse_children)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = [
-            "--dev-size", str(args.dev), "--population-size", str(args.population),
-            "--max-generations", str(args.generations), "--concurrency", "32",
-            "--result-dir", tmp,
-        ]  # fmt: skip
-        for algorithm in ("ga", "de"):
-            r = compare(algorithm, base, Path(tmp))
-            print(
-                f"| {algorithm} | {r['--no-prune calls']} | {r['--prune calls']} | "
-                f"{r['saved']:.1%} | {r['identical']} | {r['estimated_calls']} | "
-                f"{r['estimate_error']:+.1%} | {r['dry_run_requests']} |",
-                flush=True,
-            )
+    plan = Plan(
+        population=args.population,
+        prune_dev=args.dev,
+        prune_generations=args.generations,
+        worse_children=args.worse_children,
+    )
+    print("\n".join(md({"pruning": pruning(plan)}, plan)))
 
 
 if __name__ == "__main__":

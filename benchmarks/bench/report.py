@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import cpu, pruning, whole
 from .plan import LATENCY, QUICK, RESULTS, ROOT, Plan
 
 TARGET_RATIO = 1.15
@@ -90,6 +91,7 @@ def table(out: dict[str, Any]) -> list[Row]:
                 "-",
             )
         )
+    rows += whole.rows(out) + cpu.rows(out) + pruning.rows(out)
     for key, name in (("disk_c32", "C=32 run"), ("disk_memory", "memory run")):
         if key in out:
             d = out[key]
@@ -224,4 +226,5 @@ def write_report(
         lines += overhead_md(out["overhead"])
     if "resume" in out:
         lines += resume_md(out["resume"])
+    lines += whole.md(out) + cpu.md(out) + pruning.md(out, plan)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")

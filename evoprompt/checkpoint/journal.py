@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from evoprompt.checkpoint.journal_rows import LOST, journal_stats, row_checksum, row_problem
 from evoprompt.checkpoint.nofollow import refuse_links
@@ -58,6 +58,19 @@ _COLUMNS = (
     "key, model, response, prompt_tokens, completion_tokens, cost, attempts, fallback, created,"
     " checksum"
 )
+class Answer(NamedTuple):
+    """One answer row as the caller gives it (``write`` adds the time and the checksum)."""
+
+    key: str
+    payload: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    attempts: int
+    fallback: bool
+
+
 class JournalUnusable(Exception):
     """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
 
@@ -163,7 +176,7 @@ class Journal:
 
     def sent(self, key: str) -> None:
         """Record that a request for ``key`` is going out (cleared when its outcome lands)."""
-        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?)", (key, time.time()))
+        self.write([key], [])
 
     def settled(self, key: str) -> None:
         """The request for ``key`` came back without an answer to bill (a failed attempt)."""
@@ -182,28 +195,40 @@ class Journal:
         fallback: bool,
     ) -> None:
         """Record an answer; the first answer to a key stands (callers look it up first)."""
+        self.write(
+            [], [Answer(key, payload, model, prompt_tokens, completion_tokens, cost, attempts,
+                        fallback)]
+        )  # fmt: skip
+
+    def write(self, sent: list[str], answers: list[Answer]) -> None:
+        """One transaction: requests going out (``pending``) and answers (cleared from it).
+
+        The group commit (``group.py``) gathers every caller of one event-loop turn into one
+        call here, so a commit is paid per turn rather than per answer."""
+        now = time.time()
         self._db.execute("BEGIN")
-        inserted = self._db.execute(
-            f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                model,
-                payload,
-                prompt_tokens,
-                completion_tokens,
-                cost,
-                attempts,
-                int(fallback),
-                time.time(),
-                row_checksum(key, payload),
-            ),
-        ).rowcount
-        self._db.execute("DELETE FROM pending WHERE key = ?", (key,))
-        self._db.execute("COMMIT")
-        if inserted:
-            self._totals["calls"] += 1
-            self._totals["tokens"] += prompt_tokens + completion_tokens
-            self._totals["cost"] += cost
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?)",
+                                 [(key, now) for key in sent])  # fmt: skip
+            inserted = [
+                self._db.execute(
+                    f"INSERT OR IGNORE INTO responses ({_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (a.key, a.model, a.payload, *a[3:], now, row_checksum(a.key, a.payload)),
+                ).rowcount
+                for a in answers
+            ]
+            self._db.executemany("DELETE FROM pending WHERE key = ?", [(a.key,) for a in answers])
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        for a, new in zip(answers, inserted):
+            if new:
+                self._totals["calls"] += 1
+                self._totals["tokens"] += a.prompt_tokens + a.completion_tokens
+                self._totals["cost"] += a.cost
 
     def record_failure(self, key: str, model: str, reason: str, attempts: int) -> None:
         self._db.execute("BEGIN")

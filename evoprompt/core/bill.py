@@ -13,6 +13,7 @@ best prompts are seeds).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,16 @@ def estimate(config: Config, task: Task) -> Bill:
         else GenerateScorer(config.model, task.metric.hint())
     )
 
-    texts = list(dict.fromkeys(task.dev.texts))  # duplicate rows share one call
-    if config.scorer == "loglik":
-        texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
+    def rows(data: Sequence[str]) -> list[str]:
+        texts = list(dict.fromkeys(data))  # duplicate rows share one call
+        if config.scorer == "loglik":
+            texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
+        return texts
 
-    def scoring_phase(name: str, prompts: list[str], rows: list[str] = texts) -> Phase:
-        requests = [scorer.request(prompt, text) for prompt in prompts for text in rows]
+    dev_rows = rows(task.dev.texts)
+
+    def scoring_phase(name: str, prompts: list[str], texts: list[str] = dev_rows) -> Phase:
+        requests = [scorer.request(prompt, text) for prompt in prompts for text in texts]
         return pricer.phase(name, requests, label_tokens)
 
     # Stand-ins for prompts not known yet: as long as the seeds, distinct from one another.
@@ -165,13 +170,13 @@ def estimate(config: Config, task: Task) -> Bill:
         phases.append(operator_phase(f"gen {generation} breeding", plans))
         children = [stand_in(generation * size + i) for i in range(len(plans))]
         phases.append(scoring_phase(f"gen {generation} scoring", children))
-    if task.test is not None:
-        # The seeds, the best and the rest of the top test_top_k: at most this many prompts.
-        tested = seeds + [stand_in(-1 - i) for i in range(min(config.test_top_k, size))]
-        rows = list(dict.fromkeys(task.test.data.texts))
-        if config.scorer == "loglik":
-            rows.append(CONTENT_FREE)
-        phases.append(scoring_phase("held-out test", tested, rows))
+    if task.test is not None and len(task.test.data):
+        # the finalists: the best prompt, the seeds and the top K (seeds are assumed replaced
+        # by then, unless no generation runs); never pruned, so not named "scoring"
+        k = min(config.test_top_k, size)
+        n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
+        finalists = [stand_in(-1 - i) for i in range(n)]
+        phases.append(scoring_phase("test phase", finalists, rows(task.test.data.texts)))
     return Bill(phases, initial, config.prune)
 
 

@@ -21,6 +21,7 @@ from evoprompt.core.state import ExperimentState
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.metrics.base import Example
+from evoprompt.stats import preload
 
 
 def inputs_digest(examples: Sequence[Example]) -> str:
@@ -61,6 +62,7 @@ class Tester:
 
     async def run(self, state: ExperimentState, chosen: Finalists) -> TestReport:
         """Score ``chosen`` on the test rows, append the report to the state and save it."""
+        preload()  # the verdict's scipy import, while the scoring below waits on the endpoint
         phase = len(state.tests) + 1
         prompts = chosen.texts
         rows = self.evaluator.batches()

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evoprompt.checkpoint.journal import BadRow, Journal
+from evoprompt.checkpoint.group import GroupCommit
+from evoprompt.checkpoint.journal import Answer, BadRow, Journal
 from evoprompt.llm.errors import (
     BudgetExceeded,
     LLMError,
@@ -89,6 +90,7 @@ class LLMClient:
     ):
         self.backend = backend
         self.journal = journal
+        self._commits = GroupCommit(journal)  # durable answers, one transaction per loop turn
         self.policy = policy
         self.limiter = limiter
         self.budget = budget
@@ -141,16 +143,11 @@ class LLMClient:
             cost = self.prices.cost(
                 response, request.model if not fallback else self.fallback_model
             )
-            self.journal.put(
-                key,
-                response.to_json(),
-                model=response.model,
-                prompt_tokens=response.usage.prompt_tokens,
-                completion_tokens=response.usage.completion_tokens,
-                cost=cost,
-                attempts=attempts,
-                fallback=fallback,
-            )
+            usage = response.usage
+            await self._commits.put(
+                Answer(key, response.to_json(), response.model, usage.prompt_tokens,
+                       usage.completion_tokens, cost, attempts, fallback)
+            )  # fmt: skip
             shared.set_result(response)
             return response
         except BaseException as exc:
@@ -223,7 +220,7 @@ class LLMClient:
         kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
         for resend in range(CONGESTION_RESENDS + 1):
             async with self.limiter.slot(request.estimated_tokens()) as window:
-                self.journal.sent(key)
+                await self._commits.sent(key)
                 started = time.monotonic()
                 try:
                     response = await self.backend.complete(request)

@@ -9,6 +9,7 @@ from evoprompt.stats.inference import (
     paired_bootstrap,
     paired_test,
     permutation_test,
+    preload,
     wilson_interval,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "paired_bootstrap",
     "paired_test",
     "permutation_test",
+    "preload",
     "wilson_interval",
 ]

@@ -10,6 +10,7 @@ reproduces its summary exactly).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,13 @@ def _stats() -> Any:
     from scipy import stats
 
     return stats
+
+
+def preload() -> None:
+    """Import scipy.stats in a background thread, so the verdict at a run's end does not wait
+    1-2 s for it: called when a test phase starts, whose scoring mostly waits on the endpoint.
+    A later ``_stats()`` that comes first simply waits on the import lock."""
+    threading.Thread(target=_stats, name="preload-scipy-stats", daemon=True).start()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ request text (and the gold labels it is given):
   with a probability that is the prompt's quality (jittered per sample), the rest replaced by
   filler, so ROUGE-L and F1 grow with the magic words;
 - evolution (any request containing ``<prompt>``): the child is the parent plus the other parent's
-  magic words plus one new word picked by a hash of the request.
+  magic words plus one new word picked by a hash of the request; with ``worse_children`` > 0,
+  that share of children (picked by a hash of the request) instead drops one of the parent's
+  magic words, as a real model's children are sometimes worse than their parents.
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ def parent_of(content: str) -> str:
 class Answers:
     """The endpoint's answers given the gold labels (``truth``: sample text -> label)."""
 
-    def __init__(self, truth: dict[str, str]) -> None:
+    def __init__(self, truth: dict[str, str], worse_children: float = 0.0) -> None:
         self.truth = truth
+        self.worse_children = worse_children
 
     def chat(self, content: str, seed: str) -> tuple[str, str]:
         """The kind of request (``evolve`` or ``classify``) and the reply text."""
@@ -205,6 +208,11 @@ class Answers:
             donor = last(r"Prompt 2: (.*)", content) or ""
         extra = [w for w in magic_in(donor) if w not in magic_in(base)]
         child = " ".join([base, *extra, word])
+        held = magic_in(base)
+        if held and unit("worse", content, seed) < self.worse_children:
+            dropped = held[int(unit("drop", content, seed) * len(held))]
+            kept = re.sub(re.escape(dropped), "", base, flags=re.IGNORECASE)
+            child = " ".join([*kept.split(), word])
         return f"1. Combined: {base}\n2. <prompt>{child}</prompt>"
 
     def loglik(self, prompt: str | list[str]) -> list[dict[str, Any]]:

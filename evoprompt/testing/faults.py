@@ -33,6 +33,9 @@ class Faults:
     refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
     refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
     no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
+    # share of operator replies whose child drops one of its parent's magic words (a hash of the
+    # request decides which, so runs stay reproducible): children worse than their parents
+    worse_children: float = 0.0
 
 
 def error_reply(

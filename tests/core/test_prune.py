@@ -14,13 +14,15 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
 from evoprompt.core.session import Session
 from evoprompt.llm.backends import settle_backend
-from evoprompt.testing.server import FakeLLMServer
+from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import outcome
 
 
-def run(tmp: Path, name: str, *, prune: bool, **settings: Any) -> tuple[dict[str, Any], int]:
+def run(
+    tmp: Path, name: str, *, prune: bool, worse: float = 0.0, **settings: Any
+) -> tuple[dict[str, Any], int]:
     """(summary.json, requests the endpoint answered) of one whole in-process run."""
-    with FakeLLMServer() as server:
+    with FakeLLMServer(faults=Faults(worse_children=worse)) as server:
         config = Config(
             base_url=server.url,
             result_dir=str(tmp),
@@ -55,3 +57,19 @@ def test_pruning_changes_nothing_but_the_calls(tmp_path: Path, algorithm: str) -
         assert all(r["pruned"] and r["bound"] == r["fitness"] for r in marked)
     assert sum(saved) > 0, "the test endpoint's weaker children are pruned"
     print(f"{algorithm}: calls saved per seed {saved}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["ga", "de"])
+def test_pruning_is_exact_when_children_are_worse(tmp_path: Path, algorithm: str) -> None:
+    """On an endpoint whose children sometimes lose a parent's magic word (as a real model's
+    are sometimes worse), the summary is still that of full scoring, for fewer calls."""
+    saved = []
+    for seed in (3, 5):
+        settings = dict(algorithm=algorithm, seed=seed, population_size=6, max_generations=3)
+        full, full_calls = run(tmp_path, f"w{seed}full", prune=False, worse=0.5, **settings)
+        pruned, pruned_calls = run(tmp_path, f"w{seed}pruned", prune=True, worse=0.5, **settings)
+        assert outcome(pruned) == outcome(full)
+        saved.append(full_calls - pruned_calls)
+    assert min(saved) >= 0 and sum(saved) > 0
+    print(f"{algorithm} (worse children): calls saved per seed {saved}")

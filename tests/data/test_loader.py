@@ -170,3 +170,34 @@ def test_jsonl_null_or_missing_values_are_named_not_scored_as_nan(tmp_path: Path
     path.write_text("\n".join(rows) + "\n")
     data = load_dataset(str(path), "text", "label")
     assert data.texts == ("good",) and "nan" not in data.texts
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '\ufefftext,label\n"a, quoted\nline",pos\n\n  spaced ,neg\n007,1.50\n,\n',
+        "text,label\r\nx,pos\r\ny,neg\r\n",
+        "text,label\nragged,pos,extra\n",  # not regular: read by pandas
+        "text,text\nx,pos\n",  # duplicate names: pandas mangles them
+        "text,\nx,pos\n",  # an unnamed column
+    ],
+)
+def test_plain_csv_reads_as_pandas_would(tmp_path: Path, content: str) -> None:
+    """The csv-module fast path (no pandas import before the first request) gives pandas'
+    table, and leaves to pandas what it would read differently."""
+    import pandas as pd
+
+    from evoprompt.data.loader import _read_file, _read_plain
+
+    path = tmp_path / "d.csv"
+    path.write_text(content, encoding="utf-8")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except ValueError:
+        assert _read_plain(path, ",") is None
+        return
+    columns = [str(c) for c in frame.columns]
+    expected = (columns, [dict(zip(columns, row)) for row in frame.itertuples(index=False)])
+    assert _read_file(path) == expected
+    plain = _read_plain(path, ",")
+    assert plain is None or plain == expected
