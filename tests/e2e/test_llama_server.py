@@ -7,6 +7,7 @@ the ``test`` extra).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import socket
@@ -22,7 +23,10 @@ import pytest
 from tests.conftest import cli_env, main_cmd, run_cli, summary, wait_for
 from tests.e2e.llama_proxy import CountingProxy
 
-pytest.importorskip("llama_cpp.server", reason="needs pip install 'llama-cpp-python[server]'")
+# Found, not imported: importing llama_cpp loads its own libggml into the test process, and the
+# embedded backend's llama.cpp (tests/llm/test_local.py) would then bind to the wrong one.
+if importlib.util.find_spec("llama_cpp") is None:
+    pytest.skip("needs pip install 'llama-cpp-python[server]'", allow_module_level=True)
 pytestmark = [pytest.mark.llama_server, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TINY = ["--population-size", "2", "--max-generations", "1", "--seed", "5", "--model", "gemma"]
