@@ -82,7 +82,9 @@ def test_resuming_on_a_full_disk_keeps_everything_and_finishes_once_freed(
         ballast = fill(small_disk)
         for _ in range(2):  # the journal's open, then the recovery log once that passes
             assert_disk_full(run_cli(victim_args(small_disk), cli_env(server)))
-        assert rows(small_disk / "victim" / "journal.sqlite") == answers > 0
+        # Nothing lost. (A run may still journal some answers on the "full" disk: SQLite reuses
+        # space its WAL file already holds, so those writes need no new block; they are kept.)
+        assert rows(small_disk / "victim" / "journal.sqlite") >= answers > 0
         report = inspect("report", "victim", "--format", "md", "--result-dir", str(small_disk))
         assert report.code == 75 and FULL_LINE in report.err, report
         ballast.unlink()
