@@ -41,7 +41,7 @@ class Breeder:
         """The child prompt, or None when every try came back without a usable one."""
         for attempt in range(first_try, first_try + self.tries):
             request = self.request(plan, attempt)
-            fresh = self.client.journal.get(request.key()) is None
+            fresh = not self.client.answered(request)
             reply = (await self.client.call(request)).text
             if self.templates.completion:
                 reply = OPEN + reply.split(CLOSE)[0] + CLOSE

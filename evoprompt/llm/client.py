@@ -106,6 +106,10 @@ class LLMClient:
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
         self._stopping = False
 
+    def answered(self, request: LLMRequest) -> bool:
+        """Whether the journal holds a usable answer to ``request`` (it would cost nothing)."""
+        return self._journaled(request.key(), request) is not None
+
     def _journaled(self, key: str, request: LLMRequest) -> LLMResponse | None:
         """The stored answer; a garbled or forged one is set aside, said, and asked again."""
         try:
