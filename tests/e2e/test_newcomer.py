@@ -91,9 +91,14 @@ def test_the_resume_offer_matches_the_whole_defining_config(
     assert f"Unfinished experiment {exp_id} found" in same.stderr
 
 
-def test_a_missing_backend_package_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+def test_a_missing_backend_package_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from evoprompt.cli.run import main as run_main
+    from evoprompt.llm import backends
     from evoprompt.llm.backends import register_backend
+
+    monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))  # outlives no test
 
     @register_backend(
         "needs_absent_package",

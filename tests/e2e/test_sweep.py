@@ -21,6 +21,8 @@ from tests.e2e.conftest import inspect
 
 SETTINGS = "population_size = 4\ndev_size = 16\nmax_generations = 2\nbatch_size = 4\n"
 SETTINGS += "retry_delay = 0.01\n"
+# A small held-out phase: each cell still ends with its verdict, in seconds not minutes.
+SETTINGS += "test_size = 16\n"
 # The kill test compares request bodies exactly; which rows a pruned child had answered before
 # it was cut off depends on answer timing, so pruning is off here (its result is the same).
 SETTINGS += "prune = false\n"
