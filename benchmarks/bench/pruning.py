@@ -6,7 +6,9 @@ estimate against an unpruned run's actual calls. Part of ``run.py`` (section ``p
 Runs the real CLI against the test endpoint (zero latency, in this process) on the built-in
 sentiment set, twice per algorithm: on the default endpoint, whose children always keep their
 parents' magic words (so they rarely fall below the bar), and on a realistic one where a share
-of the children (``Faults.worse_children``) drop one of their parent's magic words.
+of the children (``Faults.worse_children``) drop one of their parent's magic words and every
+prompt scores as a real model's would on sentiment (``Faults.skill``: 0.85-0.95, not 0.35-0.95;
+the bound can only rule a child out after (1 - bar) x rows misses, so the level matters).
 """
 
 from __future__ import annotations
@@ -42,16 +44,18 @@ def figures(doc: dict[str, Any]) -> Any:
     return doc["best_prompt"], doc["best_fitness"], gens
 
 
-def compare(algorithm: str, base: list[str], work: Path, worse: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"algorithm": algorithm, "worse_children": worse}
+def compare(
+    algorithm: str, base: list[str], work: Path, worse: float, skill: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"algorithm": algorithm, "worse_children": worse, "skill": skill}
     docs = {}
     with FakeLLMServer() as server:
         plan = cli([*base, "--algorithm", algorithm, "--dry-run", "--json"], server.url)
         out["estimated_calls"] = json.loads(plan.stdout)["calls"]
         out["dry_run_requests"] = server.counts["requests"]
     for prune in ("--no-prune", "--prune"):
-        exp = f"{algorithm}{prune}{worse}"
-        with FakeLLMServer(faults=Faults(worse_children=worse)) as server:
+        exp = f"{algorithm}{prune}{worse}-{skill}"
+        with FakeLLMServer(faults=Faults(worse_children=worse, skill=skill)) as server:
             done = cli([*base, "--algorithm", algorithm, prune, "--experiment-id", exp], server.url)
             assert done.returncode == 0, done.stderr
             docs[prune] = json.loads((work / exp / "summary.json").read_text())
@@ -74,9 +78,9 @@ def pruning(plan: Plan) -> list[dict[str, Any]]:
             "--max-generations", str(plan.prune_generations), "--concurrency", "32",
             "--result-dir", tmp,
         ]  # fmt: skip
-        for worse in (0.0, plan.worse_children):
+        for worse, skill in ((0.0, 0.0), (plan.worse_children, plan.skill)):
             for algorithm in ("ga", "de"):
-                r = compare(algorithm, base, Path(tmp), worse)
+                r = compare(algorithm, base, Path(tmp), worse, skill)
                 say(f"  {algorithm} worse_children={worse}: {r['--no-prune']} -> {r['--prune']} "
                     f"calls ({r['saved']:.1%} saved), identical {r['identical']}, dry run "
                     f"{r['estimated_calls']} ({r['estimate_error']:+.1%})")  # fmt: skip
@@ -87,7 +91,11 @@ def pruning(plan: Plan) -> list[dict[str, Any]]:
 def rows(out: dict[str, Any]) -> list[Row]:
     table: list[Row] = []
     for r in out.get("pruning", []):
-        endpoint = f"worse_children {r['worse_children']}" if r["worse_children"] else "default"
+        endpoint = (
+            f"worse_children {r['worse_children']}, skill {r['skill']}"
+            if r["worse_children"]
+            else "default"
+        )
         ok = r["identical"] and (r["algorithm"] != "ga" or not r["worse_children"]
                                  or r["saved"] >= TARGET_SAVED)  # fmt: skip
         table.append(
@@ -125,9 +133,10 @@ def md(out: dict[str, Any], plan: Plan) -> list[str]:
         f"The real CLI on the built-in sentiment set, population {plan.population}, dev "
         f"{plan.prune_dev}, {plan.prune_generations} generations, C=32, zero latency. On the "
         "default test endpoint children keep their parents' magic words, so they rarely fall "
-        f"below the bar; on the realistic one (`Faults(worse_children={plan.worse_children})`) "
-        "that share of children drop one of their parent's magic words, as a real model's "
-        "children are sometimes worse.",
+        f"below the bar; on the realistic one (`Faults(worse_children={plan.worse_children}, "
+        f"skill={plan.skill})`) that share of children drop one of their parent's magic words, "
+        "as a real model's children are sometimes worse, and prompts score 0.85-0.95, as a "
+        "real model's do on sentiment.",
         "",
         "| algorithm | endpoint | calls --no-prune | calls pruned | saved | identical summary "
         "| dry-run estimate | estimate error | requests during dry run |",
@@ -135,7 +144,8 @@ def md(out: dict[str, Any], plan: Plan) -> list[str]:
     ]
     for r in out["pruning"]:
         lines.append(
-            f"| {r['algorithm']} | worse_children {r['worse_children']} | {r['--no-prune']} | "
+            f"| {r['algorithm']} | worse_children {r['worse_children']}, skill {r['skill']} | "
+            f"{r['--no-prune']} | "
             f"{r['--prune']} | {r['saved']:.1%} | {r['identical']} | {r['estimated_calls']} | "
             f"{r['estimate_error']:+.1%} | {r['dry_run_requests']} |"
         )

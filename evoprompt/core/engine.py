@@ -38,7 +38,8 @@ from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evolution.operators import Breeder
-from evoprompt.strategies.base import Bar, Offspring, Strategy
+from evoprompt.strategies.bars import AnyOf, Hurdle
+from evoprompt.strategies.base import Offspring, Strategy
 from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
 
 # Rounds of asks per missing initial prompt: the first SAME_ROUNDS as every earlier version
@@ -204,27 +205,27 @@ class Engine:
         rng_state = dict(rng.bit_generator.state)
         await self._finish(generation, survivors, len(scores), started, rng_state)
 
-    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Bar]:
-        """Per child, the least demanding bar it must clear to survive (``prune``); a child
-        with no bar (or a strategy that declares none) is scored in full."""
+    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Hurdle]:
+        """Per child, the bar it must clear to survive (``prune``); a child with no bar (or a
+        strategy that declares none) is scored in full."""
         threshold = getattr(self.strategy, "threshold", None)
         if not self.config.prune or threshold is None:
             return {}
-        declared = threshold(self.state.population, plans, self.config.population_size)
-        bars: dict[str, list[Bar | None]] = {}
+        declared = threshold(self.state.population, plans, children, self.config.population_size)
+        bars: dict[str, list[Hurdle | None]] = {}
         for child, bar in zip(children, declared):
             if child is not None:
                 bars.setdefault(child, []).append(bar)
-        # The bars nest (clearing a harder one clears an easier one): the easiest decides.
-        easiest = {}
+        # A child bred by several plans survives by clearing any one of their bars.
+        chosen: dict[str, Hurdle] = {}
         for text, found in bars.items():
             real = [bar for bar in found if bar is not None]
             if len(real) == len(found):
-                easiest[text] = min(real, key=lambda bar: (bar.value, not bar.ties))
-        return easiest
+                chosen[text] = real[0] if len(real) == 1 else AnyOf(tuple(real))
+        return chosen
 
     async def _score(
-        self, texts: list[str], generation: int, bars: dict[str, Bar] | None = None
+        self, texts: list[str], generation: int, bars: dict[str, Hurdle] | None = None
     ) -> dict[str, Score]:
         """Scores of the texts not scored yet, or only pruned so far (resumed: the journal
         answers the rows already asked)."""

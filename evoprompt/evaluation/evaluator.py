@@ -20,7 +20,7 @@ from evoprompt.evaluation.prune import Pruner
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.base import Example, Judged, Metric
-from evoprompt.strategies.base import Bar
+from evoprompt.strategies.bars import Hurdle
 
 BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 """Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
@@ -97,7 +97,7 @@ class Evaluator:
         prompts: Sequence[str],
         done: dict[int, BatchRecord],
         save: BatchSaver,
-        bars: Mapping[str, Bar] | None = None,
+        bars: Mapping[str, Hurdle] | None = None,
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # keeps `import evoprompt.config` (which reads the registry) 
     import numpy as np
 
     from evoprompt.core.state import Individual
+    from evoprompt.strategies.bars import Hurdle
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,6 @@ class Offspring:
     site: str
 
 
-@dataclass(frozen=True)
-class Bar:
-    """The fitness a child must reach to survive selection whatever the other children score:
-    at least ``value`` when ``ties`` survive, else more than ``value``. A child whose best
-    possible fitness misses it need not be scored to the end (pruning)."""
-
-    value: float
-    ties: bool
-
-    def cleared_by(self, fitness: float) -> bool:
-        return fitness >= self.value if self.ties else fitness > self.value
-
-
 class Strategy(Protocol):
     """An evolution algorithm: its operators, how it plans children, how survivors are chosen.
 
@@ -87,9 +75,14 @@ class Strategy(Protocol):
     ) -> list[Individual]: ...
 
     def threshold(
-        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
-    ) -> list[Bar | None]:
-        """Per plan, the bar its child must clear to survive (None: no bar, score in full).
+        self,
+        population: Sequence[Individual],
+        plans: Sequence[Offspring],
+        children: Sequence[str | None],
+        size: int,
+    ) -> Sequence[Hurdle | None]:
+        """Per plan, the bar (``evoprompt.strategies.bars``) its child must clear to survive
+        (None: no bar, score in full); ``children`` are the bred texts in plan order.
 
         Optional: a strategy without it has every child scored in full."""
         ...

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import distinct_others
-from evoprompt.strategies.base import Bar, Offspring, Operator, ranked
+from evoprompt.strategies.bars import Bar
+from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
@@ -110,7 +111,11 @@ class DifferentialEvolution:
         return survivors
 
     def threshold(
-        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
+        self,
+        population: Sequence[Individual],
+        plans: Sequence[Offspring],
+        children: Sequence[str | None],
+        size: int,
     ) -> list[Bar | None]:
         """Trial ``i`` survives only by scoring at least as well as individual ``i``."""
         return [Bar(population[i].fitness, ties=True) for i in range(len(plans))]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import roulette
-from evoprompt.strategies.base import Bar, Offspring, Operator, ranked
+from evoprompt.strategies.bars import Seats
+from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
@@ -87,10 +88,17 @@ class GeneticAlgorithm:
         return ranked(list(pool.values()))[:size]
 
     def threshold(
-        self, population: Sequence[Individual], plans: Sequence[Offspring], size: int
-    ) -> list[Bar | None]:
-        """A child survives only above the ``size``-th best parent: parents rank before
-        children on ties, so equalling it is not enough whatever the other children score."""
-        if len(population) < size:
-            return [None] * len(plans)
-        return [Bar(ranked(population)[size - 1].fitness, ties=False)] * len(plans)
+        self,
+        population: Sequence[Individual],
+        plans: Sequence[Offspring],
+        children: Sequence[str | None],
+        size: int,
+    ) -> list[Seats | None]:
+        """A child survives only among the ``size`` best distinct prompts: the parents rank
+        ahead of it on ties, and so does a sibling bred by an earlier plan (``select`` keeps
+        the first of equal fitness), so each sibling that finishes can raise its bar."""
+        fixed = tuple(ind.fitness for ind in population)
+        return [
+            Seats(size, fixed, frozenset(t for t in children[:i] if t is not None and t != text))
+            for i, text in enumerate(children)
+        ]

@@ -135,9 +135,16 @@ def parent_of(content: str) -> str:
 class Answers:
     """The endpoint's answers given the gold labels (``truth``: sample text -> label)."""
 
-    def __init__(self, truth: dict[str, str], worse_children: float = 0.0) -> None:
+    def __init__(
+        self, truth: dict[str, str], worse_children: float = 0.0, skill: float = 0.0
+    ) -> None:
         self.truth = truth
         self.worse_children = worse_children
+        self.skill = skill
+
+    def quality(self, instruction: str) -> float:
+        """The share of samples the instruction gets right from this endpoint's model."""
+        return min(0.95, quality(instruction) + self.skill)
 
     def chat(self, content: str, seed: str) -> tuple[str, str]:
         """The kind of request (``evolve`` or ``classify``) and the reply text."""
@@ -159,7 +166,7 @@ class Answers:
         """Worked steps quoting the problem's numbers, then the answer (or a wrong one)."""
         given = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
         steps = f"Step by step: the problem gives {', '.join(given) or 'no numbers'}."
-        if unit(instruction, text) >= quality(instruction):
+        if unit(instruction, text) >= self.quality(instruction):
             if unit("invalid", instruction, text) < 0.2:
                 return f"{steps} I am not sure how to finish this."
             value = float(gold.replace(",", "")) + 1 + int(unit("wrong", instruction, text) * 9)
@@ -176,7 +183,7 @@ class Answers:
 
     def generate(self, instruction: str, text: str, reference: str) -> str:
         """The reference with each word kept with about the prompt's quality, else filler."""
-        share = quality(instruction) + (unit("share", instruction, text) - 0.5) * 0.3
+        share = self.quality(instruction) + (unit("share", instruction, text) - 0.5) * 0.3
         words = reference.split()
         kept = [
             word
@@ -187,9 +194,10 @@ class Answers:
         return " ".join(kept)
 
     def classify(self, instruction: str, text: str, labels: list[str]) -> str:
-        """Right with probability ``quality(instruction)``, else a wrong label or a non-answer."""
+        """Right with probability ``self.quality(instruction)``, else a wrong label or a
+        non-answer."""
         gold = self.truth.get(text, labels[0] if labels else "unknown")
-        if unit(instruction, text) < quality(instruction):
+        if unit(instruction, text) < self.quality(instruction):
             return f"{gold}." if unit("style", text) < 0.5 else f"The answer is: {gold.upper()}"
         others = [x for x in labels if x != gold]
         if not others or unit("invalid", instruction, text) < 0.2:

@@ -36,6 +36,9 @@ class Faults:
     # share of operator replies whose child drops one of its parent's magic words (a hash of the
     # request decides which, so runs stay reproducible): children worse than their parents
     worse_children: float = 0.0
+    # added to every prompt's accuracy (capped at 0.95): a stronger model, whose prompts score
+    # 0.7-0.95 on sentiment as real ones do, instead of the default's 0.35-0.95
+    skill: float = 0.0
 
 
 def error_reply(

@@ -159,6 +159,7 @@ class FakeLLMServer:
         if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
             return "evolve", NO_TAGS
         self.answers.worse_children = self.faults.worse_children
+        self.answers.skill = self.faults.skill
         if is_evolution(content) and self.faults.echo_parent:
             return "evolve", ECHO.format(parent=parent_of(content))
         seed = "" if self.faults.ignore_seed else str(body.get("seed", ""))

@@ -11,10 +11,10 @@ import pytest
 
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.evaluation.evaluator import Score
-from evoprompt.evaluation.prune import prunable
+from evoprompt.evaluation.prune import Pruner, prunable
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Example, Judged, MeanMetric
-from evoprompt.strategies.base import Bar
+from evoprompt.strategies.bars import Bar, Seats
 from tests.evaluation.test_evaluator import DEV, LABELS, PROMPTS, ScriptedScorer, evaluator
 
 GUESS = PROMPTS[1]  # right on 3 of the 10 rows
@@ -83,3 +83,25 @@ class Squared(MeanMetric):
 @pytest.mark.parametrize(("metric", "expected"), [(Accuracy(LABELS), True), (Squared(), False)])
 def test_only_a_plain_mean_is_pruned(metric: Any, expected: bool) -> None:
     assert prunable(metric) is expected
+
+
+@pytest.mark.parametrize(("sibling_first", "pruned"), [(True, {"b"}), (False, set())])
+def test_a_sibling_that_finishes_raises_the_bar(sibling_first: bool, pruned: set[str]) -> None:
+    """One seat: once "a" finishes at 0.75, "b" (bound 0.75 after one miss) is out only when
+    "a" ranks ahead of it on the tie, i.e. was bred first."""
+    pending = Judged("", "", 0.0)
+    judged = {"a": [pending] * 4, "b": [pending] * 4}
+    before = frozenset({"a"}) if sibling_first else frozenset()
+    pruner = Pruner(Accuracy(LABELS), {"b": Seats(1, (), before)}, judged, pending)
+
+    def answer(prompt: str, row: int, score: float) -> None:
+        judged[prompt][row] = Judged("x", "x", score)
+        pruner.answered(prompt, score)
+
+    answer("b", 0, 0.0)
+    assert not pruner.pruned  # no rival yet: the seat is free
+    for row, score in enumerate((1.0, 1.0, 0.0, 1.0)):
+        answer("a", row, score)
+    assert pruner.finished == {"a": 0.75}
+    answer("b", 1, 1.0)
+    assert pruner.pruned == pruned

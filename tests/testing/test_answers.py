@@ -24,3 +24,10 @@ def test_worse_children_drop_a_parent_word_deterministically() -> None:
     assert 5 < len(dropped) < 35
     parent = quality("Read carefully as an expert")
     assert all(quality(c) <= parent for c in dropped)
+
+
+def test_skill_raises_every_prompt_to_at_most_0_95() -> None:
+    plain, strong = Answers({}), Answers({}, skill=0.5)
+    assert plain.quality("Classify.") == quality("Classify.") == 0.35
+    assert strong.quality("Classify.") == 0.85
+    assert strong.quality("Carefully, as an expert.") == 0.95  # capped, as the default is

@@ -1,0 +1,75 @@
+"""The bars a child must clear to survive selection, which exact pruning scores it against.
+
+A bar answers two questions about a child whose fitness can be at most ``fitness``, given the
+exact fitness of the siblings ``finished`` so far in its generation: ``clears`` (could it still
+survive?) and ``floor`` (a fitness above which it surely clears, a cheap filter asked on every
+answer). Siblings only ever finish, so a bar only ever rises: a child it rules out stays ruled
+out, which is what keeps pruning exact whatever the answer timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Hurdle(Protocol):
+    def clears(self, fitness: float, finished: Mapping[str, float]) -> bool: ...
+
+    def floor(self, finished: Mapping[str, float]) -> float: ...
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A fixed bar (DE's trial against the individual it would replace): at least ``value``
+    when ``ties`` survive, else more than ``value``."""
+
+    value: float
+    ties: bool
+
+    def cleared_by(self, fitness: float) -> bool:
+        return fitness >= self.value if self.ties else fitness > self.value
+
+    def clears(self, fitness: float, finished: Mapping[str, float]) -> bool:
+        return self.cleared_by(fitness)
+
+    def floor(self, finished: Mapping[str, float]) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Seats:
+    """A place among the best ``seats`` (GA's elitist survival): the child is out once
+    ``seats`` rivals rank ahead of it. ``fixed`` are rivals known up front (the parents, which
+    rank ahead on ties); a finished sibling ranks ahead when fitter, or on a tie when it is
+    ``before`` the child in plan order (the selection's stable ranking)."""
+
+    seats: int
+    fixed: tuple[float, ...]
+    before: frozenset[str]
+
+    def clears(self, fitness: float, finished: Mapping[str, float]) -> bool:
+        ahead = sum(f >= fitness for f in self.fixed)
+        ahead += sum(
+            f > fitness or (f == fitness and t in self.before) for t, f in finished.items()
+        )
+        return ahead < self.seats
+
+    def floor(self, finished: Mapping[str, float]) -> float:
+        """The ``seats``-th best known fitness: above it, fewer than ``seats`` rank ahead."""
+        known = sorted([*self.fixed, *finished.values()], reverse=True)
+        return known[self.seats - 1] if len(known) >= self.seats else float("-inf")
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A prompt bred by several plans survives if it clears any one plan's bar."""
+
+    bars: tuple[Hurdle, ...]
+
+    def clears(self, fitness: float, finished: Mapping[str, float]) -> bool:
+        return any(bar.clears(fitness, finished) for bar in self.bars)
+
+    def floor(self, finished: Mapping[str, float]) -> float:
+        return min(bar.floor(finished) for bar in self.bars)
