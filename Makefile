@@ -23,7 +23,7 @@ run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--fla
 test: $(VENV)/.test-installed  ## lint, type-check, then every test with coverage (CLI subprocesses too)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q --cov=evoprompt $(ARGS)
+	$(PY) -m pytest -q --cov=evoprompt --durations=15 $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)
