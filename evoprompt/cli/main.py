@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "fork": ("evoprompt.cli.branch", True),
     "rollback": ("evoprompt.cli.branch", True),
     "sweep": ("evoprompt.cli.sweep", False),
-    "sweep-report": ("evoprompt.sweep.report", False),
+    "sweep-report": ("evoprompt.cli.sweep_report", False),
     "test": ("evoprompt.cli.retest", False),
 }
 SUBCOMMANDS = tuple(COMMANDS)

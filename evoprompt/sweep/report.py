@@ -1,4 +1,4 @@
-"""``python main.py sweep-report <sweep-id>``: a self-contained HTML report of a sweep.
+"""A sweep's self-contained HTML report (``python main.py sweep-report <sweep-id>``).
 
 The aggregate table (recomputed from the cells' summaries, as aggregate.csv), a plot of the
 test score per grid point with its 95% interval as error bars (the dev score with its standard
@@ -8,27 +8,19 @@ single-experiment report; read-only, safe while the sweep runs.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import math
-import os
-import sys
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evoprompt.checkpoint.layout import SweepLayout
-from evoprompt.cli.hints import program
 from evoprompt.report.content import Table
 from evoprompt.report.html import _CSS, _table
-from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
-from evoprompt.report.sweeps import SweepView, sweep_view
+from evoprompt.report.sweeps import SweepView
 from evoprompt.sweep.aggregate import SEED, aggregate
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _shown(value: Any) -> str:
@@ -120,39 +112,10 @@ def render(view: SweepView, frame: pd.DataFrame, png: bytes | None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"{program()} sweep-report", description="HTML report of a sweep (read-only)."
-    )
-    parser.add_argument("sweep_id", metavar="SWEEP_ID")
-    parser.add_argument("--result-dir", help="default: $EVOPROMPT_RESULT_DIR or 'result'")
-    parser.add_argument("--output", metavar="PATH", help="default: <sweep>/sweep_report.html")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    root = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
-    sweep_dir = root / args.sweep_id
-    view = sweep_view(sweep_dir) if "/" not in args.sweep_id else None
-    if view is None:
-        print(
-            f"error: no sweep {args.sweep_id!r} in {root}/ (see: {program()} list)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if not matplotlib_available():
-        print(f"error: sweep-report needs matplotlib: {INSTALL_HINT}", file=sys.stderr)
-        return EXIT_USAGE
+def build(view: SweepView, sweep_dir: Path) -> str:
+    """The report's HTML: aggregate recomputed from the cells, plotted when any has figures."""
     frame = aggregate(view.record, sweep_dir)
     varied = [k for k in view.record.grid if k != SEED]
     plotted = frame[frame["n"] > 0]
     png = score_png(plotted, varied, view.record.sweep_id) if len(plotted) else None
-    output = Path(args.output) if args.output else SweepLayout(sweep_dir).report
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(view, frame, png), encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot write {output}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    print(output)
-    return EXIT_OK
+    return render(view, frame, png)

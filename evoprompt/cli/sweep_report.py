@@ -1,0 +1,52 @@
+"""``python main.py sweep-report <sweep-id>``: write a sweep's HTML report (read-only, safe
+while the sweep runs); the report itself is built in ``evoprompt.sweep.report``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.cli.hints import program
+from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
+from evoprompt.report.sweeps import sweep_view
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{program()} sweep-report", description="HTML report of a sweep (read-only)."
+    )
+    parser.add_argument("sweep_id", metavar="SWEEP_ID")
+    parser.add_argument("--result-dir", help="default: $EVOPROMPT_RESULT_DIR or 'result'")
+    parser.add_argument("--output", metavar="PATH", help="default: <sweep>/sweep_report.html")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    root = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    sweep_dir = root / args.sweep_id
+    view = sweep_view(sweep_dir) if "/" not in args.sweep_id else None
+    if view is None:
+        print(
+            f"error: no sweep {args.sweep_id!r} in {root}/ (see: {program()} list)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not matplotlib_available():
+        print(f"error: sweep-report needs matplotlib: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    from evoprompt.sweep.report import build  # pandas and scipy: only once there is a sweep
+
+    output = Path(args.output) if args.output else SweepLayout(sweep_dir).report
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(build(view, sweep_dir), encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(output)
+    return EXIT_OK
