@@ -14,6 +14,7 @@ from typing import Any
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.schema import SchemaError, Summary
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
@@ -101,6 +102,18 @@ def check_input(config: Config, metric: str | None = None) -> Task:
     return load_task(config, metric)
 
 
+def learned_window(summary: Path) -> int:
+    """The concurrency the limiter had reached when the experiment last saved (0: none known).
+
+    A resume opens that window after its first success instead of ramping up from one."""
+    try:
+        raw = json.loads(summary.read_text("utf-8"))
+        learned = Summary.from_json(raw).api_stats.get("concurrency", {}).get("limit", 0)
+    except (OSError, ValueError, SchemaError, AttributeError):
+        return 0
+    return learned if isinstance(learned, int) and learned > 0 else 0
+
+
 class Experiment:
     """Owns the resources of one run (closed by ``aclose``).
 
@@ -142,7 +155,12 @@ class Experiment:
             ),
             limiter=shared.limiter(config)
             if shared
-            else AdaptiveLimiter(config.concurrency, rpm=config.rpm, tpm=config.tpm),
+            else AdaptiveLimiter(
+                config.concurrency,
+                rpm=config.rpm,
+                tpm=config.tpm,
+                learned=learned_window(Layout(exp_dir).summary),
+            ),
             budget=shared.budget
             if shared
             else Budget(config.max_calls, config.max_tokens_total, config.max_cost),

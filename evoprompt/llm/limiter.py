@@ -17,6 +17,11 @@ median ratio above ``QUEUED`` means requests mostly waited: the limit shrinks to
 serves in parallel (``limit / ratio``, as TCP Vegas) and stops growing. A timeout while other
 requests are in flight is congestion too (:meth:`congested`): the window shrinks and the call is
 sent again before a timeout counts as a failure.
+
+A resumed experiment passes the window its last run had ``learned``: the first request still
+goes alone (the key or URL may have changed), and its success opens that window at once instead
+of ramping up again; a window below the maximum was cut by the server, so growth resumes from it
+in congestion avoidance, not slow start.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ ALONE_WEIGHT = 0.3  # how fast the unloaded latency follows a request measured a
 
 
 class AdaptiveLimiter:
-    def __init__(self, maximum: int, *, rpm: int = 0, tpm: int = 0):
+    def __init__(self, maximum: int, *, rpm: int = 0, tpm: int = 0, learned: int = 0):
         self.maximum = maximum
         self.limit = 1
+        self._learned = min(learned, maximum)
         self.in_flight = 0
         self.peak = 0
         self._slow_start = True
@@ -78,7 +84,10 @@ class AdaptiveLimiter:
             return
         if self._queueing:
             return
-        if self._slow_start:
+        if self._learned:
+            self.limit, self._learned = self._learned, 0
+            self._slow_start = self.limit >= self.maximum
+        elif self._slow_start:
             self.limit = min(self.maximum, max(self.limit + 1, INITIAL_WINDOW))
         elif self.limit < self.maximum and self.in_flight >= self.limit:
             # Grow only while the limit is what holds requests back: successes at low demand
@@ -108,6 +117,7 @@ class AdaptiveLimiter:
 
     def _cut(self, limit: int) -> None:
         self._epoch += 1
+        self._learned = 0  # the server pushes back now: what an earlier run learned is stale
         self.limit = limit
         self._credit = 0
         self._slow_start = False

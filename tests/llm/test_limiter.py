@@ -205,3 +205,22 @@ def test_queueing_latency_stops_growth_and_cuts() -> None:
     for _ in range(3):
         limiter.succeeded(0.1 * limit, "chat")  # still queued: no growth
     assert limiter.limit == 1
+
+
+@pytest.mark.parametrize(("learned", "slow_start"), [(5, False), (16, True), (40, True)])
+def test_a_resume_opens_the_learned_window_after_one_request(
+    learned: int, slow_start: bool
+) -> None:
+    limiter = AdaptiveLimiter(16, learned=learned)
+    assert limiter.limit == 1  # the first request still goes alone: the key may be wrong now
+    limiter.succeeded()
+    assert limiter.limit == min(learned, 16)
+    limiter.succeeded()  # a window the server had cut grows by congestion avoidance only
+    assert limiter.limit == (min(learned + 1, 16) if slow_start else learned)
+
+
+def test_a_429_before_the_first_success_forgets_the_learned_window() -> None:
+    limiter = AdaptiveLimiter(16, learned=12)
+    limiter.rate_limited(limiter._epoch)
+    limiter.succeeded()
+    assert limiter.limit == 1  # cut, then additive growth: the old window is not reopened
