@@ -57,7 +57,7 @@ class Pruner:
 
     def answered(self, prompt: str, score: float) -> None:
         """Account one answered row; prune the prompt once its bound misses its bar."""
-        if prompt in self.pruned:
+        if not self.bars or prompt in self.pruned:
             return
         self._left[prompt] -= 1
         self._lost[prompt] += 1.0 - score
