@@ -22,16 +22,12 @@ from evoprompt.checkpoint.schema import Lineage, config_fields
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program, resume_command
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
-from evoprompt.config import ConfigError, env_values, read_toml, resolve
+from evoprompt.config import ConfigError, env_values, read_toml, resolve, result_root
 from evoprompt.core.branching import BranchError
 from evoprompt.core.fork import ForkPlan, changed_keys, default_id, fork
 from evoprompt.core.launch import Layers, SessionError, check_id
 from evoprompt.core.rollback import rollback
 from evoprompt.llm.backends import settle_backend
-
-
-def _result_dir(given: str | None) -> Path:
-    return Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
 
 
 def _source(result_dir: Path, exp_id: str) -> tuple[Path, dict[str, Any]]:
@@ -71,7 +67,7 @@ def cmd_fork(argv: list[str]) -> int:
     if options.get("fresh") or options.get("yes"):
         raise BranchError("fork always starts a new experiment: drop --fresh/--yes")
     toml = read_toml(Path(options["config"])) if "config" in options else None
-    result_dir = _result_dir(flags.get("result_dir") or env_values().get("result_dir"))
+    result_dir = result_root(flags.get("result_dir") or env_values().get("result_dir"))
     source_dir, stored = _source(result_dir, source_id)
     api_key = os.environ.get("OPENAI_API_KEY", "")
     flags["result_dir"] = str(result_dir)
@@ -110,7 +106,7 @@ def cmd_rollback(argv: list[str]) -> int:
         "no cost) instead of setting them aside to be asked again",
     )
     args = parser.parse_args(argv)
-    result_dir = _result_dir(args.result_dir)
+    result_dir = result_root(args.result_dir)
     exp_dir, stored = _source(result_dir, args.experiment_id)
     try:
         with ExperimentLock(exp_dir):

@@ -4,13 +4,13 @@ plain-text tables."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from evoprompt.cli.hints import program
+from evoprompt.config import result_root
 from evoprompt.report.experiment import is_experiment
 
 
@@ -19,7 +19,7 @@ class InspectError(Exception):
 
 
 def result_dir_of(args: argparse.Namespace) -> Path:
-    return Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    return result_root(args.result_dir)
 
 
 def experiment_dir(args: argparse.Namespace) -> Path:

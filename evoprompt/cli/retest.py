@@ -22,7 +22,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.cli.run import EXIT_USAGE, drive, exit_code, say
-from evoprompt.config import Config, ConfigError, env_values, resolve
+from evoprompt.config import Config, ConfigError, env_values, resolve, result_root
 from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.session import Session
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     api_key = os.environ.get("OPENAI_API_KEY", "")
-    result_dir = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    result_dir = result_root(args.result_dir)
     exp_dir = result_dir / args.experiment_id
     try:
         check_id(args.experiment_id)

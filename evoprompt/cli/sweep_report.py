@@ -4,12 +4,12 @@ while the sweep runs); the report itself is built in ``evoprompt.sweep.report``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.cli.hints import program
+from evoprompt.config import result_root
 from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
 from evoprompt.report.sweeps import sweep_view
 
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    root = Path(args.result_dir or os.environ.get("EVOPROMPT_RESULT_DIR") or "result")
+    root = result_root(args.result_dir)
     sweep_dir = root / args.sweep_id
     view = sweep_view(sweep_dir) if "/" not in args.sweep_id else None
     if view is None:

@@ -11,6 +11,7 @@ from evoprompt.config.resolve import (
     load_toml,
     read_toml,
     resolve,
+    result_root,
     validate,
 )
 from evoprompt.config.table import (
@@ -41,6 +42,7 @@ __all__ = [
     "load_toml",
     "read_toml",
     "resolve",
+    "result_root",
     "split_userinfo",
     "validate",
 ]

@@ -145,6 +145,12 @@ def env_values(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return values
 
 
+def result_root(given: str | None) -> Path:
+    """The folder holding the experiments: the flag, else $EVOPROMPT_RESULT_DIR, else the
+    default (for the commands that read experiments without resolving a whole config)."""
+    return Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or Config.result_dir)
+
+
 def resolve(
     *,
     toml: dict[str, Any] | None,
