@@ -50,7 +50,7 @@ class Pruner:
         }
         self._left = {p: sum(j is pending for j in rows) for p, rows in judged.items()}
         for prompt, left in self._left.items():
-            if left == 0:
+            if left == 0 and self.bars:  # no bars, no use for a rival's fitness
                 self.finished[prompt] = metric.fitness([j.score for j in judged[prompt]])
         self._floors: dict[str, float] = {}
         self._raise_floors()

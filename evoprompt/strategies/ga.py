@@ -93,7 +93,7 @@ class GeneticAlgorithm:
         plans: Sequence[Offspring],
         children: Sequence[str | None],
         size: int,
-    ) -> list[Seats | None]:
+    ) -> list[Seats]:
         """A child survives only among the ``size`` best distinct prompts: the parents rank
         ahead of it on ties, and so does a sibling bred by an earlier plan (``select`` keeps
         the first of equal fitness), so each sibling that finishes can raise its bar."""
