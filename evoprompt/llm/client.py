@@ -12,7 +12,6 @@ the endpoint, up to ``max_outage`` seconds, instead of ending the run.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -225,7 +224,7 @@ class LLMClient:
         for resend in range(CONGESTION_RESENDS + 1):
             async with self.limiter.slot(request.estimated_tokens()) as window:
                 await self._commits.sent(key)
-                started = time.monotonic()
+                mark = self.limiter.clock.start()
                 try:
                     response = await self.backend.complete(request)
                 except LLMError as exc:
@@ -239,7 +238,7 @@ class LLMClient:
                     ):
                         continue  # timed out in the server's queue: shrink, send again
                     raise
-                self.limiter.succeeded(time.monotonic() - started, kind)
+                self.limiter.succeeded(self.limiter.clock.latency(mark), kind)
             self._reached = True
             return response
         raise AssertionError("unreachable")  # the loop returns or raises

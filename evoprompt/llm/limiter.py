@@ -12,11 +12,12 @@ which refuses above N in flight answers fewer than one request in ten with a 429
 Servers that queue instead of refusing (llama.cpp's serves one request at a time) never send a
 429: their latency grows with what is in flight while throughput stays flat (Little's law). So
 each success's latency is compared with the unloaded latency of its kind of request (the least
-seen, pulled towards what a request alone measures); once per round of ``limit`` answers, a
-median ratio above ``QUEUED`` means requests mostly waited: the limit shrinks to what the server
-serves in parallel (``limit / ratio``, as TCP Vegas) and stops growing. A timeout while other
-requests are in flight is congestion too (:meth:`congested`): the window shrinks and the call is
-sent again before a timeout counts as a failure.
+seen, pulled towards what a request alone measures; a request the client's own event loop
+stalled through is not measured, see :mod:`evoprompt.llm.stalls`); once per round of ``limit``
+answers, a median ratio above ``QUEUED`` means requests mostly waited: the limit shrinks to what
+the server serves in parallel (``limit / ratio``, as TCP Vegas) and stops growing. A timeout
+while other requests are in flight is congestion too (:meth:`congested`): the window shrinks and
+the call is sent again before a timeout counts as a failure.
 
 A resumed experiment passes the window its last run had ``learned``: the first request still
 goes alone (the key or URL may have changed), and its success opens that window at once instead
@@ -32,6 +33,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
+
+from evoprompt.llm.stalls import StallClock
 
 INITIAL_WINDOW = 8
 QUEUED = 1.5  # median latency / unloaded latency above which requests are queueing
@@ -54,6 +57,7 @@ class AdaptiveLimiter:
         self._queueing = False  # the last round's verdict: no growth while requests wait
         self._changed = asyncio.Condition()
         self._rpm = AsyncLimiter(rpm, 60) if rpm else None
+        self.clock = StallClock()  # times requests for succeeded(), the client's stalls left out
         self._tpm = AsyncLimiter(tpm, 60) if tpm else None
 
     @asynccontextmanager
