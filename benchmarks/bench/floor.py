@@ -3,7 +3,7 @@
     python benchmarks/bench/floor.py URL REQUESTS CONCURRENCY
 
 Sends REQUESTS classification-shaped chat requests to URL with CONCURRENCY workers over the
-same transport the runner uses (``httpx.AsyncClient`` pools of at most 8 connections, the
+same transport the runner uses (``httpx.AsyncClient`` pools of at most 2 connections, the
 least busy one per request, the body parsed as JSON) and nothing else: no limiter, no journal,
 no scoring. The process's CPU time (rusage, taken by the caller) over REQUESTS is the floor
 that CPU per call is compared with; like the runner's figure it includes interpreter start.
@@ -16,7 +16,7 @@ import sys
 
 import httpx
 
-POOL_SHARD = 8
+POOL_SHARD = 2
 
 
 async def loop(url: str, requests: int, concurrency: int) -> None:

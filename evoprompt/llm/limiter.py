@@ -14,7 +14,9 @@ Servers that queue instead of refusing (llama.cpp's serves one request at a time
 each success's latency is compared with the unloaded latency of its kind of request (the least
 seen, pulled towards what a request alone measures; a request the client's own event loop
 stalled through is not measured, see :mod:`evoprompt.llm.stalls`); once per round of ``limit``
-answers, a median ratio above ``QUEUED`` means requests mostly waited: the limit shrinks to what
+answers, a median ratio above ``QUEUED`` means requests mostly waited (unless the median wait
+is under ``MIN_WAIT``: a queue of milliseconds, as a loopback server or a batching one builds,
+costs no timeout and is not worth the slots a cut gives away): the limit shrinks to what
 the server serves in parallel (``limit / ratio``, as TCP Vegas) and stops growing. A timeout
 while other requests are in flight is congestion too (:meth:`congested`): the window shrinks and
 the call is sent again before a timeout counts as a failure.
@@ -38,6 +40,7 @@ from evoprompt.llm.stalls import StallClock
 
 INITIAL_WINDOW = 8
 QUEUED = 1.5  # median latency / unloaded latency above which requests are queueing
+MIN_WAIT = 0.02  # seconds of median queueing below which a round never counts as queued
 HEADROOM = 1.2  # Vegas-style cut: limit * HEADROOM / ratio, so a little queue remains
 ALONE_WEIGHT = 0.3  # how fast the unloaded latency follows a request measured alone
 
@@ -54,6 +57,7 @@ class AdaptiveLimiter:
         self._credit = 0  # successes since the limit last changed
         self._unloaded: dict[str, float] = {}  # kind of request -> latency with no queue
         self._ratios: list[float] = []  # latency / unloaded in the current round
+        self._waits: list[float] = []  # latency - unloaded in the current round
         self._queueing = False  # the last round's verdict: no growth while requests wait
         self._changed = asyncio.Condition()
         self._rpm = AsyncLimiter(rpm, 60) if rpm else None
@@ -110,11 +114,13 @@ class AdaptiveLimiter:
             base += ALONE_WEIGHT * (latency - base)  # alone: what the server takes, no queue
         self._unloaded[kind] = base = min(base, latency)
         self._ratios.append(latency / base)
+        self._waits.append(latency - base)
         if len(self._ratios) < max(self.limit, 3):
             return False
-        ratio = statistics.median(self._ratios)
+        ratio, wait = statistics.median(self._ratios), statistics.median(self._waits)
         self._ratios.clear()
-        self._queueing = ratio > QUEUED
+        self._waits.clear()
+        self._queueing = ratio > QUEUED and wait >= MIN_WAIT
         if self._queueing and self.limit > 1:
             self._cut(max(1, min(self.limit - 1, int(self.limit * HEADROOM / ratio))))
         return self._queueing

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from evoprompt.llm.limiter import INITIAL_WINDOW, AdaptiveLimiter
+from evoprompt.llm.limiter import INITIAL_WINDOW, MIN_WAIT, AdaptiveLimiter
 
 
 def opened(maximum: int) -> AdaptiveLimiter:
@@ -205,6 +205,23 @@ def test_queueing_latency_stops_growth_and_cuts() -> None:
     for _ in range(3):
         limiter.succeeded(0.1 * limit, "chat")  # still queued: no growth
     assert limiter.limit == 1
+
+
+def test_a_queue_of_milliseconds_is_not_worth_a_cut() -> None:
+    """A loopback server answering in 1 ms alone and 8 ms with 8 in flight queues 8x, but the
+    wait costs no timeout: the window stays (the CPU benchmark's zero-latency endpoint had it
+    cut to 3, and the runner then spent more CPU per call than with 32 in flight)."""
+    limiter = opened(16)
+    limiter.rate_limited(0)  # 8, out of slow start
+    for _ in range(8):
+        limiter.succeeded(0.001, "chat")
+    limiter.in_flight = limiter.limit
+    for _ in range(3 * limiter.limit):
+        limiter.succeeded(0.001 + MIN_WAIT / 2, "chat")
+    assert limiter.limit > 8  # not cut, and still growing
+    for _ in range(2 * limiter.limit):
+        limiter.succeeded(0.001 + 2 * MIN_WAIT, "chat")  # a real wait now
+    assert limiter.limit < 8
 
 
 @pytest.mark.parametrize(("learned", "slow_start"), [(5, False), (16, True), (40, True)])
