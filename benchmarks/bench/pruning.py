@@ -45,17 +45,23 @@ def figures(doc: dict[str, Any]) -> Any:
 
 
 def compare(
-    algorithm: str, base: list[str], work: Path, worse: float, skill: float
+    algorithm: str, base: list[str], work: Path, worse: float, skill: float, hard: float = 0.0
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"algorithm": algorithm, "worse_children": worse, "skill": skill}
+    out: dict[str, Any] = {
+        "algorithm": algorithm,
+        "worse_children": worse,
+        "skill": skill,
+        "hard_rows": hard,
+    }
     docs = {}
     with FakeLLMServer() as server:
         plan = cli([*base, "--algorithm", algorithm, "--dry-run", "--json"], server.url)
         out["estimated_calls"] = json.loads(plan.stdout)["calls"]
         out["dry_run_requests"] = server.counts["requests"]
     for prune in ("--no-prune", "--prune"):
-        exp = f"{algorithm}{prune}{worse}-{skill}"
-        with FakeLLMServer(faults=Faults(worse_children=worse, skill=skill)) as server:
+        exp = f"{algorithm}{prune}{worse}-{skill}-{hard}"
+        faults = Faults(worse_children=worse, skill=skill, hard_rows=hard)
+        with FakeLLMServer(faults=faults) as server:
             done = cli([*base, "--algorithm", algorithm, prune, "--experiment-id", exp], server.url)
             assert done.returncode == 0, done.stderr
             docs[prune] = json.loads((work / exp / "summary.json").read_text())

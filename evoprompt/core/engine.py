@@ -240,7 +240,12 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        return await self.evaluator.evaluate(new, done, save, bars)
+        # Against bars, the rows the population missed most go first: a child that will
+        # miss its bar is then pruned after fewer calls (the scores are the same in any order).
+        order = None
+        if bars:
+            order = await self.evaluator.hardest_first([i.text for i in self.state.population])
+        return await self.evaluator.evaluate(new, done, save, bars, order)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

@@ -2,9 +2,13 @@
 
 Work runs batch-major (all prompts on batch 0, then batch 1, ...) so batches complete, and are
 saved, early and in order; a pool of ``concurrency`` workers keeps the endpoint busy across
-batch and prompt boundaries. Batches already on disk from an interrupted run are not re-asked:
-their outputs, predictions and scores are taken from the file. What an output is worth is
-the metric's call; the evaluator only collects, aggregates and saves.
+batch and prompt boundaries. Children scored against bars (pruning) run row-major instead, the
+rows the population missed most first (:meth:`Evaluator.hardest_first`): a child that cannot
+clear its bar usually misses those too, so its misses pile up, and it is pruned, sooner; the
+order changes which calls are made, never a score. Batches already on disk from an
+interrupted run are not re-asked: their outputs, predictions and scores are taken from the
+file. What an output is worth is the metric's call; the evaluator only collects, aggregates
+and saves.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.prune import Pruner
 from evoprompt.evaluation.scorers import Scorer
-from evoprompt.llm.client import LLMClient
+from evoprompt.llm.client import LLMClient, journal_only
+from evoprompt.llm.errors import NotJournaled
 from evoprompt.metrics.base import Example, Judged, Metric
 from evoprompt.strategies.bars import Hurdle
 
@@ -68,6 +73,7 @@ class Evaluator:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.progress = progress
+        self._rows: dict[str, list[float]] = {}  # per-row scores of prompts scored in full
 
     def batches(self) -> list[range]:
         size = len(self.examples)
@@ -98,12 +104,14 @@ class Evaluator:
         done: dict[int, BatchRecord],
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None = None,
+        order: Sequence[int] | None = None,
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
         A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
         Score is then ``pruned``. A batch is saved once every prompt still asked has all its
         rows; a prompt pruned part-way through a batch is left out of that batch's file.
+        ``order``: every row index once, the order to ask rows in (default: batch-major).
         """
         batches = self.batches()
         judged = {p: [_PENDING] * len(self.examples) for p in prompts}
@@ -113,7 +121,11 @@ class Evaluator:
                     judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
         todo = self._todo(prompts, done)
         left = {b: len(batches[b]) * len(ps) for b, ps in enumerate(todo) if ps}
-        work = ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
+        if order is None:
+            work = ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
+        else:
+            batch_of = [b for b, rows in enumerate(batches) for _ in rows]
+            work = ((batch_of[i], p, i) for i in order for p in todo[batch_of[i]])
         pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
 
         async def worker(items: Iterator[tuple[int, str, int]]) -> None:
@@ -131,12 +143,46 @@ class Evaluator:
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         for prompt in prompts:
             self.scorer.forget(prompt)
+            if prompt not in pruner.pruned:
+                self._rows[prompt] = [j.score for j in judged[prompt]]
         return {
             p: Score(pruner.bound(p), {}, pruned=True)
             if p in pruner.pruned
             else self.score(self.examples, judged[p])
             for p in prompts
         }
+
+    async def hardest_first(self, population: Sequence[str]) -> list[int]:
+        """Row indices, those ``population`` lost most score on first (ties by index).
+
+        Each prompt's per-row scores are kept from its scoring, or, after a resume, read back
+        from the journal (nothing is sent; a row it lacks counts as no loss), so an interrupted
+        run orders rows exactly as an uninterrupted one. Only ``population``'s are kept.
+        """
+        lost = [0.0] * len(self.examples)
+        kept: dict[str, list[float]] = {}
+        for prompt in dict.fromkeys(population):
+            rows = self._rows.get(prompt)
+            if rows is None:
+                rows = await self._journaled_rows(prompt)
+            kept[prompt] = rows
+            for i, score in enumerate(rows):
+                lost[i] += 1.0 - score
+        self._rows = kept
+        return sorted(range(len(lost)), key=lambda i: (-lost[i], i))
+
+    async def _journaled_rows(self, prompt: str) -> list[float]:
+        rows = []
+        with journal_only():
+            for example in self.examples:
+                try:
+                    output = await self.scorer.answer(self.client, prompt, example.text)
+                except NotJournaled:
+                    rows.append(1.0)
+                    continue
+                rows.append(self.metric.judge(output, example).score)
+        self.scorer.forget(prompt)
+        return rows
 
     def _results(
         self, rows: range, prompts: Sequence[str], judged: dict[str, list[Judged]]

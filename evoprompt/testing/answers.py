@@ -5,7 +5,8 @@ request text (and the gold labels it is given):
 
 - classification: a prompt's accuracy grows with the number of distinct "magic" words in it
   (``carefully``, ``expert``, ...); whether one sample is answered correctly is a hash of
-  (prompt, sample), so the same request always gets the same answer;
+  (prompt, sample), so the same request always gets the same answer; with ``hard_rows`` > 0 the
+  sample's own hash weighs in too (a Gaussian copula), so prompts miss the same hard samples;
 - log-likelihood (``/completions`` with ``echo``): the answer label gets the high log-probability;
 - reasoning (a numeric gold value, no label list): a worked reply ending in "The answer is N" in
   one of several formats (``1,000``, ``**Answer:** 42``, ...), right with the same probability
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from importlib import resources
+from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
@@ -136,11 +139,16 @@ class Answers:
     """The endpoint's answers given the gold labels (``truth``: sample text -> label)."""
 
     def __init__(
-        self, truth: dict[str, str], worse_children: float = 0.0, skill: float = 0.0
+        self,
+        truth: dict[str, str],
+        worse_children: float = 0.0,
+        skill: float = 0.0,
+        hard_rows: float = 0.0,
     ) -> None:
         self.truth = truth
         self.worse_children = worse_children
         self.skill = skill
+        self.hard_rows = hard_rows
 
     def quality(self, instruction: str) -> float:
         """The share of samples the instruction gets right from this endpoint's model."""
@@ -162,11 +170,25 @@ class Answers:
                 return "generate", self.generate(instruction, text, gold)
         return "classify", self.classify(instruction, text, labels)
 
+    def roll(self, instruction: str, text: str) -> float:
+        """Uniform in [0, 1) per (prompt, sample); right when below the prompt's quality. With
+        ``hard_rows`` = r, it is Phi(sqrt(r) z_sample + sqrt(1 - r) z_pair): still uniform (each
+        prompt keeps its accuracy), but prompts' rolls on one sample correlate by r."""
+        own = unit(instruction, text)
+        if not self.hard_rows:
+            return own
+        normal = NormalDist()
+        z_row, z_pair = (
+            normal.inv_cdf(min(max(u, 1e-12), 1 - 1e-12)) for u in (unit("row", text), own)
+        )
+        r = self.hard_rows
+        return normal.cdf(math.sqrt(r) * z_row + math.sqrt(1 - r) * z_pair)
+
     def reason(self, instruction: str, text: str, gold: str) -> str:
         """Worked steps quoting the problem's numbers, then the answer (or a wrong one)."""
         given = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
         steps = f"Step by step: the problem gives {', '.join(given) or 'no numbers'}."
-        if unit(instruction, text) >= self.quality(instruction):
+        if self.roll(instruction, text) >= self.quality(instruction):
             if unit("invalid", instruction, text) < 0.2:
                 return f"{steps} I am not sure how to finish this."
             value = float(gold.replace(",", "")) + 1 + int(unit("wrong", instruction, text) * 9)
@@ -197,7 +219,7 @@ class Answers:
         """Right with probability ``self.quality(instruction)``, else a wrong label or a
         non-answer."""
         gold = self.truth.get(text, labels[0] if labels else "unknown")
-        if unit(instruction, text) < self.quality(instruction):
+        if self.roll(instruction, text) < self.quality(instruction):
             return f"{gold}." if unit("style", text) < 0.5 else f"The answer is: {gold.upper()}"
         others = [x for x in labels if x != gold]
         if not others or unit("invalid", instruction, text) < 0.2:

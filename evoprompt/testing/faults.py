@@ -39,6 +39,10 @@ class Faults:
     # added to every prompt's accuracy (capped at 0.95): a stronger model, whose prompts score
     # 0.7-0.95 on sentiment as real ones do, instead of the default's 0.35-0.95
     skill: float = 0.0
+    # how much prompts agree on which samples are hard (0: each prompt's misses are independent;
+    # towards 1: they miss the same samples, as a real model does on sarcasm or mixed reviews);
+    # each prompt's accuracy is unchanged
+    hard_rows: float = 0.0
 
 
 def error_reply(

@@ -160,6 +160,7 @@ class FakeLLMServer:
             return "evolve", NO_TAGS
         self.answers.worse_children = self.faults.worse_children
         self.answers.skill = self.faults.skill
+        self.answers.hard_rows = self.faults.hard_rows
         if is_evolution(content) and self.faults.echo_parent:
             return "evolve", ECHO.format(parent=parent_of(content))
         seed = "" if self.faults.ignore_seed else str(body.get("seed", ""))

@@ -19,10 +19,10 @@ from tests.conftest import outcome
 
 
 def run(
-    tmp: Path, name: str, *, prune: bool, worse: float = 0.0, **settings: Any
+    tmp: Path, name: str, *, prune: bool, faults: Faults | None = None, **settings: Any
 ) -> tuple[dict[str, Any], int]:
     """(summary.json, requests the endpoint answered) of one whole in-process run."""
-    with FakeLLMServer(faults=Faults(worse_children=worse)) as server:
+    with FakeLLMServer(faults=faults or Faults()) as server:
         config = Config(
             base_url=server.url,
             result_dir=str(tmp),
@@ -61,14 +61,25 @@ def test_pruning_changes_nothing_but_the_calls(tmp_path: Path, algorithm: str) -
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["ga", "de"])
-def test_pruning_is_exact_when_children_are_worse(tmp_path: Path, algorithm: str) -> None:
+@pytest.mark.parametrize(
+    "faults",
+    [Faults(worse_children=0.5), Faults(worse_children=0.5, skill=0.3, hard_rows=0.6)],
+    ids=["worse", "worse-hard-rows"],
+)
+def test_pruning_is_exact_when_children_are_worse(
+    tmp_path: Path, algorithm: str, faults: Faults
+) -> None:
     """On an endpoint whose children sometimes lose a parent's magic word (as a real model's
-    are sometimes worse), the summary is still that of full scoring, for fewer calls."""
+    are sometimes worse), and whose prompts miss the same hard rows (so children are scored
+    hardest rows first, and pruned on fewer rows), the summary is still that of full scoring,
+    for fewer calls."""
     saved = []
     for seed in (3, 5):
         settings = dict(algorithm=algorithm, seed=seed, population_size=6, max_generations=3)
-        full, full_calls = run(tmp_path, f"w{seed}full", prune=False, worse=0.5, **settings)
-        pruned, pruned_calls = run(tmp_path, f"w{seed}pruned", prune=True, worse=0.5, **settings)
+        full, full_calls = run(tmp_path, f"w{seed}full", prune=False, faults=faults, **settings)
+        pruned, pruned_calls = run(
+            tmp_path, f"w{seed}pruned", prune=True, faults=faults, **settings
+        )
         assert outcome(pruned) == outcome(full)
         saved.append(full_calls - pruned_calls)
     assert min(saved) >= 0 and sum(saved) > 0
