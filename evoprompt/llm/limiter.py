@@ -38,7 +38,7 @@ from aiolimiter import AsyncLimiter
 
 from evoprompt.llm.stalls import StallClock
 
-INITIAL_WINDOW = 8
+INITIAL_WINDOW = 10  # TCP's since RFC 6928: a population of 10 breeds in one round trip
 QUEUED = 1.5  # median latency / unloaded latency above which requests are queueing
 MIN_WAIT = 0.02  # seconds of median queueing below which a round never counts as queued
 HEADROOM = 1.2  # Vegas-style cut: limit * HEADROOM / ratio, so a little queue remains
