@@ -38,6 +38,7 @@ class Plan:
     prune_generations: int = 3
     worse_children: float = 0.5  # the realistic endpoint: half the children lose a magic word
     skill: float = 0.5  # ...and its prompts score 0.85-0.95 on sentiment, as a real model's do
+    hard_rows: float = 0.5  # ...and they miss the same hard samples, as a real model's do
 
 
 FULL = Plan()
