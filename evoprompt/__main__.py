@@ -3,6 +3,6 @@ program was started some other way, e.g. as the ``evoprompt`` console script).""
 
 import sys
 
-from evoprompt.cli.main import main
+from evoprompt.cli.main import console
 
-sys.exit(main())
+sys.exit(console())

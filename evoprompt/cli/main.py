@@ -4,6 +4,7 @@ when used, so ``list`` never loads the runner)."""
 from __future__ import annotations
 
 import difflib
+import gc
 import importlib
 import os
 import signal
@@ -60,3 +61,12 @@ def _dispatch(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     return _quiet_pipe(lambda: _dispatch(args))
+
+
+def console() -> int:
+    """The process's entry (``main.py``, the ``evoprompt`` script): :func:`main`, then every
+    object frozen so the interpreter's last collection skips them. Everything is saved and
+    closed by then; the walk over numpy's and scipy's objects took ~0.1 s of every exit."""
+    code = main()
+    gc.freeze()
+    return code

@@ -152,6 +152,20 @@ def test_a_mistyped_subcommand_gets_one_line() -> None:
     assert all(name in unknown_command("zzzz") for name in SUBCOMMANDS)
 
 
+def test_the_process_entry_returns_the_commands_code_with_the_heap_frozen() -> None:
+    """console() (main.py, the script, ``-m evoprompt``) passes main()'s code on and freezes
+    the heap, so the interpreter's exit does not walk it; main() itself, which tests and
+    sweeps call in-process, freezes nothing."""
+    probe = (
+        "import gc, sys; from evoprompt.cli.main import console, main; "
+        "main(['stat']); frozen = gc.get_freeze_count(); "
+        "sys.argv = ['evoprompt', 'stat']; code = console(); "
+        "print(frozen, code, gc.get_freeze_count() > 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.split() == ["0", "2", "True"]
+
+
 # -- 8, 10. a finished run, pipes, modes, the recorded temperature ------------------------------
 
 
