@@ -3,6 +3,9 @@
 The engine announces events (a batch scored, a generation finished, the run stopped) and this
 recorder turns each into files on one writer thread: ordered, and off the event loop. It owns
 the cursor that every save describes, so the loop reads as the algorithm and nothing else.
+When batches finish together (children scored hardest rows first all finish at the phase's
+end), each batch file is written but only the newest queued one rewrites latest.json: the
+others would describe a moment already past, at two fsynced writes each.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Recorder:
         self.keep_last_n = keep_last_n
         self.cursor = Cursor(state.generation + 1, 0)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._batches_queued = 0  # batch saves handed to the writer, numbered from 1
 
     # -- events --------------------------------------------------------------------------
 
@@ -59,7 +63,7 @@ class Recorder:
     async def batch_done(self, record: BatchRecord) -> None:
         self.cursor.batches_done += 1
         position = self._position(Stage.batch(record.generation, record.batch_idx))
-        await self._io_call(self._save_batch, record, position)
+        await self._queue_batch(record, position, test=False)
 
     async def generation_done(self, generation: int) -> None:
         self.cursor = Cursor(generation + 1, 0)
@@ -74,7 +78,7 @@ class Recorder:
         """A batch of test phase ``record.generation`` is scored."""
         self.cursor.batches_done += 1
         position = self._position(Stage.test_batch(record.generation, record.batch_idx))
-        await self._io_call(self._save_test_batch, record, position)
+        await self._queue_batch(record, position, test=True)
 
     async def test_done(self, phase: int) -> None:
         """The state now holds the phase's report: save it (no new history copy)."""
@@ -105,19 +109,20 @@ class Recorder:
             best_fitness=best.fitness if best else None,
         )
 
-    def _save_batch(self, record: BatchRecord, position: Position) -> None:
-        self.store.save_batch(record)
-        self.store.save_cursor(position)
+    async def _queue_batch(self, record: BatchRecord, position: Position, *, test: bool) -> None:
+        self._batches_queued += 1
+        await self._io_call(self._save_batch, record, position, self._batches_queued, test)
+
+    def _save_batch(self, record: BatchRecord, position: Position, number: int, test: bool) -> None:
+        self.store.save_batch(record, test=test)
+        if number == self._batches_queued:  # else a later batch's save, queued, writes latest
+            self.store.save_cursor(position)
 
     def _save_generation(self, generation: int, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, snapshot=True)
         write_results(self.exp_dir, self.state, "running", stats)
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)
-
-    def _save_test_batch(self, record: BatchRecord, position: Position) -> None:
-        self.store.save_batch(record, test=True)
-        self.store.save_cursor(position)
 
     def _save_tested(self, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, history=False)
