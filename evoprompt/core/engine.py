@@ -243,7 +243,7 @@ class Engine:
         # Against bars, the rows the population missed most go first: a child that will
         # miss its bar is then pruned after fewer calls (the scores are the same in any order).
         order = None
-        if bars:
+        if bars and self.evaluator.keep_rows:  # rows are kept where pruning can happen
             order = await self.evaluator.hardest_first([i.text for i in self.state.population])
         return await self.evaluator.evaluate(new, done, save, bars, order)
 

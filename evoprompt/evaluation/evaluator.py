@@ -13,6 +13,7 @@ and saves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,7 @@ class Evaluator:
         batch_size: int,
         concurrency: int,
         progress: Callable[[int], None] = lambda n: None,
+        keep_rows: bool = False,
     ):
         self.client = client
         self.scorer = scorer
@@ -73,7 +75,10 @@ class Evaluator:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.progress = progress
-        self._rows: dict[str, list[float]] = {}  # per-row scores of prompts scored in full
+        # per-row scores of prompts scored in full, for hardest_first (only when it will be
+        # asked: it trims them to the population, and nothing else would)
+        self.keep_rows = keep_rows
+        self._rows: dict[str, list[float]] = {}
 
     def batches(self) -> list[range]:
         size = len(self.examples)
@@ -124,6 +129,8 @@ class Evaluator:
         if order is None:
             work = ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
         else:
+            if sorted(order) != list(range(len(self.examples))):
+                raise ValueError("a row order must name every row exactly once")
             batch_of = [b for b, rows in enumerate(batches) for _ in rows]
             work = ((batch_of[i], p, i) for i in order for p in todo[batch_of[i]])
         pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
@@ -143,7 +150,7 @@ class Evaluator:
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         for prompt in prompts:
             self.scorer.forget(prompt)
-            if prompt not in pruner.pruned:
+            if self.keep_rows and prompt not in pruner.pruned:
                 self._rows[prompt] = [j.score for j in judged[prompt]]
         return {
             p: Score(pruner.bound(p), {}, pruned=True)
@@ -173,15 +180,19 @@ class Evaluator:
 
     async def _journaled_rows(self, prompt: str) -> list[float]:
         rows = []
-        with journal_only():
-            for example in self.examples:
-                try:
-                    output = await self.scorer.answer(self.client, prompt, example.text)
-                except NotJournaled:
-                    rows.append(1.0)
-                    continue
-                rows.append(self.metric.judge(output, example).score)
-        self.scorer.forget(prompt)
+        try:
+            with journal_only():
+                for i, example in enumerate(self.examples, 1):
+                    try:
+                        output = await self.scorer.answer(self.client, prompt, example.text)
+                    except NotJournaled:
+                        rows.append(1.0)
+                    else:
+                        rows.append(self.metric.judge(output, example).score)
+                    if i % 256 == 0:
+                        await asyncio.sleep(0)  # journal reads only: let the loop breathe
+        finally:
+            self.scorer.forget(prompt)  # nothing asked under journal_only stays cached
         return rows
 
     def _results(

@@ -32,12 +32,15 @@ class StallClock:
     def __init__(self) -> None:
         self.stalled = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._probing: asyncio.TimerHandle | None = None
         self._due = 0.0
 
     def start(self) -> Mark:
         """Mark a request's start; the first mark on an event loop starts probing it."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
+            if self._probing is not None:
+                self._probing.cancel()  # an earlier loop's chain: one loop is probed at a time
             self._loop = loop
             self._schedule()
         return time.monotonic(), self.stalled
@@ -51,7 +54,7 @@ class StallClock:
     def _schedule(self) -> None:
         assert self._loop is not None
         self._due = self._loop.time() + TICK
-        self._loop.call_at(self._due, self._probe)
+        self._probing = self._loop.call_at(self._due, self._probe)
 
     def _probe(self) -> None:
         assert self._loop is not None

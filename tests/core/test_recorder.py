@@ -5,6 +5,7 @@ once, by the newest, rather than once per batch."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import read_checked_json
@@ -42,7 +43,14 @@ def test_batches_finishing_together_write_every_file_and_latest_once(tmp_path: P
     records = [BatchRecord(1, b, (4 * b, 4 * b + 4), []) for b in range(6)]
 
     async def together() -> None:
-        await asyncio.gather(*(rec.batch_done(r) for r in records))
+        # The writer is held until all six are queued, as when they finish in one loop turn
+        # while it is still busy with an earlier save.
+        gate = threading.Event()
+        rec._io.submit(gate.wait)
+        saves = asyncio.gather(*(rec.batch_done(r) for r in records))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await saves
 
     asyncio.run(together())
     layout = Layout(tmp_path)

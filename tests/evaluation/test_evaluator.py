@@ -126,3 +126,11 @@ def test_requests_needed_skips_recovered_batches() -> None:
     # A file without a prompt (pruned before the batch was done) leaves its rows to ask.
     pruned = BatchRecord(0, 1, (4, 8), batch1.prompts[:1])
     assert ev.requests_needed(PROMPTS, {1: pruned}) == 16
+
+
+def test_a_row_order_must_name_every_row_once() -> None:
+    async def nothing(*_: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="every row exactly once"):
+        asyncio.run(evaluator(ScriptedScorer()).evaluate(PROMPTS, {}, nothing, None, [0, 0, 1]))

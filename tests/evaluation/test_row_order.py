@@ -33,9 +33,12 @@ def test_rows_the_population_lost_most_on_come_first_and_a_resume_reads_them_bac
 ) -> None:
     data = dev(40)
 
-    def evaluator(client: LLMClient) -> Evaluator:
+    def evaluator(client: LLMClient, keep_rows: bool) -> Evaluator:
         metric = Accuracy(("positive", "negative"))
-        return Evaluator(client, GenerateScorer("m"), metric, data, batch_size=8, concurrency=4)
+        scorer = GenerateScorer("m")
+        return Evaluator(
+            client, scorer, metric, data, batch_size=8, concurrency=4, keep_rows=keep_rows
+        )
 
     async def nothing(*_: object) -> None:
         pass
@@ -47,12 +50,12 @@ def test_rows_the_population_lost_most_on_come_first_and_a_resume_reads_them_bac
             backend, journal, policy=RetryPolicy(1, 0.01), limiter=AdaptiveLimiter(4)
         )
         try:
-            scored = evaluator(client)
+            scored = evaluator(client, keep_rows=True)
             scores = await scored.evaluate(PROMPTS, {}, nothing)
             order = await scored.hardest_first(PROMPTS)
             hits = journal.stats()["cache_hits"]
             # A resumed run's evaluator has scored nothing itself: the journal answers.
-            again = await evaluator(client).hardest_first(PROMPTS)
+            again = await evaluator(client, keep_rows=False).hardest_first(PROMPTS)
             return scores, order, again, hits, journal.stats()["cache_hits"]
         finally:
             await client.aclose()
