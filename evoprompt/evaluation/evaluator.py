@@ -2,13 +2,14 @@
 
 Work runs batch-major (all prompts on batch 0, then batch 1, ...) so batches complete, and are
 saved, early and in order; a pool of ``concurrency`` workers keeps the endpoint busy across
-batch and prompt boundaries. Children scored against bars (pruning) run row-major instead, the
-rows the population missed most first (:meth:`Evaluator.hardest_first`): a child that cannot
-clear its bar usually misses those too, so its misses pile up, and it is pruned, sooner; the
-order changes which calls are made, never a score. Batches already on disk from an
-interrupted run are not re-asked: their outputs, predictions and scores are taken from the
-file. What an output is worth is the metric's call; the evaluator only collects, aggregates
-and saves.
+batch and prompt boundaries. Children scored against bars (pruning) go row by row instead,
+the rows the population missed most first (:meth:`Evaluator.hardest_first`), and the likely
+survivors finish first (:func:`~evoprompt.evaluation.schedule.raced`): a child that cannot
+clear its bar usually misses those rows too, and the bar is high by the time it is asked the
+rest, so it is pruned sooner; the order changes which calls are made, never a score.
+Batches already on disk from an interrupted run are not re-asked: their outputs, predictions
+and scores are taken from the file. What an output is worth is the metric's call; the
+evaluator only collects, aggregates and saves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.prune import Pruner
+from evoprompt.evaluation.schedule import Item, batch_major, raced
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient, journal_only
 from evoprompt.llm.errors import NotJournaled
@@ -126,16 +128,15 @@ class Evaluator:
                     judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
         todo = self._todo(prompts, done)
         left = {b: len(batches[b]) * len(ps) for b, ps in enumerate(todo) if ps}
+        pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
         if order is None:
-            work = ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
+            work = batch_major(todo, batches)
         else:
             if sorted(order) != list(range(len(self.examples))):
                 raise ValueError("a row order must name every row exactly once")
-            batch_of = [b for b, rows in enumerate(batches) for _ in rows]
-            work = ((batch_of[i], p, i) for i in order for p in todo[batch_of[i]])
-        pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
+            work = raced(order, todo, batches, pruner, self.concurrency)
 
-        async def worker(items: Iterator[tuple[int, str, int]]) -> None:
+        async def worker(items: Iterator[Item]) -> None:
             for b, prompt, i in items:
                 if prompt not in pruner.pruned:
                     example = self.examples[i]

@@ -73,6 +73,10 @@ class Pruner:
             return
         self.pruned.add(prompt)
 
+    def lost(self, prompt: str) -> float:
+        """Score lost on the prompt's rows answered so far (0 where nothing is watched)."""
+        return self._lost[prompt]
+
     def bound(self, prompt: str) -> float:
         """The best fitness the prompt can still reach."""
         rows = self.judged[prompt]
