@@ -23,7 +23,7 @@ from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import Item, batch_major, raced
+from evoprompt.evaluation.schedule import Item, batch_major, best_first
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient, journal_only
 from evoprompt.llm.errors import NotJournaled
@@ -134,7 +134,7 @@ class Evaluator:
         else:
             if sorted(order) != list(range(len(self.examples))):
                 raise ValueError("a row order must name every row exactly once")
-            work = raced(order, todo, batches, pruner, self.concurrency)
+            work = best_first(order, todo, batches, pruner, self.concurrency)
 
         async def worker(items: Iterator[Item]) -> None:
             for b, prompt, i in items:
@@ -149,6 +149,11 @@ class Evaluator:
                     await save(b, batches[b], self._results(batches[b], prompts, judged))
 
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
+        unasked = [
+            p for p in prompts if p not in pruner.pruned and any(j is _PENDING for j in judged[p])
+        ]
+        if unasked:  # a schedule's bug would otherwise score unasked rows as wrong
+            raise RuntimeError(f"{len(unasked)} prompt(s) left with rows never asked")
         for prompt in prompts:
             self.scorer.forget(prompt)
             if self.keep_rows and prompt not in pruner.pruned:

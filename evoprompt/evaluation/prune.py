@@ -77,6 +77,10 @@ class Pruner:
         """Score lost on the prompt's rows answered so far (0 where nothing is watched)."""
         return self._lost[prompt]
 
+    def waiting(self, prompt: str) -> int:
+        """The prompt's rows not answered yet (those on the wire included)."""
+        return self._left[prompt]
+
     def bound(self, prompt: str) -> float:
         """The best fitness the prompt can still reach."""
         rows = self.judged[prompt]

@@ -16,8 +16,7 @@ from evoprompt.evaluation.prune import Pruner
 Item = tuple[int, str, int]
 """(batch index, prompt, row index)."""
 
-RACE = 0.25  # share of the rows every pruned prompt is asked before any is asked further
-PER_PROMPT = 8  # about this many of a prompt's rows on the wire at once after the race
+SHARE = 4  # at most 1/SHARE of the slots on one prompt's rows while others can be asked
 
 
 def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iterator[Item]:
@@ -25,44 +24,47 @@ def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iter
     return ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
 
 
-def raced(
+def best_first(
     order: Sequence[int],
     todo: Sequence[Sequence[str]],
     batches: Sequence[range],
     pruner: Pruner,
     concurrency: int,
 ) -> Iterator[Item]:
-    """Rows in ``order`` (hardest first), in two stages, for prompts scored against bars.
+    """Rows in ``order`` (hardest first), for prompts scored against bars: each next pair goes
+    to the open prompt that can still reach the highest fitness (its bound, rows on the wire
+    counted perfect), ties to the earlier prompt, preferring one with fewer than
+    ``concurrency / SHARE`` rows on the wire.
 
-    First every prompt is asked the first ``RACE`` of the rows, row by row. Then the prompts
-    are finished a few at a time, those that lost least in the race first, about
-    ``PER_PROMPT`` rows of each on the wire: the likely survivors finish early, and a bar
-    that finished siblings raise (GA's seats) is then high while the rest are asked, so they
-    are pruned sooner; fewer rows on the wire per prompt means fewer answers arrive after
-    their prompt is pruned. A prompt pruned mid-stage has its remaining pairs yielded at once.
+    A prompt that will survive keeps a high bound, so it is asked on and finishes early; one
+    that misses the hard rows waits, and is asked the rest only once it is the best open
+    prompt, by which time the prompts ahead of it have finished and raised any bar that
+    finished siblings raise (GA's seats): it is pruned after about as many rows as if that
+    bar had been known from the start. Few rows per prompt on the wire means few answers
+    arrive after their prompt is pruned. A pruned prompt's remaining pairs come at once.
     """
     batch_of = [b for b, rows in enumerate(batches) for _ in rows]
     asked = [frozenset(ps) for ps in todo]
     prompts = list(dict.fromkeys(p for ps in todo for p in ps))
-    head = math.ceil(RACE * len(order))
-    for i in order[:head]:
-        for p in todo[batch_of[i]]:
-            yield batch_of[i], p, i
-    ranked = sorted(prompts, key=pruner.lost)  # stable: plan order on equal losses
-    waiting = deque((p, iter([i for i in order[head:] if p in asked[batch_of[i]]])) for p in ranked)
-    window = max(1, math.ceil(concurrency / PER_PROMPT))
-    active: list[tuple[str, Iterator[int]]] = []
-    while active or waiting:
-        while len(active) < window and waiting:
-            active.append(waiting.popleft())
-        for entry in list(active):
-            prompt, rows = entry
+    rows = {p: deque(i for i in order if p in asked[batch_of[i]]) for p in prompts}
+    waiting = {p: pruner.waiting(p) for p in prompts}  # rows not answered at the start
+    sent = dict.fromkeys(prompts, 0)
+    cap = max(1, concurrency // SHARE)
+    while rows:
+        best, best_key = None, (False, -math.inf)
+        for prompt in list(rows):
             if prompt in pruner.pruned:
-                active.remove(entry)
-                yield from ((batch_of[i], prompt, i) for i in rows)
+                left = rows.pop(prompt)
+                yield from ((batch_of[i], prompt, i) for i in left)
                 continue
-            i = next(rows, None)
-            if i is None:
-                active.remove(entry)
-            else:
-                yield batch_of[i], prompt, i
+            wire = sent[prompt] - (waiting[prompt] - pruner.waiting(prompt))
+            key = (wire < cap, -pruner.lost(prompt))
+            if key > best_key:
+                best, best_key = prompt, key
+        if best is None:  # every prompt left was pruned
+            return
+        i = rows[best].popleft()
+        if not rows[best]:
+            del rows[best]
+        sent[best] += 1
+        yield batch_of[i], best, i
