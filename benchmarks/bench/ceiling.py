@@ -1,0 +1,60 @@
+"""The ceiling of exact pruning on a GA run: the calls it would save if every child that lost
+its seat had known its final bar from its first row. Part of the pruning section.
+
+Read from an unpruned run's files: every prompt's per-row scores (its batch files) and every
+scored prompt in order (population.jsonl). Each generation's parents are rebuilt with GA's
+ranking (fitter first; on a tie the parent, then the child bred first), rows are taken hardest
+first as the runner orders them (the parents' lost score per row), and a losing child is cut
+at the first row where even perfect answers on the rest could not win it a seat among the
+parents and all its siblings' final scores. No schedule can prune exactly and save more,
+except by luck of the row order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evoprompt.strategies.bars import Seats
+
+
+def _rows(exp: Path) -> dict[str, list[float]]:
+    """Every prompt's score on each dev row, from the batch files."""
+    rows: dict[str, dict[int, float]] = {}
+    for path in (exp / "checkpoints" / "batches").glob("gen*_batch*.json"):
+        doc = json.loads(path.read_text())
+        start = doc["rows"][0]
+        for entry in doc["prompts"]:
+            found = rows.setdefault(entry["text"], {})
+            found.update((start + k, s) for k, s in enumerate(entry["scores"]))
+    return {t: [found[i] for i in range(len(found))] for t, found in rows.items()}
+
+
+def ceiling(exp: Path, population: int) -> int:
+    """Calls a known final bar would save on the unpruned GA run in ``exp``."""
+    rows = _rows(exp)
+    scored = [json.loads(line) for line in (exp / "population.jsonl").read_text().splitlines()]
+    fitness = {p["text"]: p["fitness"] for p in scored}
+    parents = [p["text"] for p in scored if p["generation"] == 0]
+    saved = 0
+    for generation in range(1, max(p["generation"] for p in scored) + 1):
+        children = [p["text"] for p in scored if p["generation"] == generation]
+        dev = len(rows[parents[0]])
+        lost = [sum(1.0 - rows[p][i] for p in parents) for i in range(dev)]
+        order = sorted(range(dev), key=lambda i: (-lost[i], i))
+        fixed = tuple(fitness[p] for p in parents)
+        for k, child in enumerate(children):
+            bar = Seats(population, fixed, frozenset(children[:k]))
+            rivals = {c: fitness[c] for c in children if c != child}
+            if bar.clears(fitness[child], rivals):
+                continue  # a survivor: scored in full by any exact schedule
+            missed = 0.0
+            for asked, i in enumerate(order, 1):
+                missed += 1.0 - rows[child][i]
+                if not bar.clears((dev - missed) / dev, rivals):
+                    saved += dev - asked
+                    break
+        pool = [(-fitness[t], 0, n, t) for n, t in enumerate(parents)]
+        pool += [(-fitness[t], 1, n, t) for n, t in enumerate(children)]
+        parents = [t for *_, t in sorted(pool)[:population]]
+    return saved
