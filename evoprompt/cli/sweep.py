@@ -186,7 +186,14 @@ def _run_locked(driver: Driver, grace: float) -> int:
     if driver.engine == "ray":
         from evoprompt.sweep.ray_engine import run_ray
 
-        ends, reason = run_ray(driver, parallel, grace)
+        ends, reason = run_ray(
+            driver.plans,
+            driver.base,
+            driver.changed,
+            parallel=parallel,
+            grace_s=grace,
+            address=driver.options.get("ray_address") or None,
+        )
     else:
         ends, reason = asyncio.run(_drive_local(driver, parallel, grace))
     write_aggregate(driver.record, driver.sweep_dir)

@@ -25,18 +25,15 @@ import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ray
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
 from evoprompt.core.shared import Shared
-from evoprompt.sweep.local import CELL_ONLY, CellEnd, LocalEngine, status_of
+from evoprompt.sweep.local import CELL_ONLY, CellEnd, Listener, LocalEngine, status_of
 from evoprompt.sweep.plan import CellPlan
-
-if TYPE_CHECKING:
-    from evoprompt.cli.sweep import Driver
 
 RETRIES = 3  # a cell's task is re-run this often after its worker died
 POLL_S = 0.25
@@ -107,10 +104,18 @@ def _signals(asked: list[int]) -> Iterator[None]:
             signal.signal(signum, previous)
 
 
-def run_ray(driver: Driver, parallel: int, grace_s: float) -> tuple[dict[str, CellEnd], int | None]:
-    """Run every cell as a Ray task, at most ``parallel`` at once; (ends, stop signal)."""
-    address = driver.options.get("ray_address")
-    parallel = min(parallel, driver.base.concurrency)
+def run_ray(
+    plans: list[CellPlan],
+    base: Config,
+    on_change: Listener,
+    *,
+    parallel: int,
+    grace_s: float,
+    address: str | None = None,
+) -> tuple[dict[str, CellEnd], int | None]:
+    """Run every cell as a Ray task, at most ``parallel`` at once, on the Ray at ``address``
+    (None: a local one for this command); (ends, stop signal)."""
+    parallel = min(parallel, base.concurrency)
     ray.init(
         address=address or "local",
         num_cpus=None if address else parallel,
@@ -122,26 +127,32 @@ def run_ray(driver: Driver, parallel: int, grace_s: float) -> tuple[dict[str, Ce
     ends: dict[str, CellEnd] = {}
     try:
         with _signals(asked):
-            _loop(driver, parallel, grace_s, asked, ends)
+            limits = share(base, parallel, len(plans))
+            _loop(plans, limits, on_change, parallel, grace_s, asked, ends)
     finally:
         ray.shutdown()
     return ends, asked[0] if asked else None
 
 
 def _loop(
-    driver: Driver, parallel: int, grace_s: float, asked: list[int], ends: dict[str, CellEnd]
+    plans: list[CellPlan],
+    limits: Config,
+    on_change: Listener,
+    parallel: int,
+    grace_s: float,
+    asked: list[int],
+    ends: dict[str, CellEnd],
 ) -> None:
-    limits = share(driver.base, parallel, len(driver.plans))
     task = ray.remote(max_retries=RETRIES, retry_exceptions=False, num_cpus=1)(run_cell)
     stopper = Stopper.remote()  # type: ignore[attr-defined]
-    todo = list(driver.plans)
+    todo = list(plans)
     pending: dict[Any, str] = {}
     stops = 0
     while todo or pending:
         while todo and len(pending) < parallel and not asked and not _failed(ends):
             plan = todo.pop(0)
             pending[task.remote(plan, limits, grace_s, stopper)] = plan.id
-            driver.changed(plan.id, "running", None)
+            on_change(plan.id, "running", None)
         if not pending:
             break
         while stops < len(asked):
@@ -155,7 +166,7 @@ def _loop(
             except ray.exceptions.RayError as exc:
                 end = CellEnd("bug", f"the Ray task failed: {exc}")
             ends[cell_id] = end
-            driver.changed(cell_id, status_of(end), end)
+            on_change(cell_id, status_of(end), end)
 
 
 def _failed(ends: dict[str, CellEnd]) -> bool:
