@@ -56,8 +56,7 @@ class AdaptiveLimiter:
         self._epoch = 0
         self._credit = 0  # successes since the limit last changed
         self._unloaded: dict[str, float] = {}  # kind of request -> latency with no queue
-        self._ratios: list[float] = []  # latency / unloaded in the current round
-        self._waits: list[float] = []  # latency - unloaded in the current round
+        self._round: list[tuple[float, float]] = []  # (latency, unloaded) this round
         self._queueing = False  # the last round's verdict: no growth while requests wait
         self._changed = asyncio.Condition()
         self._rpm = AsyncLimiter(rpm, 60) if rpm else None
@@ -113,13 +112,12 @@ class AdaptiveLimiter:
         if self.in_flight <= 1:
             base += ALONE_WEIGHT * (latency - base)  # alone: what the server takes, no queue
         self._unloaded[kind] = base = min(base, latency)
-        self._ratios.append(latency / base)
-        self._waits.append(latency - base)
-        if len(self._ratios) < max(self.limit, 3):
+        self._round.append((latency, base))
+        if len(self._round) < max(self.limit, 3):
             return False
-        ratio, wait = statistics.median(self._ratios), statistics.median(self._waits)
-        self._ratios.clear()
-        self._waits.clear()
+        ratio = statistics.median(lat / unloaded for lat, unloaded in self._round)
+        wait = statistics.median(lat - unloaded for lat, unloaded in self._round)
+        self._round.clear()
         self._queueing = ratio > QUEUED and wait >= MIN_WAIT
         if self._queueing and self.limit > 1:
             self._cut(max(1, min(self.limit - 1, int(self.limit * HEADROOM / ratio))))
