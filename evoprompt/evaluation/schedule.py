@@ -16,7 +16,7 @@ from evoprompt.evaluation.prune import Pruner
 Item = tuple[int, str, int]
 """(batch index, prompt, row index)."""
 
-SHARE = 4  # at most 1/SHARE of the slots on one prompt's rows while others can be asked
+SHARE = 2  # at most 1/SHARE of the slots on one prompt's rows while others can be asked
 
 
 def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iterator[Item]:

@@ -62,7 +62,7 @@ def test_the_prompt_that_lost_least_is_asked_next_each_on_its_hardest_rows_first
 
 
 def test_one_prompt_gets_a_share_of_the_slots_while_others_can_be_asked() -> None:
-    scoring = Scoring(OPEN, [list(PROMPTS) for _ in BATCHES], concurrency=8)  # 2 slots each
+    scoring = Scoring(OPEN, [list(PROMPTS) for _ in BATCHES], concurrency=4)  # 2 slots each
     on_the_wire = [next(scoring.items) for _ in range(7)]  # nothing answered yet
     assert [p for _, p, _ in on_the_wire] == ["weak"] * 2 + ["strong"] * 2 + ["middling"] * 2 + [
         "weak"  # every prompt at its share: the best bound again (a tie: the earliest)
