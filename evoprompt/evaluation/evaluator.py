@@ -4,7 +4,7 @@ Work runs batch-major (all prompts on batch 0, then batch 1, ...) so batches com
 saved, early and in order; a pool of ``concurrency`` workers keeps the endpoint busy across
 batch and prompt boundaries. Children scored against bars (pruning) go row by row instead,
 the rows the population missed most first (:meth:`Evaluator.hardest_first`), and the likely
-survivors finish first (:func:`~evoprompt.evaluation.schedule.raced`): a child that cannot
+survivors finish first (:func:`~evoprompt.evaluation.schedule.best_first`): a child that cannot
 clear its bar usually misses those rows too, and the bar is high by the time it is asked the
 rest, so it is pruned sooner; the order changes which calls are made, never a score.
 Batches already on disk from an interrupted run are not re-asked: their outputs, predictions
@@ -15,7 +15,7 @@ evaluator only collects, aggregates and saves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,8 @@ class Evaluator:
         A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
         Score is then ``pruned``. A batch is saved once every prompt still asked has all its
         rows; a prompt pruned part-way through a batch is left out of that batch's file.
-        ``order``: every row index once, the order to ask rows in (default: batch-major).
+        ``order``: every row index once, the order to ask rows in, the prompt that can still
+        reach the highest fitness first (default: batch-major, prompts in turn).
         """
         batches = self.batches()
         judged = {p: [_PENDING] * len(self.examples) for p in prompts}
@@ -134,7 +135,7 @@ class Evaluator:
         else:
             if sorted(order) != list(range(len(self.examples))):
                 raise ValueError("a row order must name every row exactly once")
-            work = best_first(order, todo, batches, pruner, self.concurrency)
+            work = best_first(order, prompts, todo, batches, pruner, self.concurrency)
 
         async def worker(items: Iterator[Item]) -> None:
             for b, prompt, i in items:
@@ -146,14 +147,15 @@ class Evaluator:
                 self.progress(1)
                 left[b] -= 1
                 if left[b] == 0:
-                    await save(b, batches[b], self._results(batches[b], prompts, judged))
+                    results = self._results(batches[b], prompts, judged, pruner.pruned)
+                    await save(b, batches[b], results)
 
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
         unasked = [
             p for p in prompts if p not in pruner.pruned and any(j is _PENDING for j in judged[p])
         ]
-        if unasked:  # a schedule's bug would otherwise score unasked rows as wrong
-            raise RuntimeError(f"{len(unasked)} prompt(s) left with rows never asked")
+        if unasked or any(left.values()):  # a pair lost or repeated: no score can be trusted
+            raise RuntimeError("internal error: the row schedule lost or repeated a pair")
         for prompt in prompts:
             self.scorer.forget(prompt)
             if self.keep_rows and prompt not in pruner.pruned:
@@ -202,13 +204,19 @@ class Evaluator:
         return rows
 
     def _results(
-        self, rows: range, prompts: Sequence[str], judged: dict[str, list[Judged]]
+        self,
+        rows: range,
+        prompts: Sequence[str],
+        judged: dict[str, list[Judged]],
+        pruned: Collection[str],
     ) -> list[PromptResult]:
         examples = self.examples[rows.start : rows.stop]
         results = []
         for prompt in prompts:
             batch = judged[prompt][rows.start : rows.stop]
             if any(j is _PENDING for j in batch):
+                if prompt not in pruned:
+                    raise RuntimeError("internal error: the row schedule lost or repeated a pair")
                 continue  # pruned before this batch was done: its answers stay in the journal
             results.append(
                 PromptResult(

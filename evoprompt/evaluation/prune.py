@@ -74,11 +74,13 @@ class Pruner:
         self.pruned.add(prompt)
 
     def lost(self, prompt: str) -> float:
-        """Score lost on the prompt's rows answered so far (0 where nothing is watched)."""
+        """Score lost on the prompt's rows answered so far, recovered ones included (kept up
+        to date only where there are bars to prune against)."""
         return self._lost[prompt]
 
     def waiting(self, prompt: str) -> int:
-        """The prompt's rows not answered yet (those on the wire included)."""
+        """The prompt's rows not answered yet, those on the wire included (kept up to date
+        only where there are bars to prune against)."""
         return self._left[prompt]
 
     def bound(self, prompt: str) -> float:

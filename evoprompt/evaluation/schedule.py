@@ -7,7 +7,6 @@ differ only in which calls pruning gets to skip, never in a score.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 
@@ -26,15 +25,16 @@ def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iter
 
 def best_first(
     order: Sequence[int],
+    prompts: Sequence[str],
     todo: Sequence[Sequence[str]],
     batches: Sequence[range],
     pruner: Pruner,
     concurrency: int,
 ) -> Iterator[Item]:
-    """Rows in ``order`` (hardest first), for prompts scored against bars: each next pair goes
-    to the open prompt that can still reach the highest fitness (its bound, rows on the wire
-    counted perfect), ties to the earlier prompt, preferring one with fewer than
-    ``concurrency / SHARE`` rows on the wire.
+    """Rows in ``order`` (hardest first), for prompts scored against bars (``pruner`` has
+    them): each next pair goes to the open prompt that can still reach the highest fitness
+    (its bound, rows on the wire counted perfect), ties to the earlier in ``prompts``,
+    preferring one with fewer than ``concurrency / SHARE`` rows on the wire.
 
     A prompt that will survive keeps a high bound, so it is asked on and finishes early; one
     that misses the hard rows waits, and is asked the rest only once it is the best open
@@ -45,24 +45,23 @@ def best_first(
     """
     batch_of = [b for b, rows in enumerate(batches) for _ in rows]
     asked = [frozenset(ps) for ps in todo]
-    prompts = list(dict.fromkeys(p for ps in todo for p in ps))
     rows = {p: deque(i for i in order if p in asked[batch_of[i]]) for p in prompts}
-    waiting = {p: pruner.waiting(p) for p in prompts}  # rows not answered at the start
-    sent = dict.fromkeys(prompts, 0)
+    rows = {p: left for p, left in rows.items() if left}
+    waiting = {p: pruner.waiting(p) for p in rows}  # rows not answered at the start
+    sent = dict.fromkeys(rows, 0)
     cap = max(1, concurrency // SHARE)
+
+    def key(prompt: str) -> tuple[bool, float]:
+        wire = sent[prompt] - (waiting[prompt] - pruner.waiting(prompt))
+        return wire < cap, -pruner.lost(prompt)
+
     while rows:
-        best, best_key = None, (False, -math.inf)
-        for prompt in list(rows):
-            if prompt in pruner.pruned:
-                left = rows.pop(prompt)
-                yield from ((batch_of[i], prompt, i) for i in left)
-                continue
-            wire = sent[prompt] - (waiting[prompt] - pruner.waiting(prompt))
-            key = (wire < cap, -pruner.lost(prompt))
-            if key > best_key:
-                best, best_key = prompt, key
-        if best is None:  # every prompt left was pruned
+        for prompt in [p for p in rows if p in pruner.pruned]:
+            left = rows.pop(prompt)
+            yield from ((batch_of[i], prompt, i) for i in left)
+        if not rows:
             return
+        best = max(rows, key=key)  # the first of equal keys: the earlier prompt
         i = rows[best].popleft()
         if not rows[best]:
             del rows[best]

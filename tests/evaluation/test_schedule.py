@@ -3,14 +3,23 @@ next, a share of the slots each, and every pair still yielded exactly once."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any, cast
 
+import pytest
+
+from evoprompt.data.loader import Dataset
+from evoprompt.evaluation import evaluator as evaluator_module
+from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.prune import Pruner
 from evoprompt.evaluation.schedule import Item, batch_major, best_first
+from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Judged
-from evoprompt.strategies.bars import Bar, Hurdle
+from evoprompt.strategies.bars import Bar, Hurdle, Seats
 
 PENDING = Judged("", "", 0.0)
 ROWS = 16
@@ -27,7 +36,9 @@ class Scoring:
     def __init__(self, bars: dict[str, Hurdle], todo: list[list[str]], concurrency: int):
         self.judged = {p: [PENDING] * ROWS for p in PROMPTS}
         self.pruner = Pruner(Accuracy(("a", "b")), bars, self.judged, PENDING)
-        self.items: Iterator[Item] = best_first(ORDER, todo, BATCHES, self.pruner, concurrency)
+        self.items: Iterator[Item] = best_first(
+            ORDER, PROMPTS, todo, BATCHES, self.pruner, concurrency
+        )
 
     def answer(self, prompt: str, i: int) -> None:
         if prompt not in self.pruner.pruned:
@@ -86,3 +97,94 @@ def test_a_pruned_prompt_waits_for_its_turn_then_yields_its_other_pairs_at_once(
     rest = [n for n in weak if n > pruned_at]
     assert rest == list(range(rest[0], rest[0] + len(rest)))  # the rest come at once
     assert len(rest) == len(weak) - weak.index(pruned_at) - 1 > 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_many_workers_answering_out_of_order_still_prune_exactly_and_ask_each_pair_once(
+    seed: int,
+) -> None:
+    """Random right/wrong answers, bars (fixed, and seats that finished siblings raise),
+    batches recovered from disk for some prompts, and up to 8 workers whose answers land in
+    any order: every pair is yielded once, every prompt left open is answered on all its
+    rows, and a pruned prompt would have missed its bar with every other prompt's true score
+    known."""
+    rng = random.Random(seed)
+    rows, size = 24, 4
+    batches = [range(s, s + size) for s in range(0, rows, size)]
+    prompts = [f"prompt {k}" for k in range(6)]
+    truth = {
+        p: [float(rng.random() < rng.uniform(0.5, 0.95)) for _ in range(rows)] for p in prompts
+    }
+    fitness = {p: sum(s) / rows for p, s in truth.items()}
+    todo = [[p for p in prompts if rng.random() < 0.8] for _ in batches]
+    judged = {p: [PENDING] * rows for p in prompts}
+    for b, asked in enumerate(todo):
+        for p in set(prompts) - set(asked):  # recovered from a batch file
+            for i in batches[b]:
+                judged[p][i] = Judged("x", "x", truth[p][i])
+    bars: dict[str, Hurdle] = {}
+    for k, p in enumerate(prompts):
+        if k % 2:
+            bars[p] = Bar(rng.uniform(0.4, 0.95), ties=rng.random() < 0.5)
+        else:
+            parents = (rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9))
+            bars[p] = Seats(3, parents, frozenset(prompts[:k]))
+    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
+    order = rng.sample(range(rows), rows)
+    concurrency = rng.randint(1, 8)
+    schedule = best_first(order, prompts, todo, batches, pruner, concurrency)
+    yielded: list[Item] = []
+    wire: list[Item] = []
+    while True:
+        if wire and (len(wire) >= concurrency or rng.random() < 0.5):
+            _, prompt, i = wire.pop(rng.randrange(len(wire)))  # an answer lands
+            judged[prompt][i] = Judged("x", "x", truth[prompt][i])
+            pruner.answered(prompt, truth[prompt][i])
+            continue
+        item = next(schedule, None)
+        if item is None:
+            if not wire:
+                break
+            continue
+        yielded.append(item)
+        if item[1] not in pruner.pruned:  # as a worker does: a pruned prompt is not asked
+            wire.append(item)
+    assert Counter(yielded) == Counter(batch_major(todo, batches))
+    for p in prompts:
+        if p in pruner.pruned:
+            rivals = {q: f for q, f in fitness.items() if q != p}
+            assert not bars[p].clears(fitness[p], rivals)
+        else:
+            assert all(j is not PENDING for j in judged[p])
+            assert pruner.finished[p] == fitness[p]
+
+
+@pytest.mark.parametrize("fault", ["drops a pair", "repeats a pair"])
+def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
+    fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schedule's bug must not pass as a score: an unasked row would count as a miss, a
+    repeated one would finish a prompt early. (The broken schedule is a stand-in: no real one
+    is broken.)"""
+    data = Dataset(tuple(f"text {i}" for i in range(ROWS)), ("a",) * ROWS, "dev")
+
+    def broken(*args: Any) -> Iterator[Item]:
+        items = list(best_first(*args))
+        return iter(items[:-1] if fault == "drops a pair" else [*items, items[-1]])
+
+    class Always:
+        async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
+            return "a"
+
+        def forget(self, instruction: str) -> None:
+            pass
+
+    async def save(*_: object) -> None:
+        pass
+
+    monkeypatch.setattr(evaluator_module, "best_first", broken)
+    evaluator = Evaluator(
+        cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
+    )
+    with pytest.raises(RuntimeError, match="schedule"):
+        asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), ORDER))
