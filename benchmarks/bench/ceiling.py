@@ -7,7 +7,10 @@ ranking (fitter first; on a tie the parent, then the child bred first), rows are
 first as the runner orders them (the parents' lost score per row), and a losing child is cut
 at the first row where even perfect answers on the rest could not win it a seat among the
 parents and all its siblings' final scores. No schedule can prune exactly and save more,
-except by luck of the row order.
+except by luck of the row order; it is an upper bound (a cut-off child bred again later pays
+for its other rows then, which this counts as saved). A prompt bred again in a later
+generation is listed only under its first, so the rebuilt parents are checked against each
+generation's recorded mean fitness: where they differ, there is no ceiling (None).
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ def _rows(exp: Path) -> dict[str, list[float]]:
     return {t: [found[i] for i in range(len(found))] for t, found in rows.items()}
 
 
-def ceiling(exp: Path, population: int) -> int:
-    """Calls a known final bar would save on the unpruned GA run in ``exp``."""
+def ceiling(exp: Path, population: int) -> int | None:
+    """Calls a known final bar would save on the unpruned GA run in ``exp`` (None: its
+    selection could not be rebuilt from the files)."""
     rows = _rows(exp)
     scored = [json.loads(line) for line in (exp / "population.jsonl").read_text().splitlines()]
     fitness = {p["text"]: p["fitness"] for p in scored}
+    recorded = json.loads((exp / "summary.json").read_text())["generations"]
     parents = [p["text"] for p in scored if p["generation"] == 0]
     saved = 0
-    for generation in range(1, max(p["generation"] for p in scored) + 1):
+    for generation in range(1, len(recorded)):
         children = [p["text"] for p in scored if p["generation"] == generation]
         dev = len(rows[parents[0]])
         lost = [sum(1.0 - rows[p][i] for p in parents) for i in range(dev)]
@@ -57,4 +62,7 @@ def ceiling(exp: Path, population: int) -> int:
         pool = [(-fitness[t], 0, n, t) for n, t in enumerate(parents)]
         pool += [(-fitness[t], 1, n, t) for n, t in enumerate(children)]
         parents = [t for *_, t in sorted(pool)[:population]]
+        mean = sum(fitness[t] for t in parents) / len(parents)
+        if abs(mean - recorded[generation]["mean_fitness"]) > 1e-6:
+            return None
     return saved

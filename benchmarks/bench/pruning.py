@@ -79,7 +79,8 @@ def compare(
     out["saved"] = 1 - pruned / full
     if algorithm == "ga":  # DE's bars are known from the first row: only rows in flight differ
         unpruned = work / f"{algorithm}--no-prune{worse}-{skill}-{hard}"
-        out["ceiling"] = ceiling(unpruned, population) / full
+        saved = ceiling(unpruned, population)
+        out["ceiling"] = None if saved is None else saved / full
     out["estimate_error"] = out["estimated_calls"] / full - 1
     return out
 
@@ -103,11 +104,15 @@ def pruning(plan: Plan) -> list[dict[str, Any]]:
                 r = compare(algorithm, base, Path(tmp), plan.population, worse, skill, hard)
                 say(f"  {algorithm} worse_children={worse}: {r['--no-prune']} -> {r['--prune']} "
                     f"calls ({r['saved']:.1%} saved"
-                    + (f", ceiling {r['ceiling']:.1%}" if "ceiling" in r else "")
+                    + (f", ceiling {pct(r['ceiling'])}" if "ceiling" in r else "")
                     + f"), identical {r['identical']}, dry run "
                     f"{r['estimated_calls']} ({r['estimate_error']:+.1%})")  # fmt: skip
                 results.append(r)
     return results
+
+
+def pct(share: float | None) -> str:
+    return "not rebuilt" if share is None else f"{share:.1%}"
 
 
 def endpoint_name(r: dict[str, Any]) -> str:
@@ -127,7 +132,7 @@ def rows(out: dict[str, Any]) -> list[Row]:
             (
                 f"pruning, {r['algorithm'].upper()}, {endpoint} endpoint",
                 f"{r['saved']:.1%} fewer calls ({r['--no-prune']} -> {r['--prune']}"
-                + (f"; ceiling {r['ceiling']:.1%}" if "ceiling" in r else "")
+                + (f"; ceiling {pct(r['ceiling'])}" if "ceiling" in r else "")
                 + f"); identical summary: {r['identical']}",
                 ">= 25% (GA, realistic), identical"
                 if r["worse_children"] and r["algorithm"] == "ga"
@@ -182,7 +187,7 @@ def md(out: dict[str, Any], plan: Plan) -> list[str]:
             f"| {r['algorithm']} | {endpoint_name(r)} | "
             f"{r['--no-prune']} | "
             f"{r['--prune']} | {r['saved']:.1%} | "
-            + (f"{r['ceiling']:.1%}" if "ceiling" in r else "-")
+            + (pct(r["ceiling"]) if "ceiling" in r else "-")
             + f" | {r['identical']} | {r['estimated_calls']} | "
             f"{r['estimate_error']:+.1%} | {r['dry_run_requests']} |"
         )
