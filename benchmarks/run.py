@@ -49,7 +49,9 @@ Measurements (workload: population 10, dev 200, 2 generations, GA, latency L = 5
    endpoint process.
 9. pruning and the dry run (``bench/pruning.py``): calls saved on GA and DE with the identical
    summary, on the default test endpoint and on one whose children are sometimes worse
-   (``worse_children``), and the dry run's estimate against the unpruned run's calls.
+   (``worse_children``), GA's ceiling (``bench/ceiling.py``: what exact pruning would save on
+   the unpruned run had every losing child known its final bar from its first row), and the
+   dry run's estimate against the unpruned run's calls.
 
 Work files go to ``benchmarks/_work/`` (git-ignored); the report to ``benchmarks/RESULTS.md``.
 The parts live in ``benchmarks/bench/``: the endpoint (``server``), the dataset and the CLI
