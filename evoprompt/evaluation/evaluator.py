@@ -35,6 +35,15 @@ BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 _PENDING = Judged("", "", 0.0)
 
 
+class ScheduleBug(RuntimeError):
+    """A row schedule lost or repeated a (prompt, row) pair: an unasked row would be scored as
+    a miss. Every batch must be counted done exactly once, and a batch file may leave out only
+    a pruned prompt; together these also mean no open prompt ends with an unasked row."""
+
+    def __init__(self) -> None:
+        super().__init__("internal error: the row schedule lost or repeated a pair")
+
+
 @dataclass(frozen=True)
 class Score:
     """One prompt's fitness, the metric's analysis of its outputs, and each example's judged
@@ -151,11 +160,8 @@ class Evaluator:
                     await save(b, batches[b], results)
 
         await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
-        unasked = [
-            p for p in prompts if p not in pruner.pruned and any(j is _PENDING for j in judged[p])
-        ]
-        if unasked or any(left.values()):  # a pair lost or repeated: no score can be trusted
-            raise RuntimeError("internal error: the row schedule lost or repeated a pair")
+        if any(left.values()):  # a pair lost or repeated: no score can be trusted
+            raise ScheduleBug()
         for prompt in prompts:
             self.scorer.forget(prompt)
             if self.keep_rows and prompt not in pruner.pruned:
@@ -215,8 +221,8 @@ class Evaluator:
         for prompt in prompts:
             batch = judged[prompt][rows.start : rows.stop]
             if any(j is _PENDING for j in batch):
-                if prompt not in pruned:
-                    raise RuntimeError("internal error: the row schedule lost or repeated a pair")
+                if prompt not in pruned:  # every row of this batch has been counted done
+                    raise ScheduleBug()
                 continue  # pruned before this batch was done: its answers stay in the journal
             results.append(
                 PromptResult(
