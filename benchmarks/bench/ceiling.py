@@ -2,15 +2,15 @@
 its seat had known its final bar from its first row. Part of the pruning section.
 
 Read from an unpruned run's files: every prompt's per-row scores (its batch files) and every
-scored prompt in order (population.jsonl). Each generation's parents are rebuilt with GA's
-ranking (fitter first; on a tie the parent, then the child bred first), rows are taken hardest
-first as the runner orders them (the parents' lost score per row), and a losing child is cut
-at the first row where even perfect answers on the rest could not win it a seat among the
-parents and all its siblings' final scores. No schedule can prune exactly and save more,
-except by luck of the row order; it is an upper bound (a cut-off child bred again later pays
-for its other rows then, which this counts as saved). A prompt bred again in a later
-generation is listed only under its first, so the rebuilt parents are checked against each
-generation's recorded mean fitness: where they differ, there is no ceiling (None).
+scored prompt in order (population.jsonl). Each generation's parents are rebuilt with GA's own
+selection, rows are taken hardest first as the runner orders them (the parents' lost score per
+row), and a losing child is cut at the first row where even perfect answers on the rest could
+not clear GA's own bar (a seat) against the parents and all its siblings' final scores. No
+schedule can prune exactly and save more, except by luck of the row order; it is an upper
+bound (a cut-off child bred again later pays for its other rows then, counted here as saved).
+A prompt bred again in a later generation is listed only under its first, so the rebuilt
+parents are checked against each generation's recorded mean fitness: where they differ, there
+is no ceiling (None).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evoprompt.strategies.bars import Seats
+from evoprompt.core.state import Individual
+from evoprompt.strategies.ga import GeneticAlgorithm
 
 
 def _rows(exp: Path) -> dict[str, list[float]]:
@@ -38,31 +39,29 @@ def ceiling(exp: Path, population: int) -> int | None:
     selection could not be rebuilt from the files)."""
     rows = _rows(exp)
     scored = [json.loads(line) for line in (exp / "population.jsonl").read_text().splitlines()]
-    fitness = {p["text"]: p["fitness"] for p in scored}
+    people = [Individual(p["text"], p["fitness"], p["generation"]) for p in scored]
     recorded = json.loads((exp / "summary.json").read_text())["generations"]
-    parents = [p["text"] for p in scored if p["generation"] == 0]
+    ga = GeneticAlgorithm()
+    parents = [ind for ind in people if ind.generation == 0]
     saved = 0
     for generation in range(1, len(recorded)):
-        children = [p["text"] for p in scored if p["generation"] == generation]
-        dev = len(rows[parents[0]])
-        lost = [sum(1.0 - rows[p][i] for p in parents) for i in range(dev)]
+        children = [ind for ind in people if ind.generation == generation]
+        dev = len(rows[parents[0].text])
+        lost = [sum(1.0 - rows[p.text][i] for p in parents) for i in range(dev)]
         order = sorted(range(dev), key=lambda i: (-lost[i], i))
-        fixed = tuple(fitness[p] for p in parents)
-        for k, child in enumerate(children):
-            bar = Seats(population, fixed, frozenset(children[:k]))
-            rivals = {c: fitness[c] for c in children if c != child}
-            if bar.clears(fitness[child], rivals):
+        bars = ga.threshold(parents, [], [c.text for c in children], population)
+        for child, bar in zip(children, bars):
+            rivals = {c.text: c.fitness for c in children if c is not child}
+            if bar.clears(child.fitness, rivals):
                 continue  # a survivor: scored in full by any exact schedule
             missed = 0.0
             for asked, i in enumerate(order, 1):
-                missed += 1.0 - rows[child][i]
+                missed += 1.0 - rows[child.text][i]
                 if not bar.clears((dev - missed) / dev, rivals):
                     saved += dev - asked
                     break
-        pool = [(-fitness[t], 0, n, t) for n, t in enumerate(parents)]
-        pool += [(-fitness[t], 1, n, t) for n, t in enumerate(children)]
-        parents = [t for *_, t in sorted(pool)[:population]]
-        mean = sum(fitness[t] for t in parents) / len(parents)
+        parents = ga.select(parents, [], children, population)
+        mean = sum(p.fitness for p in parents) / len(parents)
         if abs(mean - recorded[generation]["mean_fitness"]) > 1e-6:
             return None
     return saved
