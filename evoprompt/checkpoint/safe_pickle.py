@@ -15,6 +15,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         ("evoprompt.core.state", "ExperimentState"),
         ("evoprompt.core.state", "Individual"),
+        ("evoprompt.checkpoint.schema.tally", "RowTally"),
         ("evoprompt.checkpoint.schema.results", "GenerationRow"),
         ("evoprompt.checkpoint.schema.heldout", "TestReport"),
         ("evoprompt.checkpoint.schema.heldout", "TestResult"),

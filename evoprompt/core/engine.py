@@ -26,6 +26,7 @@ from evoprompt.checkpoint.schema import (
     BatchRecord,
     GenerationRow,
     PromptResult,
+    RowTally,
     Stage,
     TestReport,
 )
@@ -37,6 +38,7 @@ from evoprompt.core.recorder import Recorder
 from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
+from evoprompt.evaluation.prune import prunable
 from evoprompt.evolution.operators import Breeder
 from evoprompt.strategies.bars import AnyOf, Hurdle
 from evoprompt.strategies.base import Offspring, Strategy
@@ -240,12 +242,18 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        # Against bars, the rows the population missed most go first: a child that will
-        # miss its bar is then pruned after fewer calls (the scores are the same in any order).
-        order = None
-        if bars and self.evaluator.keep_rows:  # rows are kept where pruning can happen
-            order = await self.evaluator.hardest_first([i.text for i in self.state.population])
-        return await self.evaluator.evaluate(new, done, save, bars, order)
+        return await self.evaluator.evaluate(new, done, save, bars, self._row_tally())
+
+    def _row_tally(self) -> RowTally | None:
+        """The state's tally of what prompts lost on each dev row, where pruning can use it:
+        against bars, the rows missed most go first, so a child that will miss its bar is
+        pruned after fewer calls (the scores are the same in any order)."""
+        if not (self.config.prune and prunable(self.evaluator.metric)):
+            return None
+        rows = len(self.evaluator.examples)
+        if self.state.row_tally is None or len(self.state.row_tally) != rows:
+            self.state.row_tally = RowTally.empty(rows)  # new, or another dev set (a fork)
+        return self.state.row_tally
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

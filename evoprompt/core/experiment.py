@@ -26,7 +26,6 @@ from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
-from evoprompt.evaluation.prune import prunable
 from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
@@ -188,7 +187,6 @@ class Experiment:
             batch_size=config.batch_size,
             concurrency=config.concurrency,
             progress=self.display.advance,
-            keep_rows=config.prune and prunable(fitted),
         )
         test = self.task.test
         self.test_evaluator = (

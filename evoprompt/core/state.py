@@ -1,7 +1,8 @@
 """The experiment's full state: what ``state.pkl`` holds and what a resume restores.
 
 The numpy generator's bit-generator state lives here (a plain dict), so a resumed run draws
-exactly the parents and donors an uninterrupted run would.
+exactly the parents and donors an uninterrupted run would; the row tally lives here too, so it
+asks children their rows in the same order.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from evoprompt.checkpoint.schema import GenerationRow, PopulationRow, TestReport
+from evoprompt.checkpoint.schema import GenerationRow, PopulationRow, RowTally, TestReport
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,13 @@ class ExperimentState:
     generations: list[GenerationRow] = field(default_factory=list)
     generation: int = -1  # last completed generation; -1 before the initial population
     tests: list[TestReport] = field(default_factory=list)  # held-out test phases, in order
+    # per dev row, what prompts lost on it so far (None: pruning is off or has not started):
+    # the order children are asked rows in against their bars
+    row_tally: RowTally | None = None
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
-        """A state.pkl written before held-out tests existed loads with none."""
-        self.__dict__.update({"tests": [], **saved})
+        """A state.pkl written before held-out tests or the row tally existed loads with none."""
+        self.__dict__.update({"tests": [], "row_tally": None, **saved})
 
     @classmethod
     def new(cls, experiment_id: str, seed: int) -> ExperimentState:
@@ -77,6 +81,10 @@ class ExperimentState:
             and isinstance(self.generations, list)
             and all(isinstance(row, GenerationRow) for row in self.generations)
             and (self.generation < 0 or bool(self.population))
+            and (
+                self.row_tally is None
+                or (isinstance(self.row_tally, RowTally) and self.row_tally.is_sound())
+            )
         )
 
     def best(self) -> Individual | None:

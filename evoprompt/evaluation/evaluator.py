@@ -3,10 +3,10 @@
 Work runs batch-major (all prompts on batch 0, then batch 1, ...) so batches complete, and are
 saved, early and in order; a pool of ``concurrency`` workers keeps the endpoint busy across
 batch and prompt boundaries. Children scored against bars (pruning) go row by row instead,
-the rows the population missed most first (:meth:`Evaluator.hardest_first`), and the likely
-survivors finish first (:func:`~evoprompt.evaluation.schedule.best_first`): a child that cannot
-clear its bar usually misses those rows too, and the bar is high by the time it is asked the
-rest, so it is pruned sooner; the order changes which calls are made, never a score.
+the rows prompts have missed most so far first (:func:`~.schedule.hardest_first`), and the
+likely survivors finish first (:func:`~.schedule.best_first`): a child that cannot clear its
+bar usually misses those rows too, and the bar is high by the time it is asked the rest, so it
+is pruned sooner; the order changes which calls are made, never a score.
 Batches already on disk from an interrupted run are not re-asked: their outputs, predictions
 and scores are taken from the file. What an output is worth is the metric's call; the
 evaluator only collects, aggregates and saves.
@@ -14,19 +14,17 @@ evaluator only collects, aggregates and saves.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from evoprompt._async import gather_or_cancel
-from evoprompt.checkpoint.schema import BatchRecord, PromptResult
+from evoprompt.checkpoint.schema import BatchRecord, PromptResult, RowTally
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import Item, batch_major, best_first
+from evoprompt.evaluation.schedule import Item, batch_major, best_first, hardest_first
 from evoprompt.evaluation.scorers import Scorer
-from evoprompt.llm.client import LLMClient, journal_only
-from evoprompt.llm.errors import NotJournaled
+from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.base import Example, Judged, Metric
 from evoprompt.strategies.bars import Hurdle
 
@@ -77,7 +75,6 @@ class Evaluator:
         batch_size: int,
         concurrency: int,
         progress: Callable[[int], None] = lambda n: None,
-        keep_rows: bool = False,
     ):
         self.client = client
         self.scorer = scorer
@@ -86,10 +83,6 @@ class Evaluator:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.progress = progress
-        # per-row scores of prompts scored in full, for hardest_first (only when it will be
-        # asked: it trims them to the population, and nothing else would)
-        self.keep_rows = keep_rows
-        self._rows: dict[str, list[float]] = {}
 
     def batches(self) -> list[range]:
         size = len(self.examples)
@@ -120,15 +113,16 @@ class Evaluator:
         done: dict[int, BatchRecord],
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None = None,
-        order: Sequence[int] | None = None,
+        tally: RowTally | None = None,
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
         A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
         Score is then ``pruned``. A batch is saved once every prompt still asked has all its
         rows; a prompt pruned part-way through a batch is left out of that batch's file.
-        ``order``: every row index once, the order to ask rows in, the prompt that can still
-        reach the highest fitness first (default: batch-major, prompts in turn).
+        ``tally``: every row judged here is counted into it; with ``bars`` too, rows are
+        asked in its order, the prompt that can still reach the highest fitness first
+        (otherwise batch-major, prompts in turn).
         """
         batches = self.batches()
         judged = {p: [_PENDING] * len(self.examples) for p in prompts}
@@ -139,11 +133,12 @@ class Evaluator:
         todo = self._todo(prompts, done)
         left = {b: len(batches[b]) * len(ps) for b, ps in enumerate(todo) if ps}
         pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
-        if order is None:
+        if tally is not None and len(tally) != len(self.examples):
+            raise ValueError("a row tally must have one entry per dev row")
+        if tally is None or not bars:
             work = batch_major(todo, batches)
         else:
-            if sorted(order) != list(range(len(self.examples))):
-                raise ValueError("a row order must name every row exactly once")
+            order = hardest_first(tally)
             work = best_first(order, prompts, todo, batches, pruner, self.concurrency)
 
         async def worker(items: Iterator[Item]) -> None:
@@ -164,50 +159,14 @@ class Evaluator:
             raise ScheduleBug()
         for prompt in prompts:
             self.scorer.forget(prompt)
-            if self.keep_rows and prompt not in pruner.pruned:
-                self._rows[prompt] = [j.score for j in judged[prompt]]
+            if tally is not None:
+                tally.add((i, j.score) for i, j in enumerate(judged[prompt]) if j is not _PENDING)
         return {
             p: Score(pruner.bound(p), {}, pruned=True)
             if p in pruner.pruned
             else self.score(self.examples, judged[p])
             for p in prompts
         }
-
-    async def hardest_first(self, population: Sequence[str]) -> list[int]:
-        """Row indices, those ``population`` lost most score on first (ties by index).
-
-        Each prompt's per-row scores are kept from its scoring, or, after a resume, read back
-        from the journal (nothing is sent; a row it lacks counts as no loss), so an interrupted
-        run orders rows exactly as an uninterrupted one. Only ``population``'s are kept.
-        """
-        lost = [0.0] * len(self.examples)
-        kept: dict[str, list[float]] = {}
-        for prompt in dict.fromkeys(population):
-            rows = self._rows.get(prompt)
-            if rows is None:
-                rows = await self._journaled_rows(prompt)
-            kept[prompt] = rows
-            for i, score in enumerate(rows):
-                lost[i] += 1.0 - score
-        self._rows = kept
-        return sorted(range(len(lost)), key=lambda i: (-lost[i], i))
-
-    async def _journaled_rows(self, prompt: str) -> list[float]:
-        rows = []
-        try:
-            with journal_only():
-                for i, example in enumerate(self.examples, 1):
-                    try:
-                        output = await self.scorer.answer(self.client, prompt, example.text)
-                    except NotJournaled:
-                        rows.append(1.0)
-                    else:
-                        rows.append(self.metric.judge(output, example).score)
-                    if i % 256 == 0:
-                        await asyncio.sleep(0)  # journal reads only: let the loop breathe
-        finally:
-            self.scorer.forget(prompt)  # nothing asked under journal_only stays cached
-        return rows
 
     def _results(
         self,

@@ -10,12 +10,27 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from evoprompt.checkpoint.schema import RowTally
 from evoprompt.evaluation.prune import Pruner
 
 Item = tuple[int, str, int]
 """(batch index, prompt, row index)."""
 
 SHARE = 2  # at most 1/SHARE of the slots on one prompt's rows while others can be asked
+PRIOR = 1.0  # asks' worth of the mean miss rate a row starts from (one miss is not a verdict)
+
+
+def hardest_first(tally: RowTally) -> list[int]:
+    """Every row index once, the highest share of score lost first (ties by index); a row
+    few prompts were asked is pulled towards the mean of all rows.
+
+    A child that will miss its bar usually misses the rows others missed, so asking those first
+    prunes it after fewer calls. The tally counts every prompt judged so far, the rows of pruned
+    prompts included: the more prompts, the closer the order is to the rows' true difficulty.
+    """
+    mean = sum(tally.lost) / max(1, sum(tally.asked))
+    rate = [(lost + PRIOR * mean) / (asked + PRIOR) for lost, asked in zip(tally.lost, tally.asked)]
+    return sorted(range(len(rate)), key=lambda i: (-rate[i], i))
 
 
 def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iterator[Item]:

@@ -13,9 +13,7 @@ the endpoint, up to ``max_outage`` seconds, instead of ending the run. Under
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evoprompt.checkpoint.group import GroupCommit
@@ -23,7 +21,6 @@ from evoprompt.checkpoint.journal import Answer, BadRow, Journal
 from evoprompt.llm.errors import (
     BudgetExceeded,
     LLMError,
-    NotJournaled,
     RateLimited,
     RetriesExhausted,
     StopRequested,
@@ -35,19 +32,6 @@ from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
 
 CONGESTION_RESENDS = 3  # timeouts per attempt taken as a queue before one counts as a failure
-_JOURNAL_ONLY: ContextVar[bool] = ContextVar("evoprompt_journal_only", default=False)
-
-
-@contextmanager
-def journal_only() -> Iterator[None]:
-    """Within this block (this task and what it awaits) :meth:`LLMClient.call` returns journaled
-    answers and raises :class:`NotJournaled` for any other: what was paid for is read back
-    (a scorer's outputs, say) and nothing new is paid for, nor counted as a cache hit."""
-    token = _JOURNAL_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _JOURNAL_ONLY.reset(token)
 
 
 @dataclass(frozen=True)
@@ -144,10 +128,6 @@ class LLMClient:
     async def call(self, request: LLMRequest) -> LLMResponse:
         key = request.key()
         cached = self._journaled(key, request)
-        if _JOURNAL_ONLY.get():
-            if cached is None:
-                raise NotJournaled(request.site or key[:16])
-            return cached
         if cached is None and key in self._in_flight:
             # The same call is already on the wire (duplicate rows, say): share its answer
             # rather than paying for it twice.

@@ -52,11 +52,6 @@ class RetriesExhausted(Exception):
         self.attempts = attempts
 
 
-class NotJournaled(Exception):
-    """A call made under :func:`~evoprompt.llm.client.journal_only` whose answer the journal
-    lacks: it was not sent."""
-
-
 class Draining(Exception):
     """No new call may start; calls already on the wire finish and are journaled first."""
 

@@ -12,6 +12,7 @@ import pytest
 
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
+from evoprompt.checkpoint.schema import RowTally
 from evoprompt.checkpoint.store import decode_state, encode_state
 from evoprompt.core.state import ExperimentState, Individual
 from tests.conftest import TouchFile
@@ -103,6 +104,7 @@ def test_experiment_state_round_trips(tmp_path: Path) -> None:
     state.scored = {p.text: p for p in state.population}
     state.generations = [{"generation": 0, "best_fitness": 0.5, "duration_s": 1.5}]
     state.generation = 1
+    state.row_tally = RowTally([0.0, 2.0, 0.5], [3, 3, 1])
     rng = state.rng()
     rng.random(5)
     state.rng_state = rng.bit_generator.state
@@ -114,6 +116,27 @@ def test_experiment_state_round_trips(tmp_path: Path) -> None:
     assert isinstance(loaded, ExperimentState) and loaded == state
     assert loaded.best() == child
     assert np.array_equal(loaded.rng().random(3), state.rng().random(3))
+    assert loaded.row_tally == state.row_tally
+
+
+def test_a_state_from_before_the_row_tally_loads_without_one(tmp_path: Path) -> None:
+    state = ExperimentState.new("exp_1", seed=11)
+    del state.__dict__["row_tally"]  # what an earlier version pickled
+    path = tmp_path / "state.pkl"
+    path.write_bytes(encode_state(state, seq=1))
+    _, loaded = decode_state(path)
+    assert isinstance(loaded, ExperimentState) and loaded.row_tally is None and loaded.is_sound()
+
+
+@pytest.mark.parametrize(
+    "tally",
+    [{"lost": [0.0]}, RowTally([0.0, 1.0], [1]), RowTally(["x"], [1])],  # type: ignore[list-item]
+    ids=["not a tally", "lengths differ", "not numbers"],
+)
+def test_a_state_with_a_misshapen_row_tally_is_not_sound(tally: object) -> None:
+    state = ExperimentState.new("exp_1", seed=11)
+    state.row_tally = tally  # type: ignore[assignment]
+    assert not state.is_sound()
 
 
 def test_truncated_or_garbled_state_is_corrupt(tmp_path: Path) -> None:

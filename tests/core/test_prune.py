@@ -84,3 +84,41 @@ def test_pruning_is_exact_when_children_are_worse(
         saved.append(full_calls - pruned_calls)
     assert min(saved) >= 0 and sum(saved) > 0
     print(f"{algorithm} (worse children): calls saved per seed {saved}")
+
+
+def test_the_row_tally_is_kept_in_the_state_and_an_extended_run_goes_on_from_it(
+    tmp_path: Path,
+) -> None:
+    """The order children are asked rows in comes from every row judged so far; it is saved
+    with each generation, so a resumed (here: extended) run adds to it instead of starting
+    over, and orders rows as the uninterrupted run would."""
+    exp = tmp_path / "exp"
+    with FakeLLMServer(faults=Faults(worse_children=0.5, hard_rows=0.5)) as server:
+        settings: dict[str, Any] = dict(
+            base_url=server.url,
+            result_dir=str(tmp_path),
+            dev_size=48,
+            batch_size=8,
+            concurrency=8,
+            retry_delay=0.01,
+            test_size=0,
+            population_size=6,
+        )
+        first = Config(max_generations=1, **settings)
+        settle_backend(first, "sk-test")
+        with Session(first, exp, "sk-test", resuming=False) as session:
+            assert asyncio.run(session.run(session.open())).kind == "finished"
+        judged = server.counts["answered_classify"]
+        more = Config(max_generations=2, **settings)
+        settle_backend(more, "sk-test")
+        with Session(more, exp, "sk-test", resuming=True) as session:
+            state = session.open()
+            saved = state.row_tally
+            assert saved is not None and sum(saved.asked) == judged  # every row judged so far
+            before = list(saved.asked)
+            assert asyncio.run(session.run(state)).kind == "finished"
+        judged_now = server.counts["answered_classify"] - judged
+    after = state.row_tally
+    assert after is not None and judged_now > 0
+    assert sum(after.asked) - sum(before) == judged_now  # gone on from the saved tally
+    assert all(a >= b for a, b in zip(after.asked, before))

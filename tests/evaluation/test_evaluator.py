@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from evoprompt.checkpoint.schema import BatchRecord, PromptResult
+from evoprompt.checkpoint.schema import BatchRecord, PromptResult, RowTally
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.llm.client import LLMClient
@@ -128,9 +128,11 @@ def test_requests_needed_skips_recovered_batches() -> None:
     assert ev.requests_needed(PROMPTS, {1: pruned}) == 16
 
 
-def test_a_row_order_must_name_every_row_once() -> None:
+def test_a_row_tally_for_another_dev_set_is_refused() -> None:
     async def nothing(*_: object) -> None:
         pass
 
-    with pytest.raises(ValueError, match="every row exactly once"):
-        asyncio.run(evaluator(ScriptedScorer()).evaluate(PROMPTS, {}, nothing, None, [0, 0, 1]))
+    ev = evaluator(ScriptedScorer())
+    wrong = RowTally.empty(len(ev.examples) + 1)
+    with pytest.raises(ValueError, match="one entry per dev row"):
+        asyncio.run(ev.evaluate(PROMPTS, {}, nothing, tally=wrong))

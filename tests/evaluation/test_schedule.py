@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from evoprompt.checkpoint.schema import RowTally
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation import evaluator as evaluator_module
 from evoprompt.evaluation.evaluator import Evaluator
@@ -187,4 +188,4 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
         cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
     )
     with pytest.raises(RuntimeError, match="schedule"):
-        asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), ORDER))
+        asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), RowTally.empty(ROWS)))

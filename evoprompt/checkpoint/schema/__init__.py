@@ -36,6 +36,7 @@ from evoprompt.checkpoint.schema.stage import (
     INTERRUPTED,
     Stage,
 )
+from evoprompt.checkpoint.schema.tally import RowTally
 
 __all__ = [
     "BUDGET_EXHAUSTED",
@@ -55,6 +56,7 @@ __all__ = [
     "PromptResult",
     "RecoveryEntry",
     "RollbackRecord",
+    "RowTally",
     "SchemaError",
     "Stage",
     "Summary",
