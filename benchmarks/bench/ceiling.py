@@ -3,8 +3,9 @@ its seat had known its final bar from its first row. Part of the pruning section
 
 Read from an unpruned run's files: every prompt's per-row scores (its batch files) and every
 scored prompt in order (population.jsonl). Each generation's parents are rebuilt with GA's own
-selection, rows are taken hardest first as the runner orders them (the parents' lost score per
-row), and a losing child is cut at the first row where even perfect answers on the rest could
+selection, rows are taken hardest first as the runner orders them (the score every earlier
+prompt lost on each row; here every earlier child counts in full, the most the runner could
+know), and a losing child is cut at the first row where even perfect answers on the rest could
 not clear GA's own bar (a seat) against the parents and all its siblings' final scores. No
 schedule can prune exactly and save more, except by luck of the row order; it is an upper
 bound (a cut-off child bred again later pays for its other rows then, counted here as saved).
@@ -18,7 +19,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evoprompt.checkpoint.schema import RowTally
 from evoprompt.core.state import Individual
+from evoprompt.evaluation.schedule import hardest_first
 from evoprompt.strategies.ga import GeneticAlgorithm
 
 
@@ -43,12 +46,14 @@ def ceiling(exp: Path, population: int) -> int | None:
     recorded = json.loads((exp / "summary.json").read_text())["generations"]
     ga = GeneticAlgorithm()
     parents = [ind for ind in people if ind.generation == 0]
+    dev = len(rows[parents[0].text])
+    tally = RowTally.empty(dev)
+    for ind in parents:
+        tally.add(enumerate(rows[ind.text]))
     saved = 0
     for generation in range(1, len(recorded)):
         children = [ind for ind in people if ind.generation == generation]
-        dev = len(rows[parents[0].text])
-        lost = [sum(1.0 - rows[p.text][i] for p in parents) for i in range(dev)]
-        order = sorted(range(dev), key=lambda i: (-lost[i], i))
+        order = hardest_first(tally)
         bars = ga.threshold(parents, [], [c.text for c in children], population)
         for child, bar in zip(children, bars):
             rivals = {c.text: c.fitness for c in children if c is not child}
@@ -60,6 +65,8 @@ def ceiling(exp: Path, population: int) -> int | None:
                 if not bar.clears((dev - missed) / dev, rivals):
                     saved += dev - asked
                     break
+        for child in children:
+            tally.add(enumerate(rows[child.text]))
         parents = ga.select(parents, [], children, population)
         mean = sum(p.fitness for p in parents) / len(parents)
         if abs(mean - recorded[generation]["mean_fitness"]) > 1e-6:

@@ -39,6 +39,7 @@ class Plan:
     worse_children: float = 0.5  # the realistic endpoint: half the children lose a magic word
     skill: float = 0.5  # ...and its prompts score 0.85-0.95 on sentiment, as a real model's do
     hard_rows: float = 0.5  # ...and they miss the same hard samples, as a real model's do
+    prune_seeds: tuple[int, ...] = (1, 2, 3)  # GA on that endpoint again: how much seeds vary
 
 
 FULL = Plan()
@@ -57,4 +58,5 @@ QUICK = Plan(
     cpu_trials=1,
     prune_dev=32,
     prune_generations=1,
+    prune_seeds=(),
 )
