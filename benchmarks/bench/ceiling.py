@@ -47,7 +47,7 @@ def ceiling(exp: Path, population: int) -> int | None:
     ga = GeneticAlgorithm()
     parents = [ind for ind in people if ind.generation == 0]
     dev = len(rows[parents[0].text])
-    tally = RowTally.empty(dev)
+    tally = RowTally("", [0.0] * dev, [0] * dev)  # which rows: only ever this run's
     for ind in parents:
         tally.add(enumerate(rows[ind.text]))
     saved = 0

@@ -4,12 +4,14 @@ estimate against an unpruned run's actual calls. Part of ``run.py`` (section ``p
     cd benchmarks && ../.venv/bin/python -m bench.pruning [--dev 150 --population 10]
 
 Runs the real CLI against the test endpoint (zero latency, in this process) on the built-in
-sentiment set, twice per algorithm: on the default endpoint, whose children always keep their
-parents' magic words (so they rarely fall below the bar), and on a realistic one where a share
-of the children (``Faults.worse_children``) drop one of their parent's magic words, every
-prompt scores as a real model's would on sentiment (``Faults.skill``: 0.85-0.95, not 0.35-0.95;
-the bound can only rule a child out after (1 - bar) x rows misses, so the level matters), and
-prompts miss the same hard samples (``Faults.hard_rows``), which children are scored on first.
+sentiment set, with and without pruning, per algorithm: on the default endpoint, whose
+children always keep their parents' magic words (so they rarely fall below the bar), and on a
+realistic one where a share of the children (``Faults.worse_children``) drop one of their
+parent's magic words, every prompt scores as a real model's would on sentiment
+(``Faults.skill``: 0.85-0.95, not 0.35-0.95; the bound can only rule a child out after
+(1 - bar) x rows misses, so the level matters), and prompts miss the same hard samples
+(``Faults.hard_rows``), which children are scored on first. GA runs on the realistic endpoint
+again with ``Plan.prune_seeds``: one run's saving depends on its seed.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from evoprompt.checkpoint.schema import (
     Stage,
     TestReport,
 )
+from evoprompt.checkpoint.schema.tally import rows_key
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.heldout import Tester
@@ -245,14 +246,15 @@ class Engine:
         return await self.evaluator.evaluate(new, done, save, bars, self._row_tally())
 
     def _row_tally(self) -> RowTally | None:
-        """The state's tally of what prompts lost on each dev row, where pruning can use it:
+        """The state's tally of what prompts lost on each dev row, where pruning can use it
+        (started here, or started over when it counts other rows: a fork on another dev set):
         against bars, the rows missed most go first, so a child that will miss its bar is
         pruned after fewer calls (the scores are the same in any order)."""
         if not (self.config.prune and prunable(self.evaluator.metric)):
             return None
-        rows = len(self.evaluator.examples)
-        if self.state.row_tally is None or len(self.state.row_tally) != rows:
-            self.state.row_tally = RowTally.empty(rows)  # new, or another dev set (a fork)
+        texts = [example.text for example in self.evaluator.examples]
+        if self.state.row_tally is None or self.state.row_tally.rows != rows_key(texts):
+            self.state.row_tally = RowTally.empty(texts)
         return self.state.row_tally
 
     # -- bookkeeping ---------------------------------------------------------------------------

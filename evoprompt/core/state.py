@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from evoprompt.checkpoint.schema import GenerationRow, PopulationRow, RowTally, TestReport
+from evoprompt.checkpoint.schema.tally import is_sound as sound_tally
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,7 @@ class ExperimentState:
             and isinstance(self.generations, list)
             and all(isinstance(row, GenerationRow) for row in self.generations)
             and (self.generation < 0 or bool(self.population))
-            and (
-                self.row_tally is None
-                or (isinstance(self.row_tally, RowTally) and self.row_tally.is_sound())
-            )
+            and (self.row_tally is None or sound_tally(self.row_tally))
         )
 
     def best(self) -> Individual | None:

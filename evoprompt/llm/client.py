@@ -6,8 +6,7 @@ concurrency slot only while it is on the wire (not while it waits to retry); the
 journaled before the caller sees it. Each attempt is marked in the journal as sent before it
 goes out (``lost_in_flight`` after a crash). Once the endpoint has answered in this run, a call
 whose retries run out pauses every call while :class:`~evoprompt.llm.outage.OutageGate` probes
-the endpoint, up to ``max_outage`` seconds, instead of ending the run. Under
-:func:`journal_only` a call is answered from the journal or not at all (nothing is sent).
+the endpoint, up to ``max_outage`` seconds, instead of ending the run.
 """
 
 from __future__ import annotations

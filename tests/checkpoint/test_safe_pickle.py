@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,8 @@ def test_experiment_state_round_trips(tmp_path: Path) -> None:
     state.scored = {p.text: p for p in state.population}
     state.generations = [{"generation": 0, "best_fitness": 0.5, "duration_s": 1.5}]
     state.generation = 1
-    state.row_tally = RowTally([0.0, 2.0, 0.5], [3, 3, 1])
+    state.row_tally = RowTally.empty(["a", "b", "c"])
+    state.row_tally.add([(1, 0.0), (2, 0.5)])
     rng = state.rng()
     rng.random(5)
     state.rng_state = rng.bit_generator.state
@@ -129,14 +131,41 @@ def test_a_state_from_before_the_row_tally_loads_without_one(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "tally",
-    [{"lost": [0.0]}, RowTally([0.0, 1.0], [1]), RowTally(["x"], [1])],  # type: ignore[list-item]
-    ids=["not a tally", "lengths differ", "not numbers"],
+    "tamper",
+    [
+        lambda t: {"lost": t.lost},
+        lambda t: t.__dict__.pop("lost"),
+        lambda t: t.__dict__.update(add=None),
+        lambda t: t.__dict__.update(asked=t.asked[1:]),
+        lambda t: t.__dict__.update(asked=[-1, 0, 0]),
+        lambda t: t.__dict__.update(lost=[float("nan"), 0.0, 0.0]),
+        lambda t: t.__dict__.update(lost=["x", 0.0, 0.0]),
+        lambda t: t.__dict__.update(rows=None),
+    ],
+    ids=[
+        "not a tally",
+        "a field missing",
+        "methods shadowed",
+        "lengths differ",
+        "a count below zero",
+        "a loss that is not a number",
+        "a loss that is text",
+        "no rows key",
+    ],
 )
-def test_a_state_with_a_misshapen_row_tally_is_not_sound(tally: object) -> None:
+def test_a_state_pkl_with_a_misshapen_row_tally_is_refused_as_unsound(
+    tmp_path: Path, tamper: Callable[[RowTally], object]
+) -> None:
+    """The shape check reads the tally's fields, never its (maybe shadowed) methods, so a
+    tampered one is reported as the wrong shape instead of crashing the resume."""
     state = ExperimentState.new("exp_1", seed=11)
-    state.row_tally = tally  # type: ignore[assignment]
-    assert not state.is_sound()
+    tally = RowTally.empty(["a", "b", "c"])
+    swapped = tamper(tally)
+    state.row_tally = swapped if isinstance(swapped, dict) else tally  # type: ignore[assignment]
+    path = tmp_path / "state.pkl"
+    path.write_bytes(encode_state(state, seq=1))
+    _, loaded = decode_state(path)
+    assert isinstance(loaded, ExperimentState) and not loaded.is_sound()
 
 
 def test_truncated_or_garbled_state_is_corrupt(tmp_path: Path) -> None:

@@ -133,6 +133,6 @@ def test_a_row_tally_for_another_dev_set_is_refused() -> None:
         pass
 
     ev = evaluator(ScriptedScorer())
-    wrong = RowTally.empty(len(ev.examples) + 1)
+    wrong = RowTally.empty([e.text for e in ev.examples] + ["one more"])
     with pytest.raises(ValueError, match="one entry per dev row"):
         asyncio.run(ev.evaluate(PROMPTS, {}, nothing, tally=wrong))

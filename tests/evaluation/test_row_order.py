@@ -35,7 +35,7 @@ def dev(rows: int) -> Dataset:
 
 
 def test_order_is_by_miss_rate_and_a_row_few_were_asked_starts_near_the_mean() -> None:
-    tally = RowTally.empty(4)
+    tally = RowTally.empty(["a", "b", "c", "d"])
     tally.add((i, 1.0 if i == 0 else 0.0) for i in range(4))  # one prompt missed rows 1-3
     for _ in range(9):
         tally.add([(0, 1.0), (1, 1.0), (2, 1.0)])  # nine more got rows 0-2 right
@@ -45,7 +45,11 @@ def test_order_is_by_miss_rate_and_a_row_few_were_asked_starts_near_the_mean() -
     assert hardest_first(tally) == [3, 1, 2, 0]
     tally.add([(2, 0.0), (2, 0.0)])  # row 2 now missed three times in twelve
     assert hardest_first(tally) == [3, 2, 1, 0]
-    assert hardest_first(RowTally.empty(3)) == [0, 1, 2]  # nothing known: ties by index
+    assert hardest_first(RowTally.empty(["a", "b", "c"])) == [
+        0,
+        1,
+        2,
+    ]  # nothing known: ties by index
 
 
 def test_every_judged_row_is_tallied_and_children_are_asked_the_hardest_first(
@@ -67,9 +71,9 @@ def test_every_judged_row_is_tallied_and_children_are_asked_the_hardest_first(
             client, GenerateScorer("m"), metric, data, batch_size=8, concurrency=1
         )
         try:
-            tally = RowTally.empty(len(data.texts))
+            tally = RowTally.empty(data.texts)
             scores = await evaluator.evaluate(PROMPTS, {}, nothing, tally=tally)
-            before = RowTally(list(tally.lost), list(tally.asked))
+            before = RowTally(tally.rows, list(tally.lost), list(tally.asked))
             order = hardest_first(tally)
             # A child that must be perfect to survive: pruned at its first miss.
             bars = {CHILD: Bar(1.0, ties=True)}

@@ -188,4 +188,4 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
         cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
     )
     with pytest.raises(RuntimeError, match="schedule"):
-        asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), RowTally.empty(ROWS)))
+        asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), RowTally.empty(data.texts)))

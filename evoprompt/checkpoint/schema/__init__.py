@@ -4,7 +4,8 @@ Each record converts to the plain JSON users read (spec section 4, unchanged) wi
 ``to_json`` and back with ``from_json``, which validates and raises :class:`SchemaError`
 naming the first bad field. Writers (engine, store, results, the programmatic API) and
 readers (resume, inspect, verify, report) all go through these records, so a field is spelled
-once and a stage means the same thing everywhere.
+once and a stage means the same thing everywhere. (:class:`RowTally` is only ever pickled in
+state.pkl: it has no JSON form.)
 """
 
 from evoprompt.checkpoint.schema.branching import (
