@@ -64,7 +64,8 @@ def test_the_prompt_that_lost_least_is_asked_next_each_on_its_hardest_rows_first
     left = dict.fromkeys(PROMPTS, ROWS)
     for _, prompt, i in items:
         open_ = [p for p in PROMPTS if left[p]]
-        assert prompt == min(open_, key=lambda p: lost[p])  # ties: the earlier prompt
+        # ties: the prompt asked fewer rows, then the earlier one
+        assert prompt == min(open_, key=lambda p: (lost[p], ROWS - left[p]))
         lost[prompt] += i in WRONG[prompt]
         left[prompt] -= 1
     for prompt in PROMPTS:
@@ -76,9 +77,8 @@ def test_the_prompt_that_lost_least_is_asked_next_each_on_its_hardest_rows_first
 def test_one_prompt_gets_a_share_of_the_slots_while_others_can_be_asked() -> None:
     scoring = Scoring(OPEN, [list(PROMPTS) for _ in BATCHES], concurrency=4)  # 2 slots each
     on_the_wire = [next(scoring.items) for _ in range(7)]  # nothing answered yet
-    assert [p for _, p, _ in on_the_wire] == ["weak"] * 2 + ["strong"] * 2 + ["middling"] * 2 + [
-        "weak"  # every prompt at its share: the best bound again (a tie: the earliest)
-    ]
+    # equal bounds: each in turn (fewest rows first); all at their share: in turn again
+    assert [p for _, p, _ in on_the_wire] == ["weak", "strong", "middling"] * 2 + ["weak"]
     for _, prompt, i in on_the_wire:
         scoring.answer(prompt, i)  # weak missed all three, middling one, strong none
     assert [next(scoring.items)[1] for _ in range(3)] == ["strong", "strong", "middling"]
