@@ -18,22 +18,27 @@ from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import outcome
 
 
+def config_for(url: str, tmp: Path, **settings: Any) -> Config:
+    """A small, fast run's config against the test endpoint at ``url``."""
+    config = Config(
+        base_url=url,
+        result_dir=str(tmp),
+        dev_size=48,
+        batch_size=8,
+        concurrency=8,
+        retry_delay=0.01,
+        **settings,
+    )
+    settle_backend(config, "sk-test")
+    return config
+
+
 def run(
     tmp: Path, name: str, *, prune: bool, faults: Faults | None = None, **settings: Any
 ) -> tuple[dict[str, Any], int]:
     """(summary.json, requests the endpoint answered) of one whole in-process run."""
     with FakeLLMServer(faults=faults or Faults()) as server:
-        config = Config(
-            base_url=server.url,
-            result_dir=str(tmp),
-            dev_size=48,
-            batch_size=8,
-            concurrency=8,
-            retry_delay=0.01,
-            prune=prune,
-            **settings,
-        )
-        settle_backend(config, "sk-test")
+        config = config_for(server.url, tmp, prune=prune, **settings)
         with Session(config, tmp / name, "sk-test", resuming=False) as session:
             result = asyncio.run(session.run(session.open()))
         answered = server.counts["answered"]
@@ -91,26 +96,15 @@ def test_the_row_tally_is_kept_in_the_state_and_an_extended_run_goes_on_from_it(
 ) -> None:
     """The order children are asked rows in comes from every row judged so far; it is saved
     with each generation, so a resumed (here: extended) run adds to it instead of starting
-    over, and orders rows as the uninterrupted run would."""
+    over."""
     exp = tmp_path / "exp"
     with FakeLLMServer(faults=Faults(worse_children=0.5, hard_rows=0.5)) as server:
-        settings: dict[str, Any] = dict(
-            base_url=server.url,
-            result_dir=str(tmp_path),
-            dev_size=48,
-            batch_size=8,
-            concurrency=8,
-            retry_delay=0.01,
-            test_size=0,
-            population_size=6,
-        )
-        first = Config(max_generations=1, **settings)
-        settle_backend(first, "sk-test")
+        settings: dict[str, Any] = dict(test_size=0, population_size=6)
+        first = config_for(server.url, tmp_path, max_generations=1, **settings)
         with Session(first, exp, "sk-test", resuming=False) as session:
             assert asyncio.run(session.run(session.open())).kind == "finished"
         judged = server.counts["answered_classify"]
-        more = Config(max_generations=2, **settings)
-        settle_backend(more, "sk-test")
+        more = config_for(server.url, tmp_path, max_generations=2, **settings)
         with Session(more, exp, "sk-test", resuming=True) as session:
             state = session.open()
             saved = state.row_tally
