@@ -211,7 +211,7 @@ class CheckpointStore:
     def load_batches(
         self,
         generation: int,
-        prompts: list[str],
+        prompts: list[str] | None,
         rows: list[range],
         *,
         inputs: list[str | None] | None = None,
@@ -219,6 +219,8 @@ class CheckpointStore:
         """Valid batch files of ``generation`` evaluated for these prompts and rows (a resume
         with another ``batch_size`` cuts other batches, re-read from the journal). A file may
         hold only some of the prompts: one pruned before the batch was done is left out.
+        ``prompts`` None: they are not known yet (children still breeding); a prompt's rows
+        are then taken from a file only for the prompts it names.
 
         With ``inputs`` (the sha256 of each batch's input texts) they are the batches of test
         phase ``generation`` for exactly those inputs.
@@ -233,7 +235,7 @@ class CheckpointStore:
                 continue  # re-evaluated from the journal at no cost
             expected = (rows[b].start, rows[b].stop)
             same_inputs = inputs is None or record.inputs_sha256 == inputs[b]
-            known_prompts = {p.text for p in record.prompts} <= set(prompts)
+            known_prompts = prompts is None or {p.text for p in record.prompts} <= set(prompts)
             if record.rows == expected and known_prompts and same_inputs:
                 done[b] = record
         return done

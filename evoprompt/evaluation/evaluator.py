@@ -14,7 +14,9 @@ evaluator only collects, aggregates and saves.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,7 @@ from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult, RowTally
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import Item, batch_major, best_first, hardest_first
+from evoprompt.evaluation.schedule import BatchMajor, BestFirst, batch_of, hardest_first
 from evoprompt.evaluation.scorers import Scorer
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.base import Example, Judged, Metric
@@ -31,6 +33,21 @@ from evoprompt.strategies.bars import Hurdle
 BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 """Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
 _PENDING = Judged("", "", 0.0)
+
+
+class Wakeup:
+    """Wakes the workers waiting for a prompt to join; ``over`` once none can join any more."""
+
+    def __init__(self) -> None:
+        self.over = False
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def wake(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
 
 
 class ScheduleBug(RuntimeError):
@@ -109,7 +126,7 @@ class Evaluator:
 
     async def evaluate(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[str] | AsyncGenerator[str | None, None],
         done: dict[int, BatchRecord],
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None = None,
@@ -117,67 +134,119 @@ class Evaluator:
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
+        ``prompts`` may also join while others are scored (children as their operator replies
+        arrive): each item of the async iterable is a prompt joining, or None where only
+        ``bars`` changed. Bars may only ever rise (see :mod:`evoprompt.strategies.bars`), so a
+        prompt pruned against a lower one would have missed the final one too.
         A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
         Score is then ``pruned``. A batch is saved once every prompt still asked has all its
-        rows; a prompt pruned part-way through a batch is left out of that batch's file.
-        ``tally``: every row judged here is counted into it; with ``bars`` too, rows are
-        asked in its order, the prompt that can still reach the highest fitness first
-        (otherwise batch-major, prompts in turn).
+        rows and no more can join; a prompt pruned part-way through a batch is left out of
+        that batch's file. ``tally``: every row judged here is counted into it; with ``bars``
+        too, rows are asked in its order, the prompt that can still reach the highest fitness
+        first (otherwise batch-major, prompts in turn).
         """
         batches = self.batches()
-        judged = {p: [_PENDING] * len(self.examples) for p in prompts}
-        for b, record in done.items():
-            for entry in record.prompts:
-                if entry.text in judged:
-                    judged[entry.text][batches[b].start : batches[b].stop] = recovered(entry)
-        todo = self._todo(prompts, done)
-        left = {b: len(batches[b]) * len(ps) for b, ps in enumerate(todo) if ps}
-        pruner = Pruner(self.metric, bars or {}, judged, _PENDING)
         if tally is not None and len(tally) != len(self.examples):
             raise ValueError("a row tally must have one entry per dev row")
-        if tally is None or not bars:
-            work = batch_major(todo, batches)
-        else:
-            order = hardest_first(tally)
-            work = best_first(order, prompts, todo, batches, pruner, self.concurrency)
+        batch = batch_of(batches)
+        judged: dict[str, list[Judged]] = {}
+        pruner = Pruner(self.metric, bars if bars is not None else {}, judged, _PENDING)
+        work: BatchMajor | BestFirst = (
+            BatchMajor(batches)
+            if tally is None or bars is None
+            else BestFirst(hardest_first(tally), batches, pruner, self.concurrency)
+        )
+        left = [0] * len(batches)  # pairs not counted done yet, per batch
+        asked: set[int] = set()  # batches with pairs to ask here
+        skipped: dict[str, list[int]] = {}  # rows of pruned prompts counted done unasked
+        joining = Wakeup()
 
-        async def worker(items: Iterator[Item]) -> None:
-            for b, prompt, i in items:
-                if prompt not in pruner.pruned:
+        def join(prompt: str) -> None:
+            rows = [_PENDING] * len(self.examples)
+            todo = set(range(len(batches)))
+            for b, record in done.items():
+                for entry in record.prompts:
+                    if entry.text == prompt:
+                        rows[batches[b].start : batches[b].stop] = recovered(entry)
+                        todo.discard(b)
+            judged[prompt] = rows
+            pruner.add(prompt)
+            for b in todo:
+                left[b] += len(batches[b])
+            asked.update(todo)
+            work.add(prompt, (i for b in sorted(todo) for i in batches[b]))
+
+        async def complete(b: int) -> None:
+            await save(b, batches[b], self._results(batches[b], judged, pruner.pruned))
+
+        async def worker() -> None:
+            for item in work:
+                if item is None:  # nothing to ask until a prompt joins or an answer lands
+                    await joining.wait()
+                    continue
+                b, prompt, i = item
+                if prompt in pruner.pruned:
+                    skipped.setdefault(prompt, []).append(i)
+                else:
                     example = self.examples[i]
                     output = await self.scorer.answer(self.client, prompt, example.text)
                     judged[prompt][i] = found = self.metric.judge(output, example)
                     pruner.answered(prompt, found.score)
+                    if not joining.over:  # an answer can make a waiting row safe to ask
+                        joining.wake()
                 self.progress(1)
                 left[b] -= 1
-                if left[b] == 0:
-                    results = self._results(batches[b], prompts, judged, pruner.pruned)
-                    await save(b, batches[b], results)
+                if left[b] == 0 and joining.over:
+                    await complete(b)
 
-        await gather_or_cancel([worker(work) for _ in range(self.concurrency)])
-        if any(left.values()):  # a pair lost or repeated: no score can be trusted
+        async def feed(arriving: AsyncGenerator[str | None, None]) -> None:
+            try:
+                async with aclosing(arriving):
+                    async for prompt in arriving:
+                        if prompt is not None and prompt not in judged:
+                            join(prompt)
+                        for revived in pruner.rebar():  # its bar fell: ask what was skipped
+                            rows = skipped.pop(revived, [])
+                            for i in rows:
+                                left[batch[i]] += 1
+                            self.progress(-len(rows))
+                            work.add(revived, rows)
+                        joining.wake()
+                joining.over = True
+            finally:
+                work.close()  # after a failure, the workers stop at their next call
+                joining.wake()
+            for b in [b for b in sorted(asked) if left[b] == 0]:  # done while prompts joined
+                await complete(b)
+
+        tasks: list[Awaitable[None]] = [worker() for _ in range(self.concurrency)]
+        if isinstance(prompts, Sequence):
+            for prompt in dict.fromkeys(prompts):
+                join(prompt)
+            work.close()
+            joining.over = True
+        else:
+            tasks.append(feed(prompts))
+        await gather_or_cancel(tasks)
+        if any(left):  # a pair lost or repeated: no score can be trusted
             raise ScheduleBug()
-        for prompt in prompts:
+        for prompt, rows in judged.items():
             self.scorer.forget(prompt)
             if tally is not None:
-                tally.add((i, j.score) for i, j in enumerate(judged[prompt]) if j is not _PENDING)
+                tally.add((i, j.score) for i, j in enumerate(rows) if j is not _PENDING)
         return {
             p: Score(pruner.bound(p), {}, pruned=True)
             if p in pruner.pruned
             else self.score(self.examples, judged[p])
-            for p in prompts
+            for p in judged
         }
 
     def _results(
-        self,
-        rows: range,
-        prompts: Sequence[str],
-        judged: dict[str, list[Judged]],
-        pruned: Collection[str],
+        self, rows: range, judged: dict[str, list[Judged]], pruned: Collection[str]
     ) -> list[PromptResult]:
         examples = self.examples[rows.start : rows.stop]
         results = []
-        for prompt in prompts:
+        for prompt in judged:
             batch = judged[prompt][rows.start : rows.stop]
             if any(j is _PENDING for j in batch):
                 if prompt not in pruned:  # every row of this batch has been counted done

@@ -45,51 +45,95 @@ class Pruner:
         self.pending = pending
         self.pruned: set[str] = set()
         self.finished: dict[str, float] = {}
-        self._lost = {
-            p: sum(1.0 - j.score for j in rows if j is not pending) for p, rows in judged.items()
-        }
-        self._left = {p: sum(j is pending for j in rows) for p, rows in judged.items()}
-        for prompt, left in self._left.items():
-            if left == 0 and self.bars:  # no bars, no use for a rival's fitness
-                self.finished[prompt] = metric.fitness([j.score for j in judged[prompt]])
+        self._lost: dict[str, float] = {}
+        self._left: dict[str, int] = {}
         self._floors: dict[str, float] = {}
-        self._raise_floors()
+        for prompt in judged:
+            self.add(prompt)
+
+    def add(self, prompt: str) -> None:
+        """Watch a prompt that joined (its rows in ``judged``, recovered ones filled in)."""
+        rows = self.judged[prompt]
+        self._lost[prompt] = sum(1.0 - j.score for j in rows if j is not self.pending)
+        self._left[prompt] = sum(j is self.pending for j in rows)
+        if self._left[prompt] == 0:
+            self._finish(prompt)
+        elif prompt in self.bars:
+            self._floors[prompt] = self.bars[prompt].floor(self.finished)
+
+    def rebar(self) -> list[str]:
+        """The bars changed (more of the brood is known): prune whatever they now rule out,
+        and revive each pruned prompt they no longer do (returned: its rows not asked must be
+        asked after all). Rows answered after it was pruned are in ``judged`` already."""
+        revived = []
+        for prompt in list(self.pruned):
+            bar = self.bars.get(prompt)
+            if bar is None or bar.clears(self.bound(prompt), self.finished):
+                self.pruned.discard(prompt)
+                self._floors.pop(prompt, None)
+                rows = self.judged[prompt]
+                self._lost[prompt] = sum(1.0 - j.score for j in rows if j is not self.pending)
+                self._left[prompt] = sum(j is self.pending for j in rows)
+                if self._left[prompt] == 0:
+                    self._finish(prompt)
+                revived.append(prompt)
+        self._update_floors()
+        for prompt in list(self._floors):
+            if prompt not in self.pruned and prompt not in self.finished:
+                self._check(prompt)
+        return revived
 
     def answered(self, prompt: str, score: float) -> None:
         """Account one answered row; prune the prompt once its bound misses its bar."""
-        if not self.bars or prompt in self.pruned:
+        if prompt in self.pruned:
             return
         self._left[prompt] -= 1
         self._lost[prompt] += 1.0 - score
         if self._left[prompt] == 0:
-            self.finished[prompt] = self.metric.fitness([j.score for j in self.judged[prompt]])
-            self._raise_floors()
-            return
+            self._finish(prompt)
+        elif self.bars:
+            self._check(prompt)
+
+    def _finish(self, prompt: str) -> None:
+        self.finished[prompt] = self.metric.fitness([j.score for j in self.judged[prompt]])
+        if self.bars:
+            self._update_floors()
+
+    def _check(self, prompt: str) -> None:
         bar = self.bars.get(prompt)
         if bar is None:
             return
         rough = 1.0 - self._lost[prompt] / len(self.judged[prompt])
-        if rough > self._floors[prompt] + _SLACK or bar.clears(self.bound(prompt), self.finished):
+        floor = self._floors.get(prompt, float("inf"))  # a bar that just came: check it
+        if rough > floor + _SLACK or bar.clears(self.bound(prompt), self.finished):
             return
         self.pruned.add(prompt)
 
     def lost(self, prompt: str) -> float:
-        """Score lost on the prompt's rows answered so far, recovered ones included (kept up
-        to date only where there are bars to prune against)."""
+        """Score lost on the prompt's rows answered so far, recovered ones included."""
         return self._lost[prompt]
 
     def waiting(self, prompt: str) -> int:
-        """The prompt's rows not answered yet, those on the wire included (kept up to date
-        only where there are bars to prune against)."""
+        """The prompt's rows not answered yet, those on the wire included."""
         return self._left[prompt]
+
+    def leeway(self, prompt: str) -> float:
+        """Score the prompt can still lose before its bound could fall below its bar's floor
+        (infinite without a bar): more of its rows than this on the wire at once, and some
+        may be answered after it is pruned, paid for nothing."""
+        floor = self._floors.get(prompt)
+        if floor is None or prompt not in self.bars:
+            return float("inf")
+        return len(self.judged[prompt]) * (1.0 - floor) - self._lost[prompt]
 
     def bound(self, prompt: str) -> float:
         """The best fitness the prompt can still reach."""
         rows = self.judged[prompt]
         return self.metric.fitness([1.0 if j is self.pending else j.score for j in rows])
 
-    def _raise_floors(self) -> None:
-        """Recompute each open prompt's floor: a sibling finishing can raise it."""
+    def _update_floors(self) -> None:
+        """Recompute each open prompt's floor: a sibling finishing raises it, a bar replaced
+        while the brood is bred may move it either way."""
         for prompt, bar in self.bars.items():
-            if prompt not in self.finished and prompt not in self.pruned:
+            if prompt in self._left and prompt not in self.finished and prompt not in self.pruned:
                 self._floors[prompt] = bar.floor(self.finished)

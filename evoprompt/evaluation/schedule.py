@@ -1,14 +1,16 @@
 """The order an evaluation asks its (prompt, row) pairs in.
 
-Every schedule yields each pair still to do exactly once, a pair of a pruned prompt included
-(the evaluator skips its call but counts it, to know when a batch is complete). Schedules
-differ only in which calls pruning gets to skip, never in a score.
+A schedule hands out each pair still to do exactly once, a pair of a pruned prompt included
+(the evaluator skips its call but counts it, to know when a batch is complete). Prompts may
+join while it runs (children scored as their operator replies arrive): ``next`` returns None
+while nothing is ready but more may join, and stops once the schedule is closed and empty.
+Schedules differ only in which calls pruning gets to skip, never in a score.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from evoprompt.checkpoint.schema import RowTally
 from evoprompt.evaluation.prune import Pruner
@@ -33,23 +35,49 @@ def hardest_first(tally: RowTally) -> list[int]:
     return sorted(range(len(rate)), key=lambda i: (-rate[i], i))
 
 
-def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> Iterator[Item]:
-    """All prompts on batch 0, then batch 1, ...: batches complete, and are saved, early."""
-    return ((b, p, i) for b, ps in enumerate(todo) for p in ps for i in batches[b])
+def batch_of(batches: Sequence[range]) -> list[int]:
+    """Each row's batch index."""
+    return [b for b, rows in enumerate(batches) for _ in rows]
 
 
-def best_first(
-    order: Sequence[int],
-    prompts: Sequence[str],
-    todo: Sequence[Sequence[str]],
-    batches: Sequence[range],
-    pruner: Pruner,
-    concurrency: int,
-) -> Iterator[Item]:
+class BatchMajor:
+    """All prompts on batch 0, then batch 1, ...: batches complete, and are saved, early; a
+    prompt that joins later is asked after the others in each batch."""
+
+    def __init__(self, batches: Sequence[range]):
+        self.closed = False
+        self._batch_of = batch_of(batches)
+        self._queues: list[deque[Item]] = [deque() for _ in batches]
+        self._first = 0  # no batch before it has pairs left
+
+    def add(self, prompt: str, rows: Iterable[int]) -> None:
+        for i in rows:
+            b = self._batch_of[i]
+            self._queues[b].append((b, prompt, i))
+            self._first = min(self._first, b)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __iter__(self) -> BatchMajor:
+        return self
+
+    def __next__(self) -> Item | None:
+        while self._first < len(self._queues):
+            queue = self._queues[self._first]
+            if queue:
+                return queue.popleft()
+            self._first += 1
+        if self.closed:
+            raise StopIteration
+        return None
+
+
+class BestFirst:
     """Rows in ``order`` (hardest first), for prompts scored against bars (``pruner`` has
     them): each next pair goes to the open prompt that can still reach the highest fitness
     (its bound, rows on the wire counted perfect), ties to the one asked fewer rows, then to
-    the earlier in ``prompts``, preferring one with fewer than ``concurrency / SHARE`` rows on
+    the one that joined first, preferring one with fewer than ``concurrency / SHARE`` rows on
     the wire.
 
     A prompt that will survive keeps a high bound, so it is asked on and finishes early; one
@@ -62,27 +90,98 @@ def best_first(
     a mean of four seeds). Few rows per prompt on the wire means few answers arrive after
     their prompt is pruned. A pruned prompt's remaining pairs come at once.
     """
-    batch_of = [b for b, rows in enumerate(batches) for _ in rows]
-    asked = [frozenset(ps) for ps in todo]
-    rows = {p: deque(i for i in order if p in asked[batch_of[i]]) for p in prompts}
-    rows = {p: left for p, left in rows.items() if left}
-    waiting = {p: pruner.waiting(p) for p in rows}  # rows not answered at the start
-    sent = dict.fromkeys(rows, 0)
-    cap = max(1, concurrency // SHARE)
 
-    def key(prompt: str) -> tuple[bool, float, int]:
-        wire = sent[prompt] - (waiting[prompt] - pruner.waiting(prompt))
-        return wire < cap, -pruner.lost(prompt), -sent[prompt]
+    def __init__(
+        self, order: Sequence[int], batches: Sequence[range], pruner: Pruner, concurrency: int
+    ):
+        self.closed = False
+        self._place = {row: k for k, row in enumerate(order)}
+        self._batch_of = batch_of(batches)
+        self._pruner = pruner
+        self._cap = max(1, concurrency // SHARE)
+        self._rows: dict[str, deque[int]] = {}
+        self._waiting: dict[str, int] = {}  # rows not answered when the prompt joined
+        self._sent: dict[str, int] = {}
+        self._flush: deque[Item] = deque()  # pruned prompts' pairs, handed out at once
 
-    while rows:
-        for prompt in [p for p in rows if p in pruner.pruned]:
-            left = rows.pop(prompt)
-            yield from ((batch_of[i], prompt, i) for i in left)
+    def add(self, prompt: str, rows: Iterable[int]) -> None:
+        """A prompt joins, or one revived (its bar fell) goes on with the rows it skipped."""
+        left = deque(sorted([*self._rows.get(prompt, ()), *rows], key=self._place.__getitem__))
+        if left:
+            self._rows[prompt] = left
+            self._waiting[prompt] = self._pruner.waiting(prompt)
+            self._sent[prompt] = 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __iter__(self) -> BestFirst:
+        return self
+
+    def _wire(self, prompt: str) -> int:
+        return self._sent[prompt] - (self._waiting[prompt] - self._pruner.waiting(prompt))
+
+    def _key(self, prompt: str) -> tuple[bool, float, int]:
+        return self._wire(prompt) < self._cap, -self._pruner.lost(prompt), -self._sent[prompt]
+
+    def _safe(self, prompt: str) -> bool:
+        """Another row on the wire cannot be answered after the prompt is pruned."""
+        return self._wire(prompt) < max(1.0, self._pruner.leeway(prompt))
+
+    def __next__(self) -> Item | None:
+        rows, pruned = self._rows, self._pruner.pruned
+        for prompt in [p for p in rows if p in pruned]:
+            self._flush.extend((self._batch_of[i], prompt, i) for i in rows.pop(prompt))
+        if self._flush:
+            return self._flush.popleft()
         if not rows:
-            return
-        best = max(rows, key=key)  # the first of equal keys: the earlier prompt
+            if self.closed:
+                raise StopIteration
+            return None
+        if self.closed:
+            best = max(rows, key=self._key)  # the first of equal keys: the one that joined first
+        else:  # more may join: a slot waits rather than pay for a row pruning may not need
+            ready = [p for p in rows if self._safe(p)]
+            if not ready:
+                return None
+            best = max(ready, key=self._key)
         i = rows[best].popleft()
         if not rows[best]:
             del rows[best]
-        sent[best] += 1
-        yield batch_of[i], best, i
+        self._sent[best] += 1
+        return self._batch_of[i], best, i
+
+
+def todo_rows(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> dict[str, list[int]]:
+    """Per prompt, the rows of the batches it is to be asked on, in order."""
+    rows: dict[str, list[int]] = {}
+    for b, prompts in enumerate(todo):
+        for prompt in prompts:
+            rows.setdefault(prompt, []).extend(batches[b])
+    return rows
+
+
+def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> BatchMajor:
+    """A closed batch-major schedule of ``todo`` (per batch, the prompts to ask)."""
+    schedule = BatchMajor(batches)
+    for prompt, rows in todo_rows(todo, batches).items():
+        schedule.add(prompt, rows)
+    schedule.close()
+    return schedule
+
+
+def best_first(
+    order: Sequence[int],
+    prompts: Sequence[str],
+    todo: Sequence[Sequence[str]],
+    batches: Sequence[range],
+    pruner: Pruner,
+    concurrency: int,
+) -> BestFirst:
+    """A closed best-first schedule of ``todo``, prompts joining in the order of ``prompts``."""
+    schedule = BestFirst(order, batches, pruner, concurrency)
+    rows = todo_rows(todo, batches)
+    for prompt in prompts:
+        schedule.add(prompt, rows.get(prompt, ()))
+    schedule.close()
+    return schedule

@@ -4,7 +4,10 @@ A bar answers two questions about a child whose fitness can be at most ``fitness
 exact fitness of the siblings ``finished`` so far in its generation: ``clears`` (could it still
 survive?) and ``floor`` (a fitness above which it surely clears, a cheap filter asked on every
 answer). Siblings only ever finish, so a bar only ever rises: a child it rules out stays ruled
-out, which is what keeps pruning exact whatever the answer timing.
+out, which is what keeps pruning exact whatever the answer timing. While the brood is still
+being bred the engine may replace a child's bar as replies arrive (a sibling bred earlier
+comes in; another plan breeds the same child); the evaluator then re-checks every child, and
+goes on scoring one the new bar no longer rules out.
 """
 
 from __future__ import annotations

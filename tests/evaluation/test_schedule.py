@@ -7,7 +7,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
@@ -16,7 +16,7 @@ from evoprompt.data.loader import Dataset
 from evoprompt.evaluation import evaluator as evaluator_module
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import Item, batch_major, best_first
+from evoprompt.evaluation.schedule import BestFirst, Item, batch_major, best_first
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Judged
@@ -169,9 +169,12 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
     is broken.)"""
     data = Dataset(tuple(f"text {i}" for i in range(ROWS)), ("a",) * ROWS, "dev")
 
-    def broken(*args: Any) -> Iterator[Item]:
-        items = list(best_first(*args))
-        return iter(items[:-1] if fault == "drops a pair" else [*items, items[-1]])
+    class Broken(BestFirst):
+        def __next__(self) -> Item | None:
+            if not hasattr(self, "broken"):
+                items = list(iter(super().__next__, None))  # closed: every pair, then the end
+                self.broken = iter(items[:-1] if fault == "drops a pair" else [*items, items[-1]])
+            return next(self.broken)
 
     class Always:
         async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
@@ -183,9 +186,33 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
     async def save(*_: object) -> None:
         pass
 
-    monkeypatch.setattr(evaluator_module, "best_first", broken)
+    monkeypatch.setattr(evaluator_module, "BestFirst", Broken)
     evaluator = Evaluator(
         cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
     )
     with pytest.raises(RuntimeError, match="schedule"):
         asyncio.run(evaluator.evaluate(PROMPTS, {}, save, dict(OPEN), RowTally.empty(data.texts)))
+
+
+def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_miss() -> None:
+    """Against 0.8 on 16 rows a prompt is out once it has lost more than 3.2: with at most
+    that many rows on the wire, none can be answered after it is pruned. A slot waits for
+    now (None); once nothing more can join, rows are handed out freely again."""
+    judged = {"weak": [PENDING] * ROWS}
+    pruner = Pruner(Accuracy(("a", "b")), {"weak": Bar(0.8, ties=True)}, judged, PENDING)
+    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule.add("weak", range(ROWS))
+    wire = [next(schedule) for _ in range(4)]
+    assert None not in wire and next(schedule) is None
+
+    def land(item: Item | None, score: float) -> None:
+        assert item is not None
+        judged["weak"][item[2]] = Judged("x", "x", score)
+        pruner.answered("weak", score)
+
+    land(wire[0], 0.0)  # lost 1 of 3.2, three on the wire
+    assert next(schedule) is None
+    land(wire[1], 1.0)  # lost 1, two on the wire: a third is safe
+    assert next(schedule) is not None and next(schedule) is None
+    schedule.close()
+    assert next(schedule) is not None
