@@ -17,7 +17,9 @@ What each event writes is the :class:`~evoprompt.core.recorder.Recorder`'s busin
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from evoprompt._async import gather_or_cancel
@@ -178,21 +180,15 @@ class Engine:
         self.recorder.phase_started(generation)
         rng = self.state.rng()
         plans = self.strategy.plan(self.state.population, rng, generation)
-        self.display.phase(f"gen {generation}: breeding", len(plans))
-
-        async def breed(plan: Offspring) -> str | None:
-            child = await self.breeder.breed(plan)
-            self.display.advance()
-            return child
-
-        children = await gather_or_cancel([breed(plan) for plan in plans])
-        usable = [c for c in children if c is not None]
-        if len(usable) < len(children):
+        children: list[str | None] = [None] * len(plans)
+        bars = self._bars(plans, children)
+        scores = await self._score(self._brood(generation, plans, children, bars), generation, bars)
+        dropped = children.count(None)
+        if dropped:
             self.display.line(
-                f"gen {generation}: {len(children) - len(usable)} operator replies "
-                "had no usable <prompt> child and were dropped"
+                f"gen {generation}: {dropped} operator replies had no usable <prompt> child "
+                "and were dropped"
             )
-        scores = await self._score(usable, generation, self._bars(plans, children))
         offspring = [
             None if child is None else self._individual(child, scores, generation, plan)
             for plan, child in zip(plans, children)
@@ -208,18 +204,80 @@ class Engine:
         rng_state = dict(rng.bit_generator.state)
         await self._finish(generation, survivors, len(scores), started, rng_state)
 
-    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Hurdle]:
-        """Per child, the bar it must clear to survive (``prune``); a child with no bar (or a
-        strategy that declares none) is scored in full."""
+    async def _brood(
+        self,
+        generation: int,
+        plans: list[Offspring],
+        children: list[str | None],
+        bars: dict[str, Hurdle] | None,
+    ) -> AsyncGenerator[str | None, None]:
+        """Breed every plan's child into ``children``, yielding each child to score as soon as
+        its operator reply arrives (None: replies that added none), ``bars`` brought up to
+        date first, so no slot waits for the slowest reply while children are ready.
+
+        Replies are journaled like any call: a resumed run gets the same children back,
+        perhaps in another order, which changes which rows are asked first, never a score.
+        """
+        rows = len(self.evaluator.examples)
+        self.display.phase(
+            f"gen {generation}: breeding and scoring {len(plans)} children",
+            len(plans) * (1 + rows),
+        )
+        replies: asyncio.Queue[tuple[int, str | None] | None] = asyncio.Queue()
+
+        async def breed(k: int, plan: Offspring) -> None:
+            child = await self.breeder.breed(plan)
+            self.display.advance()
+            replies.put_nowait((k, child))
+
+        breeding = asyncio.ensure_future(
+            gather_or_cancel([breed(k, plan) for k, plan in enumerate(plans)])
+        )
+        breeding.add_done_callback(lambda _: replies.put_nowait(None))  # the end, or a failure
+        joined: set[str] = set()
+        try:
+            while True:
+                arrived = [await replies.get()]
+                while not replies.empty():  # replies landing together: one update of the bars
+                    arrived.append(replies.get_nowait())
+                for reply in filter(None, arrived):
+                    children[reply[0]] = reply[1]
+                if None in arrived:
+                    breeding.result()  # a failed breed stops the generation here
+                if bars is not None:  # replaced, not updated: a child's bar may have gone
+                    bars.clear()
+                    bars.update(self._bars(plans, children) or {})
+                fresh: list[str | None] = []
+                for k in sorted(k for k, _ in filter(None, arrived)):
+                    child = children[k]
+                    if child is not None and child not in joined and self._unscored(child):
+                        joined.add(child)
+                        fresh.append(child)
+                    else:
+                        self.display.advance(rows)  # no rows to ask for this plan
+                for child in fresh or [None]:
+                    yield child
+                if None in arrived:
+                    return
+        finally:
+            breeding.cancel()
+            await asyncio.gather(breeding, return_exceptions=True)
+
+    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Hurdle] | None:
+        """Per child bred so far (None in ``children``: none yet, or none usable), the bar it
+        must clear to survive (``prune``; None: no pruning). A child with no bar (or a strategy
+        that declares none) is scored in full. Until the brood is in, a bar may still change:
+        it rises as siblings bred by earlier plans come in (GA's ties), and falls where another
+        plan breeds the same child (it survives by clearing any one of their bars): the
+        evaluator then goes on scoring a child it had pruned."""
         threshold = getattr(self.strategy, "threshold", None)
         if not self.config.prune or threshold is None:
-            return {}
+            return None
         declared = threshold(self.state.population, plans, children, self.config.population_size)
         bars: dict[str, list[Hurdle | None]] = {}
         for child, bar in zip(children, declared):
             if child is not None:
                 bars.setdefault(child, []).append(bar)
-        # A child bred by several plans survives by clearing any one of their bars.
         chosen: dict[str, Hurdle] = {}
         for text, found in bars.items():
             real = [bar for bar in found if bar is not None]
@@ -227,23 +285,34 @@ class Engine:
                 chosen[text] = real[0] if len(real) == 1 else AnyOf(tuple(real))
         return chosen
 
+    def _unscored(self, text: str) -> bool:
+        """Not scored yet, or only pruned so far (resumed: the journal answers the rows asked)."""
+        known = self.state.scored.get(text)
+        return known is None or known.pruned
+
     async def _score(
-        self, texts: list[str], generation: int, bars: dict[str, Hurdle] | None = None
+        self,
+        texts: list[str] | AsyncGenerator[str | None, None],
+        generation: int,
+        bars: dict[str, Hurdle] | None = None,
     ) -> dict[str, Score]:
-        """Scores of the texts not scored yet, or only pruned so far (resumed: the journal
-        answers the rows already asked)."""
-        scored = self.state.scored
-        new = [t for t in dict.fromkeys(texts) if t not in scored or scored[t].pruned]
-        done = self.store.load_batches(generation, new, self.evaluator.batches())
+        """Scores of the texts not scored yet, or only pruned so far; ``texts`` may also arrive
+        while others are scored (see ``_brood``)."""
+        batches = self.evaluator.batches()
+        if isinstance(texts, list):
+            texts = [t for t in dict.fromkeys(texts) if self._unscored(t)]
+            done = self.store.load_batches(generation, texts, batches)
+            total = self.evaluator.requests_needed(texts, done)
+            self.display.phase(f"gen {generation}: scoring {len(texts)} prompts", total)
+        else:
+            done = self.store.load_batches(generation, None, batches)
         self.recorder.phase_started(generation, len(done))
-        total = self.evaluator.requests_needed(new, done)
-        self.display.phase(f"gen {generation}: scoring {len(new)} prompts", total)
 
         async def save(batch_idx: int, rows: range, results: list[PromptResult]) -> None:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        return await self.evaluator.evaluate(new, done, save, bars, self._row_tally())
+        return await self.evaluator.evaluate(texts, done, save, bars, self._row_tally())
 
     def _row_tally(self) -> RowTally | None:
         """The state's tally of what prompts lost on each dev row, where pruning can use it

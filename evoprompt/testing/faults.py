@@ -43,6 +43,10 @@ class Faults:
     # towards 1: they miss the same samples, as a real model does on sarcasm or mixed reviews);
     # each prompt's accuracy is unchanged
     hard_rows: float = 0.0
+    # operator replies take up to this many seconds more than the rest, each its own share by a
+    # hash of the request: a real model writes children of different lengths, so a brood's
+    # replies arrive over seconds, not together
+    operator_spread: float = 0.0
 
 
 def error_reply(

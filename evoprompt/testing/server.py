@@ -35,6 +35,7 @@ from .answers import (
     message_choices,
     parent_of,
     text_choices,
+    unit,
 )
 from .faults import Faults, Reply, error_reply
 
@@ -62,6 +63,7 @@ class FakeLLMServer:
         self._serial = threading.Lock()  # held while answering, under the ``serial`` fault
         self.counts: Counter[str] = Counter()
         self.answered_bodies: Counter[str] = Counter()
+        self.answered_at: list[tuple[float, str]] = []  # (time.monotonic(), kind) per answer
         self.inflight = 0
         self.peak_inflight = 0
         self._httpd = _Server(("127.0.0.1", port), self._handler_class())
@@ -196,6 +198,7 @@ class FakeLLMServer:
             self.counts["prompt_tokens"] += payload["usage"]["prompt_tokens"]
             self.counts["completion_tokens"] += payload["usage"]["completion_tokens"]
             self.answered_bodies[json.dumps(body, sort_keys=True)] += 1
+            self.answered_at.append((time.monotonic(), kind))
         return 200, {}, payload
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -258,6 +261,8 @@ class FakeLLMServer:
                             time.sleep(f.hang_s)
                         if f.latency:
                             time.sleep(f.latency)
+                        if f.operator_spread and is_evolution(chat_content(body)):
+                            time.sleep(f.operator_spread * unit(raw.decode(errors="replace")))
                         status, headers, payload = server.respond(
                             self.path, body, self.headers.get("Authorization", "")
                         )
