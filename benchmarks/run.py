@@ -52,6 +52,9 @@ Measurements (workload: population 10, dev 200, 2 generations, GA, latency L = 5
    (``worse_children``), GA's ceiling (``bench/ceiling.py``: what exact pruning would save on
    the unpruned run had every losing child known its final bar from its first row), and the
    dry run's estimate against the unpruned run's calls.
+10. breeding and scoring overlapped (``bench/stream.py``): GA and DE whole runs whose operator
+   replies arrive over 0-2 s, wall time and classification calls (compare trees with
+   ``--tree``).
 
 Work files go to ``benchmarks/_work/`` (git-ignored); the report to ``benchmarks/RESULTS.md``.
 The parts live in ``benchmarks/bench/``: the endpoint (``server``), the dataset and the CLI
@@ -80,6 +83,7 @@ from bench.report import render, table, write_report
 from bench.resume import resume, startup
 from bench.scaling import median_run, scaling
 from bench.server import Endpoint, serve
+from bench.stream import stream
 from bench.whole import whole
 from bench.workload import Run, Runner, make_dataset, say
 
@@ -124,6 +128,8 @@ def benchmark(
         endpoint.close()
     if "pruning" in sections:
         out["pruning"] = pruning(plan)
+    if "stream" in sections:
+        out["stream"] = stream(plan, tree)
     return out
 
 

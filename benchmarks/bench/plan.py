@@ -14,6 +14,7 @@ PY = sys.executable
 LATENCY = 0.05
 SECTIONS = (
     "startup", "scaling", "overhead", "baseline", "resume", "memory", "whole", "cpu", "pruning",
+    "stream",
 )  # fmt: skip
 
 
@@ -40,6 +41,7 @@ class Plan:
     skill: float = 0.5  # ...and its prompts score 0.85-0.95 on sentiment, as a real model's do
     hard_rows: float = 0.5  # ...and they miss the same hard samples, as a real model's do
     prune_seeds: tuple[int, ...] = (1, 2, 3)  # GA on that endpoint again: how much seeds vary
+    stream_spread: float = 2.0  # whole runs whose operator replies arrive over this many seconds
 
 
 FULL = Plan()
@@ -59,4 +61,5 @@ QUICK = Plan(
     prune_dev=32,
     prune_generations=1,
     prune_seeds=(),
+    stream_spread=0.5,
 )

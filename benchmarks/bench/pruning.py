@@ -35,11 +35,12 @@ TARGET_SAVED = 0.25
 Row = tuple[str, str, str, str]
 
 
-def cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
+def cli(args: list[str], url: str, tree: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """The CLI of ``tree`` (this project, or another copy of it) against ``url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
     env.update(OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=url)
     return subprocess.run(
-        [PY, str(ROOT / "main.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
+        [PY, str(tree / "main.py"), *args], env=env, cwd=tree, capture_output=True, text=True
     )
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cpu, pruning, whole
+from . import cpu, pruning, stream, whole
 from .plan import LATENCY, QUICK, RESULTS, ROOT, Plan
 
 TARGET_RATIO = 1.15
@@ -91,7 +91,7 @@ def table(out: dict[str, Any]) -> list[Row]:
                 "-",
             )
         )
-    rows += whole.rows(out) + cpu.rows(out) + pruning.rows(out)
+    rows += whole.rows(out) + cpu.rows(out) + pruning.rows(out) + stream.rows(out)
     for key, name in (("disk_c32", "C=32 run"), ("disk_memory", "memory run")):
         if key in out:
             d = out[key]
