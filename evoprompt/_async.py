@@ -27,10 +27,9 @@ async def gather_or_cancel(coroutines: list[Awaitable[T]]) -> list[T]:
         failures = [t.exception() for t in done if t.exception() is not None]
         if failures and all(isinstance(f, Draining) for f in failures) and pending:
             await asyncio.wait(pending)
-        for task in tasks:
-            exc = task.exception() if task.done() else None
-            if exc is not None:
-                raise exc
+        found = [e for t in tasks if t.done() and (e := t.exception()) is not None]
+        if found:  # a real failure outranks a stop it happened during
+            raise next((f for f in found if not isinstance(f, Draining)), found[0])
         return [task.result() for task in tasks]
     finally:
         for task in tasks:

@@ -135,9 +135,12 @@ class Evaluator:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
         ``prompts`` may also join while others are scored (children as their operator replies
-        arrive): each item of the async iterable is a prompt joining, or None where only
-        ``bars`` changed. Bars may only ever rise (see :mod:`evoprompt.strategies.bars`), so a
-        prompt pruned against a lower one would have missed the final one too.
+        arrive): each item of the async generator is a prompt joining, or None where only
+        ``bars`` changed. After each item every prompt is checked against the bars as they now
+        are: one they rule out is pruned, a pruned one they no longer rule out (its bar fell) is
+        revived and asked the rows it skipped, so the last bars decide, as with a fixed list.
+        A joining prompt counts its rows recovered from ``done`` as progress (a stream's phase
+        total counts every row).
         A prompt with a bar in ``bars`` stops being asked once it provably misses it; its
         Score is then ``pruned``. A batch is saved once every prompt still asked has all its
         rows and no more can join; a prompt pruned part-way through a batch is left out of
@@ -148,6 +151,7 @@ class Evaluator:
         batches = self.batches()
         if tally is not None and len(tally) != len(self.examples):
             raise ValueError("a row tally must have one entry per dev row")
+        streaming = not isinstance(prompts, Sequence)
         batch = batch_of(batches)
         judged: dict[str, list[Judged]] = {}
         pruner = Pruner(self.metric, bars if bars is not None else {}, judged, _PENDING)
@@ -171,6 +175,8 @@ class Evaluator:
                         todo.discard(b)
             judged[prompt] = rows
             pruner.add(prompt)
+            if streaming:
+                self.progress(len(rows) - pruner.waiting(prompt))
             for b in todo:
                 left[b] += len(batches[b])
             asked.update(todo)

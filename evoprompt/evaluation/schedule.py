@@ -105,12 +105,17 @@ class BestFirst:
         self._flush: deque[Item] = deque()  # pruned prompts' pairs, handed out at once
 
     def add(self, prompt: str, rows: Iterable[int]) -> None:
-        """A prompt joins, or one revived (its bar fell) goes on with the rows it skipped."""
-        left = deque(sorted([*self._rows.get(prompt, ()), *rows], key=self._place.__getitem__))
+        """A prompt joins, or one revived (its bar fell) goes on with the rows it skipped,
+        and those of its pairs not handed out yet."""
+        unsent = [i for _, p, i in self._flush if p == prompt]
+        if unsent:
+            self._flush = deque(item for item in self._flush if item[1] != prompt)
+        everything = [*self._rows.get(prompt, ()), *unsent, *rows]
+        left = deque(sorted(everything, key=self._place.__getitem__))
         if left:
             self._rows[prompt] = left
-            self._waiting[prompt] = self._pruner.waiting(prompt)
-            self._sent[prompt] = 0
+            self._waiting.setdefault(prompt, self._pruner.waiting(prompt))  # kept on a revival:
+            self._sent.setdefault(prompt, 0)  # rows still on the wire count against it
 
     def close(self) -> None:
         self.closed = True
@@ -125,7 +130,8 @@ class BestFirst:
         return self._wire(prompt) < self._cap, -self._pruner.lost(prompt), -self._sent[prompt]
 
     def _safe(self, prompt: str) -> bool:
-        """Another row on the wire cannot be answered after the prompt is pruned."""
+        """Another row on the wire cannot be answered after the prompt is pruned, against its
+        bar as it stands (a sibling finishing may still raise it)."""
         return self._wire(prompt) < max(1.0, self._pruner.leeway(prompt))
 
     def __next__(self) -> Item | None:

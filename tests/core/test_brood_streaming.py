@@ -45,8 +45,8 @@ def test_children_are_scored_while_their_siblings_are_still_being_bred(
     assert len(bred) == 6 and max(bred) - min(bred) > 0.5  # the brood arrived over a second
     meanwhile = [t for t, kind in answers if kind == "classify" and min(bred) < t < max(bred)]
     assert len(meanwhile) > 0, "no child was scored before the slowest operator reply"
-    # the same result as replies arriving together, and as full scoring: while a brood is
-    # incomplete a child's bar is the most lenient any plan still breeding could give it
+    # the same result as replies arriving together, and as full scoring: a child's bar may
+    # change while the brood arrives, and the last bars decide
     together, _ = run(tmp_path, "together", Faults(**REALISTIC), prune=True, **settings)
     full, _ = run(tmp_path, "full", slow, prune=False, **settings)
     assert outcome(spread) == outcome(together) == outcome(full)

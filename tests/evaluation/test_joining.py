@@ -46,6 +46,7 @@ def evaluate(
     prompts: list[str] | Any,
     progress: Counted,
     bars: dict[str, Hurdle] | None = None,
+    done: dict[int, BatchRecord] | None = None,
 ) -> tuple[dict[str, Score], dict[int, dict[str, Any]]]:
     saved: dict[int, dict[str, Any]] = {}
 
@@ -58,7 +59,7 @@ def evaluate(
     evaluator = Evaluator(
         client, scorer, Accuracy(LABELS), DEV, batch_size=4, concurrency=1, progress=progress
     )
-    return asyncio.run(evaluator.evaluate(prompts, {}, save, bars)), saved
+    return asyncio.run(evaluator.evaluate(prompts, done or {}, save, bars)), saved
 
 
 def test_a_prompt_joining_later_is_scored_as_in_a_fixed_list_and_batches_wait_for_it() -> None:
@@ -117,3 +118,20 @@ def test_a_bar_that_rises_while_the_brood_breeds_prunes_a_prompt_already_scored_
     assert scores[GUESS].pruned and scores[GUESS].fitness < 0.9
     assert len(scorer.calls) < len(DEV.texts)
     assert all(doc["prompts"] == [] for doc in saved.values())  # pruned: in no batch file
+
+
+def test_a_joining_prompt_takes_its_rows_from_saved_batches_and_counts_them_as_progress() -> None:
+    """A resumed generation: batch 0 was saved before the stop. Its rows are not asked again,
+    and the progress bar, whose total counts every row of a stream, still reaches it."""
+    _, saved = evaluate(ScriptedScorer(), [CAREFUL], Counted(0))
+    done = {0: BatchRecord.from_json(saved[0])}
+
+    async def brood() -> AsyncGenerator[str | None, None]:
+        yield CAREFUL
+
+    scorer, progress = ScriptedScorer(), Counted(0)
+    scores, resaved = evaluate(scorer, brood(), progress, done=done)
+    assert len(scorer.calls) == len(DEV.texts) - 4  # batch 0's four rows came from its file
+    assert progress.count == len(DEV.texts)
+    fixed, _ = evaluate(ScriptedScorer(), [CAREFUL], Counted(0))
+    assert scores == fixed and sorted(resaved) == [1, 2]

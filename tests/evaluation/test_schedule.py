@@ -216,3 +216,30 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     assert next(schedule) is not None and next(schedule) is None
     schedule.close()
     assert next(schedule) is not None
+
+
+def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_handed() -> None:
+    """Pruned after two misses against 0.9; four of its other rows counted done unasked, the
+    rest not handed out yet. Its bar falls (another plan bred it): it is asked every row not
+    asked before, once, and the row still on the wire still counts against its share."""
+    judged = {"weak": [PENDING] * ROWS}
+    bars: dict[str, Hurdle] = {"weak": Bar(0.9, ties=True)}
+    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
+    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule.add("weak", range(ROWS))
+    schedule.close()
+    wire = [next(schedule) for _ in range(3)]
+    for item in wire[:2]:
+        assert item is not None
+        judged["weak"][item[2]] = Judged("x", "x", 0.0)
+        pruner.answered("weak", 0.0)
+    assert pruner.pruned == {"weak"}
+    skipped = [next(schedule) for _ in range(4)]
+    bars["weak"] = Bar(0.0, ties=True)
+    assert pruner.rebar() == ["weak"]
+    schedule.add("weak", [item[2] for item in skipped if item is not None])
+    rest = list(schedule)
+    asked = [item[2] for item in wire if item is not None]
+    assert sorted(i for _, _, i in rest) == sorted(set(range(ROWS)) - set(asked))
+    assert [i for _, _, i in rest] == [i for i in ORDER if i not in asked]  # hardest first
+    assert schedule._wire("weak") == 1 + len(rest)  # wire[2] has not landed
