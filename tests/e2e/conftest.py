@@ -148,12 +148,17 @@ class Source:
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (the lock file aside: flock leaves it as is)."""
-    return {
+    """sha256 of every file under ``folder``, but for files that hold nothing: the lock file
+    (flock leaves it as is) and SQLite's side files of a journal opened but not written to,
+    its shared-memory index and an empty write-ahead log (left by a process killed after it
+    opened the journal: SQLite removes them only on a clean close)."""
+    hashes = {
         p.relative_to(folder).as_posix(): sha256_bytes(p.read_bytes())
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
+        if p.is_file() and p.name != ".lock" and not p.name.endswith(".sqlite-shm")
     }
+    empty = sha256_bytes(b"")
+    return {k: v for k, v in hashes.items() if not (k.endswith(".sqlite-wal") and v == empty)}
 
 
 def run_args(result_dir: Path, *extra: str) -> list[str]:
