@@ -18,15 +18,17 @@ RUNNING = (
     "evoprompt.evaluation",
     "evoprompt.strategies",
     "httpx",
+    "aiohttp",
 )
 
 
 def loaded_after(*modules: str) -> list[str]:
-    """evoprompt (and httpx) modules in sys.modules after importing ``modules`` afresh."""
+    """evoprompt (and HTTP library) modules in sys.modules after importing ``modules`` afresh."""
     code = (
         "import importlib, json, sys\n"
         f"for name in {list(modules)!r}: importlib.import_module(name)\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('evoprompt', 'httpx')))))"
+        "prefixes = ('evoprompt', 'httpx', 'aiohttp')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(prefixes))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout))

@@ -43,7 +43,16 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "endpoint",
-        ("backend", "scorer", "model", "base_url", "fallback_model", "timeout", "max_tokens"),
+        (
+            "backend",
+            "scorer",
+            "model",
+            "base_url",
+            "fallback_model",
+            "timeout",
+            "http_client",
+            "max_tokens",
+        ),
     ),
     (
         "retries and limits",

@@ -3,7 +3,7 @@
 The rest of the program asks a backend's declared capabilities, never its name: the scorer
 follows ``chat`` / ``loglik``, and operators write few-shot completion templates exactly when a
 backend has no chat. A new backend is one ``@register_backend(...)`` on a build function.
-Building is lazy, so reading the registry imports neither httpx nor llama.cpp.
+Building is lazy, so reading the registry imports no HTTP library and no llama.cpp.
 """
 
 from __future__ import annotations
@@ -166,7 +166,11 @@ def _build_openai(config: Config, api_key: str) -> Backend:
     from evoprompt.llm.openai_http import OpenAIBackend
 
     return OpenAIBackend(
-        config.base_url, api_key, timeout=config.timeout, concurrency=config.concurrency
+        config.base_url,
+        api_key,
+        timeout=config.timeout,
+        concurrency=config.concurrency,
+        http_client=config.http_client,
     )
 
 

@@ -1,8 +1,8 @@
-"""OpenAI-compatible transport over one shared ``httpx.AsyncClient``: one attempt per call.
+"""The OpenAI-compatible backend: request bodies, answers and failures, one attempt per call.
 
-Failures are classified here, where the HTTP details are known, into the error types of
-:mod:`evoprompt.llm.errors`; everything above this module is transport-agnostic. The API key
-lives only in the client's default headers: it is never part of a message or an exception.
+Statuses and bodies are classified here, where the API's details are known, into the error
+types of :mod:`evoprompt.llm.errors`; everything above this module is API-agnostic, and the
+HTTP library below it is a :mod:`evoprompt.llm.transport` (``http_client``).
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ import time
 import urllib.parse
 from typing import Any
 
-import httpx
-
 from evoprompt.config import split_userinfo
 from evoprompt.llm.errors import (
     FatalError,
     LLMError,
     QuotaExhausted,
     RateLimited,
-    TimedOut,
     TransientError,
 )
 from evoprompt.llm.probe import (
@@ -38,9 +35,9 @@ from evoprompt.llm.probe import (
     probe,
 )
 from evoprompt.llm.shapes import ShapeWatch
+from evoprompt.llm.transport import DEFAULT, TRANSPORTS, Reply, Target, basic_auth
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
-POOL_SHARD = 2  # connections per httpx pool (see OpenAIBackend.__init__)
 _QUOTA_WORDS = ("insufficient_quota", "quota", "billing", "credit")
 _FATAL_HINTS = {
     400: "the endpoint rejected the request; check --model and the endpoint's API",
@@ -71,7 +68,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: Reply) -> str:
     try:
         body = response.json()
         err = body.get("error", body) if isinstance(body, dict) else body
@@ -82,9 +79,9 @@ def _error_text(response: httpx.Response) -> str:
         return response.text[:200]
 
 
-def classify(response: httpx.Response) -> LLMError:
+def classify(response: Reply) -> LLMError:
     """Map a non-2xx response onto a retryable or fatal error."""
-    status = response.status_code
+    status = response.status
     detail = _error_text(response).strip()
     suffix = f": {detail}" if detail else ""
     if status == 429:
@@ -109,40 +106,27 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float, concurrency: int):
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        # httpx would turn user:password in the URL into Basic auth *replacing* the Bearer
-        # key: the key wins, and the URL's credentials are used only when there is none.
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float,
+        concurrency: int,
+        http_client: str = DEFAULT,
+    ):
+        # user:password in the URL is sent as Basic auth only when there is no key: the key
+        # wins. Either lives only in the transport's default headers.
         base_url, userinfo = split_userinfo(base_url)
         user, _, password = userinfo.partition(":")
-        auth = (
-            httpx.BasicAuth(urllib.parse.unquote(user), urllib.parse.unquote(password))
-            if userinfo and not api_key
-            else None
-        )
-        # httpcore scans every pooled connection (a poll and a getpeername per idle one) each
-        # time a request starts or ends, so one pool of C connections costs O(C) per request:
-        # at C=32 that scan was ~40% of the runner's CPU. Pools of at most POOL_SHARD
-        # connections, each request sent on the least busy, keep the scan short. Two, not
-        # eight: between its calls a runner's worker holds no connection (it journals, scores
-        # and prunes), so its pool has idle connections to scan; pools of two took ~10% off
-        # the runner's CPU per call at C=32 against pools of eight.
-        shards = -(-concurrency // POOL_SHARD)
-        size = -(-concurrency // shards)
-        tls = httpx.create_ssl_context()  # one for all pools: each costs ~20 ms to build
-        self._clients = [
-            httpx.AsyncClient(
-                base_url=base_url.rstrip("/"),
-                headers=headers,
-                auth=auth,
-                verify=tls,
-                timeout=httpx.Timeout(timeout),
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-            )
-            for _ in range(shards)
-        ]
-        self._busy = [0] * shards
-        self._timeout = timeout
+        headers = {}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        elif userinfo:
+            unquote = urllib.parse.unquote
+            headers["Authorization"] = basic_auth(unquote(user), unquote(password))
+        target = Target(base_url.rstrip("/"), headers, timeout, concurrency)
+        self._transport = TRANSPORTS[http_client](target)
         self._memory = EndpointMemory(None, base_url, "")
         self._probing = asyncio.Lock()
         self._shapes = ShapeWatch()
@@ -240,17 +224,8 @@ class OpenAIBackend:
         return LLMResponse(logprobs=tuple(scores), usage=usage, model=body.get("model", ""))
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        shard = self._busy.index(min(self._busy))
-        self._busy[shard] += 1
-        try:
-            response = await self._clients[shard].post(path, json=payload)
-        except httpx.TimeoutException:
-            raise TimedOut(f"request timed out after {self._timeout}s") from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
-        finally:
-            self._busy[shard] -= 1
-        if response.status_code >= 300:
+        response = await self._transport.post(path, payload)
+        if response.status >= 300:
             raise self._shapes.failed(path, payload, classify(response))
         self._shapes.answered(path, payload)
         try:
@@ -263,8 +238,7 @@ class OpenAIBackend:
         return body
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._transport.aclose()
 
 
 def _choices(body: dict[str, Any]) -> list[dict[str, Any]]:

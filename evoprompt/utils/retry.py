@@ -11,10 +11,10 @@ import asyncio
 import functools
 import inspect
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard, TypeVar, cast, overload
 
-import httpx
 from tenacity import AsyncRetrying, Retrying
 
 from evoprompt.llm.retry import RetryListener, RetryPolicy, is_retryable, retry_notice
@@ -25,13 +25,24 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("evoprompt.retry")
 
-_TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError)
+_TRANSIENT = (ConnectionError, TimeoutError, asyncio.TimeoutError)
+_LIBRARY_TRANSIENT = {  # module: names of its transient failures
+    "httpx": ("TransportError",),  # timeouts included
+    "aiohttp": ("ClientConnectionError", "ClientPayloadError"),
+}
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: a retryable LLMError, an httpx timeout or transport error, or a
-    builtin ConnectionError/TimeoutError. Anything else is a bug or a refusal: raise at once."""
-    return is_retryable(exc) or isinstance(exc, _TRANSIENT)
+    """Worth another attempt: a retryable LLMError, an httpx or aiohttp timeout or transport
+    error, or a builtin ConnectionError/TimeoutError. Anything else is a bug or a refusal:
+    raise at once. A library not imported yet cannot have raised, so none is imported here."""
+    if is_retryable(exc) or isinstance(exc, _TRANSIENT):
+        return True
+    for module, names in _LIBRARY_TRANSIENT.items():
+        library = sys.modules.get(module)
+        if library is not None and isinstance(exc, tuple(getattr(library, n) for n in names)):
+            return True
+    return False
 
 
 def _is_async(fn: Callable[..., Any]) -> TypeGuard[Callable[..., Awaitable[Any]]]:

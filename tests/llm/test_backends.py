@@ -114,7 +114,7 @@ def test_a_registered_backend_is_a_valid_config_and_flag() -> None:
 def test_reading_the_registry_imports_no_transport() -> None:
     code = (
         "import sys, evoprompt.config as c; names = list(c.CHOICES['backend']); "
-        "loaded = [m for m in sys.modules if m.startswith(('httpx', 'llama'))]; "
+        "loaded = [m for m in sys.modules if m.startswith(('httpx', 'aiohttp', 'llama'))]; "
         "print(names, loaded)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 
-import httpx
 import pytest
+from multidict import CIMultiDict
 from tenacity import RetryCallState, Retrying
 
 from evoprompt.llm.errors import (
@@ -19,6 +20,7 @@ from evoprompt.llm.errors import (
 )
 from evoprompt.llm.openai_http import classify, parse_retry_after
 from evoprompt.llm.retry import RetryPolicy, is_retryable, wait_backoff
+from evoprompt.llm.transport import Reply
 
 
 class Failing:
@@ -158,12 +160,10 @@ def test_parse_retry_after_http_date() -> None:
 # -- classification of real HTTP responses ---------------------------------------------------
 
 
-def response(
-    status: int, body: object = None, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    if isinstance(body, str):
-        return httpx.Response(status, text=body, headers=headers)
-    return httpx.Response(status, json=body or {"error": {"message": "x"}}, headers=headers)
+def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> Reply:
+    """A reply as a transport hands it over: headers case-insensitive, the body as bytes."""
+    content = body if isinstance(body, str) else json.dumps(body or {"error": {"message": "x"}})
+    return Reply(status, CIMultiDict(headers or {}), content.encode())
 
 
 @pytest.mark.parametrize(

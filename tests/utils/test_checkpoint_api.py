@@ -11,6 +11,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 import pytest
@@ -227,6 +228,8 @@ TRANSIENT: list[BaseException] = [
     TransientError("HTTP 503"),
     httpx.ConnectError("refused"),
     httpx.ReadTimeout("read timed out"),
+    aiohttp.ServerDisconnectedError(),
+    aiohttp.ClientPayloadError("truncated body"),
 ]
 FATAL: list[BaseException] = [
     ValueError("bug"),

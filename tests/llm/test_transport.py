@@ -1,0 +1,198 @@
+"""Both HTTP clients (``--http-client aiohttp|httpx``) over real sockets: the same answers, the
+same failures, credentials and proxies from the same places."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from evoprompt.llm.errors import FatalError, TimedOut, TransientError
+from evoprompt.llm.openai_http import OpenAIBackend
+from evoprompt.llm.transport import TRANSPORTS, env_proxy
+from evoprompt.llm.types import LLMRequest
+from evoprompt.testing.server import FakeLLMServer
+
+CLIENTS = sorted(TRANSPORTS)
+HELLO = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInput: x\nAnswer:"),))
+CANNED = {
+    "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+}
+
+
+class Recorder:
+    """A bare HTTP server that records each request (line and headers) and answers with a
+    canned chat completion, or with ``status`` and a ``Location`` header when set."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.status = 200
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                recorder.seen.append((self.requestline, headers))
+                body = json.dumps(CANNED).encode()
+                self.send_response(recorder.status)
+                if recorder.status != 200:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_CONNECT(self) -> None:  # an HTTPS proxy's tunnel: recorded, refused
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                recorder.seen.append((self.requestline, headers))
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+async def ask(backend: OpenAIBackend, request: LLMRequest = HELLO) -> str:
+    try:
+        return (await backend.complete(request)).text
+    finally:
+        await backend.aclose()
+
+
+def backend(url: str, client: str, *, key: str = "sk-test", timeout: float = 5.0) -> OpenAIBackend:
+    return OpenAIBackend(url, key, timeout=timeout, concurrency=4, http_client=client)
+
+
+def test_both_clients_get_the_same_answers() -> None:
+    request = LLMRequest(kind="completion", model="m", prompt="Say hi\n\nInput: x\nAnswer:")
+    with FakeLLMServer() as server:
+        answers = {
+            client: (asyncio.run(ask(backend(server.url, client))),
+                     asyncio.run(ask(backend(server.url, client), request)))
+            for client in CLIENTS
+        }  # fmt: skip
+        assert server.stats()["answered"] == 2 * len(CLIENTS)
+    assert len(set(answers.values())) == 1, answers
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_wrong_key_is_fatal_and_never_shown(client: str) -> None:
+    with FakeLLMServer() as server:
+        server.set_faults(api_key="sk-right")
+        assert asyncio.run(ask(backend(server.url, client, key="sk-right")))
+        with pytest.raises(FatalError, match="HTTP 401") as caught:
+            asyncio.run(ask(backend(server.url, client, key="sk-wrong")))
+        stats = server.stats()
+    assert stats["answered"] == 1 and stats["status_401"] == 1
+    assert "sk-wrong" not in f"{caught.value} {caught.value.hint}"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_url_credentials_become_basic_auth_only_without_a_key(
+    client: str, recorder: Recorder
+) -> None:
+    url = recorder.origin.replace("http://", "http://ann:s%40cret@") + "/v1"
+    assert asyncio.run(ask(backend(url, client, key=""))) == "hi"
+    assert asyncio.run(ask(backend(url, client, key="sk-k"))) == "hi"
+    (line, first), (_, second) = recorder.seen
+    assert line.startswith("POST /v1/chat/completions ")
+    assert first["authorization"] == "Basic " + base64.b64encode(b"ann:s@cret").decode()
+    assert second["authorization"] == "Bearer sk-k"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_redirect_is_reported_not_followed(client: str, recorder: Recorder) -> None:
+    recorder.status = 307
+    with pytest.raises(FatalError, match="HTTP 307"):
+        asyncio.run(ask(backend(recorder.origin + "/v1", client)))
+    assert len(recorder.seen) == 1
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_the_environment_proxy_is_used_unless_no_proxy_names_the_host(
+    client: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = "http://api.invalid:9/v1"  # unresolvable: only the proxy can answer
+    monkeypatch.setenv("HTTP_PROXY", recorder.origin.replace("http://", "http://pu:pw@"))
+    assert asyncio.run(ask(backend(target, client))) == "hi"
+    line, headers = recorder.seen[0]
+    assert line.startswith("POST http://api.invalid:9/v1/chat/completions ")
+    assert headers["authorization"] == "Bearer sk-test"
+    assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:pw").decode()
+    monkeypatch.setenv("NO_PROXY", "api.invalid")
+    assert env_proxy(target) is None
+    with pytest.raises(TransientError, match="connection failed"):
+        asyncio.run(ask(backend(target, client)))
+    assert len(recorder.seen) == 1
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_an_https_proxy_gets_its_credentials_and_never_the_key(
+    client: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", recorder.origin.replace("http://", "http://pu:pw@"))
+    with pytest.raises(TransientError, match="connection failed"):
+        asyncio.run(ask(backend("https://api.invalid/v1", client, key="sk-secret")))
+    ((line, headers),) = recorder.seen
+    assert line.startswith("CONNECT api.invalid:443 ")
+    assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:pw").decode()
+    assert "sk-secret" not in repr(headers)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_hung_request_times_out(client: str) -> None:
+    with FakeLLMServer() as server:
+        server.set_faults(hang_first=1, hang_s=30.0)
+        with pytest.raises(TimedOut, match=r"timed out after 0\.5s"):
+            asyncio.run(asyncio.wait_for(ask(backend(server.url, client, timeout=0.5)), 20))
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_refused_connection_and_a_non_json_body_are_transient(client: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"  # bound, never listening
+        with pytest.raises(TransientError, match="connection failed") as caught:
+            asyncio.run(ask(backend(closed, client)))
+    assert caught.value.retryable
+    with FakeLLMServer() as server:
+        server.set_faults(p_nonjson=1.0)
+        with pytest.raises(TransientError, match="not JSON"):
+            asyncio.run(ask(backend(server.url, client)))
