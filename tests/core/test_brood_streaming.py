@@ -50,5 +50,8 @@ def test_children_are_scored_while_their_siblings_are_still_being_bred(
     together, _ = run(tmp_path, "together", Faults(**REALISTIC), prune=True, **settings)
     full, _ = run(tmp_path, "full", slow, prune=False, **settings)
     assert outcome(spread) == outcome(together) == outcome(full)
-    pruned = Layout(tmp_path / "spread").population.read_text().count('"pruned": true')
+    # Children were pruned, so the identity covers pruning. Where the brood arrives together:
+    # with replies spread, a fast runner may score a GA child in full before the siblings
+    # that raise its bar exist (README, "Pruning": its price while the brood arrives).
+    pruned = Layout(tmp_path / "together").population.read_text().count('"pruned": true')
     assert pruned > 0, "the realistic endpoint's weaker children are pruned"
