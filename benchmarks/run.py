@@ -45,8 +45,9 @@ Measurements (workload: population 10, dev 200, 2 generations, GA, latency L = 5
    from spawn to exit over the same per-phase ideal, and spawn to first request of that fresh
    experiment.
 8. CPU per call (``bench/cpu.py``): the runner's rusage CPU over its requests at zero latency,
-   C = 32, next to the transport floor, a bare httpx loop (``bench/floor.py``) against the same
-   endpoint process.
+   C = 32, next to the transport floor, a bare loop of the runner's own transport
+   (``bench/floor.py``) against the same endpoint process; both again with ``--http-client
+   httpx`` for reference.
 9. pruning and the dry run (``bench/pruning.py``): calls saved on GA and DE with the identical
    summary, on the default test endpoint and on one whose children are sometimes worse
    (``worse_children``), GA's ceiling (``bench/ceiling.py``: what exact pruning would save on
@@ -64,6 +65,7 @@ runs (``workload``), one module per measurement, and the report (``report``).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import shutil
 import sys
@@ -93,6 +95,10 @@ def benchmark(
 ) -> dict[str, Any]:
     """The selected measurements, in an order that lets later ones reuse earlier runs."""
     out: dict[str, Any] = {}
+    # Bytecode as an installed tool runs from (pip compiles what it installs; an editable
+    # checkout's first run writes it): start-up figures measure the runner, not the compiler,
+    # even where PYTHONDONTWRITEBYTECODE is set or the sources just changed.
+    compileall.compile_dir(tree / "evoprompt", quiet=1)
     for folder in ("result", "pristine", "logs"):
         shutil.rmtree(WORK / folder, ignore_errors=True)
     dataset = WORK / f"bench_{plan.dataset_rows}.csv"

@@ -1,10 +1,10 @@
-"""The transport floor: a bare httpx loop, the runner's transport without the runner.
+"""The transport floor: a bare loop of the runner's HTTP transport, without the runner.
 
-    python benchmarks/bench/floor.py URL REQUESTS CONCURRENCY
+    python benchmarks/bench/floor.py URL REQUESTS CONCURRENCY [aiohttp|httpx]
 
-Sends REQUESTS classification-shaped chat requests to URL with CONCURRENCY workers over the
-same transport the runner uses (``httpx.AsyncClient`` pools of at most 2 connections, the
-least busy one per request, the body parsed as JSON) and nothing else: no limiter, no journal,
+Sends REQUESTS classification-shaped chat requests to URL with CONCURRENCY workers through
+the transport the runner uses (``evoprompt.llm.transport``, aiohttp by default: the same
+class, pool and settings), the body parsed as JSON, and nothing else: no limiter, no journal,
 no scoring. The process's CPU time (rusage, taken by the caller) over REQUESTS is the floor
 that CPU per call is compared with; like the runner's figure it includes interpreter start.
 """
@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this tree's evoprompt
 
-POOL_SHARD = 2
+from evoprompt.llm.transport import DEFAULT, TRANSPORTS, Target
 
 
-async def loop(url: str, requests: int, concurrency: int) -> None:
-    shards = -(-concurrency // POOL_SHARD)
-    size = -(-concurrency // shards)
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    headers = {"Authorization": "Bearer sk-bench"}
-    clients = [
-        httpx.AsyncClient(base_url=url, headers=headers, limits=limits) for _ in range(shards)
-    ]
-    busy = [0] * shards
+async def loop(url: str, requests: int, concurrency: int, client: str) -> None:
+    target = Target(url, {"Authorization": "Bearer sk-bench"}, 60.0, concurrency)
+    transport = TRANSPORTS[client](target)
     todo = iter(range(requests))
 
     async def worker() -> None:
@@ -42,19 +37,15 @@ async def loop(url: str, requests: int, concurrency: int) -> None:
                 "temperature": 0.0,
                 "max_tokens": 16,
             }
-            shard = busy.index(min(busy))
-            busy[shard] += 1
-            try:
-                response = await clients[shard].post("/chat/completions", json=payload)
-            finally:
-                busy[shard] -= 1
-            response.raise_for_status()
-            response.json()["choices"][0]["message"]["content"]
+            reply = await transport.post("/chat/completions", payload)
+            if reply.status >= 300:
+                raise RuntimeError(f"HTTP {reply.status}")
+            reply.json()["choices"][0]["message"]["content"]
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    for client in clients:
-        await client.aclose()
+    await transport.aclose()
 
 
 if __name__ == "__main__":
-    asyncio.run(loop(sys.argv[1].rstrip("/"), int(sys.argv[2]), int(sys.argv[3])))
+    client = sys.argv[4] if len(sys.argv) > 4 else DEFAULT
+    asyncio.run(loop(sys.argv[1].rstrip("/"), int(sys.argv[2]), int(sys.argv[3]), client))
