@@ -98,6 +98,10 @@ def classify(response: Reply) -> LLMError:
         return TransientError(f"HTTP {status}{suffix}", status=status, retry_after=wait)
     name = _STATUS_NAMES.get(status, f"HTTP {status}")
     hint = _FATAL_HINTS.get(status, "check the endpoint, --model and the request settings")
+    if 300 <= status < 400:  # a POST is not followed: its body would be dropped or resent
+        where = response.headers.get("location")
+        name = f"redirected to {where}" if where else "redirected"
+        hint = "set --base-url to the address the endpoint redirects to (https://? /v1?)"
     return FatalError(f"{name} (HTTP {status}){suffix}", hint=hint, status=status)
 
 

@@ -9,7 +9,7 @@ network or proxy that only it gets through.
 
 Each transport turns its library's failures into :mod:`evoprompt.llm.errors` types and hands
 back a :class:`Reply`; the backend above classifies status codes without knowing the library.
-The API key lives only in a transport's default headers: never in a message or an exception.
+The API key lives only in a transport's headers: never in a message or an exception.
 """
 
 from __future__ import annotations

@@ -140,8 +140,9 @@ def test_url_credentials_become_basic_auth_only_without_a_key(
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_redirect_is_reported_not_followed(client: str, recorder: Recorder) -> None:
     recorder.status = 307
-    with pytest.raises(FatalError, match="HTTP 307"):
+    with pytest.raises(FatalError, match=r"redirected to /elsewhere \(HTTP 307\)") as caught:
         asyncio.run(ask(backend(recorder.origin + "/v1", client)))
+    assert "--base-url" in caught.value.hint
     assert len(recorder.seen) == 1
 
 
