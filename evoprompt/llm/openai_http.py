@@ -35,7 +35,7 @@ from evoprompt.llm.probe import (
     probe,
 )
 from evoprompt.llm.shapes import ShapeWatch
-from evoprompt.llm.transport import DEFAULT, TRANSPORTS, Reply, Target, basic_auth
+from evoprompt.llm.transport import DEFAULT, TRANSPORTS, Reply, Target, basic_auth, env_proxy
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _QUOTA_WORDS = ("insufficient_quota", "quota", "billing", "credit")
@@ -123,13 +123,21 @@ class OpenAIBackend:
         # wins. Either lives only in the transport's default headers.
         base_url, userinfo = split_userinfo(base_url)
         user, _, password = userinfo.partition(":")
+        api_key = api_key.strip()  # a key pasted with its line end
+        if not all("!" <= c <= "~" for c in api_key):  # not printed: it is a secret
+            raise FatalError(
+                "OPENAI_API_KEY holds a character an HTTP header cannot carry (a space, a "
+                "control character or a non-ASCII letter)",
+                hint="set it again, copied from the provider's page",
+            )
         headers = {}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         elif userinfo:
             unquote = urllib.parse.unquote
             headers["Authorization"] = basic_auth(unquote(user), unquote(password))
-        target = Target(base_url.rstrip("/"), headers, timeout, concurrency)
+        base_url = base_url.rstrip("/")
+        target = Target(base_url, headers, timeout, concurrency, env_proxy(base_url))
         self._transport = TRANSPORTS[http_client](target)
         self._memory = EndpointMemory(None, base_url, "")
         self._probing = asyncio.Lock()

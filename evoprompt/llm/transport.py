@@ -63,6 +63,7 @@ class Target:
     headers: Mapping[str, str]  # Authorization included
     timeout: float
     concurrency: int
+    proxy: str | None = None  # an http(s):// URL, credentials included (see env_proxy)
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -78,28 +79,48 @@ def tls_context() -> ssl.SSLContext:
         import certifi
 
         cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except OSError as exc:  # ssl.SSLError included
+        raise FatalError(
+            f"cannot load CA certificates ({exc.__class__.__name__}: {exc})",
+            hint="point SSL_CERT_FILE / SSL_CERT_DIR at a CA bundle, or unset them",
+        ) from None
 
 
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
-    ``ALL_PROXY``, ``NO_PROXY``), as httpx reads them."""
+    ``ALL_PROXY``, ``NO_PROXY``, a ``host:port`` entry included), as httpx reads them: with
+    ``http://`` when it names no scheme. Only HTTP(S) proxies can carry the requests."""
     parts = urllib.parse.urlsplit(url)
     proxies = urllib.request.getproxies()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
         return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    scheme = proxy.partition("://")[0].lower()
+    if scheme not in ("http", "https"):  # the URL is not shown: it may hold credentials
+        raise FatalError(
+            f"the environment's proxy for {parts.scheme}:// is a {scheme} proxy, which is not "
+            "supported",
+            hint="set HTTPS_PROXY / HTTP_PROXY to an http:// proxy, or NO_PROXY to the "
+            "endpoint's host to go direct",
+        )
     return proxy
 
 
 class AiohttpTransport:
     """One ``aiohttp.ClientSession`` with a pool of ``concurrency`` connections.
 
-    The session is opened on first use, inside the running event loop, as aiohttp requires.
-    Redirects are not followed (a redirected POST is a misconfigured base URL, reported as
-    its 3xx status). The proxy comes from the environment, as with httpx, read once: aiohttp's
-    ``trust_env`` would re-read it and ``~/.netrc`` on every request, half the transport's CPU.
+    The session is opened on first use, inside the running event loop, as aiohttp requires;
+    what can be wrong with the settings (the proxy, the CA bundle) is found when the
+    transport is built, before any call. Redirects are not followed (a redirected POST is a
+    misconfigured base URL, reported as its 3xx status). aiohttp's own ``trust_env`` is off:
+    it re-reads the proxy settings and ``~/.netrc`` on every request, half the transport's CPU.
     """
+
+    MAX_HEADER = 65536  # bytes per header line (aiohttp's default, 8190, refuses some proxies')
 
     def __init__(self, target: Target):
         import aiohttp
@@ -109,31 +130,32 @@ class AiohttpTransport:
         self._yarl = yarl
         self._target = target
         self._session: aiohttp.ClientSession | None = None
-        self._extra: dict[str, Any] = {}  # post()'s arguments for a proxy
         self._urls: dict[str, Any] = {}
-
-    def _open(self) -> Any:
-        aiohttp, t = self._aiohttp, self._target
-        secure = t.base_url.lower().startswith("https:")
-        headers = dict(t.headers)
-        proxy = env_proxy(t.base_url)
-        if proxy:
+        secure = target.base_url.lower().startswith("https:")
+        self._ssl: ssl.SSLContext | bool = tls_context() if secure else True
+        self._headers: dict[str, str] | None = dict(target.headers)
+        self._extra: dict[str, Any] = {}  # post()'s arguments for a proxy
+        if target.proxy:
             # Through a proxy the headers go with each request, not as the session's defaults:
             # aiohttp copies those into the proxy's, and the key would reach an HTTPS CONNECT.
-            url = self._yarl.URL(proxy)
-            self._extra = {"proxy": url.with_user(None), "headers": headers}
+            url = yarl.URL(target.proxy)
+            self._extra = {"proxy": url.with_user(None), "headers": self._headers}
             if url.user is not None:
                 credentials = {"Proxy-Authorization": basic_auth(url.user, url.password or "")}
                 if secure:  # sent on the CONNECT that opens the tunnel
                     self._extra["proxy_headers"] = credentials
                 else:  # a plain-HTTP proxy reads the request's own headers
-                    headers.update(credentials)
+                    self._headers.update(credentials)
+            self._headers = None
+
+    def _open(self) -> Any:
+        aiohttp, t = self._aiohttp, self._target
         self._session = aiohttp.ClientSession(
-            headers=None if proxy else headers,  # defaults: ~10% less CPU than per request
+            headers=self._headers,  # defaults: ~10% less CPU than the same headers per request
             timeout=aiohttp.ClientTimeout(total=t.timeout),
-            connector=aiohttp.TCPConnector(
-                limit=t.concurrency, ssl=tls_context() if secure else True
-            ),
+            connector=aiohttp.TCPConnector(limit=t.concurrency, ssl=self._ssl),
+            max_line_size=self.MAX_HEADER,
+            max_field_size=self.MAX_HEADER,
         )
         return self._session
 
@@ -165,6 +187,7 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
 
 class HttpxTransport:
@@ -190,6 +213,8 @@ class HttpxTransport:
             httpx.AsyncClient(
                 base_url=target.base_url,
                 headers=dict(target.headers),
+                proxy=target.proxy,
+                trust_env=False,  # the proxy and the CA bundle are read above, as for aiohttp
                 verify=tls,
                 timeout=httpx.Timeout(target.timeout),
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
@@ -208,7 +233,7 @@ class HttpxTransport:
             raise TimedOut(f"request timed out after {self._timeout}s") from None
         except httpx.InvalidURL as exc:
             raise FatalError(f"invalid endpoint URL ({exc})", hint="check --base-url") from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport failures, and a body that fails to decode
             raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
         finally:
             self._busy[shard] -= 1

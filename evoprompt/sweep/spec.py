@@ -30,6 +30,8 @@ SHARED_KEYS = (
     "result_dir",
     "checkpoint",
     "concurrency",
+    "timeout",  # one transport per endpoint
+    "http_client",
     "rpm",
     "tpm",
     "max_calls",

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,11 +32,14 @@ CANNED = {
 
 class Recorder:
     """A bare HTTP server that records each request (line and headers) and answers with a
-    canned chat completion, or with ``status`` and a ``Location`` header when set."""
+    canned chat completion (``body`` and ``headers`` replace its own when set), or with
+    ``status`` and a ``Location`` header when set."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.status = 200
+        self.body = json.dumps(CANNED).encode()
+        self.headers: dict[str, str] = {}
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,10 +47,12 @@ class Recorder:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 recorder.seen.append((self.requestline, headers))
-                body = json.dumps(CANNED).encode()
+                body = recorder.body
                 self.send_response(recorder.status)
                 if recorder.status != 200:
                     self.send_header("Location", "/elsewhere")
+                for name, value in recorder.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -165,6 +171,25 @@ def test_the_environment_proxy_is_used_unless_no_proxy_names_the_host(
 
 
 @pytest.mark.parametrize("client", CLIENTS)
+def test_proxy_settings_as_people_write_them(
+    client: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = "http://api.invalid:9/v1"
+    monkeypatch.setenv("HTTP_PROXY", recorder.origin.removeprefix("http://"))  # no scheme
+    assert asyncio.run(ask(backend(target, client))) == "hi"
+    assert recorder.seen[0][0].startswith("POST http://api.invalid:9/v1/chat/completions ")
+    monkeypatch.setenv("NO_PROXY", "api.invalid:9")  # a host:port entry
+    assert env_proxy(target) is None
+    monkeypatch.setenv("NO_PROXY", "api.invalid:10")
+    assert env_proxy(target) == recorder.origin
+    monkeypatch.setenv("ALL_PROXY", "socks5://user:hidden@127.0.0.1:1080")
+    monkeypatch.delenv("HTTP_PROXY")
+    with pytest.raises(FatalError, match="socks5 proxy, which is not supported") as caught:
+        backend(target, client)  # refused when built, before any call
+    assert "hidden" not in str(caught.value)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 def test_an_https_proxy_gets_its_credentials_and_never_the_key(
     client: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,6 +200,41 @@ def test_an_https_proxy_gets_its_credentials_and_never_the_key(
     assert line.startswith("CONNECT api.invalid:443 ")
     assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:pw").decode()
     assert "sk-secret" not in repr(headers)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_key_is_trimmed_and_one_no_header_can_carry_is_refused_unshown(
+    client: str, recorder: Recorder
+) -> None:
+    url = recorder.origin + "/v1"
+    assert asyncio.run(ask(backend(url, client, key="sk-pasted\r\n"))) == "hi"
+    assert recorder.seen[0][1]["authorization"] == "Bearer sk-pasted"
+    for bad in ("sk-a\rb", "sk-\u00e9t\u00e9", "sk two"):
+        with pytest.raises(FatalError, match="OPENAI_API_KEY holds a character") as caught:
+            backend(url, client, key=bad)
+        assert bad not in f"{caught.value} {caught.value.hint}"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_an_unreadable_ca_bundle_is_refused_before_any_call(
+    client: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(FatalError, match="cannot load CA certificates") as caught:
+        backend("https://api.invalid/v1", client)
+    assert "SSL_CERT_FILE" in caught.value.hint
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_long_headers_pass_and_a_corrupt_compressed_body_is_transient(
+    client: str, recorder: Recorder
+) -> None:
+    recorder.headers = {"X-Trace": "t" * 20_000}  # some gateways send long ones
+    assert asyncio.run(ask(backend(recorder.origin + "/v1", client))) == "hi"
+    recorder.headers = {"Content-Encoding": "gzip"}
+    recorder.body = b"not gzip at all"
+    with pytest.raises(TransientError):
+        asyncio.run(ask(backend(recorder.origin + "/v1", client)))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
