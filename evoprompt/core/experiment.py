@@ -139,11 +139,13 @@ class Experiment:
         self.exp_dir = exp_dir
         self.display = display or Silent()
         self.task = task or load_task(config, metric)
+        # The transport first: settings it refuses (the key, a proxy, a CA bundle) stop the run
+        # before the journal is opened, so nothing in the folder changes.
+        backend = backend_spec(config.backend)
+        transport = shared.backend(config) if shared else backend.build(config, api_key)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         exp_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
-        backend = backend_spec(config.backend)
-        transport = shared.backend(config) if shared else backend.build(config, api_key)
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
             transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))

@@ -147,7 +147,8 @@ class Session:
         self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
 
     def __enter__(self) -> Session:
-        self._created = not self.exp_dir.exists()
+        # New, or reserved empty by the CLI for this run: nothing in it is anyone else's.
+        self._created = not self.exp_dir.exists() or not any(self.exp_dir.iterdir())
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         refuse_links(self.exp_dir)
         self.lock.acquire()

@@ -3,6 +3,7 @@ fallbacks (the client-level cases are in tests/llm/test_failures.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tests.conftest import (
     summary,
     wait_for,
 )
+from tests.e2e.conftest import tree_hashes
 
 
 def test_faulty_endpoint_gives_the_fault_free_result_and_counts_retries(
@@ -80,6 +82,31 @@ def test_wrong_key_stops_fast_with_one_clear_line(tmp_path: Path) -> None:
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
     assert secret not in done.stderr + done.stdout
+
+
+def test_a_key_no_header_can_carry_is_refused_unshown_and_leaves_nothing(tmp_path: Path) -> None:
+    args = [*SMALL, "--result-dir", str(tmp_path), "--max-generations"]  # the last one counts
+    with FakeLLMServer() as server:
+        first = run_cli([*args, "0", "--experiment-id", "kept"], cli_env(server))
+        assert first.returncode == 0, first.stderr
+        before = tree_hashes(tmp_path / "kept")
+        bad = cli_env(server, key="sk-line\rbreak")
+        fresh = run_cli([*args, "0"], bad)  # a new experiment: its reserved folder goes again
+        extended = run_cli([*args, "1", "--experiment-id", "kept"], bad)
+        sent = server.stats()["requests"]
+    for done in (fresh, extended):
+        assert done.returncode == 2, done.stderr
+        assert "error: OPENAI_API_KEY holds a character an HTTP header cannot carry" in done.stderr
+        assert "sk-line" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert tree_hashes(tmp_path / "kept") == before
+    assert sent == first_requests(tmp_path / "kept")
+
+
+def first_requests(exp_dir: Path) -> int:
+    """Requests the first (good) run made: every one of them is in its API statistics."""
+    doc = json.loads((exp_dir / "summary.json").read_text())
+    return int(doc["api_stats"]["succeeded"]) + int(doc["api_stats"]["failed"])
 
 
 def test_dead_endpoint_exits_75_and_the_same_command_finishes_later(
