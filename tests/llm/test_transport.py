@@ -7,11 +7,8 @@ import asyncio
 import base64
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +17,7 @@ from evoprompt.llm.openai_http import OpenAIBackend
 from evoprompt.llm.transport import TRANSPORTS, env_proxy
 from evoprompt.llm.types import LLMRequest
 from evoprompt.testing.server import FakeLLMServer
+from tests.loopback import Loopback, QuietHandler
 
 CLIENTS = sorted(TRANSPORTS)
 HELLO = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInput: x\nAnswer:"),))
@@ -42,11 +40,14 @@ class Recorder:
         self.headers: dict[str, str] = {}
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        class Handler(QuietHandler):
+            def record(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 recorder.seen.append((self.requestline, headers))
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.record()
                 body = recorder.body
                 self.send_response(recorder.status)
                 if recorder.status != 200:
@@ -59,26 +60,16 @@ class Recorder:
                 self.wfile.write(body)
 
             def do_CONNECT(self) -> None:  # an HTTPS proxy's tunnel: recorded, refused
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                recorder.seen.append((self.requestline, headers))
+                self.record()
                 self.send_response(403)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._server = Loopback(Handler)
+        self.origin = self._server.origin
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()
 
 
 @pytest.fixture
