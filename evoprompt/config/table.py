@@ -115,10 +115,10 @@ def split_userinfo(url: str) -> tuple[str, str]:
 
 
 class _Registered(Collection[str]):
-    """The names in a registry (strategies, backends), imported at first use and read at each
-    use: one registered later is valid too, and reading a config (as the inspection commands
-    do) imports no strategy or backend code. The registries import this module, not the
-    other way round."""
+    """The names in a registry (strategies, backends, HTTP transports), imported at first use
+    and read at each use: one registered later is valid too, and reading a config (as the
+    inspection commands do) imports no strategy, backend or transport code. The registries
+    import this module, not the other way round."""
 
     def __init__(self, names: Callable[[], Collection[str]]):
         self._names = names
@@ -139,6 +139,12 @@ def _strategy_names() -> Collection[str]:
     return STRATEGIES.keys()
 
 
+def _transport_names() -> Collection[str]:
+    from evoprompt.llm.transport import TRANSPORTS
+
+    return TRANSPORTS.keys()
+
+
 def _backend_names() -> Collection[str]:
     from evoprompt.llm.backends import backend_choices
 
@@ -150,7 +156,7 @@ CHOICES: dict[str, Collection[str]] = {
     "backend": _Registered(_backend_names),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
-    "http_client": ("aiohttp", "httpx"),
+    "http_client": _Registered(_transport_names),
 }
 POSITIVE = {
     "dev_size",

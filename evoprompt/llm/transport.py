@@ -66,6 +66,18 @@ class Target:
     proxy: str | None = None  # an http(s):// URL, credentials included (see env_proxy)
 
 
+def _timed_out(timeout: float) -> TimedOut:
+    return TimedOut(f"request timed out after {timeout}s")
+
+
+def _invalid_url(exc: Exception) -> FatalError:
+    return FatalError(f"invalid endpoint URL ({exc})", hint="check --base-url")
+
+
+def _connection_failed(exc: Exception) -> TransientError:
+    return TransientError(f"connection failed ({exc.__class__.__name__}: {exc})")
+
+
 def basic_auth(user: str, password: str) -> str:
     """An ``Authorization`` (or ``Proxy-Authorization``) value for HTTP Basic auth."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
@@ -133,25 +145,26 @@ class AiohttpTransport:
         self._urls: dict[str, Any] = {}
         secure = target.base_url.lower().startswith("https:")
         self._ssl: ssl.SSLContext | bool = tls_context() if secure else True
-        self._headers: dict[str, str] | None = dict(target.headers)
+        headers = dict(target.headers)
+        self._defaults: dict[str, str] | None = headers  # the session's: ~10% less CPU
         self._extra: dict[str, Any] = {}  # post()'s arguments for a proxy
         if target.proxy:
             # Through a proxy the headers go with each request, not as the session's defaults:
             # aiohttp copies those into the proxy's, and the key would reach an HTTPS CONNECT.
             url = yarl.URL(target.proxy)
-            self._extra = {"proxy": url.with_user(None), "headers": self._headers}
+            self._defaults = None
+            self._extra = {"proxy": url.with_user(None), "headers": headers}
             if url.user is not None:
                 credentials = {"Proxy-Authorization": basic_auth(url.user, url.password or "")}
                 if secure:  # sent on the CONNECT that opens the tunnel
                     self._extra["proxy_headers"] = credentials
                 else:  # a plain-HTTP proxy reads the request's own headers
-                    self._headers.update(credentials)
-            self._headers = None
+                    headers.update(credentials)
 
     def _open(self) -> Any:
         aiohttp, t = self._aiohttp, self._target
         self._session = aiohttp.ClientSession(
-            headers=self._headers,  # defaults: ~10% less CPU than the same headers per request
+            headers=self._defaults,
             timeout=aiohttp.ClientTimeout(total=t.timeout),
             connector=aiohttp.TCPConnector(limit=t.concurrency, ssl=self._ssl),
             max_line_size=self.MAX_HEADER,
@@ -178,11 +191,11 @@ class AiohttpTransport:
             async with request as r:
                 return Reply(r.status, r.headers, await r.read())
         except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
-            raise TimedOut(f"request timed out after {self._target.timeout}s") from None
+            raise _timed_out(self._target.timeout) from None
         except aiohttp.InvalidURL as exc:
-            raise FatalError(f"invalid endpoint URL ({exc})", hint="check --base-url") from None
+            raise _invalid_url(exc) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
+            raise _connection_failed(exc) from None
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -230,11 +243,11 @@ class HttpxTransport:
         try:
             r = await self._clients[shard].post(path, json=payload)
         except httpx.TimeoutException:
-            raise TimedOut(f"request timed out after {self._timeout}s") from None
+            raise _timed_out(self._timeout) from None
         except httpx.InvalidURL as exc:
-            raise FatalError(f"invalid endpoint URL ({exc})", hint="check --base-url") from None
+            raise _invalid_url(exc) from None
         except httpx.RequestError as exc:  # transport failures, and a body that fails to decode
-            raise TransientError(f"connection failed ({exc.__class__.__name__}: {exc})") from None
+            raise _connection_failed(exc) from None
         finally:
             self._busy[shard] -= 1
         return Reply(r.status_code, r.headers, r.content)
