@@ -29,7 +29,10 @@ class Pruner:
 
     ``judged`` holds every prompt's rows, ``pending`` (by identity) where none is answered
     yet; rows on the wire count as perfect until they land, so the bound only ever falls.
-    ``finished`` holds the exact fitness of every prompt answered on all its rows.
+    ``finished`` holds the exact fitness of every prompt answered on all its rows. Against a
+    bar, a prompt still being scored is a rival with the fitness it has already earned (its
+    rows not answered counted as misses), so a sibling on its way to a high score raises the
+    others' bars before it finishes.
     """
 
     def __init__(
@@ -47,19 +50,19 @@ class Pruner:
         self.finished: dict[str, float] = {}
         self._lost: dict[str, float] = {}
         self._left: dict[str, int] = {}
+        self._least: dict[str, float] = {}  # the fitness each prompt is sure to reach
         self._floors: dict[str, float] = {}
+        self._stale = 0  # answers since the floors were last brought up to date
         for prompt in judged:
             self.add(prompt)
 
     def add(self, prompt: str) -> None:
         """Watch a prompt that joined (its rows in ``judged``, recovered ones filled in)."""
-        rows = self.judged[prompt]
-        self._lost[prompt] = sum(1.0 - j.score for j in rows if j is not self.pending)
-        self._left[prompt] = sum(j is self.pending for j in rows)
+        self._count(prompt)
         if self._left[prompt] == 0:
             self._finish(prompt)
         elif prompt in self.bars:
-            self._floors[prompt] = self.bars[prompt].floor(self.finished)
+            self._floors[prompt] = self.bars[prompt].floor(self._rivals(prompt))
 
     def rebar(self) -> list[str]:
         """The bars changed (more of the brood is known): prune whatever they now rule out,
@@ -68,23 +71,19 @@ class Pruner:
         revived = []
         for prompt in list(self.pruned):
             bar = self.bars.get(prompt)
-            if bar is None or bar.clears(self.bound(prompt), self.finished):
+            if bar is None or bar.clears(self.bound(prompt), self._rivals(prompt)):
                 self.pruned.discard(prompt)
                 self._floors.pop(prompt, None)
-                rows = self.judged[prompt]
-                self._lost[prompt] = sum(1.0 - j.score for j in rows if j is not self.pending)
-                self._left[prompt] = sum(j is self.pending for j in rows)
+                self._count(prompt)
                 if self._left[prompt] == 0:
                     self._finish(prompt)
                 revived.append(prompt)
-        self._update_floors()
-        for prompt in list(self._floors):
-            if prompt not in self.pruned and prompt not in self.finished:
-                self._check(prompt)
+        self._refresh()
         return revived
 
     def answered(self, prompt: str, score: float) -> None:
-        """Account one answered row; prune the prompt once its bound misses its bar."""
+        """Account one answered row; prune the prompt once its bound misses its bar, and
+        every so often re-check the others against the fitness their rivals have earned."""
         if prompt in self.pruned:
             return
         self._left[prompt] -= 1
@@ -92,12 +91,34 @@ class Pruner:
         if self._left[prompt] == 0:
             self._finish(prompt)
         elif self.bars:
-            self._check(prompt)
+            self._least[prompt] = self._earned(prompt)
+            self._stale += 1
+            if self._stale >= len(self._floors):  # O(prompts) work every `prompts` answers
+                self._refresh()
+            else:
+                self._check(prompt)
+
+    def _count(self, prompt: str) -> None:
+        rows = self.judged[prompt]
+        self._lost[prompt] = sum(1.0 - j.score for j in rows if j is not self.pending)
+        self._left[prompt] = sum(j is self.pending for j in rows)
+        self._least[prompt] = self._earned(prompt)
+
+    def _earned(self, prompt: str) -> float:
+        """At most the fitness the prompt ends with: the running tally's error is far below
+        the slack taken off (a rival must be surely fitter to rank ahead)."""
+        rows = len(self.judged[prompt])
+        return (rows - self._left[prompt] - self._lost[prompt]) / rows - _SLACK
+
+    def _rivals(self, prompt: str) -> dict[str, float]:
+        return {t: f for t, f in self._least.items() if t != prompt}
 
     def _finish(self, prompt: str) -> None:
-        self.finished[prompt] = self.metric.fitness([j.score for j in self.judged[prompt]])
+        self.finished[prompt] = self._least[prompt] = self.metric.fitness(
+            [j.score for j in self.judged[prompt]]
+        )
         if self.bars:
-            self._update_floors()
+            self._refresh()
 
     def _check(self, prompt: str) -> None:
         bar = self.bars.get(prompt)
@@ -105,7 +126,7 @@ class Pruner:
             return
         rough = 1.0 - self._lost[prompt] / len(self.judged[prompt])
         floor = self._floors.get(prompt, float("inf"))  # a bar that just came: check it
-        if rough > floor + _SLACK or bar.clears(self.bound(prompt), self.finished):
+        if rough > floor + _SLACK or bar.clears(self.bound(prompt), self._rivals(prompt)):
             return
         self.pruned.add(prompt)
 
@@ -131,9 +152,17 @@ class Pruner:
         rows = self.judged[prompt]
         return self.metric.fitness([1.0 if j is self.pending else j.score for j in rows])
 
-    def _update_floors(self) -> None:
-        """Recompute each open prompt's floor: a sibling finishing raises it, a bar replaced
-        while the brood is bred may move it either way."""
+    def _open(self, prompt: str) -> bool:
+        return prompt in self._left and prompt not in self.finished and prompt not in self.pruned
+
+    def _refresh(self) -> None:
+        """Bring every open prompt's floor up to date (its rivals have earned more, or a bar
+        replaced while the brood is bred moved it either way) and check it against its bar:
+        one waiting its turn is pruned before it is asked another row."""
+        self._stale = 0
         for prompt, bar in self.bars.items():
-            if prompt in self._left and prompt not in self.finished and prompt not in self.pruned:
-                self._floors[prompt] = bar.floor(self.finished)
+            if self._open(prompt):
+                self._floors[prompt] = bar.floor(self._rivals(prompt))
+        for prompt in list(self._floors):
+            if self._open(prompt):
+                self._check(prompt)

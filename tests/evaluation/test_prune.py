@@ -105,3 +105,25 @@ def test_a_sibling_that_finishes_raises_the_bar(sibling_first: bool, pruned: set
     assert pruner.finished == {"a": 0.75}
     answer("b", 1, 1.0)
     assert pruner.pruned == pruned
+
+
+def test_a_sibling_still_being_scored_raises_the_bar_with_the_score_it_has_earned() -> None:
+    """One seat: "b" can reach 0.5 after two misses of four; "a" has earned 0.75 with a row
+    still to come, so it surely ranks ahead and "b" is out before "a" finishes (and before
+    "b" is asked another row). An earned score that only equals the bound does not count: a
+    sibling must be surely fitter, or it could still tie."""
+    pending = Judged("", "", 0.0)
+    judged = {"a": [pending] * 4, "b": [pending] * 4}
+    pruner = Pruner(Accuracy(LABELS), {"b": Seats(1, (), frozenset({"a"}))}, judged, pending)
+
+    def answer(prompt: str, row: int, score: float) -> None:
+        judged[prompt][row] = Judged("x", "x", score)
+        pruner.answered(prompt, score)
+
+    answer("b", 0, 0.0)
+    answer("b", 1, 0.0)
+    answer("a", 0, 1.0)
+    answer("a", 1, 1.0)
+    assert not pruner.pruned  # "a" has earned 0.5: it could end level with "b"
+    answer("a", 2, 1.0)
+    assert pruner.pruned == {"b"} and "a" not in pruner.finished
