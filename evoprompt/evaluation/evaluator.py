@@ -36,18 +36,25 @@ _PENDING = Judged("", "", 0.0)
 
 
 class Wakeup:
-    """Wakes the workers waiting for a prompt to join; ``over`` once none can join any more."""
+    """Wakes the workers waiting for a prompt to join or an answer to land; ``over`` once no
+    prompt can join any more."""
 
     def __init__(self) -> None:
         self.over = False
         self._event = asyncio.Event()
+        self._waiting = 0
 
     async def wait(self) -> None:
-        await self._event.wait()
+        self._waiting += 1
+        try:
+            await self._event.wait()
+        finally:
+            self._waiting -= 1
 
     def wake(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+        if self._waiting:  # most answers find nobody waiting: no new event for them
+            self._event.set()
+            self._event = asyncio.Event()
 
 
 class ScheduleBug(RuntimeError):
@@ -198,8 +205,7 @@ class Evaluator:
                     output = await self.scorer.answer(self.client, prompt, example.text)
                     judged[prompt][i] = found = self.metric.judge(output, example)
                     pruner.answered(prompt, found.score)
-                    if not joining.over:  # an answer can make a waiting row safe to ask
-                        joining.wake()
+                    joining.wake()  # an answer can make a waiting row safe to ask
                 self.progress(1)
                 left[b] -= 1
                 if left[b] == 0 and joining.over:

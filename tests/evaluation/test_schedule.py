@@ -218,6 +218,35 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     assert next(schedule) is not None
 
 
+def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
+    """Both against 0.8 on 16 rows (out after losing more than 3.2), a share of 8 each. Once
+    nothing more can join, the prompt that can reach the highest fitness goes on up to its
+    share even past what it can miss (its score raises the others' bars); another gets no
+    more rows on the wire than it can miss, and a slot waits (None) rather than ask it."""
+    judged = {p: [PENDING] * ROWS for p in ("strong", "weak")}
+    bars: dict[str, Hurdle] = {p: Bar(0.8, ties=True) for p in judged}
+    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
+    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    for prompt in judged:
+        schedule.add(prompt, range(ROWS))
+    schedule.close()
+    wire = [next(schedule) for _ in range(12)]
+    assert [item[1] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
+    assert next(schedule) is None  # the leader at its share, the other past what it can miss
+
+    def land(item: Item | None, score: float) -> None:
+        assert item is not None
+        judged[item[1]][item[2]] = Judged("x", "x", score)
+        pruner.answered(item[1], score)
+
+    land(wire[1], 0.0)  # weak lost 1 of 3.2 with three on the wire: still waits
+    assert next(schedule) is None
+    land(wire[0], 1.0)  # the leader has a slot of its share again
+    item = next(schedule)
+    assert item is not None and item[1] == "strong"
+    assert next(schedule) is None
+
+
 def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_handed() -> None:
     """Pruned after two misses against 0.9; four of its other rows counted done unasked, the
     rest not handed out yet. Its bar falls (another plan bred it): it is asked every row not
