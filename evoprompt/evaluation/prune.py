@@ -147,6 +147,11 @@ class Pruner:
             return float("inf")
         return len(self.judged[prompt]) * (1.0 - floor) - self._lost[prompt]
 
+    def rises(self, prompt: str) -> bool:
+        """Whether the prompt's bar can still rise with its rivals' scores."""
+        bar = self.bars.get(prompt)
+        return bar is not None and bar.rises()
+
     def bound(self, prompt: str) -> float:
         """The best fitness the prompt can still reach."""
         rows = self.judged[prompt]

@@ -23,6 +23,10 @@ class Hurdle(Protocol):
 
     def floor(self, rivals: Mapping[str, float]) -> float: ...
 
+    def rises(self) -> bool:
+        """Whether rivals' scores can raise it (it is worth waiting for them)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -40,6 +44,9 @@ class Bar:
 
     def floor(self, rivals: Mapping[str, float]) -> float:
         return self.value
+
+    def rises(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class Seats:
         known = sorted([*self.fixed, *rivals.values()], reverse=True)
         return known[self.seats - 1] if len(known) >= self.seats else float("-inf")
 
+    def rises(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True)
 class AnyOf:
@@ -75,3 +85,6 @@ class AnyOf:
 
     def floor(self, rivals: Mapping[str, float]) -> float:
         return min(bar.floor(rivals) for bar in self.bars)
+
+    def rises(self) -> bool:
+        return any(bar.rises() for bar in self.bars)

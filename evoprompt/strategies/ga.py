@@ -96,7 +96,7 @@ class GeneticAlgorithm:
     ) -> list[Seats]:
         """A child survives only among the ``size`` best distinct prompts: the parents rank
         ahead of it on ties, and so does a sibling bred by an earlier plan (``select`` keeps
-        the first of equal fitness), so each sibling that finishes can raise its bar."""
+        the first of equal fitness), so each sibling, as it is answered, can raise its bar."""
         fixed = tuple(ind.fitness for ind in population)
         return [
             Seats(size, fixed, frozenset(t for t in children[:i] if t is not None and t != text))

@@ -218,18 +218,24 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     assert next(schedule) is not None
 
 
-def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
-    """Both against 0.8 on 16 rows (out after losing more than 3.2), a share of 8 each. Once
-    nothing more can join, the prompt that can reach the highest fitness goes on up to its
-    share even past what it can miss (its score raises the others' bars); another gets no
-    more rows on the wire than it can miss, and a slot waits (None) rather than ask it."""
+def closed_pair(bar: Hurdle) -> tuple[dict[str, list[Judged]], Pruner, BestFirst]:
+    """"strong" and "weak", each against ``bar`` on 16 rows, a share of 8 each, closed."""
     judged = {p: [PENDING] * ROWS for p in ("strong", "weak")}
-    bars: dict[str, Hurdle] = {p: Bar(0.8, ties=True) for p in judged}
-    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
+    pruner = Pruner(Accuracy(("a", "b")), dict.fromkeys(judged, bar), judged, PENDING)
     schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
     for prompt in judged:
         schedule.add(prompt, range(ROWS))
     schedule.close()
+    return judged, pruner, schedule
+
+
+def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
+    """Both against a bar their rivals can raise (two seats, both parents at 0.8: out after
+    losing more than 3.2 of 16). Once nothing more can join, the prompt that can reach the
+    highest fitness goes on up to its share even past what it can miss (its score raises the
+    others' bars); another gets no more rows on the wire than it can miss, and a slot waits
+    (None) rather than ask it."""
+    judged, pruner, schedule = closed_pair(Seats(2, (0.8, 0.8), frozenset()))
     wire = [next(schedule) for _ in range(12)]
     assert [item[1] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
     assert next(schedule) is None  # the leader at its share, the other past what it can miss
@@ -245,6 +251,14 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
     item = next(schedule)
     assert item is not None and item[1] == "strong"
     assert next(schedule) is None
+
+
+def test_once_closed_a_fixed_bar_gains_nothing_by_waiting() -> None:
+    """Against a bar no rival can raise (DE's), waiting for other answers cannot cut a
+    prompt off sooner: once closed, each is asked up to its share."""
+    _, _, schedule = closed_pair(Bar(0.8, ties=True))
+    wire = [next(schedule) for _ in range(16)]
+    assert Counter(item[1] for item in wire if item) == {"strong": 8, "weak": 8}
 
 
 def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_handed() -> None:
