@@ -201,8 +201,10 @@ def md(out: dict[str, Any], plan: Plan) -> list[str]:
         "the GA's children are mostly better than the parents they compete with). The GA's "
         "*ceiling* (`bench/ceiling.py`) is what exact pruning would save on the same unpruned "
         "run if every losing child had known its final bar from its first row, rows hardest "
-        "first: while siblings are still being scored the real bar is lower, so no exact "
-        "schedule reaches it.",
+        "first: while siblings are still being scored the real bar is lower (it counts a "
+        "sibling at the score it has earned so far), and a losing child bred again in a later "
+        "generation is counted once there, where a pruning run pays for more of its rows then, "
+        "so no exact schedule reaches it.",
         "",
         "| algorithm | endpoint | calls --no-prune | calls pruned | saved | ceiling "
         "| identical summary | dry-run estimate | estimate error | requests during dry run |",
