@@ -4,9 +4,10 @@ not lift it over the bar it must clear to survive selection.
 The bound is the metric's fitness with every row not yet answered counted as a perfect 1.0.
 It is exact, not a guess, for metrics whose fitness is the mean of per-example scores in
 [0, 1] (``MeanMetric``'s): a pruned prompt's true fitness is at most its bound, so it would
-have missed the bar too and selection is unchanged. Other metrics are never pruned. Each
-prompt that finishes is handed to the others' bars (``evoprompt.strategies.bars``), which can
-only rise with it.
+have missed the bar too and selection is unchanged. Other metrics are never pruned. The
+others' bars (``evoprompt.strategies.bars``) are handed each prompt's least fitness: what it
+has earned so far while it is scored, its exact fitness once finished; it only rises, and so
+do they.
 """
 
 from __future__ import annotations

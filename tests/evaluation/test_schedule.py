@@ -7,7 +7,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -219,7 +219,7 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
 
 
 def closed_pair(bar: Hurdle) -> tuple[dict[str, list[Judged]], Pruner, BestFirst]:
-    """"strong" and "weak", each against ``bar`` on 16 rows, a share of 8 each, closed."""
+    """ "strong" and "weak", each against ``bar`` on 16 rows, a share of 8 each, closed."""
     judged = {p: [PENDING] * ROWS for p in ("strong", "weak")}
     pruner = Pruner(Accuracy(("a", "b")), dict.fromkeys(judged, bar), judged, PENDING)
     schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
@@ -251,6 +251,17 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
     item = next(schedule)
     assert item is not None and item[1] == "strong"
     assert next(schedule) is None
+
+
+def test_once_closed_the_last_open_prompt_is_not_held_to_a_share() -> None:
+    """Its share is of the slots others could use: alone, it gets every row at once."""
+    judged = {"last": [PENDING] * ROWS}
+    bars: dict[str, Hurdle] = {"last": Seats(2, (0.8, 0.8), frozenset())}
+    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
+    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule.add("last", range(ROWS))
+    schedule.close()
+    assert None not in [next(schedule) for _ in range(ROWS)]
 
 
 def test_once_closed_a_fixed_bar_gains_nothing_by_waiting() -> None:
@@ -286,3 +297,62 @@ def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_hand
     assert sorted(i for _, _, i in rest) == sorted(set(range(ROWS)) - set(asked))
     assert [i for _, _, i in rest] == [i for i in ORDER if i not in asked]  # hardest first
     assert schedule._wire("weak") == 1 + len(rest)  # wire[2] has not landed
+
+
+def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight prompts of differing skill against GA seats, eight workers whose answers land
+    after random delays: once closed, rows of prompts near their cut wait for answers (the
+    workers wait), every waiting worker is woken, and the result is that of full scoring."""
+    rows, rng = 24, random.Random(3)
+    data = Dataset(tuple(f"text {i}" for i in range(rows)), ("a",) * rows, "dev")
+    prompts = [f"prompt {k}" for k in range(8)]
+    right = {
+        p: {i for i in range(rows) if rng.random() < 0.45 + 0.07 * k} for k, p in enumerate(prompts)
+    }
+    waits = Counter[bool]()
+
+    class Counted(evaluator_module.Wakeup):
+        async def wait(self) -> None:
+            waits[self.over] += 1
+            await super().wait()
+
+    class Delayed:
+        async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
+            await asyncio.sleep(rng.random() / 1000)
+            return "a" if int(text.split()[1]) in right[instruction] else "b"
+
+        def forget(self, instruction: str) -> None:
+            pass
+
+    async def save(*_: object) -> None:
+        pass
+
+    def run(bars: dict[str, Hurdle] | None) -> dict[str, Any]:
+        evaluator = Evaluator(
+            cast(LLMClient, None),
+            Delayed(),
+            Accuracy(("a", "b")),
+            data,
+            batch_size=8,
+            concurrency=8,
+        )
+        scoring = evaluator.evaluate(prompts, {}, save, bars, RowTally.empty(data.texts))
+        return asyncio.run(asyncio.wait_for(scoring, timeout=60))
+
+    full = {p: score.fitness for p, score in run(None).items()}
+    monkeypatch.setattr(evaluator_module, "Wakeup", Counted)
+    bars: dict[str, Hurdle] = {
+        p: Seats(4, (0.75, 0.75, 0.7), frozenset(prompts[:k])) for k, p in enumerate(prompts)
+    }
+    scores = run(bars)
+    assert waits[True] > 0  # workers did wait once nothing more could join
+    pruned = {p for p, score in scores.items() if score.pruned}
+    assert pruned and pruned != set(prompts)
+    for p in prompts:
+        rivals = {q: f for q, f in full.items() if q != p}
+        if p in pruned:
+            assert full[p] <= scores[p].fitness and not bars[p].clears(full[p], rivals)
+        else:
+            assert scores[p].fitness == full[p]
