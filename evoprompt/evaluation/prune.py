@@ -167,8 +167,6 @@ class Pruner:
         one waiting its turn is pruned before it is asked another row."""
         self._stale = 0
         for prompt, bar in self.bars.items():
-            if self._open(prompt):
+            if self._open(prompt):  # a prompt pruned here leaves the others' rivals as they are
                 self._floors[prompt] = bar.floor(self._rivals(prompt))
-        for prompt in list(self._floors):
-            if self._open(prompt):
                 self._check(prompt)

@@ -85,6 +85,11 @@ def test_only_a_plain_mean_is_pruned(metric: Any, expected: bool) -> None:
     assert prunable(metric) is expected
 
 
+def answer(pruner: Pruner, prompt: str, row: int, score: float) -> None:
+    pruner.judged[prompt][row] = Judged("x", "x", score)
+    pruner.answered(prompt, score)
+
+
 @pytest.mark.parametrize(("sibling_first", "pruned"), [(True, {"b"}), (False, set())])
 def test_a_sibling_that_finishes_raises_the_bar(sibling_first: bool, pruned: set[str]) -> None:
     """One seat: once "a" finishes at 0.75, "b" (bound 0.75 after one miss) is out only when
@@ -94,16 +99,12 @@ def test_a_sibling_that_finishes_raises_the_bar(sibling_first: bool, pruned: set
     before = frozenset({"a"}) if sibling_first else frozenset()
     pruner = Pruner(Accuracy(LABELS), {"b": Seats(1, (), before)}, judged, pending)
 
-    def answer(prompt: str, row: int, score: float) -> None:
-        judged[prompt][row] = Judged("x", "x", score)
-        pruner.answered(prompt, score)
-
-    answer("b", 0, 0.0)
+    answer(pruner, "b", 0, 0.0)
     assert not pruner.pruned  # no rival yet: the seat is free
     for row, score in enumerate((1.0, 1.0, 0.0, 1.0)):
-        answer("a", row, score)
+        answer(pruner, "a", row, score)
     assert pruner.finished == {"a": 0.75}
-    answer("b", 1, 1.0)
+    answer(pruner, "b", 1, 1.0)
     assert pruner.pruned == pruned
 
 
@@ -116,14 +117,10 @@ def test_a_sibling_still_being_scored_raises_the_bar_with_the_score_it_has_earne
     judged = {"a": [pending] * 4, "b": [pending] * 4}
     pruner = Pruner(Accuracy(LABELS), {"b": Seats(1, (), frozenset({"a"}))}, judged, pending)
 
-    def answer(prompt: str, row: int, score: float) -> None:
-        judged[prompt][row] = Judged("x", "x", score)
-        pruner.answered(prompt, score)
-
-    answer("b", 0, 0.0)
-    answer("b", 1, 0.0)
-    answer("a", 0, 1.0)
-    answer("a", 1, 1.0)
+    answer(pruner, "b", 0, 0.0)
+    answer(pruner, "b", 1, 0.0)
+    answer(pruner, "a", 0, 1.0)
+    answer(pruner, "a", 1, 1.0)
     assert not pruner.pruned  # "a" has earned 0.5: it could end level with "b"
-    answer("a", 2, 1.0)
+    answer(pruner, "a", 2, 1.0)
     assert pruner.pruned == {"b"} and "a" not in pruner.finished

@@ -56,6 +56,14 @@ class Scoring:
         return out
 
 
+def land(pruner: Pruner, item: Item | None, score: float) -> None:
+    """An answer to a pair handed out lands."""
+    assert item is not None
+    _, prompt, i = item
+    pruner.judged[prompt][i] = Judged("x", "x", score)
+    pruner.answered(prompt, score)
+
+
 def test_the_prompt_that_lost_least_is_asked_next_each_on_its_hardest_rows_first() -> None:
     todo = [list(PROMPTS) for _ in BATCHES]
     items = Scoring(OPEN, todo, concurrency=1).drain()
@@ -205,20 +213,15 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     wire = [next(schedule) for _ in range(4)]
     assert None not in wire and next(schedule) is None
 
-    def land(item: Item | None, score: float) -> None:
-        assert item is not None
-        judged["weak"][item[2]] = Judged("x", "x", score)
-        pruner.answered("weak", score)
-
-    land(wire[0], 0.0)  # lost 1 of 3.2, three on the wire
+    land(pruner, wire[0], 0.0)  # lost 1 of 3.2, three on the wire
     assert next(schedule) is None
-    land(wire[1], 1.0)  # lost 1, two on the wire: a third is safe
+    land(pruner, wire[1], 1.0)  # lost 1, two on the wire: a third is safe
     assert next(schedule) is not None and next(schedule) is None
     schedule.close()
     assert next(schedule) is not None
 
 
-def closed_pair(bar: Hurdle) -> tuple[dict[str, list[Judged]], Pruner, BestFirst]:
+def closed_pair(bar: Hurdle) -> tuple[Pruner, BestFirst]:
     """ "strong" and "weak", each against ``bar`` on 16 rows, a share of 8 each, closed."""
     judged = {p: [PENDING] * ROWS for p in ("strong", "weak")}
     pruner = Pruner(Accuracy(("a", "b")), dict.fromkeys(judged, bar), judged, PENDING)
@@ -226,7 +229,7 @@ def closed_pair(bar: Hurdle) -> tuple[dict[str, list[Judged]], Pruner, BestFirst
     for prompt in judged:
         schedule.add(prompt, range(ROWS))
     schedule.close()
-    return judged, pruner, schedule
+    return pruner, schedule
 
 
 def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
@@ -235,19 +238,14 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
     highest fitness goes on up to its share even past what it can miss (its score raises the
     others' bars); another gets no more rows on the wire than it can miss, and a slot waits
     (None) rather than ask it."""
-    judged, pruner, schedule = closed_pair(Seats(2, (0.8, 0.8), frozenset()))
+    pruner, schedule = closed_pair(Seats(2, (0.8, 0.8), frozenset()))
     wire = [next(schedule) for _ in range(12)]
     assert [item[1] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
     assert next(schedule) is None  # the leader at its share, the other past what it can miss
 
-    def land(item: Item | None, score: float) -> None:
-        assert item is not None
-        judged[item[1]][item[2]] = Judged("x", "x", score)
-        pruner.answered(item[1], score)
-
-    land(wire[1], 0.0)  # weak lost 1 of 3.2 with three on the wire: still waits
+    land(pruner, wire[1], 0.0)  # weak lost 1 of 3.2 with three on the wire: still waits
     assert next(schedule) is None
-    land(wire[0], 1.0)  # the leader has a slot of its share again
+    land(pruner, wire[0], 1.0)  # the leader has a slot of its share again
     item = next(schedule)
     assert item is not None and item[1] == "strong"
     assert next(schedule) is None
@@ -267,7 +265,7 @@ def test_once_closed_the_last_open_prompt_is_not_held_to_a_share() -> None:
 def test_once_closed_a_fixed_bar_gains_nothing_by_waiting() -> None:
     """Against a bar no rival can raise (DE's), waiting for other answers cannot cut a
     prompt off sooner: once closed, each is asked up to its share."""
-    _, _, schedule = closed_pair(Bar(0.8, ties=True))
+    _, schedule = closed_pair(Bar(0.8, ties=True))
     wire = [next(schedule) for _ in range(16)]
     assert Counter(item[1] for item in wire if item) == {"strong": 8, "weak": 8}
 
