@@ -300,9 +300,13 @@ def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_hand
 def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Eight prompts of differing skill against GA seats, eight workers whose answers land
-    after random delays: once closed, rows of prompts near their cut wait for answers (the
-    workers wait), every waiting worker is woken, and the result is that of full scoring."""
+    """Eight prompts of differing skill against GA seats, eight workers whose answers land in
+    a random order: once closed, rows of prompts near their cut wait for answers (the workers
+    wait), every waiting worker is woken, and the result is that of full scoring.
+
+    Answers are held until the loop has run dry and then released one at a time, drawn from a
+    seeded generator; no wall-clock timer decides the order, so a loaded machine runs the very
+    same schedule (random sleeps once let answers bunch up there and no worker ever waited)."""
     rows, rng = 24, random.Random(3)
     data = Dataset(tuple(f"text {i}" for i in range(rows)), ("a",) * rows, "dev")
     prompts = [f"prompt {k}" for k in range(8)]
@@ -316,28 +320,45 @@ def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
             waits[self.over] += 1
             await super().wait()
 
-    class Delayed:
+    class Held:
+        """Parks every request; ``land`` answers a random parked one once nothing else can run."""
+
+        def __init__(self) -> None:
+            self.parked: list[tuple[asyncio.Future[str], str]] = []
+
         async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
-            await asyncio.sleep(rng.random() / 1000)
-            return "a" if int(text.split()[1]) in right[instruction] else "b"
+            landed = asyncio.get_running_loop().create_future()
+            self.parked.append((landed, "a" if int(text.split()[1]) in right[instruction] else "b"))
+            return await landed
 
         def forget(self, instruction: str) -> None:
             pass
+
+        async def land(self) -> None:
+            while True:
+                for _ in range(20):  # let every woken worker run to its next request or wait
+                    await asyncio.sleep(0)
+                if self.parked:
+                    landed, output = self.parked.pop(rng.randrange(len(self.parked)))
+                    landed.set_result(output)
 
     async def save(*_: object) -> None:
         pass
 
     def run(bars: dict[str, Hurdle] | None) -> dict[str, Any]:
+        held = Held()
         evaluator = Evaluator(
-            cast(LLMClient, None),
-            Delayed(),
-            Accuracy(("a", "b")),
-            data,
-            batch_size=8,
-            concurrency=8,
+            cast(LLMClient, None), held, Accuracy(("a", "b")), data, batch_size=8, concurrency=8
         )
-        scoring = evaluator.evaluate(prompts, {}, save, bars, RowTally.empty(data.texts))
-        return asyncio.run(asyncio.wait_for(scoring, timeout=60))
+
+        async def scoring() -> dict[str, Any]:
+            landing = asyncio.create_task(held.land())
+            try:
+                return await evaluator.evaluate(prompts, {}, save, bars, RowTally.empty(data.texts))
+            finally:
+                landing.cancel()
+
+        return asyncio.run(asyncio.wait_for(scoring(), timeout=60))
 
     full = {p: score.fitness for p, score in run(None).items()}
     monkeypatch.setattr(evaluator_module, "Wakeup", Counted)
