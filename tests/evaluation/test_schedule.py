@@ -221,9 +221,9 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     assert next(schedule) is not None
 
 
-def closed_pair(bar: Hurdle) -> tuple[Pruner, BestFirst]:
-    """ "strong" and "weak", each against ``bar`` on 16 rows, a share of 8 each, closed."""
-    judged = {p: [PENDING] * ROWS for p in ("strong", "weak")}
+def closed(bar: Hurdle, *prompts: str) -> tuple[Pruner, BestFirst]:
+    """``prompts``, each against ``bar`` on 16 rows, 16 slots shared among them, closed."""
+    judged = {p: [PENDING] * ROWS for p in prompts}
     pruner = Pruner(Accuracy(("a", "b")), dict.fromkeys(judged, bar), judged, PENDING)
     schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
     for prompt in judged:
@@ -238,7 +238,7 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
     highest fitness goes on up to its share even past what it can miss (its score raises the
     others' bars); another gets no more rows on the wire than it can miss, and a slot waits
     (None) rather than ask it."""
-    pruner, schedule = closed_pair(Seats(2, (0.8, 0.8), frozenset()))
+    pruner, schedule = closed(Seats(2, (0.8, 0.8), frozenset()), "strong", "weak")
     wire = [next(schedule) for _ in range(12)]
     assert [item[1] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
     assert next(schedule) is None  # the leader at its share, the other past what it can miss
@@ -253,19 +253,14 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
 
 def test_once_closed_the_last_open_prompt_is_not_held_to_a_share() -> None:
     """Its share is of the slots others could use: alone, it gets every row at once."""
-    judged = {"last": [PENDING] * ROWS}
-    bars: dict[str, Hurdle] = {"last": Seats(2, (0.8, 0.8), frozenset())}
-    pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
-    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
-    schedule.add("last", range(ROWS))
-    schedule.close()
+    _, schedule = closed(Seats(2, (0.8, 0.8), frozenset()), "last")
     assert None not in [next(schedule) for _ in range(ROWS)]
 
 
 def test_once_closed_a_fixed_bar_gains_nothing_by_waiting() -> None:
     """Against a bar no rival can raise (DE's), waiting for other answers cannot cut a
     prompt off sooner: once closed, each is asked up to its share."""
-    _, schedule = closed_pair(Bar(0.8, ties=True))
+    _, schedule = closed(Bar(0.8, ties=True), "strong", "weak")
     wire = [next(schedule) for _ in range(16)]
     assert Counter(item[1] for item in wire if item) == {"strong": 8, "weak": 8}
 
