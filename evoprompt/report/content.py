@@ -146,7 +146,8 @@ def held_out(test: TestReport, metric: str) -> HeldOutSection:
         c = test.comparison
         notes.append(
             f"{test.results[0].role} - best seed: {c.delta:+.4f} "
-            f"{_interval(c.ci_low, c.ci_high)} (paired bootstrap), p={c.p_value:.4g} ({c.method})"
+            f"{_interval(c.ci_low, c.ci_high)} (the interval that inverts the test), "
+            f"p={c.p_value:.4g} ({c.method})"
         )
     per_class = Table(["class", "test rows", "test score"])
     for label, figures in test.per_class.items():

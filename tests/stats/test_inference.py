@@ -8,7 +8,9 @@ from evoprompt.stats import (
     bootstrap_interval,
     interval,
     mcnemar_exact,
+    mcnemar_interval,
     paired_test,
+    permutation_interval,
     permutation_test,
     wilson_interval,
 )
@@ -98,3 +100,74 @@ def test_paired_test_of_a_continuous_metric() -> None:
     assert result.p_value == pytest.approx(2 / 16)
     with pytest.raises(ValueError, match="differ in length"):
         paired_test([1.0], [1.0, 0.0], binary=False, seed=0)
+
+
+def _paired_binary(only_a: int, only_b: int, both: int = 10) -> tuple[list[int], list[int]]:
+    """Paired 0/1 outcomes with the given discordant counts and ``both`` concordant rows."""
+    a = [1] * only_a + [0] * only_b + [1] * (both // 2) + [0] * (both - both // 2)
+    b = [0] * only_a + [1] * only_b + [1] * (both // 2) + [0] * (both - both // 2)
+    return a, b
+
+
+@pytest.mark.parametrize(
+    ("only_a", "only_b", "both"),
+    # p straddles 0.05 on either side: 9-2 (p=0.065: the paired bootstrap printed before
+    # gave [+0.06, +0.75] beside it), 10-2 (p=0.039), 15-6 (p=0.078), 16-5 (p=0.027), the
+    # same reversed, 14-6 on 97 rows, and no discordant row at all.
+    [
+        (9, 2, 5),
+        (10, 2, 5),
+        (15, 6, 20),
+        (16, 5, 20),
+        (2, 9, 5),
+        (2, 10, 5),
+        (14, 6, 77),
+        (0, 0, 8),
+    ],
+)
+def test_the_binary_interval_holds_zero_exactly_when_the_test_is_not_significant(
+    only_a: int, only_b: int, both: int
+) -> None:
+    a, b = _paired_binary(only_a, only_b, both)
+    result = paired_test(a, b, binary=True, seed=0)
+    assert result.delta == pytest.approx((only_a - only_b) / len(a))
+    assert result.low <= result.delta <= result.high
+    assert (result.low <= 0.0 <= result.high) == (result.p_value >= 0.05)
+
+
+def test_the_binary_interval_is_clopper_pearson_on_the_discordant_rows() -> None:
+    # 8 of 10 discordant rows won by A, 20 rows in all: the exact interval of pi is
+    # [0.4439, 0.9748] (Clopper-Pearson), so delta = 0.5 * (2 pi - 1) in [-0.0561, 0.4748].
+    a, b = _paired_binary(8, 2, 10)
+    ci = mcnemar_interval(a, b)
+    assert ci.estimate == pytest.approx(0.3)
+    assert ci.low == pytest.approx(0.5 * (2 * 0.443904 - 1), abs=1e-5)
+    assert ci.high == pytest.approx(0.5 * (2 * 0.974788 - 1), abs=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3])
+def test_the_continuous_interval_holds_zero_exactly_when_the_test_is_not_significant(
+    shift: float,
+) -> None:
+    # Twelve rows whose differences centre on ``shift``: from no gain to a clear one, through
+    # the cases where the permutation p crosses 0.05.
+    spread = [-0.25, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, -0.15, 0.3]
+    a = [0.5 + shift + d for d in spread]
+    b = [0.5] * len(spread)
+    result = paired_test(a, b, binary=False, seed=4)
+    assert result.low <= result.delta <= result.high
+    assert (result.low <= 0.0 <= result.high) == (result.p_value >= 0.05)
+    assert result.p_value == permutation_test(a, b, seed=4)
+
+
+def test_a_permutation_interval_is_the_set_of_shifts_the_test_accepts() -> None:
+    a = [0.9, 0.7, 0.8, 0.95, 0.6, 0.85, 0.75, 0.9]
+    b = [0.5, 0.6, 0.4, 0.7, 0.55, 0.5, 0.65, 0.45]
+    ci = permutation_interval(a, b, seed=1)
+    diffs = [x - y for x, y in zip(a, b)]
+    inside = [d - (ci.low + ci.high) / 2 for d in diffs]
+    # The middle of the interval is accepted; just beyond either bound is rejected.
+    assert permutation_test(inside, [0.0] * len(a), seed=1) >= 0.05
+    for beyond in (ci.low - 1e-3, ci.high + 1e-3):
+        shifted = [d - beyond for d in diffs]
+        assert permutation_test(shifted, [0.0] * len(a), seed=1) < 0.05
