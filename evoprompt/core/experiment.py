@@ -61,7 +61,8 @@ def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
                 f"{', '.join(unknown)} (allowed: {', '.join(fitted.choices())})"
             )
     held = held_out_split(data, config.dev_size, config.test_size, config.seed, other)
-    return TestSet(held.test, config.test_dataset or config.dataset, held.dropped)
+    folded = (other or data).folded
+    return TestSet(held.test, config.test_dataset or config.dataset, held.dropped, folded)
 
 
 def load_task(config: Config, metric: str | None = None) -> Task:

@@ -117,6 +117,7 @@ class TestSet:
     data: Dataset
     source: str
     dropped: int = 0
+    folded: int = 0  # rows of the test source that repeated a text, counted once
 
     @property
     def examples(self) -> list[Example]:
@@ -165,6 +166,7 @@ def judge(
         comparison=comparison,
         generation=generation,
         dropped_duplicates=test.dropped,
+        folded_duplicates=test.folded,
         majority=constant_baseline(metric, dev, examples),
         per_class=per_class(metric, examples, scores[first]),
         best_analysis=dict(scores[first].analysis),

@@ -33,6 +33,7 @@ class Dataset:
     texts: tuple[str, ...]
     gold: tuple[str, ...]
     source: str = ""  # as the user named it, for error messages
+    folded: int = 0  # rows that repeated an earlier row's text, counted once (see load_dataset)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -151,7 +152,18 @@ def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
     gold = [str(row[label_column]).strip() for row in kept]
     if "" in gold:
         raise DatasetError(f"dataset {source}: row {gold.index('') + 1} has an empty label")
-    return Dataset(tuple(str(row[text_column]) for row in kept), tuple(gold), source)
+    return _distinct(tuple(str(row[text_column]) for row in kept), tuple(gold), source)
+
+
+def _distinct(texts: tuple[str, ...], gold: tuple[str, ...], source: str) -> Dataset:
+    """The rows with a text not seen before (the first one's gold kept). A repeated text is
+    one input: scored twice it would be one answer counted twice, inflating n and narrowing
+    every interval and test; the number folded is reported with the verdict."""
+    first: dict[str, str] = {}
+    for text, label in zip(texts, gold):
+        first.setdefault(text, label)
+    folded = len(texts) - len(first)
+    return Dataset(tuple(first), tuple(first.values()), source, folded)
 
 
 def _order(data: Dataset, seed: int, stream: int) -> list[int]:

@@ -60,4 +60,9 @@ def detail_lines(report: TestReport) -> list[str]:
             f"  {report.dropped_duplicates} candidate test rows repeated a dev text and were "
             "dropped"
         )
+    if report.folded_duplicates:
+        lines.append(
+            f"  {report.folded_duplicates} rows of {report.source} repeated an earlier text: "
+            "each text was asked and counted once"
+        )
     return lines

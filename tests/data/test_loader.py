@@ -201,3 +201,11 @@ def test_plain_csv_reads_as_pandas_would(tmp_path: Path, content: str) -> None:
     assert _read_file(path) == expected
     plain = _read_plain(path, ",")
     assert plain is None or plain == expected
+
+
+def test_repeated_texts_are_folded_into_their_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\na,x\nb,y\na,z\nc,x\nb,y\n", encoding="utf-8")
+    data = load_dataset(str(path), "text", "label")
+    assert data.texts == ("a", "b", "c") and data.gold == ("x", "y", "x")
+    assert data.folded == 2

@@ -188,3 +188,24 @@ def test_bad_test_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         wrong.returncode == 2 and "not in the label set: neutral" in wrong.stderr.splitlines()[-1]
     )
     assert not (tmp_path / "bad").exists()
+
+
+def test_repeated_texts_are_asked_and_counted_once(tmp_path: Path) -> None:
+    """30 rows of the data repeat an earlier text: n, the intervals and the paired test count
+    each text once (a repeat is one answer counted twice), and the verdict says how many."""
+    builtin = Path(__file__).resolve().parents[2] / "evoprompt" / "data" / "sentiment.csv"
+    rows = pd.read_csv(builtin)
+    data = tmp_path / "repeats.csv"
+    pd.concat([rows, rows.iloc[::6].head(30)]).to_csv(data, index=False)
+    distinct = rows["text"].nunique()
+    with FakeLLMServer() as server:
+        done = run(server, *args(tmp_path, "repeats", "--dataset", str(data), "--test-size", "500"))
+        by_prompt = asked(server)
+    doc = summary(tmp_path, "repeats")["test"]
+    assert doc["size"] == distinct - SIZES["dev_size"]
+    assert doc["folded_duplicates"] == 30
+    for result in doc["results"]:
+        texts = by_prompt[result["prompt"]]
+        assert len(texts) == len(set(texts)) == distinct
+    assert f"\ntest (n={distinct - SIZES['dev_size']}): best " in done.stdout
+    assert "30 rows of" in done.stdout and "counted once" in done.stdout

@@ -119,6 +119,7 @@ class TestReport:
     comparison: Comparison | None
     generation: int = -1
     dropped_duplicates: int = 0
+    folded_duplicates: int = 0  # rows of the test source repeating a text: one row each
     majority: JsonDict | None = None  # {"label", "test_fitness"}
     per_class: JsonDict = field(default_factory=dict)  # gold label -> {"n", "test_fitness"}
     best_analysis: JsonDict = field(default_factory=dict)
@@ -137,6 +138,7 @@ class TestReport:
             "comparison": None if self.comparison is None else self.comparison.to_json(),
             "generation": self.generation,
             "dropped_duplicates": self.dropped_duplicates,
+            "folded_duplicates": self.folded_duplicates,
             "majority_baseline": self.majority,
             "per_class": self.per_class,
             "best_analysis": self.best_analysis,
@@ -153,6 +155,7 @@ class TestReport:
             comparison=None if comparison is None else Comparison.from_json(comparison),
             generation=_or(opt(doc, "generation", int, "an integer"), -1),
             dropped_duplicates=_or(opt(doc, "dropped_duplicates", int, "an integer"), 0),
+            folded_duplicates=_or(opt(doc, "folded_duplicates", int, "an integer"), 0),
             majority=opt(doc, "majority_baseline", dict, "an object"),
             per_class=opt(doc, "per_class", dict, "an object") or {},
             best_analysis=opt(doc, "best_analysis", dict, "an object") or {},
