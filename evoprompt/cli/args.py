@@ -90,6 +90,7 @@ environment variables:
   EVOPROMPT_DISABLE_CHECKPOINT=1 same as --no-checkpoint
   EVOPROMPT_CACHE_DIR            where the local model file is kept (~/.cache/evoprompt/models)
   EVOPROMPT_STOP_GRACE_S         seconds calls on the wire get after Ctrl+C (default 2)
+  EVOPROMPT_PROGRESS_S           off a terminal, seconds between progress lines (default 10)
 
 exit codes:
   0    finished

@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
 
 
@@ -37,9 +38,29 @@ def program() -> str:
     return f"{python} -m evoprompt"
 
 
-def resume_command(exp_id: str, config: Config) -> str:
+def _command(config: Config, *words: str) -> str:
     """Quoted: an id or folder with spaces or shell metacharacters stays one argument."""
-    words = ["--experiment-id", exp_id]
-    if config.result_dir != "result":
-        words += ["--result-dir", config.result_dir]
-    return f"{program()} {shlex.join(words)}"
+    where = ["--result-dir", config.result_dir] if config.result_dir != "result" else []
+    return f"{program()} {shlex.join([*words, *where])}"
+
+
+def resume_command(exp_id: str, config: Config) -> str:
+    return _command(config, "--experiment-id", exp_id)
+
+
+def next_steps(exp_dir: Path, config: Config, tested: bool) -> list[str]:
+    """What to look at once a run has finished, each a command that works as printed (a
+    description on the line above it: zsh takes a trailing ``# comment`` as arguments)."""
+    exp_id = exp_dir.name
+    lines = ["Next:", "  the HTML report: fitness plot, lineage, every prompt, the verdict:"]
+    lines.append(f"    {_command(config, 'report', exp_id)}")
+    if not tested:
+        lines.append("  score the finalists on held-out rows (none were tested):")
+        lines.append(f"    {_command(config, 'test', exp_id)}")
+    kept = Layout(exp_dir).snapshot_files()
+    if kept:
+        other = "de" if config.algorithm == "ga" else "ga"
+        at = ["--at-generation", str(kept[0][0]), "--algorithm", other]
+        lines.append(f"  the same start bred by {other.upper()} (a fork reuses every paid answer):")
+        lines.append(f"    {_command(config, 'fork', exp_id, *at)}")
+    return lines

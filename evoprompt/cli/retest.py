@@ -21,8 +21,8 @@ from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.cli.run import EXIT_USAGE, drive, exit_code, say
-from evoprompt.config import Config, ConfigError, env_values, resolve, result_root
+from evoprompt.cli.run import EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
+from evoprompt.config import Config, ConfigError, env_seconds, env_values, resolve, result_root
 from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.session import Session
@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
             raise SessionError(f"no experiment {args.experiment_id!r} in {result_dir}/")
         config = _config(args, exp_dir, api_key)
         task = load_task(config)
+        display = Console(every_s=env_seconds(PROGRESS_ENV, 10.0))
     except (SessionError, ConfigError, DatasetError) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
@@ -110,7 +111,7 @@ def main(argv: list[str]) -> int:
             "left after the dev rows; pass --test-dataset PATH"
         )
         return EXIT_USAGE
-    session = Session(config, exp_dir, api_key, resuming=True, display=Console(), task=task)
+    session = Session(config, exp_dir, api_key, resuming=True, display=display, task=task)
     try:
         session.__enter__()
     except ExperimentLocked as exc:

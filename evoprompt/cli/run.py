@@ -28,8 +28,8 @@ from evoprompt.checkpoint.nofollow import LinkRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
-from evoprompt.cli.hints import resume_command
-from evoprompt.config import Config, ConfigError, env_values, read_toml
+from evoprompt.cli.hints import next_steps, resume_command
+from evoprompt.config import Config, ConfigError, env_seconds, env_values, read_toml
 from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
 from evoprompt.core.session import Outcome, Session
@@ -52,6 +52,8 @@ EXIT_CODES = {
     "unsafe": EXIT_USAGE,
 }
 GRACE_ENV = "EVOPROMPT_STOP_GRACE_S"  # seconds calls on the wire get after Ctrl+C (default 2)
+# Off a terminal, seconds between plain progress lines (default 10).
+PROGRESS_ENV = "EVOPROMPT_PROGRESS_S"
 
 
 def say(text: str) -> None:
@@ -119,11 +121,11 @@ def main(argv: list[str]) -> int:
         if not prepared.resuming:
             reserved = Path(config.result_dir) / prepared.exp_id
         task = prepared.task
-        grace = float(os.environ.get(GRACE_ENV) or 2.0)
-    except (SessionError, ConfigError, DatasetError, ValueError) as exc:
+        grace = env_seconds(GRACE_ENV, 2.0, zero=True)
+        display = Console(every_s=env_seconds(PROGRESS_ENV, 10.0))
+    except (SessionError, ConfigError, DatasetError) as exc:
         _release(reserved)
-        bad_grace = not isinstance(exc, (SessionError, ConfigError, DatasetError))
-        say(f"error: {GRACE_ENV} must be a number of seconds" if bad_grace else f"error: {exc}")
+        say(f"error: {exc}")
         return EXIT_USAGE
     except (EOFError, KeyboardInterrupt):
         say("\naborted")
@@ -139,7 +141,7 @@ def main(argv: list[str]) -> int:
         exp_dir,
         api_key,
         resuming=prepared.resuming,
-        display=Console(),
+        display=display,
         task=task,
         grace_s=grace,
     )
@@ -201,7 +203,7 @@ def _run_locked(session: Session) -> int:
     resume = session.resume
     if session.is_finished(state):
         say(f"Experiment {exp_dir.name} is already finished (--max-generations extends it).")
-        _print_summary(exp_dir)
+        _print_summary(exp_dir, config)
         return EXIT_OK
     if resume is not None:
         for note in resume.notes:
@@ -219,7 +221,7 @@ def _run_locked(session: Session) -> int:
     outcome = asyncio.run(drive(session, state))
     code = exit_code(outcome, session)
     if code == EXIT_OK:
-        _print_summary(exp_dir)
+        _print_summary(exp_dir, config)
     elif outcome.kind == "population":
         pass  # a resume would get the same answers: the line says what to do instead
     elif config.checkpoint:
@@ -264,7 +266,7 @@ async def drive(
     return outcome
 
 
-def _print_summary(exp_dir: Path) -> None:
+def _print_summary(exp_dir: Path, config: Config) -> None:
     doc = Summary.from_json(json.loads(Layout(exp_dir).summary.read_text(encoding="utf-8")))
     stats = doc.api_stats
     rate = stats["retry_success_rate"]
@@ -286,3 +288,4 @@ def _print_summary(exp_dir: Path) -> None:
         print(verdict_line(doc.test))
         print("\n".join(detail_lines(doc.test)))
     print(f"Results: {exp_dir}/summary.json")
+    print("\n".join(next_steps(exp_dir, config, doc.test is not None)))

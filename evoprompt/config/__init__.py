@@ -7,6 +7,7 @@ the README never drift; :mod:`evoprompt.config.resolve` layers and validates the
 
 from evoprompt.config.resolve import (
     apply,
+    env_seconds,
     env_values,
     load_toml,
     read_toml,
@@ -38,6 +39,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "apply",
+    "env_seconds",
     "env_values",
     "load_toml",
     "read_toml",

@@ -145,6 +145,22 @@ def env_values(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return values
 
 
+def env_seconds(var: str, default: float, *, zero: bool = False) -> float:
+    """A duration from the environment variable ``var`` (``default`` when unset); ConfigError
+    naming it when it is not a finite number of seconds above 0 (or 0 itself, with ``zero``)."""
+    raw = os.environ.get(var, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 if zero else value > 0) or value == float("inf"):
+        least = "0 or more" if zero else "above 0"
+        raise ConfigError(f"{var} must be a number of seconds {least}, not {raw!r}")
+    return value
+
+
 def result_root(given: str | None) -> Path:
     """The folder holding the experiments: the flag, else $EVOPROMPT_RESULT_DIR, else the
     default (for the commands that read experiments without resolving a whole config)."""

@@ -17,7 +17,7 @@ from evoprompt.cli.args import GROUPS, build_parser
 from evoprompt.cli.hints import program
 from evoprompt.cli.main import SUBCOMMANDS, unknown_command
 from evoprompt.config import Config, ConfigError, resolve
-from evoprompt.testing.server import FakeLLMServer
+from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import ROOT, cli_env, run_cli
 
 SMALL = ["--population-size", "4", "--max-generations", "1", "--dev-size", "8"]
@@ -223,3 +223,34 @@ def test_both_routes_install_the_model_and_the_report_plot() -> None:
     assert not any("llama" in d for d in project["project"]["dependencies"])
     assert project["project"]["license"] == "MIT"
     assert "uv.lock" in (ROOT / ".gitignore").read_text().split()
+
+
+# -- progress off a terminal, and what to do next ---------------------------------------------
+
+
+def test_off_a_terminal_a_run_prints_progress_lines_and_ends_with_commands_that_work(
+    tmp_path: Path,
+) -> None:
+    """Output to a pipe (CI, nohup, a log file): every phase says it started and prints a
+    plain progress line at the chosen pace while calls are slow; the end names the next
+    commands, and each works pasted into a fresh shell."""
+    with FakeLLMServer(faults=Faults(latency=0.05)) as server:
+        env = {**cli_env(server), "EVOPROMPT_PROGRESS_S": "0.2"}
+        args = [*SMALL, "--test-size", "24", "--concurrency", "2", "--result-dir", str(tmp_path)]
+        done = run_cli([*args, "--experiment-id", "seen"], env)
+        assert done.returncode == 0, done.stderr
+        err = done.stderr
+        for phase in ("gen 0: paraphrasing", "gen 0: scoring", "gen 1: breeding", "test: scoring"):
+            assert any(line.startswith(phase) and "started" in line for line in err.splitlines())
+        ticks = [line for line in err.splitlines() if "req/s" in line and "ETA" in line]
+        assert len(ticks) >= 3 and "\r" not in err
+        block = done.stdout[done.stdout.index("\nNext:\n") :].splitlines()[2:]
+        commands = [line.strip() for line in block if line.startswith("    ")]
+        assert [c.split()[2] for c in commands] == ["report", "fork"]  # tested: no `test`
+        for command in commands:
+            pasted = subprocess.run(
+                ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True
+            )
+            assert pasted.returncode == 0, (command, pasted.stderr)
+    assert (tmp_path / "seen" / "report.html").is_file()
+    assert (tmp_path / "seen_fork_g0" / "summary.json").is_file()
