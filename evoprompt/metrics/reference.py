@@ -56,7 +56,11 @@ class ReferenceMetric(MeanMetric):
         return Judged(output, self.read(answer, example), self.compare(answer, example))
 
     def analyse(self, examples: Sequence[Example], judged: Sequence[Judged]) -> dict[str, Any]:
-        order = sorted(range(len(judged)), key=lambda i: judged[i].score)[:WORST]
+        # Only examples that scored below the best: a run where most outputs are perfect
+        # should show its few misses, not fill the table with perfect rows.
+        top = max((j.score for j in judged), default=0.0)
+        order = sorted(range(len(judged)), key=lambda i: judged[i].score)
+        order = [i for i in order if judged[i].score < top][:WORST]
         worst = [
             {
                 "score": judged[i].score,

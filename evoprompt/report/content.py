@@ -98,6 +98,8 @@ def fmt(value: object, digits: int = 4) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
+    if isinstance(value, dict):  # e.g. concurrency: "limit 8, peak 12", not a Python dict
+        return ", ".join(f"{key} {fmt(item, digits)}" for key, item in value.items()) or "-"
     return str(value)
 
 

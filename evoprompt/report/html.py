@@ -25,6 +25,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .lineage div { margin: 0.15em 0; }
 .lineage .label { color: #555; font-size: 0.9em; margin-right: 0.6em; }
 img { max-width: 100%; }
+details summary { cursor: pointer; } details summary h2 { display: inline; }
 """
 
 _SCRIPT = """
@@ -70,6 +71,17 @@ def _table(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+FOLD_OVER = 12  # rows: a longer table is folded (HTML details), its size in the summary
+
+
+def _section(title: str, body: str, rows: int, *, fold: bool = False) -> list[str]:
+    """A titled part; folded when long (or always, for parts read only on demand), so the
+    page opens on the verdict, the best prompt and the plot rather than on every prompt."""
+    if not (fold or rows > FOLD_OVER):
+        return [f"<h2>{escape(title)}</h2>", body]
+    return [f"<details><summary><h2>{escape(title)} ({rows})</h2></summary>{body}</details>"]
+
+
 def _pairs(pairs: list[tuple[str, str]]) -> str:
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in pairs)
     return f"<table>{rows}</table>"
@@ -112,26 +124,33 @@ def render_html(data: ReportData, png: bytes | None) -> str:
         )
     else:
         parts.append("<p>No completed generation yet: nothing to plot.</p>")
-    parts += ["<h2>Generations</h2>", _table(data.generations)]
-    parts += ["<h2>Final population, best first</h2>", _table(data.population)]
-    parts += ["<h2>Every prompt scored, best first</h2>", _table(data.scored)]
-    parts.append("<h2>Lineage of the best prompt</h2>")
+    parts += _section("Generations", _table(data.generations), len(data.generations.rows))
+    population = data.population
+    parts += _section("Final population, best first", _table(population), len(population.rows))
+    scored = data.scored
+    parts += _section(
+        "Every prompt scored, best first", _table(scored), len(scored.rows), fold=True
+    )
     if data.lineage:
         lines = "".join(
             f'<div style="margin-left: {2 * line.depth}em"><span class="label">'
             f'{escape(line.label)}</span><span class="prompt">{escape(line.text)}</span></div>'
             for line in data.lineage
         )
-        parts.append(f'<div class="lineage">{lines}</div>')
-        if data.lineage_truncated:
-            parts.append("<p>(truncated)</p>")
+        lines += "<p>(truncated)</p>" if data.lineage_truncated else ""
+        body = f'<div class="lineage">{lines}</div>'
+        parts += _section("Lineage of the best prompt", body, len(data.lineage), fold=True)
     else:
-        parts.append("<p>(none)</p>")
-    parts += [f"<h2>{escape(data.analysis_title)} of the best prompt</h2>", _table(data.analysis)]
+        parts += ["<h2>Lineage of the best prompt</h2>", "<p>(none)</p>"]
+    title = f"{data.analysis_title} of the best prompt"
+    parts += _section(title, _table(data.analysis), len(data.analysis.rows))
     if data.test is not None:
-        parts += ["<h2>Best prompt on test, per class</h2>", _table(data.test.per_class)]
-        title = f"{escape(data.test.analysis_title)} of the best prompt on test"
-        parts += [f"<h2>{title}</h2>", _table(data.test.analysis)]
+        per_class = data.test.per_class
+        if per_class.rows:  # classification only: another metric has no classes to show
+            title = "Best prompt on test, per class"
+            parts += _section(title, _table(per_class), len(per_class.rows))
+        title = f"{data.test.analysis_title} of the best prompt on test"
+        parts += _section(title, _table(data.test.analysis), len(data.test.analysis.rows))
     parts += ["<h2>API statistics</h2>", _pairs(data.api) if data.api else "<p>(none)</p>"]
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

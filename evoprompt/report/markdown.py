@@ -60,7 +60,8 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
         out.append("(none)\n")
     out += [f"## {data.analysis_title} of the best prompt\n", _table(data.analysis)]
     if data.test is not None:
-        out += ["## Best prompt on test, per class\n", _table(data.test.per_class)]
+        if data.test.per_class.rows:  # classification only
+            out += ["## Best prompt on test, per class\n", _table(data.test.per_class)]
         title = f"## {data.test.analysis_title} of the best prompt on test\n"
         out += [title, _table(data.test.analysis)]
     out += [

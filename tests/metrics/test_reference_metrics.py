@@ -184,8 +184,8 @@ def test_analysis_lists_the_worst_examples_first() -> None:
     analysis = metric.analyse(examples, judged)
     assert analysis["mean"] == pytest.approx(6 / 8)
     worst = analysis["worst"]
-    assert len(worst) == WORST
-    assert [w["input"] for w in worst[:2]] == ["question 1", "question 2"]
+    # only the two misses: the six perfect rows are no "worst-scored examples"
+    assert [w["input"] for w in worst] == ["question 1", "question 2"]
     assert worst[0] == {
         "score": 0.0,
         "input": "question 1",
@@ -197,3 +197,14 @@ def test_analysis_lists_the_worst_examples_first() -> None:
     table = metric.table(analysis)
     assert table.headers == ["score", "input", "output", "extracted", "reference"]
     assert table.rows[0] == ["0.0000", "question 1", "The answer is 9.", "9", "1"]
+
+
+def test_the_worst_examples_are_the_ones_below_the_best_score_at_most_worst() -> None:
+    metric = fitted("exact_match")
+    examples = [Example(f"q{i}", str(i)) for i in range(20)]
+    outputs = [f"The answer is {i if i % 2 else 99}." for i in range(20)]  # every even one wrong
+    judged = [metric.judge(o, e) for o, e in zip(outputs, examples)]
+    worst = metric.analyse(examples, judged)["worst"]
+    assert len(worst) == WORST and all(w["score"] == 0.0 for w in worst)
+    perfect = [metric.judge(f"The answer is {i}.", e) for i, e in enumerate(examples)]
+    assert metric.analyse(examples, perfect)["worst"] == []
