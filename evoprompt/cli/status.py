@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from evoprompt.cli.folders import experiment_dir, num, result_dir_of, table_text
+from evoprompt.cli.folders import experiment_dir, named_sweep, num, result_dir_of, table_text
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
@@ -20,6 +20,7 @@ from evoprompt.report.experiment import (
     when,
 )
 from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
+from evoprompt.report.sweeps import SweepView
 from evoprompt.report.verdict import detail_lines, verdict_line
 from evoprompt.report.verify import FileCheck, check_files
 
@@ -74,7 +75,44 @@ def _checks_table(checks: list[FileCheck]) -> str:
     return table_text(rows, left=("file", "verified"))
 
 
+def _sweep_status(view: SweepView, sweep_dir: Path) -> int:
+    """A sweep's cells, how far each got (from its own folder) and how to resume it."""
+    record = view.record
+    print(
+        f"Sweep {record.sweep_id}: {view.status}, {view.finished}/{len(view.cells)} cells finished"
+    )
+    print(f"  folder:      {sweep_dir}")
+    print(f"  file:        {record.file} (engine {record.engine})")
+    grid = " x ".join(f"{key} {values}" for key, values in record.grid.items())
+    print(f"  grid:        {grid}")
+    rows: list[dict[str, object]] = []
+    for cell_id, snap in view.cells:
+        test = snap.summary.test if snap is not None and snap.summary else None
+        best = test.results[0].test_fitness if test is not None and test.results else None
+        rows.append(
+            {
+                "cell": cell_id,
+                "status": snap.status if snap else "pending",
+                "generation": f"{snap.completed_generation}" if snap else "-",
+                "dev_best": num(snap.best_fitness) if snap else "-",
+                "test_best": num(best),
+                "last_update": when(snap.updated) if snap else "-",
+            }
+        )
+    print(table_text(rows, left=("cell", "status", "last_update")))
+    if view.status == "running":
+        print(f"Resume: not needed, it is running (pid {view.holder})")
+    elif view.status == "finished":
+        print("Resume: nothing to resume, every cell is finished")
+    else:
+        print(f"Resume with: {record.resume}")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    view = named_sweep(args)
+    if view is not None:
+        return _sweep_status(view, result_dir_of(args) / args.experiment_id)
     exp_dir = experiment_dir(args)
     snap = snapshot(exp_dir)
     det = details(snap)

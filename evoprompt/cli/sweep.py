@@ -182,6 +182,8 @@ def _run_locked(driver: Driver, grace: float) -> int:
         f"Sweep {driver.sweep_id}: {total} cells ({', '.join(driver.spec.grid)}) with the "
         f"{driver.engine} engine; results in {driver.sweep_dir}"
     )
+    # Said now, not only at a clean stop: a kill -9 leaves it on screen.
+    say(f"If it stops, resume with: {driver.record.resume}")
     parallel = int(driver.options.get("max_parallel") or 0) or total
     if driver.engine == "ray":
         from evoprompt.sweep.ray_engine import run_ray

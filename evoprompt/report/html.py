@@ -25,6 +25,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .lineage div { margin: 0.15em 0; }
 .lineage .label { color: #555; font-size: 0.9em; margin-right: 0.6em; }
 img { max-width: 100%; }
+.wide { overflow-x: auto; max-width: 100%; }
 details summary { cursor: pointer; } details summary h2 { display: inline; }
 """
 

@@ -64,20 +64,39 @@ def score_png(frame: pd.DataFrame, varied: list[str], title: str) -> bytes:
 
 
 def _aggregate_table(frame: pd.DataFrame) -> Table:
-    headers = [str(c) for c in frame.columns]
-    return Table(headers, [[_shown(v) for v in row] for row in frame.itertuples(index=False)])
+    """aggregate.csv's rows, each interval's two ends in one column (the 14 statistics side
+    by side overflowed a 1,700 px window)."""
+    shown = frame.astype(object).copy()
+    for name in ("test", "gain"):
+        low, high = shown.pop(f"{name}_ci_low"), shown.pop(f"{name}_ci_high")
+        at = list(shown.columns).index(f"{name}_std" if name == "test" else f"{name}_mean") + 1
+        both = [
+            f"[{_shown(a)}, {_shown(b)}]" if _shown(a) != "-" else "-" for a, b in zip(low, high)
+        ]
+        shown.insert(at, f"{name} 95% CI", both)
+    headers = [str(c) for c in shown.columns]
+    return Table(headers, [[_shown(v) for v in row] for row in shown.itertuples(index=False)])
 
 
 def _cells_table(view: SweepView) -> Table:
+    """Each cell's progress, dev best and held-out figures (best on test, gain over the best
+    seed and its p), read from the cell's own summary."""
     rows = []
     for cell_id, snap in view.cells:
         if snap is None:
-            rows.append([cell_id, "pending", "-", "-"])
-        else:
-            done = snap.completed_generation
-            gens = f"{done if done >= 0 else '-'}/{snap.config.get('max_generations', '?')}"
-            rows.append([cell_id, snap.status, gens, _shown(snap.best_fitness)])
-    return Table(["cell", "status", "generation", "best"], rows)
+            rows.append([cell_id, "pending", "-", "-", "-", "-", "-"])
+            continue
+        done = snap.completed_generation
+        gens = f"{done if done >= 0 else '-'}/{snap.config.get('max_generations', '?')}"
+        test = snap.summary.test if snap.summary is not None else None
+        best = test.results[0].test_fitness if test is not None and test.results else None
+        comparison = test.comparison if test is not None else None
+        gain = None if comparison is None else f"{comparison.delta:+.4f}"
+        p_value = None if comparison is None else f"{comparison.p_value:.3g}"
+        row = [cell_id, snap.status, gens, _shown(snap.best_fitness), _shown(best)]
+        rows.append([*row, _shown(gain), _shown(p_value)])
+    headers = ["cell", "status", "generation", "dev best", "test best", "gain vs seed", "p"]
+    return Table(headers, rows)
 
 
 def render(view: SweepView, frame: pd.DataFrame, png: bytes | None) -> str:
@@ -107,7 +126,8 @@ def render(view: SweepView, frame: pd.DataFrame, png: bytes | None) -> str:
             f'<img id="score-plot" alt="score per grid point" src="data:image/png;base64,'
             f'{encoded}">'
         )
-    parts += ["<h2>Aggregate over seeds</h2>", _table(_aggregate_table(frame))]
+    wide = f'<div class="wide">{_table(_aggregate_table(frame))}</div>'
+    parts += ["<h2>Aggregate over seeds</h2>", wide]
     parts += ["<h2>Cells</h2>", _table(_cells_table(view)), "</body></html>"]
     return "\n".join(parts) + "\n"
 

@@ -6,6 +6,7 @@ the same cells without re-buying answered calls."""
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 from collections import Counter
 from pathlib import Path
@@ -151,6 +152,14 @@ def test_sweep_report_writes_the_table_and_plot(done: dict[str, Any]) -> None:
     assert ran.returncode == 0, ran.stderr
     html = (done["root"] / "ref" / "sweep_report.html").read_text()
     assert 'id="score-plot"' in html and "algorithm-de_seed-3" in html and "dev_mean" in html
+    assert '<div class="wide"><table>' in html and "test 95% CI" in html  # scrolls, never overflows
+    cells = html[html.index("<h2>Cells</h2>") :]
+    assert "<th>test best</th><th>gain vs seed</th><th>p</th>" in cells
+    for cell in CELLS:  # each cell's held-out figures, from its own summary
+        test = summary(done["root"] / "ref", cell)["test"]
+        row = cells[cells.index(f"<td>{cell}</td>") :].split("</tr>")[0]
+        assert f"<td>{test['results'][0]['test_fitness']:.4f}</td>" in row
+        assert f"<td>{test['comparison']['delta']:+.4f}</td>" in row
 
 
 def kill_after(server: FakeLLMServer, proc: Any, calls: int) -> bool:
@@ -239,3 +248,28 @@ def test_a_changed_sweep_file_is_refused_and_a_bad_one_runs_nothing(
     ran = run_cli(sweep_args(bad, tmp_path / "nothing"), cli_env(None))
     assert ran.returncode == 2 and "grid key 'seed' has an empty list" in ran.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_status_of_a_sweep_shows_its_cells_progress_and_resume(
+    done: dict[str, Any], tmp_path: Path
+) -> None:
+    status = inspect("status", "ref", "--result-dir", str(done["root"]))
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[0] == "Sweep ref: finished, 6/6 cells finished"
+    for cell in CELLS:
+        row = next(line for line in lines if line.startswith(cell + " "))
+        assert " finished " in row
+        doc = summary(done["root"] / "ref", cell)
+        assert f"{doc['test']['results'][0]['test_fitness']:.4f}" in row
+    assert lines[-1] == "Resume: nothing to resume, every cell is finished"
+    # a stopped sweep: its printed resume command, the same one the driver printed at start
+    stopped = tmp_path / "result"
+    shutil.copytree(done["root"] / "ref", stopped / "ref")
+    shutil.rmtree(stopped / "ref" / CELLS[-1])
+    status = inspect("status", "ref", "--result-dir", str(stopped))
+    assert status.out.splitlines()[0] == "Sweep ref: stopped, 5/6 cells finished"
+    assert f"{CELLS[-1]} " in status.out and " pending " in status.out
+    resume = status.out.splitlines()[-1]
+    assert resume.startswith("Resume with: ") and resume.split(": ", 1)[1] in done["stderr"]
+    assert "If it stops, resume with: " in done["stderr"]
