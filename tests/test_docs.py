@@ -1,0 +1,76 @@
+"""The README and docs/ stay true: every link resolves, and every command they show names a
+subcommand and flags that the program's --help lists (the tour's commands are run for real
+by the e2e tests)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from evoprompt.cli.main import SUBCOMMANDS
+from tests.conftest import ROOT
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PROGRAM = re.compile(r"(?:\.venv/bin/)?python3? (?:main\.py|-m evoprompt)((?: [^`\n|]*)?)")
+LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings."""
+    found = set()
+    for title in re.findall(r"(?m)^#{1,6} (.+)$", page.read_text(encoding="utf-8")):
+        text = re.sub(r"[^\w\- ]", "", title.strip().lower().replace("`", ""))
+        found.add(text.replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_link_resolves(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # code may show link-like text
+    for target in LINK.findall(text):
+        if re.match(r"^[a-z]+:", target):
+            continue  # an external address (none are fetched here)
+        path, _, name = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.name}: {target} does not exist"
+        if name and linked.suffix == ".md":
+            assert name in anchors(linked), f"{page.name}: no heading #{name} in {linked.name}"
+
+
+@cache
+def helped(subcommand: str) -> str:
+    words = [subcommand, "--help"] if subcommand else ["--help"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *words], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def commands(page: Path) -> list[list[str]]:
+    found = []
+    for match in PROGRAM.finditer(page.read_text(encoding="utf-8")):
+        rest = match.group(1).split(" #")[0].replace("...", " ").strip()
+        try:
+            found.append(shlex.split(rest))
+        except ValueError:  # a command cut off mid-quote in prose
+            found.append(rest.split())
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_command_shown_uses_real_subcommands_and_flags(page: Path) -> None:
+    for words in commands(page):
+        subcommand = words[0] if words and words[0] in SUBCOMMANDS else ""
+        text = helped(subcommand)
+        for word in words:
+            flag = word.split("=")[0]
+            if re.fullmatch(r"--[a-z][a-z0-9-]*", flag):
+                assert flag in text, f"{page.name}: {' '.join(words)}: {flag} not in --help"
