@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.nofollow import refuse_database_links
+
 LOST = "lost_in_flight"
 
 
@@ -89,5 +91,6 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     remove). With one, a live or killed writer's WAL must be read, so ``mode=ro``.
     """
     wal = path.with_name(path.name + "-wal")
+    refuse_database_links(path, action="read through")
     query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
     return sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)

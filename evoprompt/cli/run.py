@@ -24,7 +24,7 @@ from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
-from evoprompt.checkpoint.nofollow import LinkRefused
+from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
@@ -120,9 +120,9 @@ def main(argv: list[str]) -> int:
             reserved = Path(config.result_dir) / prepared.exp_id
         task = prepared.task
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
-    except (SessionError, ConfigError, DatasetError, ValueError) as exc:
+    except (SessionError, ConfigError, DatasetError, ValueError, PathRefused) as exc:
         _release(reserved)
-        bad_grace = not isinstance(exc, (SessionError, ConfigError, DatasetError))
+        bad_grace = not isinstance(exc, (SessionError, ConfigError, DatasetError, PathRefused))
         say(f"error: {GRACE_ENV} must be a number of seconds" if bad_grace else f"error: {exc}")
         return EXIT_USAGE
     except (EOFError, KeyboardInterrupt):
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         session.__enter__()
-    except (ExperimentLocked, LinkRefused) as exc:
+    except (ExperimentLocked, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     except OSError as exc:
@@ -178,7 +178,7 @@ def _run_locked(session: Session) -> int:
     config, exp_dir = session.config, session.exp_dir
     try:
         state = session.open()
-    except (ConfigError, JournalUnusable, FatalError, LinkRefused) as exc:
+    except (ConfigError, JournalUnusable, FatalError, PathRefused) as exc:
         session.discard()
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
