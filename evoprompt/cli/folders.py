@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evoprompt.checkpoint.nofollow import refuse_links
 from evoprompt.cli.hints import program
 from evoprompt.config import result_root
 from evoprompt.report.experiment import is_experiment
@@ -28,6 +29,7 @@ def experiment_dir(args: argparse.Namespace) -> Path:
     if not exp_id or "/" in exp_id or exp_id.startswith("."):
         raise InspectError(f"invalid experiment id {exp_id!r}")
     exp_dir = result_dir / exp_id
+    refuse_links(exp_dir, action="read through")
     if not exp_dir.is_dir():
         raise InspectError(
             f"no experiment {exp_id!r} in {result_dir}/ "

@@ -24,7 +24,7 @@ from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
-from evoprompt.checkpoint.nofollow import PathRefused
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
@@ -265,7 +265,7 @@ async def drive(
 
 
 def _print_summary(exp_dir: Path) -> None:
-    doc = Summary.from_json(json.loads(Layout(exp_dir).summary.read_text(encoding="utf-8")))
+    doc = Summary.from_json(json.loads(read_text(Layout(exp_dir).summary)))
     stats = doc.api_stats
     rate = stats["retry_success_rate"]
     print(f"\nExperiment {doc.experiment_id}: {doc.status}")

@@ -24,6 +24,7 @@ from evoprompt.checkpoint.layout import (
     TEST_BATCH_PATTERN,
     Layout,
 )
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import is_manager_payload
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
@@ -72,7 +73,7 @@ def _check_batch(path: Path, layout: Layout) -> FileCheck:
 
 def _size(path: Path) -> int | None:
     try:
-        return path.stat().st_size
+        return path.lstat().st_size
     except OSError:
         return None
 
@@ -107,6 +108,9 @@ def _check_journal(path: Path) -> FileCheck:
     except sqlite3.Error as exc:
         check.problem = f"not a usable SQLite database ({exc})"
         return check
+    except PathRefused as exc:
+        check.problem = str(exc)
+        return check
     if rows != ["ok"]:
         check.problem = "integrity check failed: " + "; ".join(rows[:3])
     elif bad:
@@ -120,9 +124,12 @@ def _check_journal(path: Path) -> FileCheck:
 def _check_plain_json(path: Path) -> FileCheck:
     check = FileCheck(path.name, _size(path))
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(path))
     except FileNotFoundError:
         check.problem = "missing"
+        return check
+    except PathRefused as exc:
+        check.problem = str(exc)
         return check
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         check.problem = f"not valid JSON ({exc.__class__.__name__})"
