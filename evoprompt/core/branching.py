@@ -15,7 +15,7 @@ from pathlib import Path
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
-from evoprompt.checkpoint.nofollow import refuse_database_links
+from evoprompt.checkpoint.nofollow import refuse_database_links, refuse_links
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import INTERRUPTED
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state
@@ -50,6 +50,7 @@ def state_at(exp_dir: Path, generation: int) -> tuple[ExperimentState, float]:
     """The state at the end of ``generation`` and when it was saved; BranchError naming the
     generations still available when it is not kept (or not finished)."""
     layout = Layout(exp_dir)
+    refuse_links(layout.snapshot(generation), action="read through")
     done = completed_generation(exp_dir)
     kept = [gen for gen, _ in layout.snapshot_files() if gen <= done]
     if generation < 0 or generation > done:
