@@ -11,10 +11,9 @@ What came after (checkpoint files of later generations, the results, and unless
    the results, then mark the record ``done``. Every step is idempotent, so a record not yet
    done is simply applied again by the next rollback or resume (:func:`finish_pending`).
 
-A record on disk is data, never trusted: before it is applied, every file it lists must be one
-of the experiment's own checkpoint files, its cutoff must be the moment the snapshot it rolls
-back to was saved, and answers leave the live journal only when its set-aside copy holds each
-of them (so no record, forged or garbled, can delete an outside file or a paid answer).
+A record on disk is data, never trusted: :func:`~evoprompt.core.rollback_check.check_record`
+must pass before it is applied (no record, forged or garbled, deletes an outside file or a
+paid answer).
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from evoprompt.checkpoint.layout import (
     Layout,
 )
 from evoprompt.checkpoint.nofollow import (
-    PathRefused,
     is_real_dir,
     link_or_copy,
     make_dirs,
@@ -59,20 +57,10 @@ from evoprompt.core.branching import (
     state_at,
 )
 from evoprompt.core.result import write_results
+from evoprompt.core.rollback_check import check_record
 
 # ``<time>_g<from>_to_g<to>[_n]``: the folders :func:`rollback` names (hidden while set aside).
 ASIDE_NAME = re.compile(r"^\d{8}_\d{6}_g-?\d+_to_g\d+(_\d+)?$")
-
-
-class RecordRefused(PathRefused):
-    """A rollback record that is not one this tool wrote: it is never applied."""
-
-    def __init__(self, manifest: Path, why: str):
-        super().__init__(
-            f"{manifest} {why}: it was not written by a rollback, so it is not applied and "
-            "nothing was changed; move that folder out of the experiment folder and run the "
-            "same command again"
-        )
 
 
 def _later_files(layout: Layout, generation: int, tests: int) -> list[Path]:
@@ -148,57 +136,16 @@ def _sweep(layout: Layout) -> None:
                 remove_tree(leftover)
 
 
-def _checked_files(layout: Layout, manifest: Path, record: RollbackRecord) -> list[Path]:
-    """The record's files, each exactly one of the experiment's own files; else refused."""
-    files = []
-    for relative in record.files:
-        path = layout.own_file(relative)
-        if path is None:
-            raise RecordRefused(manifest, f"names {relative!r}, not a checkpoint file")
-        files.append(path)
-    return files
-
-
-def _prune_journal(layout: Layout, aside: Path, manifest: Path, cutoff: float) -> None:
-    """Delete the answers after ``cutoff`` from the live journal, only when the set-aside
-    copy holds every one of them, byte for byte (else a record could erase paid answers)."""
-    if not layout.journal.exists():
-        return
-    copy = aside / JOURNAL
-    refuse_database_links(layout.journal)
-    refuse_database_links(copy, action="read through")
-    with contextlib.closing(sqlite3.connect(str(layout.journal))) as db, db:
-        later = "FROM responses r WHERE r.created > ?"
-        if not db.execute(f"SELECT COUNT(*) {later}", (cutoff,)).fetchone()[0]:
-            return  # nothing to set aside, or a kill came after this step: done already
-        if not copy.is_file():
-            raise RecordRefused(manifest, "sets answers aside but has no copy of them")
-        db.execute("ATTACH DATABASE ? AS aside", (str(copy),))
-        unsaved = db.execute(
-            f"SELECT COUNT(*) {later} AND NOT EXISTS (SELECT 1 FROM aside.responses a "
-            "WHERE a.key = r.key AND a.response = r.response)",
-            (cutoff,),
-        ).fetchone()[0]
-        db.execute("DETACH DATABASE aside")
-        if unsaved:
-            raise RecordRefused(manifest, f"would delete {unsaved} answers its copy lacks")
-        db.execute("DELETE FROM responses WHERE created > ?", (cutoff,))
-        db.execute("DELETE FROM failures WHERE created > ?", (cutoff,))
-
-
 def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord:
     """Phase 2; safe to run again from any point (each step is idempotent). Refuses, before
     changing anything, a record this tool did not write (:class:`RecordRefused`)."""
     layout = Layout(exp_dir)
-    manifest = aside / ROLLBACK_MANIFEST
-    files = _checked_files(layout, manifest, record)
-    state, created = state_at(exp_dir, record.to_generation)
-    if record.cutoff != created:
-        raise RecordRefused(
-            manifest, f"has a cutoff other than generation {record.to_generation}'s"
-        )
-    if not record.keep_answers:
-        _prune_journal(layout, aside, manifest, record.cutoff)
+    files, state, created = check_record(exp_dir, aside, record)
+    if not record.keep_answers and layout.journal.exists():
+        refuse_database_links(layout.journal)
+        with contextlib.closing(sqlite3.connect(str(layout.journal))) as db, db:
+            db.execute("DELETE FROM responses WHERE created > ?", (record.cutoff,))
+            db.execute("DELETE FROM failures WHERE created > ?", (record.cutoff,))
     mine = renamed(state, exp_dir.name)
     resume_from(exp_dir, mine, created)
     for path in files:

@@ -200,6 +200,8 @@ def test_a_forged_rollback_record_deletes_nothing_and_stops_the_resume(
     files = [str(victim / "notes.txt") if f == "ABSOLUTE" else f for f in forged.get("files", [])]
     manifest = _forge(src, **{**forged, **({"files": files} if "files" in forged else {})})
     rows, before = journal_rows(src / "journal.sqlite"), exact_tree(victim)
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 1 and "not applied" in checked.out, checked.out
     with FakeLLMServer() as fake:
         done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
         requests = fake.counts["requests"]
