@@ -26,6 +26,8 @@ from evoprompt.checkpoint.nofollow import (
     rename,
     trust,
 )
+from evoprompt.checkpoint.schema import SchemaError
+from evoprompt.checkpoint.schema.sweep import CellRecord
 
 
 @pytest.fixture
@@ -135,3 +137,9 @@ def test_the_temp_sweep_removes_only_its_own_regular_files(tmp_path: Path, home:
     assert all(p.exists() for p in kept) and (folder / ".adir.abc.tmp").is_dir()
     assert os.path.islink(folder / ".linked.abc.tmp")
     assert (home / ".ssh" / "id_rsa").read_text() == "secret key\n"
+
+
+@pytest.mark.parametrize("cell_id", ["../../victim", "/tmp/x", ".hidden", "a/b"])
+def test_a_sweep_record_cannot_name_a_cell_outside_its_folder(cell_id: str) -> None:
+    with pytest.raises(SchemaError, match="not a plain folder name"):
+        CellRecord.from_json({"id": cell_id, "params": {}, "status": "pending"})
