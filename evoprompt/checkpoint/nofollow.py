@@ -55,9 +55,10 @@ def _checked_parts(path: Path) -> list[str]:
         return [os.path.dirname(full), full]
     root = min(roots, key=len)
     parts, current = [], root
-    for name in Path(full[len(root) :].lstrip(os.sep)).parts:
-        current = os.path.join(current, name)
-        parts.append(current)
+    for name in full[len(root) :].split(os.sep):
+        if name:
+            current = os.path.join(current, name)
+            parts.append(current)
     return parts
 
 
