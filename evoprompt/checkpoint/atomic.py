@@ -12,12 +12,14 @@ import errno
 import hashlib
 import json
 import os
+import re
 import sqlite3
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.nofollow import refuse_links
+from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_bytes, refuse_links
 
 CHECKSUM_FIELD = "checksum"
 DISK_FULL = (
@@ -45,13 +47,16 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+TMP_SUFFIX = ".tmp"
+# ``.<target name>.<mkstemp's 8 characters, or a pid>.tmp``: the only names the sweep removes.
+TMP_NAME = re.compile(r"^\.[^/]+\.[a-z0-9_]+\.tmp$")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that no reader or crash can observe a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    refuse_links(path.parent, path)  # the temp file is created O_EXCL: never through a link
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dirs(path.parent)
+    refuse_links(path)  # the temp file is created O_EXCL: never through a link
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600; results are no more secret than the rest
         with os.fdopen(fd, "wb") as handle:
@@ -78,6 +83,25 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def sweep_temp_files(folder: Path) -> list[Path]:
+    """Remove the temp files of writes a kill -9 cut short, in ``folder`` (the caller holds
+    the experiment's lock: no write is under way). Only regular files named as this module
+    names them; never through a link."""
+    if not folder.is_dir():
+        return []
+    refuse_links(folder, action="delete through")
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if TMP_NAME.match(entry.name) and stat.S_ISREG(
+                entry.stat(follow_symlinks=False).st_mode
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
 def _canonical(doc: dict[str, Any]) -> bytes:
     body = {k: v for k, v in doc.items() if k != CHECKSUM_FIELD}
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
@@ -98,14 +122,22 @@ class CorruptFile(Exception):
         self.why = why
 
 
-def read_checked_json(path: Path) -> dict[str, Any]:
-    """Load a document written by :func:`write_checked_json`, or raise :class:`CorruptFile`."""
+def read_file(path: Path) -> bytes:
+    """A checkpoint file's bytes, or :class:`CorruptFile` (missing, unreadable, or reached
+    through a symbolic link: never followed, so never used)."""
     try:
-        raw = path.read_bytes()
+        return read_bytes(path)
     except FileNotFoundError:
         raise CorruptFile(path, "missing") from None
+    except PathRefused as exc:
+        raise CorruptFile(path, str(exc)) from None
     except OSError as exc:
         raise CorruptFile(path, f"unreadable ({exc.strerror})") from None
+
+
+def read_checked_json(path: Path) -> dict[str, Any]:
+    """Load a document written by :func:`write_checked_json`, or raise :class:`CorruptFile`."""
+    raw = read_file(path)
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evoprompt.checkpoint.journal_rows import LOST, journal_stats, row_checksum, row_problem
-from evoprompt.checkpoint.nofollow import refuse_links
+from evoprompt.checkpoint.nofollow import refuse_database_links
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -92,9 +92,8 @@ class Journal:
 
     def __init__(self, path: Path | None):
         self.path = path
-        if path is not None:  # SQLite follows links: refuse planted ones first
-            files = (path.with_name(path.name + x) for x in ("", "-wal", "-shm"))
-            refuse_links(path.parent, *files)
+        if path is not None:
+            refuse_database_links(path)
         try:
             self._db = sqlite3.connect(
                 ":memory:" if path is None else str(path), isolation_level=None

@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.nofollow import refuse_database_links
+
 LOST = "lost_in_flight"
 
 
@@ -81,13 +83,19 @@ def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
     return found, lines
 
 
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for inspection that takes no lock and leaves no file behind.
+def readonly_uri(path: Path) -> str:
+    """The URI of a read-only view of a database that takes no lock and leaves no file behind.
 
     Without a ``-wal`` file the database was closed cleanly and is fully checkpointed, so it is
     opened ``immutable`` (a plain ``mode=ro`` connection would create -wal/-shm files it cannot
     remove). With one, a live or killed writer's WAL must be read, so ``mode=ro``.
     """
+    refuse_database_links(path, action="read through")
     wal = path.with_name(path.name + "-wal")
     query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
-    return sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True)
+    return f"{path.resolve().as_uri()}?{query}"
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection for inspection (see :func:`readonly_uri`)."""
+    return sqlite3.connect(readonly_uri(path), uri=True)

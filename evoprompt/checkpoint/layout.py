@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from evoprompt.checkpoint.nofollow import inside, is_real_dir
+
 CONFIG = "config.json"
 JOURNAL = "journal.sqlite"
 LOCK = ".lock"
@@ -146,6 +148,25 @@ class Layout:
         """How a file is named to the user: relative to the experiment folder."""
         return path.relative_to(self.exp_dir).as_posix()
 
+    def own_file(self, relative: str) -> Path | None:
+        """The path of ``relative`` (a name read from a record) when it is exactly one of the
+        files this layout names (results, current checkpoint, a generation's checkpoint files);
+        None for anything else: another folder, ``..``, an absolute path."""
+        path = inside(self.exp_dir, relative)
+        if path is None:
+            return None
+        candidates = [self.state, self.latest, self.backup, self.summary, self.population]
+        candidates.append(self.generations_csv)
+        if match := HISTORY_PATTERN.match(path.name):
+            candidates.append(self.history(int(match[1])))
+        if match := SNAPSHOT_PATTERN.match(path.name):
+            candidates.append(self.snapshot(int(match[1])))
+        if match := BATCH_PATTERN.match(path.name):
+            candidates.append(self.batch(int(match[1]), int(match[2])))
+        if match := TEST_BATCH_PATTERN.match(path.name):
+            candidates.append(self.test_batch(int(match[1]), int(match[2])))
+        return path if path in candidates else None
+
     def history_files(self) -> list[tuple[int, Path]]:
         """(generation, path) of every history copy, newest generation first."""
         found = [
@@ -177,9 +198,9 @@ class Layout:
 
     def rollbacks(self) -> list[Path]:
         """The folders earlier rollbacks moved files into, oldest first (names are times)."""
-        if not self.rolled_back.is_dir():
+        if not is_real_dir(self.rolled_back):
             return []
-        return sorted(p for p in self.rolled_back.iterdir() if p.is_dir() and p.name[0] != ".")
+        return sorted(p for p in self.rolled_back.iterdir() if is_real_dir(p) and p.name[0] != ".")
 
     def is_experiment(self) -> bool:
         """A folder some run (or the programmatic API) created."""

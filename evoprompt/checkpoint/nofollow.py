@@ -1,48 +1,124 @@
-"""Writes inside an experiment folder never follow a symbolic link.
+"""The one rule for every path under a result folder: confined to it, and no link followed.
 
-Anyone who can write into an experiment folder could plant ``.lock -> ~/.bashrc`` and have the
-next run overwrite it. Files are opened with ``O_NOFOLLOW`` and the folders and targets of
-atomic writes are checked with ``lstat``; a planted link is refused with its path named.
+Anyone who can write into a result folder (a shared disk, a folder a colleague sent) could
+plant ``checkpoints/rolled_back -> ~`` and have a rollback delete the user's files, or
+``.lock -> ~/.bashrc`` and have a run overwrite it. So the folder the user named is a trusted
+root (:func:`trust`; it may itself be a link: the user's choice) and, before anything below it
+is created, written, read, moved or deleted, every component between the root and the path is
+checked with ``lstat``; files are opened ``O_NOFOLLOW``. Names read from records go through
+:func:`inside`. A refusal names the link and happens before anything changed.
+
+The check stops links planted before a command runs (what a tampered folder holds); it is not
+a defence against someone racing a running command with write access to the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+_ROOTS: set[str] = set()
 
 
-class LinkRefused(Exception):
-    """A write would have gone through a symbolic link."""
+class PathRefused(Exception):
+    """A path in an experiment folder that evoprompt will not use: one line for the user."""
 
-    def __init__(self, path: Path):
+
+class LinkRefused(PathRefused):
+    """An operation would have gone through a symbolic link."""
+
+    def __init__(self, path: Path, action: str = "write through"):
         super().__init__(
-            f"refusing to write through the symbolic link {path} (evoprompt never follows links "
+            f"refusing to {action} the symbolic link {path} (evoprompt never follows links "
             "in an experiment folder); remove it and run the same command again"
         )
         self.path = path
 
 
-def refuse_links(*paths: Path) -> None:
-    """Raise LinkRefused for the first of ``paths`` that is a symbolic link."""
+def trust(root: Path) -> Path:
+    """Make ``root`` (a result folder the user named) the top of the confinement: nothing
+    below it may be a link. Every command calls this for its folder; returns ``root``."""
+    _ROOTS.add(os.path.abspath(root))
+    return root
+
+
+def _checked_parts(path: Path) -> list[str]:
+    """The components of ``path`` that must not be links: all below its outermost trusted
+    root, or without one (a caller of the Python API) its folder and itself."""
+    full = os.path.abspath(path)
+    roots = [r for r in _ROOTS if full == r or full.startswith(r.rstrip(os.sep) + os.sep)]
+    if not roots:
+        return [os.path.dirname(full), full]
+    root = min(roots, key=len)
+    parts, current = [], root
+    for name in full[len(root) :].split(os.sep):
+        if name:
+            current = os.path.join(current, name)
+            parts.append(current)
+    return parts
+
+
+def refuse_links(*paths: Path, action: str = "write through") -> None:
+    """Raise LinkRefused for the first link among the components of ``paths`` below their
+    trusted root (those that exist: a missing folder is made by this tool, as a folder)."""
     for path in paths:
-        try:
-            if stat.S_ISLNK(os.lstat(path).st_mode):
-                raise LinkRefused(path)
-        except FileNotFoundError:
-            continue
+        for part in _checked_parts(path):
+            try:
+                mode = os.lstat(part).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            if stat.S_ISLNK(mode):
+                raise LinkRefused(Path(part), action)
 
 
-def open_nofollow(path: Path, flags: int, mode: int = 0o644) -> int:
-    """``os.open`` that refuses a link as the last component and as the folder holding it."""
-    refuse_links(path.parent)
+def refuse_database_links(path: Path, action: str = "write through") -> None:
+    """SQLite opens a database and its ``-wal``/``-shm`` side files following links: refuse
+    a link as any of them before it does."""
+    sides = (path.with_name(path.name + side) for side in ("-wal", "-shm"))
+    refuse_links(path, *sides, action=action)
+
+
+def inside(folder: Path, name: str) -> Path | None:
+    """``folder / name`` for a plain relative name read from a record (no absolute path, no
+    ``..``, no empty or odd component); None for any other name."""
+    pure = PurePosixPath(name)
+    if not name or pure.is_absolute() or "\\" in name or "\0" in name:
+        return None
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return None
+    return folder.joinpath(*pure.parts)
+
+
+def make_dirs(folder: Path) -> None:
+    """``mkdir -p`` that neither creates a folder through a link nor accepts one as ``folder``."""
+    refuse_links(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def open_nofollow(path: Path, flags: int, mode: int = 0o644, action: str = "write through") -> int:
+    """``os.open`` that refuses a link as the file and anywhere below the trusted root."""
+    refuse_links(path, action=action)
     try:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LinkRefused(path) from None
+            raise LinkRefused(path, action) from None
         raise
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file in an experiment folder, never read through a link."""
+    fd = open_nofollow(path, os.O_RDONLY, action="read through")
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def read_text(path: Path) -> str:
+    return read_bytes(path).decode("utf-8")
 
 
 def append_text(path: Path, text: str) -> None:
@@ -56,3 +132,44 @@ def write_file(path: Path, data: bytes) -> None:
     fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def remove(path: Path) -> None:
+    """Unlink a file (gone already is fine) in a folder reached through no link; a link as
+    the file itself is removed as a link (``unlink`` never follows the last component)."""
+    refuse_links(path.parent, action="delete through")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def remove_tree(folder: Path) -> None:
+    """``rm -rf`` of a folder this tool made: refused when it or a folder above it (below the
+    root) is a link; inside it, ``shutil.rmtree`` removes links without following them."""
+    refuse_links(folder, action="delete through")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def rename(source: Path, target: Path) -> None:
+    """``os.rename`` with neither end reached through a link, nor ``target`` a link."""
+    refuse_links(source, target, action="move through")
+    os.rename(source, target)
+
+
+def is_real_dir(path: Path) -> bool:
+    """A folder, not a link to one (a listing's entries are judged by this, not ``is_dir``)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to a checkpoint file (they are only ever replaced by rename, never
+    rewritten), or a copy where the filesystem has no links; neither end through a link."""
+    refuse_links(source, action="read through")
+    make_dirs(target.parent)
+    refuse_links(target)
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)

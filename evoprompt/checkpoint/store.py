@@ -11,7 +11,6 @@ describe it. All writes go through :mod:`evoprompt.checkpoint.atomic`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -25,27 +24,28 @@ from evoprompt.checkpoint.atomic import (
     atomic_write_bytes,
     fsync_dir,
     read_checked_json,
+    read_file,
     sha256_bytes,
     write_checked_json,
 )
 from evoprompt.checkpoint.layout import LATEST, Layout
+from evoprompt.checkpoint.nofollow import refuse_links, remove
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.schema import BatchRecord, Descriptor, JsonDict, SchemaError
 
 
-def encode_state(payload: Any, seq: int) -> bytes:
-    """``state.pkl`` bytes: a JSON header line (seq, sha256 of the pickle), then the pickle."""
+def encode_state(payload: Any, seq: int, created: float | None = None) -> bytes:
+    """``state.pkl`` bytes: a JSON header line (seq, sha256 of the pickle, when the state was
+    reached: now, unless given), then the pickle."""
     body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    header = {"format": 1, "seq": seq, "sha256": sha256_bytes(body), "created": time.time()}
+    when = time.time() if created is None else created
+    header = {"format": 1, "seq": seq, "sha256": sha256_bytes(body), "created": when}
     return json.dumps(header).encode() + b"\n" + body
 
 
 def decode_state(path: Path) -> tuple[JsonDict, Any]:
     """Header and payload of ``state.pkl``; raises CorruptFile or UnsafePickle."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CorruptFile(path, "missing") from None
+    raw = read_file(path)
     head, sep, body = raw.partition(b"\n")
     try:
         header = json.loads(head)
@@ -159,8 +159,8 @@ class CheckpointStore:
             self._keep_snapshot(doc.history_of, blob)
         self._rotate_and_write(doc)
 
-    def _write_state(self, payload: Any) -> bytes:
-        blob = encode_state(payload, self.seq + 1)
+    def _write_state(self, payload: Any, created: float | None = None) -> bytes:
+        blob = encode_state(payload, self.seq + 1, created)
         atomic_write_bytes(self.layout.state, blob)
         head = json.loads(blob.partition(b"\n")[0])
         self._state_ref = (head["seq"], head["sha256"])
@@ -172,22 +172,24 @@ class CheckpointStore:
         target = self.layout.snapshot(generation)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.link(self.layout.state, tmp)
+            refuse_links(target)
+            remove(tmp)
+            os.link(self.layout.state, tmp, follow_symlinks=False)
             os.replace(tmp, target)
             fsync_dir(target.parent)
         except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            remove(tmp)
             atomic_write_bytes(target, blob)
 
-    def reset_to(self, payload: Any, position: Position) -> Descriptor:
+    def reset_to(self, payload: Any, position: Position, created: float) -> Descriptor:
         """Make ``payload`` the state a resume starts from: state.pkl, then latest.json and
-        backup.json both describing it, then its history copy and snapshot (rollback, fork)."""
+        backup.json both describing it, then its history copy and snapshot (rollback, fork).
+
+        ``created`` is when the snapshot it comes from was saved, kept as is: a rollback
+        applied again after a kill finds the same moment its record names."""
         cursor = self.read_cursor()[0]
         self.seq = max(self.seq, cursor.seq if cursor else 0)
-        blob = self._write_state(payload)
+        blob = self._write_state(payload, created)
         doc = self._descriptor(position)
         write_checked_json(self.layout.backup, doc.to_json())
         write_checked_json(self.layout.latest, doc.to_json())
@@ -291,5 +293,5 @@ class CheckpointStore:
         doomed += [p for gen, p in self.layout.snapshot_files() if gen <= cutoff]
         doomed += [p for gen, _, p in self.layout.batch_files() if gen <= cutoff]
         for path in doomed:
-            path.unlink(missing_ok=True)
+            remove(path)
         return doomed

@@ -18,6 +18,7 @@ from typing import Any
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import Lineage, config_fields
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program, resume_command
@@ -34,7 +35,7 @@ def _source(result_dir: Path, exp_id: str) -> tuple[Path, dict[str, Any]]:
     check_id(exp_id)
     exp_dir = result_dir / exp_id
     try:
-        stored = json.loads(Layout(exp_dir).config.read_text(encoding="utf-8"))
+        stored = json.loads(read_text(Layout(exp_dir).config))
     except (OSError, ValueError):
         raise BranchError(
             f"no experiment {exp_id!r} with a readable config.json in {result_dir}/ "
@@ -130,7 +131,7 @@ def main(argv: list[str]) -> int:
     command = cmd_fork if argv[0] == "fork" else cmd_rollback
     try:
         return command(argv[1:])
-    except (BranchError, ConfigError, SessionError) as exc:
+    except (BranchError, ConfigError, SessionError, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)

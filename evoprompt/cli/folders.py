@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.checkpoint.nofollow import refuse_links
 from evoprompt.cli.hints import program
 from evoprompt.config import result_root
 from evoprompt.report.experiment import is_experiment
@@ -29,7 +30,9 @@ def _named(args: argparse.Namespace) -> Path:
     exp_id: str = args.experiment_id
     if not exp_id or "/" in exp_id or exp_id.startswith("."):
         raise InspectError(f"invalid experiment id {exp_id!r}")
-    return result_dir_of(args) / exp_id
+    folder = result_dir_of(args) / exp_id
+    refuse_links(folder, action="read through")
+    return folder
 
 
 def named_sweep(args: argparse.Namespace) -> SweepView | None:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
-from evoprompt.checkpoint.nofollow import LinkRefused, write_file
+from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, make_dirs, write_file
 from evoprompt.cli.folders import InspectError, experiment_dir, num, result_dir_of, table_text
 from evoprompt.cli.hints import program
 from evoprompt.cli.status import cmd_status
@@ -59,8 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows: list[dict[str, object]] = []
     snaps: list[Snapshot] = []
     for path in sorted(result_dir.iterdir()):
-        if path.name.startswith("."):
-            continue
+        if path.name.startswith(".") or not is_real_dir(path):
+            continue  # a link is never listed (nor read) as an experiment
         if is_experiment(path):
             snaps.append(snapshot(path))
             rows.append(_list_row(snaps[-1]))
@@ -119,7 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     suffix = ".md" if args.format == "md" else ".html"
     output = Path(args.output) if args.output else exp_dir / f"report{suffix}"
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(output.parent)
         if args.format == "md":
             from evoprompt.report.markdown import render_markdown
 
@@ -132,7 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             from evoprompt.report.html import render_html
 
             write_file(output, render_html(data, png).encode("utf-8"))
-    except LinkRefused as exc:
+    except PathRefused as exc:
         raise InspectError(str(exc)) from None
     except OSError as exc:
         if disk_full(exc):
@@ -188,6 +188,6 @@ def main(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args.func(args))
-    except InspectError as exc:
+    except (InspectError, PathRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,6 +20,7 @@ from pathlib import Path
 from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.cli.run import EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, resolve, result_root
@@ -66,8 +67,8 @@ def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
     """The experiment's stored config with the test options of this command."""
     path = Layout(exp_dir).config
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        stored = json.loads(read_text(path))
+    except (OSError, ValueError, PathRefused) as exc:
         raise SessionError(f"{path} is missing or unreadable ({exc})") from None
     if not isinstance(stored, dict):
         raise SessionError(f"{path} is not a JSON object")
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
         config = _config(args, exp_dir, api_key)
         task = load_task(config)
         display = Console(every_s=env_seconds(PROGRESS_ENV, 10.0))
-    except (SessionError, ConfigError, DatasetError) as exc:
+    except (SessionError, ConfigError, DatasetError, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     if task.test is None or not len(task.test.data):
@@ -114,7 +115,7 @@ def main(argv: list[str]) -> int:
     session = Session(config, exp_dir, api_key, resuming=True, display=display, task=task)
     try:
         session.__enter__()
-    except ExperimentLocked as exc:
+    except (ExperimentLocked, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> int:
 def _test_locked(session: Session, prompts: list[str]) -> int:
     try:
         state = session.open()
-    except (ConfigError, JournalUnusable, FatalError, UnsafePickle) as exc:
+    except (ConfigError, JournalUnusable, FatalError, UnsafePickle, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     resume = session.resume

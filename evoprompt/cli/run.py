@@ -24,7 +24,7 @@ from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
-from evoprompt.checkpoint.nofollow import LinkRefused
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
         task = prepared.task
         grace = env_seconds(GRACE_ENV, 2.0, zero=True)
         display = Console(every_s=env_seconds(PROGRESS_ENV, 10.0))
-    except (SessionError, ConfigError, DatasetError) as exc:
+    except (SessionError, ConfigError, DatasetError, PathRefused) as exc:
         _release(reserved)
         say(f"error: {exc}")
         return EXIT_USAGE
@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         session.__enter__()
-    except (ExperimentLocked, LinkRefused) as exc:
+    except (ExperimentLocked, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     except OSError as exc:
@@ -180,7 +180,7 @@ def _run_locked(session: Session) -> int:
     config, exp_dir = session.config, session.exp_dir
     try:
         state = session.open()
-    except (ConfigError, JournalUnusable, FatalError, LinkRefused) as exc:
+    except (ConfigError, JournalUnusable, FatalError, PathRefused) as exc:
         session.discard()
         say(f"error: {exc}" + (f"; {exc.hint}" if isinstance(exc, FatalError) else ""))
         return EXIT_USAGE
@@ -267,7 +267,7 @@ async def drive(
 
 
 def _print_summary(exp_dir: Path, config: Config) -> None:
-    doc = Summary.from_json(json.loads(Layout(exp_dir).summary.read_text(encoding="utf-8")))
+    doc = Summary.from_json(json.loads(read_text(Layout(exp_dir).summary)))
     stats = doc.api_stats
     rate = stats["retry_success_rate"]
     print(f"\nExperiment {doc.experiment_id}: {doc.status}")

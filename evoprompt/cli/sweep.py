@@ -21,6 +21,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
+from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, trust
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program
@@ -113,7 +114,7 @@ class Driver:
         env = env_values()
         self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)
         notice = settle_backend(self.base, self.api_key)
-        self.root = Path(self.base.result_dir)
+        self.root = trust(Path(self.base.result_dir))
         self.sweep_id = _sweep_id(
             self.spec, self.root, self.options.get("sweep_id"), bool(options.get("fresh"))
         )
@@ -151,7 +152,7 @@ _SWEEP_OPTIONS = ("sweep_file", "sweep_id", "engine", "ray_address", "max_parall
 def main(argv: list[str]) -> int:
     try:
         driver = Driver(argv)
-    except (SweepError, ConfigError, LaunchError) as exc:
+    except (SweepError, ConfigError, LaunchError, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
@@ -161,8 +162,11 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     lock = ExperimentLock(driver.sweep_dir)
     try:
-        driver.sweep_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(driver.sweep_dir)
         lock.acquire()
+    except PathRefused as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
     except OSError as exc:
         say(f"error: cannot create {driver.sweep_dir}: {exc.strerror}; check --result-dir")
         return EXIT_USAGE

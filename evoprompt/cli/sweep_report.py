@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, write_file
 from evoprompt.cli.hints import program
 from evoprompt.config import result_root
 from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
@@ -43,8 +44,11 @@ def main(argv: list[str]) -> int:
 
     output = Path(args.output) if args.output else SweepLayout(sweep_dir).report
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(build(view, sweep_dir), encoding="utf-8")
+        make_dirs(output.parent)
+        write_file(output, build(view, sweep_dir).encode("utf-8"))
+    except PathRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"error: cannot write {output}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE

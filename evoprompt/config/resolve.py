@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import is_safe_id
+from evoprompt.checkpoint.nofollow import trust
 from evoprompt.config.table import (
     CHOICES,
     ENV_KEYS,
@@ -163,8 +164,9 @@ def env_seconds(var: str, default: float, *, zero: bool = False) -> float:
 
 def result_root(given: str | None) -> Path:
     """The folder holding the experiments: the flag, else $EVOPROMPT_RESULT_DIR, else the
-    default (for the commands that read experiments without resolving a whole config)."""
-    return Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or Config.result_dir)
+    default (for the commands that read experiments without resolving a whole config). Nothing
+    below it may be a symbolic link (:mod:`evoprompt.checkpoint.nofollow`)."""
+    return trust(Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or Config.result_dir))
 
 
 def resolve(

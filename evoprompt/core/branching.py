@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
 import sqlite3
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.nofollow import refuse_database_links, refuse_links
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import INTERRUPTED
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state
@@ -51,6 +50,7 @@ def state_at(exp_dir: Path, generation: int) -> tuple[ExperimentState, float]:
     """The state at the end of ``generation`` and when it was saved; BranchError naming the
     generations still available when it is not kept (or not finished)."""
     layout = Layout(exp_dir)
+    refuse_links(layout.snapshot(generation), action="read through")
     done = completed_generation(exp_dir)
     kept = [gen for gen, _ in layout.snapshot_files() if gen <= done]
     if generation < 0 or generation > done:
@@ -84,6 +84,7 @@ def copy_journal(source: Path, target: Path) -> None:
     reads it in one transaction (never a torn copy)."""
     if not source.exists():
         return
+    refuse_database_links(target)
     src = open_readonly(source)
     try:
         with contextlib.closing(sqlite3.connect(str(target))) as dst:
@@ -94,19 +95,9 @@ def copy_journal(source: Path, target: Path) -> None:
         src.close()
 
 
-def link_or_copy(source: Path, target: Path) -> None:
-    """A hard link (checkpoint files are only ever replaced by rename, never rewritten), or
-    a copy where the filesystem has no links."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def resume_from(exp_dir: Path, state: ExperimentState) -> None:
-    """Checkpoint ``state`` as a stopped run that finished its generation: the next resume
-    goes on with the generation after it."""
+def resume_from(exp_dir: Path, state: ExperimentState, created: float) -> None:
+    """Checkpoint ``state`` (saved at ``created``) as a stopped run that finished its
+    generation: the next resume goes on with the generation after it."""
     best = state.best()
     CheckpointStore(exp_dir).reset_to(
         state,
@@ -118,4 +109,5 @@ def resume_from(exp_dir: Path, state: ExperimentState) -> None:
             num_individuals=len(state.population),
             best_fitness=best.fitness if best else None,
         ),
+        created,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
@@ -108,9 +109,9 @@ def learned_window(summary: Path) -> int:
 
     A resume opens that window after its first success instead of ramping up from one."""
     try:
-        raw = json.loads(summary.read_text("utf-8"))
+        raw = json.loads(read_text(summary))
         learned = Summary.from_json(raw).api_stats.get("concurrency", {}).get("limit", 0)
-    except (OSError, ValueError, SchemaError, AttributeError):
+    except (OSError, ValueError, SchemaError, AttributeError, PathRefused):
         return 0
     return learned if isinstance(learned, int) and learned > 0 else 0
 
@@ -145,7 +146,7 @@ class Experiment:
         backend = backend_spec(config.backend)
         transport = shared.backend(config) if shared else backend.build(config, api_key)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
-        exp_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(exp_dir)
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None

@@ -12,20 +12,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text, fsync_dir
 from evoprompt.checkpoint.journal import Journal
-from evoprompt.checkpoint.layout import STAGING, Layout
+from evoprompt.checkpoint.layout import STAGING, Layout, is_safe_id
+from evoprompt.checkpoint.nofollow import (
+    PathRefused,
+    is_real_dir,
+    link_or_copy,
+    make_dirs,
+    refuse_links,
+    remove_tree,
+    rename,
+    trust,
+)
 from evoprompt.checkpoint.schema import INTERRUPTED, Lineage
 from evoprompt.config import Config
 from evoprompt.core.branching import (
     BranchError,
     copy_journal,
-    link_or_copy,
     renamed,
     resume_from,
     state_at,
@@ -51,7 +59,7 @@ def changed_keys(source: dict[str, Any], fork: Config) -> dict[str, Any]:
 def default_id(result_dir: Path, source_id: str, generation: int) -> str:
     base = f"{source_id}_fork_g{generation}"
     exp_id, n = base, 2
-    while (result_dir / exp_id).exists():
+    while os.path.lexists(result_dir / exp_id):
         exp_id, n = f"{base}_{n}", n + 1
     return exp_id
 
@@ -67,13 +75,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _sweep_staging(staging: Path) -> None:
-    """Remove what killed forks left half-built (named ``<id>.<pid>``; their pid is gone)."""
-    if not staging.is_dir():
+    """Remove what killed forks left half-built: only folders named as :func:`fork` names
+    them (``<id>.<pid>``) whose pid is gone; nothing else, and never through a link."""
+    if not is_real_dir(staging):
         return
     for leftover in staging.iterdir():
-        pid = leftover.suffix.lstrip(".")
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
+        exp_id, _, pid = leftover.name.rpartition(".")
+        ours = is_safe_id(exp_id) and pid.isdigit() and is_real_dir(leftover)
+        if ours and not _pid_alive(int(pid)):
+            remove_tree(leftover)
 
 
 def _carry_history(source: Path, build: Path, generation: int) -> None:
@@ -93,14 +103,18 @@ def _carry_history(source: Path, build: Path, generation: int) -> None:
 
 def fork(plan: ForkPlan) -> None:
     """Build the fork and rename it into place; BranchError when it cannot be done."""
-    state, _ = state_at(plan.source, plan.generation)
+    result_dir = trust(plan.target.parent)
+    state, created = state_at(plan.source, plan.generation)
+    refuse_links(plan.target)  # a link (dangling or not) in place of the new folder
     if plan.target.exists():
         raise BranchError(f"experiment {plan.target.name} already exists; pick another id")
-    result_dir = plan.target.parent
     staging = result_dir / STAGING
+    make_dirs(staging)
     _sweep_staging(staging)
     build = staging / f"{plan.target.name}.{os.getpid()}"
-    build.mkdir(parents=True)
+    if is_real_dir(build):
+        remove_tree(build)  # left by a killed fork whose pid this process now has
+    make_dirs(build)
     try:
         layout = Layout(build)
         doc = {**plan.config.to_dict(), **plan.lineage.to_json()}
@@ -108,14 +122,15 @@ def fork(plan: ForkPlan) -> None:
         copy_journal(Layout(plan.source).journal, layout.journal)
         _carry_history(plan.source, build, plan.generation)
         mine = renamed(state, plan.target.name)
-        resume_from(build, mine)
+        resume_from(build, mine, created)
         with contextlib.closing(Journal(layout.journal)) as journal:
             write_results(build, mine, INTERRUPTED.status, journal.stats())
         fsync_dir(build)
         if plan.target.exists():
             raise BranchError(f"experiment {plan.target.name} already exists; pick another id")
-        os.rename(build, plan.target)
+        rename(build, plan.target)
     except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
+        with contextlib.suppress(PathRefused):
+            remove_tree(build)
         raise
     fsync_dir(result_dir)

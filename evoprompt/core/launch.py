@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout, is_safe_id
+from evoprompt.checkpoint.nofollow import is_real_dir, read_text, trust
 from evoprompt.checkpoint.schema import Descriptor, config_fields
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, resolve
@@ -55,9 +56,10 @@ def defining(config: Config) -> dict[str, Any]:
 
 def stored_config(exp_dir: Path) -> Config | None:
     """An experiment's config.json, settled as a new config would be (an older file may lack
-    what settling adds); None when it is missing or no longer valid."""
+    what settling adds); None when it is missing or no longer valid. A link is refused
+    (LinkRefused), never read."""
     try:
-        stored = json.loads(Layout(exp_dir).config.read_text(encoding="utf-8"))
+        stored = json.loads(read_text(Layout(exp_dir).config))
         config = resolve(base=config_fields(stored), toml=None, env={}, flags={})
         settle_backend(config, "")
     except (OSError, ValueError, TypeError):  # ConfigError is a ValueError
@@ -71,6 +73,8 @@ def newest_unfinished(result_dir: Path, config: Config) -> tuple[str, Descriptor
     wanted = defining(config)
     best: tuple[float, str, Descriptor] | None = None
     for exp_dir in result_dir.glob("*/"):
+        if not is_real_dir(exp_dir):
+            continue  # a link is never an experiment of this folder
         stored = stored_config(exp_dir)
         if stored is None or stored.name != config.name or defining(stored) != wanted:
             continue
@@ -193,6 +197,7 @@ def prepare(
     stored experiment's, checked once it is known.
     """
     config = layers.resolve()
+    trust(Path(config.result_dir))
     task = notice = None
     if experiment_id is None:
         notice = settle_backend(config, api_key)

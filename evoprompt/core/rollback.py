@@ -10,13 +10,18 @@ What came after (checkpoint files of later generations, the results, and unless
 2. apply: prune the journal, make the snapshot the current state, drop later files, rewrite
    the results, then mark the record ``done``. Every step is idempotent, so a record not yet
    done is simply applied again by the next rollback or resume (:func:`finish_pending`).
+
+A record on disk is data, never trusted: :func:`~evoprompt.core.rollback_check.check_record`
+must pass before it is applied (no record, forged or garbled, deletes an outside file or a
+paid answer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
+import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -26,21 +31,36 @@ from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
     HISTORY_PATTERN,
+    JOURNAL,
     ROLLBACK_MANIFEST,
     SNAPSHOT_PATTERN,
     TEST_BATCH_PATTERN,
     Layout,
 )
+from evoprompt.checkpoint.nofollow import (
+    is_real_dir,
+    link_or_copy,
+    make_dirs,
+    refuse_database_links,
+    refuse_links,
+    remove,
+    remove_tree,
+    rename,
+    trust,
+)
 from evoprompt.checkpoint.schema import INTERRUPTED, RollbackRecord, SchemaError
 from evoprompt.core.branching import (
     completed_generation,
     copy_journal,
-    link_or_copy,
     renamed,
     resume_from,
     state_at,
 )
 from evoprompt.core.result import write_results
+from evoprompt.core.rollback_check import check_record
+
+# ``<time>_g<from>_to_g<to>[_n]``: the folders :func:`rollback` names (hidden while set aside).
+ASIDE_NAME = re.compile(r"^\d{8}_\d{6}_g-?\d+_to_g\d+(_\d+)?$")
 
 
 def _later_files(layout: Layout, generation: int, tests: int) -> list[Path]:
@@ -67,6 +87,7 @@ def _belongs_after(name: str, generation: int, tests: int) -> bool:
 def _answers_after(journal: Path, cutoff: float) -> int:
     if not journal.exists():
         return 0
+    refuse_database_links(journal)
     with contextlib.closing(sqlite3.connect(str(journal))) as db:
         return int(
             db.execute("SELECT COUNT(*) FROM responses WHERE created > ?", (cutoff,)).fetchone()[0]
@@ -75,6 +96,7 @@ def _answers_after(journal: Path, cutoff: float) -> int:
 
 def rollback(exp_dir: Path, generation: int, *, keep_answers: bool = False) -> RollbackRecord:
     """Roll ``exp_dir`` back to the end of ``generation``; the caller holds its lock."""
+    trust(exp_dir.parent)
     finish_pending(exp_dir)
     layout = Layout(exp_dir)
     state, cutoff = state_at(exp_dir, generation)
@@ -85,44 +107,50 @@ def rollback(exp_dir: Path, generation: int, *, keep_answers: bool = False) -> R
     name = time.strftime("%Y%m%d_%H%M%S", time.localtime(created)) + f"_g{done}_to_g{generation}"
     aside = layout.rolled_back / name
     n = 2
-    while aside.exists():
+    while os.path.lexists(aside):
         aside, n = layout.rolled_back / f"{name}_{n}", n + 1
     moved = [layout.relative(p) for p in files]
     record = RollbackRecord(generation, done, cutoff, keep_answers, moved, answers, created)
     _sweep(layout)
     hidden = layout.rolled_back / f".{aside.name}"
-    hidden.mkdir(parents=True)
+    make_dirs(hidden)
     for path in files:
         link_or_copy(path, hidden / layout.relative(path))
     if answers:
-        copy_journal(layout.journal, hidden / layout.relative(layout.journal))
+        copy_journal(layout.journal, hidden / JOURNAL)
     write_checked_json(hidden / ROLLBACK_MANIFEST, record.to_json())
     fsync_dir(hidden)
-    hidden.rename(aside)  # the commit point
+    rename(hidden, aside)  # the commit point
     fsync_dir(layout.rolled_back)
     return _apply(exp_dir, aside, record)
 
 
 def _sweep(layout: Layout) -> None:
-    """Hidden set-aside folders are rollbacks killed before their commit: never applied."""
-    if layout.rolled_back.is_dir():
-        for leftover in layout.rolled_back.glob(".*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    """Hidden set-aside folders are rollbacks killed before their commit: never applied.
+    Only folders named as this module names them go; a link is never followed."""
+    refuse_links(layout.rolled_back, action="delete through")
+    if is_real_dir(layout.rolled_back):
+        for leftover in layout.rolled_back.iterdir():
+            hidden = leftover.name[:1] == "." and ASIDE_NAME.match(leftover.name[1:])
+            if hidden and is_real_dir(leftover):
+                remove_tree(leftover)
 
 
 def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord:
-    """Phase 2; safe to run again from any point (each step is idempotent)."""
+    """Phase 2; safe to run again from any point (each step is idempotent). Refuses, before
+    changing anything, a record this tool did not write (:class:`RecordRefused`)."""
     layout = Layout(exp_dir)
-    state, _ = state_at(exp_dir, record.to_generation)
+    files, state, created = check_record(exp_dir, aside, record)
     if not record.keep_answers and layout.journal.exists():
+        refuse_database_links(layout.journal)
         with contextlib.closing(sqlite3.connect(str(layout.journal))) as db, db:
             db.execute("DELETE FROM responses WHERE created > ?", (record.cutoff,))
             db.execute("DELETE FROM failures WHERE created > ?", (record.cutoff,))
     mine = renamed(state, exp_dir.name)
-    resume_from(exp_dir, mine)
-    for relative in record.files:
-        if _belongs_after(Path(relative).name, record.to_generation, len(state.tests)):
-            (exp_dir / relative).unlink(missing_ok=True)
+    resume_from(exp_dir, mine, created)
+    for path in files:
+        if _belongs_after(path.name, record.to_generation, len(state.tests)):
+            remove(path)
     with contextlib.closing(Journal(layout.journal)) as journal:
         write_results(exp_dir, mine, INTERRUPTED.status, journal.stats())
     finished = dataclasses.replace(record, done=True)
@@ -133,6 +161,7 @@ def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord
 def finish_pending(exp_dir: Path) -> list[RollbackRecord]:
     """Complete every rollback that a kill interrupted after its commit point (under the
     experiment's lock: the next rollback and every resume call this first)."""
+    trust(exp_dir.parent)
     finished = []
     for aside in Layout(exp_dir).rollbacks():
         try:

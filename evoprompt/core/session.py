@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
+from evoprompt.checkpoint.atomic import DISK_FULL, disk_full, sweep_temp_files
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
-from evoprompt.checkpoint.nofollow import LinkRefused, append_text, refuse_links
+from evoprompt.checkpoint.nofollow import PathRefused, append_text, make_dirs, remove_tree, trust
 from evoprompt.checkpoint.schema import (
     BUDGET_EXHAUSTED,
     ERROR,
@@ -147,18 +146,25 @@ class Session:
         self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
 
     def __enter__(self) -> Session:
+        trust(self.exp_dir.parent)
+        make_dirs(self.exp_dir)  # refuses a link as the folder, before anything looks inside
         # New, or reserved empty by the CLI for this run: nothing in it is anyone else's.
-        self._created = not self.exp_dir.exists() or not any(self.exp_dir.iterdir())
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
-        refuse_links(self.exp_dir)
+        self._created = not any(self.exp_dir.iterdir())
         self.lock.acquire()
+        layout = Layout(self.exp_dir)
+        try:
+            for folder in (layout.exp_dir, layout.checkpoints, layout.batches):
+                sweep_temp_files(folder)  # what writes cut short by a kill -9 left
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def discard(self) -> None:
         """Remove the folder of a new experiment that failed to open: it was created by this
         session and holds no config, checkpoint or answer, only the lock and an empty journal."""
         if self._created and not self.resuming:
-            shutil.rmtree(self.exp_dir, ignore_errors=True)
+            remove_tree(self.exp_dir)
 
     def __exit__(self, *exc: object) -> None:
         self.lock.release()
@@ -274,7 +280,7 @@ class Session:
             await engine.run()
             return Outcome("finished", cursor=recorder.cursor)
         except (Exception, asyncio.CancelledError) as exc:
-            if isinstance(exc, LinkRefused):
+            if isinstance(exc, PathRefused):
                 return Outcome("unsafe", f"error: {exc}", recorder.cursor)
             if disk_full(exc):
                 return Outcome("disk_full", DISK_FULL, recorder.cursor)

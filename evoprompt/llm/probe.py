@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from evoprompt.checkpoint.atomic import atomic_write_text
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import EndpointRecord, SchemaError
 from evoprompt.llm.errors import FatalError, LLMError, QuotaExhausted
 
@@ -158,8 +159,8 @@ class EndpointMemory:
         """The saved mode for this endpoint and model (another one's is probed anew)."""
         if self._mode is None and self.path is not None and self.path.exists():
             try:
-                record = EndpointRecord.from_json(json.loads(self.path.read_text("utf-8")))
-            except (OSError, ValueError, SchemaError):
+                record = EndpointRecord.from_json(json.loads(read_text(self.path)))
+            except (OSError, ValueError, SchemaError, PathRefused):
                 return None
             same = (record.base_url, record.model) == (self.base_url, self.model)
             if same and record.loglik in MODES:

@@ -31,6 +31,7 @@ import pandas as pd
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import (
     Descriptor,
@@ -58,7 +59,7 @@ def lock_holder(exp_dir: Path) -> str | None:
     can only collide with this for the microseconds between the two calls.
     """
     try:
-        fd = os.open(Layout(exp_dir).lock, os.O_RDONLY)
+        fd = os.open(Layout(exp_dir).lock, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -80,8 +81,11 @@ def when(timestamp: float | None) -> str:
 
 def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(path))
     except FileNotFoundError:
+        return None
+    except PathRefused as exc:
+        notes.append(f"{path.name} is not read: {exc}")
         return None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         notes.append(f"{path.name} is unreadable ({exc.__class__.__name__})")
@@ -191,8 +195,11 @@ class Details:
 
 def _read_jsonl(path: Path, notes: list[str]) -> list[PopulationRow]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except FileNotFoundError:
+        return []
+    except PathRefused as exc:
+        notes.append(f"{path.name} is not read: {exc}")
         return []
     except (OSError, UnicodeDecodeError) as exc:
         notes.append(f"{path.name} is unreadable ({exc.__class__.__name__})")
@@ -281,7 +288,7 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
             if snap.summary is not None and "concurrency" in snap.summary.api_stats:
                 stats["concurrency"] = snap.summary.api_stats["concurrency"]
             return stats, JOURNAL
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, PathRefused) as exc:
             snap.notes.append(f"{JOURNAL} is unreadable ({exc})")
     if snap.summary is not None and snap.summary.api_stats:
         return snap.summary.api_stats, SUMMARY
@@ -291,7 +298,7 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
 def loglik_mode(exp_dir: Path) -> str | None:
     """How log-likelihoods are asked of the endpoint (endpoint.json), if it was probed."""
     try:
-        raw = json.loads(Layout(exp_dir).endpoint.read_text("utf-8"))
+        raw = json.loads(read_text(Layout(exp_dir).endpoint))
         return EndpointRecord.from_json(raw).loglik
-    except (OSError, ValueError, SchemaError):
+    except (OSError, ValueError, SchemaError, PathRefused):
         return None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.layout import ROLLBACK_MANIFEST, Layout
+from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, read_text
 from evoprompt.checkpoint.schema import Lineage, RollbackRecord, SchemaError
 from evoprompt.report.experiment import Snapshot
 
@@ -26,10 +27,10 @@ def forks_of(exp_dir: Path) -> list[tuple[str, int]]:
     """(id, generation) of every experiment beside this one that was forked from it."""
     found = []
     for other in sorted(exp_dir.parent.iterdir()):
-        if other == exp_dir or not other.is_dir():
+        if other == exp_dir or not is_real_dir(other):
             continue
-        with contextlib.suppress(OSError, ValueError, SchemaError):
-            lineage = Lineage.of_config(json.loads(Layout(other).config.read_text()))
+        with contextlib.suppress(OSError, ValueError, SchemaError, PathRefused):
+            lineage = Lineage.of_config(json.loads(read_text(Layout(other).config)))
             if lineage is not None and lineage.parent == exp_dir.name:
                 found.append((other.name, lineage.forked_at))
     return found

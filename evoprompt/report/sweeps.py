@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.report.experiment import Snapshot, is_experiment, lock_holder, snapshot, when
@@ -39,8 +40,8 @@ def sweep_view(sweep_dir: Path) -> SweepView | None:
     """The sweep in this folder, or None when it is not a (readable) sweep folder."""
     layout = SweepLayout(sweep_dir)
     try:
-        record = SweepRecord.from_json(json.loads(layout.sweep.read_text(encoding="utf-8")))
-    except (OSError, ValueError, SchemaError):
+        record = SweepRecord.from_json(json.loads(read_text(layout.sweep)))
+    except (OSError, ValueError, SchemaError, PathRefused):
         return None
     cells = [
         (cell.id, snapshot(path) if is_experiment(path := layout.cell(cell.id)) else None)

@@ -15,18 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import CorruptFile
+from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
     CHECKPOINTS,
     JOURNAL,
+    ROLLBACK_MANIFEST,
     TEST_BATCH_PATTERN,
     Layout,
 )
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.checkpoint.schema import is_manager_payload
+from evoprompt.checkpoint.schema import RollbackRecord, SchemaError, is_manager_payload
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
+from evoprompt.core.branching import BranchError
+from evoprompt.core.rollback_check import check_record
 from evoprompt.core.state import ExperimentState
 
 
@@ -72,7 +76,7 @@ def _check_batch(path: Path, layout: Layout) -> FileCheck:
 
 def _size(path: Path) -> int | None:
     try:
-        return path.stat().st_size
+        return path.lstat().st_size
     except OSError:
         return None
 
@@ -107,6 +111,9 @@ def _check_journal(path: Path) -> FileCheck:
     except sqlite3.Error as exc:
         check.problem = f"not a usable SQLite database ({exc})"
         return check
+    except PathRefused as exc:
+        check.problem = str(exc)
+        return check
     if rows != ["ok"]:
         check.problem = "integrity check failed: " + "; ".join(rows[:3])
     elif bad:
@@ -120,9 +127,12 @@ def _check_journal(path: Path) -> FileCheck:
 def _check_plain_json(path: Path) -> FileCheck:
     check = FileCheck(path.name, _size(path))
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(path))
     except FileNotFoundError:
         check.problem = "missing"
+        return check
+    except PathRefused as exc:
+        check.problem = str(exc)
         return check
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         check.problem = f"not valid JSON ({exc.__class__.__name__})"
@@ -172,7 +182,25 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
         checks.append(_check_plain_json(layout.summary))
     if isinstance(payload, ExperimentState):
         checks += _missing_history(layout, payload.generation)
+    checks += [_check_rollback(exp_dir, aside) for aside in layout.rollbacks()]
     return checks
+
+
+def _check_rollback(exp_dir: Path, aside: Path) -> FileCheck:
+    """A rollback record: its checksum, and for one not yet done (the next resume applies
+    it) everything :func:`check_record` demands of it."""
+    layout = Layout(exp_dir)
+    path = aside / ROLLBACK_MANIFEST
+    check = FileCheck(layout.relative(path), _size(path))
+    try:
+        record = RollbackRecord.from_json(read_checked_json(path))
+        if not record.done:
+            check_record(exp_dir, aside, record)
+    except CorruptFile as exc:
+        check.problem = exc.why
+    except (SchemaError, PathRefused, BranchError, sqlite3.Error) as exc:
+        check.problem = str(exc)
+    return check
 
 
 def _missing_history(layout: Layout, completed: int) -> list[FileCheck]:

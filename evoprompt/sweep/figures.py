@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
 from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
 
@@ -82,10 +83,10 @@ class CellFigures:
 def read_figures(exp_dir: Path) -> CellFigures | None:
     """The cell's figures, or None while it has no readable summary.json."""
     try:
-        raw = json.loads(Layout(exp_dir).summary.read_text(encoding="utf-8"))
+        raw = json.loads(read_text(Layout(exp_dir).summary))
         doc = Summary.from_json(raw)
         test = TestSection.from_json(raw["test"]) if raw.get("test") else None
-    except (OSError, ValueError, SchemaError):
+    except (OSError, ValueError, SchemaError, PathRefused):
         return None
     stats = doc.api_stats
     return CellFigures(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.lock import ExperimentLocked
+from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.config import ConfigError
 from evoprompt.core.experiment import load_task
@@ -105,7 +106,7 @@ class LocalEngine:
                 shared=self.shared,
             )
             session.__enter__()
-        except (DatasetError, OSError, ExperimentLocked) as exc:
+        except (DatasetError, OSError, ExperimentLocked, PathRefused) as exc:
             return CellEnd("fatal", f"error: {exc}")
         try:
             return await self._run_session(plan, session)
@@ -116,7 +117,7 @@ class LocalEngine:
     async def _run_session(self, plan: CellPlan, session: Session) -> CellEnd:
         try:
             state = session.open()
-        except (ConfigError, JournalUnusable, FatalError, UnsafePickle) as exc:
+        except (ConfigError, JournalUnusable, FatalError, UnsafePickle, PathRefused) as exc:
             return CellEnd("fatal", f"error: {exc}")
         experiment = session.experiment
         assert experiment is not None

@@ -15,6 +15,7 @@ from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError
 from evoprompt.checkpoint.schema.sweep import CellRecord, SweepRecord
 from evoprompt.config import GUARDED, Config
@@ -47,8 +48,8 @@ def new_record(
 def read_record(sweep_dir: Path) -> SweepRecord:
     path = SweepLayout(sweep_dir).sweep
     try:
-        return SweepRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, SchemaError) as exc:
+        return SweepRecord.from_json(json.loads(read_text(path)))
+    except (OSError, ValueError, SchemaError, PathRefused) as exc:
         raise SweepError(f"{path} is unreadable ({exc})") from None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from evoprompt.checkpoint.layout import is_safe_id
 from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, SchemaError, as_object, get
 
 SWEEP_FORMAT = 1
@@ -32,8 +33,11 @@ class CellRecord:
         status = get(doc, "status", str, "a string")
         if status not in CELL_STATUSES:
             raise SchemaError(f"field 'status' is not one of {', '.join(CELL_STATUSES)}")
+        cell_id = get(doc, "id", str, "a string")
+        if not is_safe_id(cell_id):  # it names a folder: never a path out of the sweep's
+            raise SchemaError(f"cell id {cell_id!r} is not a plain folder name")
         return cls(
-            id=get(doc, "id", str, "a string"),
+            id=cell_id,
             params=get(doc, "params", dict, "an object"),
             status=status,
         )

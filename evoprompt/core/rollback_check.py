@@ -1,0 +1,78 @@
+"""A rollback record on disk is data, never trusted: what must hold before one is applied.
+
+Anyone who can write into an experiment folder could forge ``rollback.json`` (its checksum is
+plain sha256) to have the next resume delete outside files or erase paid answers. So a
+record not yet done is applied only when every file it lists is one of the experiment's own
+checkpoint files, its cutoff is the moment the snapshot it rolls back to was saved, and the
+set-aside journal copy beside it holds every answer it would remove. ``rollback`` checks this
+before it applies a record, and ``verify`` reports a record that fails it (read-only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from evoprompt.checkpoint.journal_rows import open_readonly, readonly_uri
+from evoprompt.checkpoint.layout import JOURNAL, ROLLBACK_MANIFEST, Layout
+from evoprompt.checkpoint.nofollow import PathRefused, refuse_database_links
+from evoprompt.checkpoint.schema import RollbackRecord
+from evoprompt.core.branching import state_at
+from evoprompt.core.state import ExperimentState
+
+
+class RecordRefused(PathRefused):
+    """A rollback record that is not one this tool wrote: it is never applied."""
+
+    def __init__(self, manifest: Path, why: str):
+        super().__init__(
+            f"{manifest} {why}: it was not written by a rollback, so it is not applied and "
+            "nothing was changed; move that folder out of the experiment folder and run the "
+            "same command again"
+        )
+
+
+def unsaved_answers(journal: Path, copy: Path, cutoff: float) -> int:
+    """Answers journaled after ``cutoff`` that ``copy`` (a set-aside journal) lacks, byte for
+    byte; all of them when there is no copy. Read-only, and never through a link."""
+    refuse_database_links(journal, action="read through")
+    refuse_database_links(copy, action="read through")
+    if not journal.exists():
+        return 0
+    later = "FROM responses r WHERE r.created > ?"
+    with contextlib.closing(open_readonly(journal)) as db:
+        count = int(db.execute(f"SELECT COUNT(*) {later}", (cutoff,)).fetchone()[0])
+        if not count or not copy.is_file():
+            return count
+        db.execute("ATTACH DATABASE ? AS aside", (readonly_uri(copy),))
+        return int(
+            db.execute(
+                f"SELECT COUNT(*) {later} AND NOT EXISTS (SELECT 1 FROM aside.responses a "
+                "WHERE a.key = r.key AND a.response = r.response)",
+                (cutoff,),
+            ).fetchone()[0]
+        )
+
+
+def check_record(
+    exp_dir: Path, aside: Path, record: RollbackRecord
+) -> tuple[list[Path], ExperimentState, float]:
+    """The files, state and snapshot time a record not yet done would act on; RecordRefused
+    (or BranchError: its generation is not kept) when it must not be applied."""
+    layout = Layout(exp_dir)
+    manifest = aside / ROLLBACK_MANIFEST
+    files = []
+    for relative in record.files:
+        path = layout.own_file(relative)
+        if path is None:
+            raise RecordRefused(manifest, f"names {relative!r}, not a checkpoint file")
+        files.append(path)
+    state, created = state_at(exp_dir, record.to_generation)
+    if record.cutoff != created:
+        why = f"has a cutoff other than the moment generation {record.to_generation} was saved"
+        raise RecordRefused(manifest, why)
+    if not record.keep_answers:
+        unsaved = unsaved_answers(layout.journal, aside / JOURNAL, record.cutoff)
+        if unsaved:
+            raise RecordRefused(manifest, f"would remove {unsaved} answers it kept no copy of")
+    return files, state, created

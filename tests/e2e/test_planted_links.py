@@ -1,0 +1,307 @@
+"""An experiment folder is data, never a path to follow (issue 28): links planted where a
+command writes, deletes or reads, and forged rollback records, against a stand-in home folder
+that must come out byte for byte as it went in."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evoprompt.checkpoint.atomic import write_checked_json
+from evoprompt.checkpoint.store import decode_state
+from evoprompt.testing.server import FakeLLMServer
+from tests.conftest import cli_env, run_cli
+from tests.e2e.conftest import Source, inspect, run_args, tree_hashes
+
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- stand-in"
+
+
+def exact_tree(folder: Path) -> dict[str, object]:
+    """Every entry under ``folder`` (links as their target, never followed), with file bytes."""
+    found: dict[str, object] = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            found[name] = f"-> {os.readlink(path)}"
+        elif path.is_dir():
+            found[name] = "dir"
+        else:
+            found[name] = path.read_bytes()
+    return found
+
+
+def make_home(where: Path, src: Path) -> Path:
+    """A stand-in home: private files, and copies of the experiment's own folders (a link to
+    a look-alike lets a command that follows it go on and write there)."""
+    home = where / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_bytes(SECRET)
+    (home / ".config" / "app").mkdir(parents=True)
+    (home / ".config" / "app" / "settings").write_text("keep me\n")
+    (home / "backup.2024").mkdir()
+    (home / "backup.2024" / "photos.tar").write_text("irreplaceable\n")
+    shutil.copytree(src, home / "src", symlinks=True)
+    shutil.copytree(src / "checkpoints", home / "checkpoints", symlinks=True)
+    shutil.copy2(src / "journal.sqlite", home / "journal.sqlite")
+    shutil.copy2(src / "checkpoints/state_gen1.pkl", home / "state_gen1.pkl")
+    return home
+
+
+def plant(link: Path, target: Path) -> None:
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+    else:
+        link.unlink(missing_ok=True)
+    link.symlink_to(target)
+
+
+def journal_rows(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+
+def no_secret_under(root: Path) -> bool:
+    return all(
+        SECRET not in p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+    )
+
+
+@pytest.fixture(scope="session")
+def rolled(source: Source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The source rolled back to generation 1: a resume of it has generations to pay for."""
+    root = tmp_path_factory.mktemp("rolled")
+    source.copy_to(root)
+    done = run_cli(["rollback", "src", "--to-generation", "1", "--result-dir", str(root)], {})
+    assert done.returncode == 0, done.stderr
+    return root / "src"
+
+
+# -- the findings, one by one ------------------------------------------------------------------
+
+
+def test_rollback_never_deletes_through_a_planted_rolled_back_link(
+    tmp_path: Path, source: Source
+) -> None:
+    """Finding 1: ``rolled_back -> ~`` made a rollback delete the home's hidden folders."""
+    src = source.copy_to(tmp_path / "result")
+    home = make_home(tmp_path, src)
+    link = src / "checkpoints/rolled_back"
+    plant(link, home)
+    before, mine = exact_tree(home), tree_hashes(src)
+    done = run_cli(
+        ["rollback", "src", "--to-generation", "1", "--result-dir", str(tmp_path / "result")], {}
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == done.stderr.strip().splitlines()[0]
+    assert f"symbolic link {link}" in done.stderr and "Traceback" not in done.stderr
+    assert exact_tree(home) == before
+    assert tree_hashes(src) == mine
+
+
+def test_fork_never_deletes_through_a_planted_staging_link(tmp_path: Path, source: Source) -> None:
+    """Finding 2: ``.staging -> DIR`` made a fork delete ``DIR/backup.2024/`` and build in DIR."""
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    home = make_home(tmp_path, src)
+    (home / "f2.1").mkdir()  # looks like a leftover of a dead fork
+    plant(result / ".staging", home)
+    before = exact_tree(home)
+    argv = ["fork", "src", "--at-generation", "1", "--experiment-id", "f2"]
+    done = run_cli(run_args(result, *argv), cli_env(None))
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert f"symbolic link {result / '.staging'}" in done.stderr
+    assert exact_tree(home) == before
+    assert sorted(p.name for p in result.iterdir()) == [".staging", "src"]
+
+
+def test_fork_sweeps_only_its_own_dead_leftovers(tmp_path: Path, source: Source) -> None:
+    """A real ``.staging`` holding other things: only ``<id>.<dead pid>`` folders go."""
+    result = tmp_path / "result"
+    source.copy_to(result)
+    staging = result / ".staging"
+    (staging / "old.999999999").mkdir(parents=True)  # a fork killed long ago: swept
+    (staging / "backup-2024").mkdir()  # not a fork's name: kept
+    (staging / "notes.123").write_text("a file, not a fork's folder\n")
+    (staging / "x.999999998").symlink_to(tmp_path)
+    argv = ["fork", "src", "--at-generation", "2", "--experiment-id", "f2"]
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, *argv), cli_env(fake))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in staging.iterdir()) == ["backup-2024", "notes.123", "x.999999998"]
+
+
+@pytest.mark.parametrize("target_exists", [False, True])
+def test_fork_onto_a_linked_id_is_one_line_and_creates_nothing(
+    tmp_path: Path, source: Source, target_exists: bool
+) -> None:
+    """Finding 8: a fork onto an id whose folder is a dangling link gave a traceback."""
+    result = tmp_path / "result"
+    source.copy_to(result)
+    elsewhere = tmp_path / "elsewhere"
+    if target_exists:
+        elsewhere.mkdir()
+    (result / "f2").symlink_to(elsewhere)
+    argv = ["fork", "src", "--at-generation", "1", "--experiment-id", "f2"]
+    done = run_cli(run_args(result, *argv), cli_env(None))
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert f"symbolic link {result / 'f2'}" in done.stderr
+    assert sorted(p.name for p in result.iterdir()) == ["f2", "src"]
+    assert not target_exists or list(elsewhere.iterdir()) == []
+    assert target_exists or not elsewhere.exists()
+
+
+def _forge(src: Path, **fields: object) -> Path:
+    """A rollback record with a valid (recomputed) checksum, not yet done."""
+    cutoff = decode_state(src / "checkpoints/state_gen1.pkl")[0]["created"]
+    record = {
+        "to_generation": 1,
+        "from_generation": 3,
+        "cutoff": cutoff,
+        "keep_answers": False,
+        "files": [],
+        "answers": 10,
+        "created": 0.0,
+        "done": False,
+        **fields,
+    }
+    aside = src / "checkpoints/rolled_back/20240101_000000_g3_to_g1"
+    aside.mkdir(parents=True)
+    write_checked_json(aside / "rollback.json", record)
+    return aside / "rollback.json"
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"files": ["../../victim/notes.txt"]},
+        {"files": ["ABSOLUTE"]},
+        {"files": ["checkpoints/../../victim/state_gen2.pkl"]},
+        {"cutoff": 0},  # every answer "after" generation 1
+        {},  # a true cutoff, but no set-aside copy of the answers it would delete
+    ],
+)
+def test_a_forged_rollback_record_deletes_nothing_and_stops_the_resume(
+    tmp_path: Path, source: Source, forged: dict[str, object]
+) -> None:
+    """Finding 3: a forged record unlinked outside files and erased every paid answer."""
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("outside\n")
+    (victim / "state_gen2.pkl").write_text("outside\n")
+    files = [str(victim / "notes.txt") if f == "ABSOLUTE" else f for f in forged.get("files", [])]
+    manifest = _forge(src, **{**forged, **({"files": files} if "files" in forged else {})})
+    rows, before = journal_rows(src / "journal.sqlite"), exact_tree(victim)
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 1 and "not applied" in checked.out, checked.out
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+        requests = fake.counts["requests"]
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert str(manifest) in done.stderr and "not applied" in done.stderr
+    assert requests == 0
+    assert journal_rows(src / "journal.sqlite") == rows
+    assert exact_tree(victim) == before
+
+
+def test_temp_files_left_by_a_kill_are_swept_under_the_lock(tmp_path: Path, rolled: Path) -> None:
+    """Finding 8: kill -9 during an atomic write left ``.population.jsonl.*.tmp`` behind."""
+    result = tmp_path / "result"
+    shutil.copytree(rolled, result / "src", symlinks=True)
+    src = result / "src"
+    left = [src / ".population.jsonl.a1b2c3d4.tmp", src / "checkpoints/.state_gen2.pkl.4242.tmp"]
+    left.append(src / "checkpoints/batches/.gen2_batch0.json.zz_9x8y7.tmp")
+    for path in left:
+        path.write_bytes(b"half a file")
+    home = make_home(tmp_path, src)
+    (src / ".latest.json.linked.tmp").symlink_to(home / ".ssh/id_rsa")
+    before = exact_tree(home)
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+    assert done.returncode == 0, done.stderr
+    assert not any(p.exists() for p in left)
+    assert [p.name for p in src.rglob("*.tmp")] == [".latest.json.linked.tmp"]  # a link: kept
+    assert exact_tree(home) == before
+
+
+# -- every command, with a link planted where it writes, deletes or reads ---------------------
+
+PLANTS = {
+    "src/checkpoints": "checkpoints",  # a look-alike: a command that follows it goes on
+    "src/checkpoints/batches": "checkpoints/batches",
+    "src/checkpoints/rolled_back": ".",
+    "src/checkpoints/state_gen1.pkl": "state_gen1.pkl",
+    "src/journal.sqlite": "journal.sqlite",
+    "src/population.jsonl": ".ssh/id_rsa",
+    "src": "src",
+    ".staging": ".",
+}
+COMMANDS = {
+    "resume": ["--experiment-id", "src"],
+    "rollback": ["rollback", "src", "--to-generation", "0"],
+    "fork": ["fork", "src", "--at-generation", "1", "--experiment-id", "f2"],
+    "test": ["test", "src", "--test-size", "8"],
+    "verify": ["verify", "src"],
+    "report": ["report", "src", "--format", "md"],
+}
+
+
+@pytest.mark.parametrize("planted", list(PLANTS))
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_no_command_follows_a_planted_link(
+    tmp_path: Path, source: Source, rolled: Path, command: str, planted: str
+) -> None:
+    result = tmp_path / "result"
+    if command == "resume":
+        shutil.copytree(rolled, result / "src", symlinks=True)
+    else:
+        source.copy_to(result)
+    home = make_home(tmp_path, result / "src")
+    link = result / planted
+    plant(link, home / PLANTS[planted])
+    before = exact_tree(home)
+    argv = [*COMMANDS[command], "--result-dir", str(result)]
+    if command in ("verify", "report"):
+        done = inspect(*argv)
+        code, out = done.code, done.out + done.err
+    else:
+        with FakeLLMServer() as fake:
+            paying = command in ("resume", "fork")
+            ran = run_cli(run_args(result, *argv) if paying else argv, cli_env(fake))
+        code, out = ran.returncode, ran.stdout + ran.stderr
+    assert "Traceback" not in out
+    assert code == 0 or f"symbolic link {link}" in out, out[-2000:]
+    assert exact_tree(home) == before
+    assert SECRET.decode() not in out and no_secret_under(result)
+
+
+def test_run_and_sweep_refuse_a_linked_folder(tmp_path: Path, source: Source) -> None:
+    result = tmp_path / "result"
+    result.mkdir()
+    home = make_home(tmp_path, source.root / "src")
+    before = exact_tree(home)
+    (result / "new").symlink_to(home / "src")
+    ran = run_cli(
+        run_args(result, "--experiment-id", "new", "--max-generations", "1"), cli_env(None)
+    )
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        "population_size = 4\ndev_size = 8\nmax_generations = 1\n[grid]\nseed = [1, 2]\n"
+    )
+    (result / "sw").symlink_to(home / "backup.2024")
+    swept = run_cli(
+        ["sweep", str(grid), "--sweep-id", "sw", "--result-dir", str(result)], cli_env(None)
+    )
+    for done, link in ((ran, result / "new"), (swept, result / "sw")):
+        assert done.returncode == 2, done.stderr
+        assert f"symbolic link {link}" in done.stderr and "Traceback" not in done.stderr
+    assert exact_tree(home) == before
