@@ -17,6 +17,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config
 from evoprompt.core.bill import Bill, bill_after, estimate, heldout_bill
 from evoprompt.core.branching import BranchError, completed_generation, state_at
@@ -74,7 +75,14 @@ def fork_bill(
 
 def retest_bill(exp_dir: Path, config: Config, task: Task, prompts: Sequence[str]) -> Bill:
     """The bill of ``main.py test``: its finalists (or ``prompts``) on the test rows, less
-    what the journal answers. BranchError when no generation has finished."""
+    what the journal answers. BranchError when the experiment has not finished (the test
+    itself refuses it: its run ends with a test phase)."""
+    cursor = CheckpointStore(exp_dir).read_cursor()[0]
+    if cursor is None or cursor.stage.text != "finished":
+        raise BranchError(
+            f"experiment {exp_dir.name} has not finished; resume it first: its run ends with a "
+            "test phase"
+        )
     state, _ = state_at(exp_dir, completed_generation(exp_dir))
     seeds = config.seed_prompts
     chosen = given(state, prompts, seeds) if prompts else finalists(state, seeds, config.test_top_k)
