@@ -60,9 +60,10 @@ def _dispatch(args: list[str]) -> int:
     if args and args[0] in COMMANDS:
         module, with_name, honours_dry_run = COMMANDS[args[0]]
         if dry and not honours_dry_run:
+            spenders = ", ".join(["run", *(c for c, entry in COMMANDS.items() if entry[2])])
             print(
-                f"error: {args[0]} takes no --dry-run (it never calls the endpoint; only "
-                f"run, fork, sweep and test, which can spend, have one): drop the flag",
+                f"error: {args[0]} takes no --dry-run (it never calls the endpoint; only the "
+                f"commands that can spend have one: {spenders}): drop the flag",
                 file=sys.stderr,
             )
             return EXIT_USAGE
