@@ -195,19 +195,20 @@ def main(argv: list[str]) -> int:
 
 def _dry_run(driver: Driver) -> int:
     """Each cell's bill and the total: a finished cell costs nothing, a resumed one at most
-    a fresh run's (its journal answers what it already asked). Nothing is created."""
+    the generations it has not completed. Nothing is created."""
     from evoprompt.cli.dry_run import sweep_bill
     from evoprompt.core.bill import Bill, estimate
+    from evoprompt.core.branch_bill import resume_bill
     from evoprompt.core.experiment import load_task
 
-    status = {cell.id: cell.status for cell in driver.record.cells}
     bills: dict[str, tuple[Bill, str]] = {}
     for plan in driver.plans:
-        if status[plan.id] == "finished":
-            bills[plan.id] = (Bill([], 0, False), "finished")
-            continue
-        note = "resumes: at most this (its journal's answers are free)" if plan.resuming else ""
-        bills[plan.id] = (estimate(plan.config, load_task(plan.config)), note)
+        task = load_task(plan.config)
+        bills[plan.id] = (
+            resume_bill(plan.exp_dir, plan.config, task)
+            if plan.resuming
+            else (estimate(plan.config, task), "")
+        )
     print(sweep_bill(driver.sweep_id, bills, driver.base, driver.json))
     return EXIT_OK
 
@@ -233,7 +234,7 @@ def _run_locked(driver: Driver, grace: float) -> int:
         )
     else:
         ends, reason = asyncio.run(_drive_local(driver, parallel, grace))
-    driver.flush()
+    save_record(driver.sweep_dir, driver.record)  # the final statuses
     frame = write_aggregate(driver.record, driver.sweep_dir)
     unreadable = " ".join(ids for ids in frame["unreadable"] if ids)
     if unreadable:

@@ -77,8 +77,7 @@ def retest_bill(exp_dir: Path, config: Config, task: Task, prompts: Sequence[str
     """The bill of ``main.py test``: its finalists (or ``prompts``) on the test rows, less
     what the journal answers. BranchError when the experiment has not finished (the test
     itself refuses it: its run ends with a test phase)."""
-    cursor = CheckpointStore(exp_dir).read_cursor()[0]
-    if cursor is None or cursor.stage.text != "finished":
+    if not _finished(exp_dir):
         raise BranchError(
             f"experiment {exp_dir.name} has not finished; resume it first: its run ends with a "
             "test phase"
@@ -87,3 +86,19 @@ def retest_bill(exp_dir: Path, config: Config, task: Task, prompts: Sequence[str
     seeds = config.seed_prompts
     chosen = given(state, prompts, seeds) if prompts else finalists(state, seeds, config.test_top_k)
     return heldout_bill(config, task, chosen.texts, journal_answers(exp_dir))
+
+
+def resume_bill(exp_dir: Path, config: Config, task: Task) -> tuple[Bill, str]:
+    """(what resuming an experiment with ``config`` still asks, a note): nothing once it has
+    finished all its generations, else at most the generations after the last completed one
+    and the test phase (the journal answers what a generation under way already asked)."""
+    done = completed_generation(exp_dir)
+    if _finished(exp_dir) and done >= config.max_generations:
+        return Bill([], 0, config.prune), "finished"
+    return bill_after(estimate(config, task), done), f"resumes after generation {done}: at most"
+
+
+def _finished(exp_dir: Path) -> bool:
+    """Whether the experiment's last save recorded a finished run (reads JSON only)."""
+    cursor = CheckpointStore(exp_dir).read_cursor()[0]
+    return cursor is not None and cursor.stage.text == "finished"
