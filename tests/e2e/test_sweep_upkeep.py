@@ -34,6 +34,10 @@ def test_a_garbled_sweep_json_stops_a_plain_rerun_with_one_line(tmp_path: Path) 
         stopped = run_cli([*args, "--max-calls", "40"], cli_env(fake))  # unfinished: budget
         assert stopped.returncode == 75, stopped.stderr
         (sweep_dir,) = root.iterdir()
+        before, paid = tree_hashes(root), fake.counts["requests"]
+        plan = run_cli([*args, "--dry-run"], cli_env(fake))  # the unfinished sweep's rest
+        assert plan.returncode == 0 and "resumes after generation" in plan.stdout, plan.stderr
+        assert tree_hashes(root) == before and fake.counts["requests"] == paid
         record = sweep_dir / "sweep.json"
         record.write_bytes(record.read_bytes()[:200])  # truncated
         before, paid = tree_hashes(root), fake.counts["requests"]
