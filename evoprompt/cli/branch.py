@@ -28,6 +28,7 @@ from evoprompt.core.branching import BranchError
 from evoprompt.core.fork import ForkPlan, changed_keys, default_id, fork
 from evoprompt.core.launch import Layers, SessionError, check_id
 from evoprompt.core.rollback import rollback
+from evoprompt.data.loader import DatasetError
 from evoprompt.llm.backends import settle_backend
 
 
@@ -84,11 +85,34 @@ def cmd_fork(argv: list[str]) -> int:
     plan = ForkPlan(
         source_dir, generation, result_dir / new_id, config, Lineage(source_id, generation, changed)
     )
+    if options.get("dry_run"):
+        return _fork_dry_run(plan, bool(options.get("json")))
     fork(plan)
     say(f"Forked {source_id} at generation {generation} into {new_id}: {plan.lineage.describe()}")
     from evoprompt.cli.run import main as run_main
 
     return run_main(["--experiment-id", new_id, "--result-dir", str(result_dir)])
+
+
+def _fork_dry_run(plan: ForkPlan, json_out: bool) -> int:
+    """The fork's bill: nothing is created, nothing called (BranchError as the fork would)."""
+    from evoprompt.cli.dry_run import branch_bill
+    from evoprompt.core.branch_bill import fork_bill
+    from evoprompt.core.experiment import load_task
+
+    config, lineage = plan.config, plan.lineage
+    if plan.target.exists():
+        raise BranchError(f"experiment {plan.target.name} already exists; pick another id")
+    bill, notes = fork_bill(
+        plan.source, plan.generation, config, load_task(config), lineage.changed
+    )
+    first = (
+        f"Dry run: fork into {plan.target.name} ({lineage.describe()}), up to generation "
+        f"{config.max_generations}. "
+        "No call is made and nothing is created."
+    )
+    print(branch_bill(first, bill, config, notes, json_out))
+    return EXIT_OK
 
 
 def cmd_rollback(argv: list[str]) -> int:
@@ -131,7 +155,7 @@ def main(argv: list[str]) -> int:
     command = cmd_fork if argv[0] == "fork" else cmd_rollback
     try:
         return command(argv[1:])
-    except (BranchError, ConfigError, SessionError, PathRefused) as exc:
+    except (BranchError, ConfigError, SessionError, DatasetError, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)

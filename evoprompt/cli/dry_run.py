@@ -1,42 +1,90 @@
-"""``python main.py --dry-run [--json] [flags]``: the plan and bill of a run, with no call made
-and nothing written (see :mod:`evoprompt.core.bill` for how the figures are estimated)."""
+"""``--dry-run``: the plan and bill of a command that can spend (a run, a fork, a sweep, a
+test), with no call made and nothing written (see :mod:`evoprompt.core.bill` for how the
+figures are estimated). The dispatcher (:mod:`evoprompt.cli.main`) forbids building any
+backend while a dry run is on, so a command that mishandled one still could not pay."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from evoprompt.config import Config
-from evoprompt.core.bill import Bill, estimate, judge_budget
+from evoprompt.core.bill import Bill, Phase, estimate, judge_budget
 from evoprompt.core.experiment import Task
 
+HEADER = f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}"
 
-def render(bill: Bill, config: Config) -> str:
-    """The plan as a table, one line per phase, then the totals and the budget's verdict."""
-    lines = [
-        f"Dry run: {config.algorithm.upper()} on {config.dataset} with {config.model} "
-        f"({config.backend}), population {config.population_size}, dev {config.dev_size}, "
-        f"{config.max_generations} generations. No call is made.",
-        f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}",
-    ]
-    for phase in [*bill.phases, bill.total()]:
-        lines.append(
-            f"{phase.name:<22}{phase.calls:>8}{phase.prompt_tokens:>12}"
-            f"{phase.completion_tokens:>12}{phase.cost_usd:>11.4f}"
-        )
+
+def _row(phase: Phase) -> str:
+    return (
+        f"{phase.name:<22}{phase.calls:>8}{phase.prompt_tokens:>12}"
+        f"{phase.completion_tokens:>12}{phase.cost_usd:>11.4f}"
+    )
+
+
+def table(bill: Bill, config: Config) -> list[str]:
+    """One line per phase, then the totals, pruning's range and the budget's verdict."""
+    lines = [HEADER, *(_row(phase) for phase in [*bill.phases, bill.total()])]
     low, high = bill.pruned_calls()
-    if config.prune:
+    if low != high:
         lines.append(f"with pruning: about {low}-{high} calls (scoring of generations 1+ shrinks)")
     if not config.prices.get(config.model):
         lines.append(f"no price for {config.model} in prices: cost shown as 0")
-    refusal, warning = judge_budget(bill, config)
-    if refusal or warning:
-        lines.append(f"this run would be refused: {refusal}" if refusal else str(warning))
-    return "\n".join(lines)
-
-
-def dry_run(config: Config, task: Task, as_json: bool) -> str:
-    bill = estimate(config, task)
-    if as_json:
+    if bill.initial:
         refusal, warning = judge_budget(bill, config)
-        return json.dumps({**bill.to_json(), "refused": refusal, "warning": warning})
-    return render(bill, config)
+        if refusal or warning:
+            lines.append(f"this run would be refused: {refusal}" if refusal else str(warning))
+    return lines
+
+
+def render(bill: Bill, config: Config) -> str:
+    """A fresh run's plan: what runs, then the table."""
+    first = (
+        f"Dry run: {config.algorithm.upper()} on {config.dataset} with {config.model} "
+        f"({config.backend}), population {config.population_size}, dev {config.dev_size}, "
+        f"{config.max_generations} generations. No call is made."
+    )
+    return "\n".join([first, *table(bill, config)])
+
+
+def as_json(bill: Bill, config: Config) -> dict[str, object]:
+    refusal, warning = judge_budget(bill, config) if bill.initial else (None, None)
+    return {**bill.to_json(), "refused": refusal, "warning": warning}
+
+
+def dry_run(config: Config, task: Task, json_out: bool) -> str:
+    bill = estimate(config, task)
+    return json.dumps(as_json(bill, config)) if json_out else render(bill, config)
+
+
+def branch_bill(
+    first: str, bill: Bill, config: Config, notes: Sequence[str], json_out: bool
+) -> str:
+    """The bill of work on an existing experiment (a fork, a test phase): ``first`` says what
+    would run, ``notes`` what the journal makes free."""
+    if json_out:
+        return json.dumps({**as_json(bill, config), "notes": list(notes)})
+    return "\n".join([first, *table(bill, config), *notes])
+
+
+def sweep_bill(
+    sweep_id: str, cells: dict[str, tuple[Bill, str]], config: Config, json_out: bool
+) -> str:
+    """A sweep's bill: each cell's total (``note``: finished, resumed...) and the sum."""
+    totals = {cell_id: bill.total() for cell_id, (bill, _) in cells.items()}
+    whole = Bill(list(totals.values()), 0, False).total()
+    if json_out:
+        doc = {cell_id: {**bill.to_json(), "note": note} for cell_id, (bill, note) in cells.items()}
+        return json.dumps({"sweep_id": sweep_id, "cells": doc, "total": whole.to_json()})
+    width = max([22, *(len(cell_id) + 2 for cell_id in cells)])
+    lines = [
+        f"Dry run: sweep {sweep_id}, {len(cells)} cells. No call is made and nothing is created.",
+        f"{'cell':<{width}}" + HEADER[22:],
+    ]
+    for cell_id, phase in totals.items():
+        note = cells[cell_id][1]
+        lines.append(f"{cell_id:<{width}}" + _row(phase)[22:] + (f"  {note}" if note else ""))
+    lines.append(f"{'total':<{width}}" + _row(whole)[22:])
+    if not config.prices.get(config.model):
+        lines.append(f"no price for {config.model} in prices: cost shown as 0")
+    return "\n".join(lines)

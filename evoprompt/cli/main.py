@@ -11,19 +11,23 @@ import signal
 import sys
 from collections.abc import Callable
 
-# subcommand -> (module with main(argv), whether argv starts with the subcommand's name)
-COMMANDS: dict[str, tuple[str, bool]] = {
-    "list": ("evoprompt.cli.inspect", True),
-    "status": ("evoprompt.cli.inspect", True),
-    "verify": ("evoprompt.cli.inspect", True),
-    "report": ("evoprompt.cli.inspect", True),
-    "fork": ("evoprompt.cli.branch", True),
-    "rollback": ("evoprompt.cli.branch", True),
-    "sweep": ("evoprompt.cli.sweep", False),
-    "sweep-report": ("evoprompt.cli.sweep_report", False),
-    "test": ("evoprompt.cli.retest", False),
+# subcommand -> (module with main(argv), whether argv starts with the subcommand's name,
+# whether it honours --dry-run: prints its bill and returns, calling and creating nothing).
+# A command that can spend must honour it; the others refuse it by name (see _dispatch).
+COMMANDS: dict[str, tuple[str, bool, bool]] = {
+    "list": ("evoprompt.cli.inspect", True, False),
+    "status": ("evoprompt.cli.inspect", True, False),
+    "verify": ("evoprompt.cli.inspect", True, False),
+    "report": ("evoprompt.cli.inspect", True, False),
+    "fork": ("evoprompt.cli.branch", True, True),
+    "rollback": ("evoprompt.cli.branch", True, False),
+    "sweep": ("evoprompt.cli.sweep", False, True),
+    "sweep-report": ("evoprompt.cli.sweep_report", False, False),
+    "test": ("evoprompt.cli.retest", False, True),
 }
 SUBCOMMANDS = tuple(COMMANDS)
+DRY_RUN = "--dry-run"
+EXIT_USAGE, EXIT_BUG = 2, 1
 
 
 def unknown_command(word: str, commands: tuple[str, ...] = SUBCOMMANDS) -> str:
@@ -45,17 +49,47 @@ def _quiet_pipe(run: Callable[[], int]) -> int:
         return 128 + signal.SIGPIPE
 
 
+def asks_dry_run(args: list[str]) -> bool:
+    """Whether argv holds ``--dry-run`` as argparse reads it (``--dry`` too: a unique prefix).
+    Erring towards yes is safe: a dry run only forbids calls."""
+    return any(arg.startswith("--dr") and DRY_RUN.startswith(arg) for arg in args)
+
+
 def _dispatch(args: list[str]) -> int:
+    dry = asks_dry_run(args)
     if args and args[0] in COMMANDS:
-        module, with_name = COMMANDS[args[0]]
+        module, with_name, honours_dry_run = COMMANDS[args[0]]
+        if dry and not honours_dry_run:
+            spenders = ", ".join(["run", *(c for c, entry in COMMANDS.items() if entry[2])])
+            print(
+                f"error: {args[0]} takes no --dry-run (it never calls the endpoint; only the "
+                f"commands that can spend have one: {spenders}): drop the flag",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         entry = importlib.import_module(module).main
-        return int(entry(args if with_name else args[1:]))
+        return _guarded(lambda: int(entry(args if with_name else args[1:])), dry)
     if args and not args[0].startswith("-"):
         print(unknown_command(args[0]), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from evoprompt.cli.run import main as run_main
 
-    return run_main(args)
+    return _guarded(lambda: run_main(args), dry)
+
+
+def _guarded(command: Callable[[], int], dry: bool) -> int:
+    """Run ``command``; during a dry run with every backend's construction forbidden, so
+    even a command that forgot its dry run cannot open a connection, let alone pay."""
+    if not dry:
+        return command()
+    from evoprompt.llm.backends import CallsForbidden, calls_forbidden
+
+    try:
+        with calls_forbidden("a dry run"):
+            return command()
+    except CallsForbidden as exc:
+        print(f"internal error (please report): {exc}; no call was made", file=sys.stderr)
+        return EXIT_BUG
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,9 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.cli.run import EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
+from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, resolve, result_root
-from evoprompt.core.experiment import load_task
+from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.session import Session
 from evoprompt.data.loader import DatasetError
@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--result-dir",
         help="folder holding the experiments (default: $EVOPROMPT_RESULT_DIR or 'result')",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the test phase's bill (the calls the journal does not answer); call "
+        "nothing, change nothing",
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
     return parser
 
 
@@ -112,6 +119,8 @@ def main(argv: list[str]) -> int:
             "left after the dev rows; pass --test-dataset PATH"
         )
         return EXIT_USAGE
+    if args.dry_run:
+        return _dry_run(exp_dir, config, task, args)
     session = Session(config, exp_dir, api_key, resuming=True, display=display, task=task)
     try:
         session.__enter__()
@@ -122,6 +131,27 @@ def main(argv: list[str]) -> int:
         return _test_locked(session, args.prompt)
     finally:
         session.__exit__(None, None, None)
+
+
+def _dry_run(exp_dir: Path, config: Config, task: Task, args: argparse.Namespace) -> int:
+    """The bill of this test phase, from the snapshot and the journal, read only."""
+    from evoprompt.cli.dry_run import branch_bill
+    from evoprompt.core.branch_bill import retest_bill
+    from evoprompt.core.branching import BranchError
+
+    try:
+        bill = retest_bill(exp_dir, config, task, args.prompt)
+    except BranchError as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    assert task.test is not None
+    first = (
+        f"Dry run: test of {exp_dir.name} on {len(task.test.data)} rows of {task.test.source}. "
+        "No call is made and nothing is changed."
+    )
+    notes = ["calls the journal already answers are free and not counted"]
+    print(branch_bill(first, bill, config, notes, bool(args.json)))
+    return EXIT_OK
 
 
 def _test_locked(session: Session, prompts: list[str]) -> int:

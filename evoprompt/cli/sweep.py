@@ -45,6 +45,7 @@ from evoprompt.sweep.state import (
 )
 
 EXIT_BUG = 1
+FLUSH_S = 1.0  # sweep.json and aggregate.csv are rewritten at most once a second while running
 NOT_FOR_SWEEPS = ("config", "experiment_id", "yes")
 
 
@@ -129,21 +130,36 @@ class Driver:
         )
         if notice:
             say(notice)
+        self.dry_run = bool(options.get("dry_run"))
+        self.json = bool(options.get("json"))
+        self._dirty, self._saved, self._aggregated = False, 0.0, -1
 
     def changed(self, cell_id: str, status: str, end: CellEnd | None) -> None:
         self.record = self.record.with_status(cell_id, status, time.time())
-        save_record(self.sweep_dir, self.record)
+        self._dirty = True
         done = sum(c.status == "finished" for c in self.record.cells)
         total = len(self.record.cells)
         if end is None:
             say(f"[{done}/{total}] {cell_id}: running")
-            return
-        if end.kind == "bug":
+        elif end.kind == "bug":
             say(f"[{done}/{total}] {cell_id}: internal error (please report):\n{end.line}")
         else:
             say(f"[{done}/{total}] {cell_id}: {status}" + (f": {end.line}" if end.line else ""))
-        if status == "finished":
+        self.flush(force=False)
+
+    def flush(self, *, force: bool = True) -> None:
+        """Save sweep.json and aggregate.csv if a cell changed since the last save, at most
+        once every FLUSH_S unless ``force``: a cell's own folder is the truth about its
+        progress (a resume reads it), so a kill -9 that loses the last second of statuses
+        loses nothing, and a 2,000-cell sweep does not rewrite its record 2,000 times."""
+        if not self._dirty or (not force and time.monotonic() - self._saved < FLUSH_S):
+            return
+        save_record(self.sweep_dir, self.record)
+        done = sum(c.status == "finished" for c in self.record.cells)
+        if done != self._aggregated:  # reads every cell's summary: only when it can change
             write_aggregate(self.record, self.sweep_dir)
+            self._aggregated = done
+        self._dirty, self._saved = False, time.monotonic()
 
 
 _SWEEP_OPTIONS = ("sweep_file", "sweep_id", "engine", "ray_address", "max_parallel")
@@ -155,6 +171,8 @@ def main(argv: list[str]) -> int:
     except (SweepError, ConfigError, LaunchError, PathRefused) as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
+    if driver.dry_run:
+        return _dry_run(driver)
     try:
         grace = float(os.environ.get(GRACE_ENV) or 2.0)
     except ValueError:
@@ -177,6 +195,26 @@ def main(argv: list[str]) -> int:
         return _run_locked(driver, grace)
     finally:
         lock.release()
+
+
+def _dry_run(driver: Driver) -> int:
+    """Each cell's bill and the total: a finished cell costs nothing, a resumed one at most
+    the generations it has not completed. Nothing is created."""
+    from evoprompt.cli.dry_run import sweep_bill
+    from evoprompt.core.bill import Bill, estimate
+    from evoprompt.core.branch_bill import resume_bill
+    from evoprompt.core.experiment import load_task
+
+    bills: dict[str, tuple[Bill, str]] = {}
+    for plan in driver.plans:
+        task = load_task(plan.config)
+        bills[plan.id] = (
+            resume_bill(plan.exp_dir, plan.config, task)
+            if plan.resuming
+            else (estimate(plan.config, task), "")
+        )
+    print(sweep_bill(driver.sweep_id, bills, driver.base, driver.json))
+    return EXIT_OK
 
 
 def _run_locked(driver: Driver, grace: float) -> int:
@@ -202,7 +240,14 @@ def _run_locked(driver: Driver, grace: float) -> int:
         )
     else:
         ends, reason = asyncio.run(_drive_local(driver, parallel, grace))
-    write_aggregate(driver.record, driver.sweep_dir)
+    save_record(driver.sweep_dir, driver.record)  # the final statuses
+    frame = write_aggregate(driver.record, driver.sweep_dir)
+    unreadable = " ".join(ids for ids in frame["unreadable"] if ids)
+    if unreadable:
+        say(
+            f"warning: the summary.json of {unreadable} cannot be read: named in the "
+            "'unreadable' column of aggregate.csv and left out of its figures"
+        )
     done = sum(c.status == "finished" for c in driver.record.cells)
     code = EXIT_OK if done == total else _exit_code(ends, reason)
     say(f"Sweep {driver.sweep_id}: {done}/{total} cells finished.")
@@ -229,12 +274,21 @@ async def _drive_local(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, engine.stop, signum)
+    flusher = asyncio.create_task(_flush_every(driver))
     try:
         ends = await engine.run()
     finally:
+        flusher.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return ends, engine.stop_reason
+
+
+async def _flush_every(driver: Driver) -> None:
+    """Changes that came within FLUSH_S of a save reach the disk a moment later."""
+    while True:
+        await asyncio.sleep(FLUSH_S)
+        driver.flush()
 
 
 def _exit_code(ends: dict[str, CellEnd], reason: int | None) -> int:

@@ -13,8 +13,8 @@ best prompts are seeds).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ class Phase:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    generation: int | None = None  # the generation it belongs to (None: the test phase)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,10 @@ def _bare(phase: Phase) -> dict[str, Any]:
     return doc
 
 
+def _never(key: str) -> bool:
+    return False
+
+
 def _tokens(request: LLMRequest) -> int:
     return request.estimated_tokens() - request.max_tokens
 
@@ -115,6 +120,45 @@ class _Pricer:
         return Phase(name, len(requests), prompt, completion, cost)
 
 
+class _Scoring:
+    """The scoring requests of a phase, priced; those ``free`` says the journal holds cost
+    nothing and are not counted."""
+
+    def __init__(self, config: Config, task: Task, free: Callable[[str], bool] = _never):
+        labels = task.metric.choices()
+        self.label_tokens = max((len(label) for label in labels), default=8) // 4 + 1
+        self.scorer: GenerateScorer | LoglikScorer = (
+            LoglikScorer(config.model, labels)
+            if config.scorer == "loglik"
+            else GenerateScorer(config.model, task.metric.hint())
+        )
+        self.loglik = config.scorer == "loglik"
+        self.pricer = _Pricer(config)
+        self.free = free
+
+    def rows(self, data: Sequence[str]) -> list[str]:
+        texts = list(dict.fromkeys(data))  # duplicate rows share one call
+        if self.loglik:
+            texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
+        return texts
+
+    def phase(self, name: str, prompts: Sequence[str], texts: list[str]) -> Phase:
+        requests = [self.scorer.request(prompt, text) for prompt in prompts for text in texts]
+        paid = [r for r in requests if not self.free(r.key())]
+        return self.pricer.phase(name, paid, self.label_tokens)
+
+
+def heldout_bill(
+    config: Config, task: Task, prompts: Sequence[str], free: Callable[[str], bool]
+) -> Bill:
+    """The bill of a test phase of ``prompts`` on ``task``'s test rows (``main.py test``):
+    the requests the journal does not answer (``free(key)``)."""
+    assert task.test is not None
+    scoring = _Scoring(config, task, free)
+    phase = scoring.phase("test phase", prompts, scoring.rows(task.test.data.texts))
+    return Bill([phase], 0, prune=False)
+
+
 def estimate(config: Config, task: Task) -> Bill:
     """The plan of a fresh run of ``config`` on ``task``, phase by phase."""
     pricer = _Pricer(config)
@@ -126,29 +170,16 @@ def estimate(config: Config, task: Task) -> Bill:
     templates = load_templates(config.templates, completion=backend.completion_mode)
     temperature = backend.evolve_temperature_for(config)
 
-    def operator_phase(name: str, plans: list[Any]) -> Phase:
+    def operator_phase(name: str, plans: list[Any], generation: int) -> Phase:
         requests = [operator_request(templates, p, 0, config.model, temperature) for p in plans]
-        return pricer.phase(name, requests, 2 * (prompt_chars // 4) + 24)
+        phase = pricer.phase(name, requests, 2 * (prompt_chars // 4) + 24)
+        return replace(phase, generation=generation)
 
-    labels = task.metric.choices()
-    label_tokens = max((len(label) for label in labels), default=8) // 4 + 1
-    scorer: GenerateScorer | LoglikScorer = (
-        LoglikScorer(config.model, labels)
-        if config.scorer == "loglik"
-        else GenerateScorer(config.model, task.metric.hint())
-    )
+    scoring = _Scoring(config, task)
+    dev_rows = scoring.rows(task.dev.texts)
 
-    def rows(data: Sequence[str]) -> list[str]:
-        texts = list(dict.fromkeys(data))  # duplicate rows share one call
-        if config.scorer == "loglik":
-            texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
-        return texts
-
-    dev_rows = rows(task.dev.texts)
-
-    def scoring_phase(name: str, prompts: list[str], texts: list[str] = dev_rows) -> Phase:
-        requests = [scorer.request(prompt, text) for prompt in prompts for text in texts]
-        return pricer.phase(name, requests, label_tokens)
+    def scoring_phase(name: str, prompts: list[str], generation: int) -> Phase:
+        return replace(scoring.phase(name, prompts, dev_rows), generation=generation)
 
     # Stand-ins for prompts not known yet: as long as the seeds, distinct from one another.
     def stand_in(i: int) -> str:
@@ -159,25 +190,37 @@ def estimate(config: Config, task: Task) -> Bill:
     population = seeds + [stand_in(i) for i in missing]
     phases = []
     if paraphrases:
-        phases.append(operator_phase("gen 0 paraphrase", paraphrases))
-    phases.append(scoring_phase("gen 0 scoring", population))
+        phases.append(operator_phase("gen 0 paraphrase", paraphrases, 0))
+    phases.append(scoring_phase("gen 0 scoring", population, 0))
     initial = len(phases)
     individuals = [Individual(text, 0.5, 0) for text in population]
     strategy = make_strategy(config.algorithm)
     rng = np.random.default_rng(config.seed)
     for generation in range(1, config.max_generations + 1):
         plans = strategy.plan(individuals, rng, generation)
-        phases.append(operator_phase(f"gen {generation} breeding", plans))
+        phases.append(operator_phase(f"gen {generation} breeding", plans, generation))
         children = [stand_in(generation * size + i) for i in range(len(plans))]
-        phases.append(scoring_phase(f"gen {generation} scoring", children))
+        phases.append(scoring_phase(f"gen {generation} scoring", children, generation))
     if task.test is not None and len(task.test.data):
         # the finalists: the best prompt, the seeds and the top K (seeds are assumed replaced
         # by then, unless no generation runs); never pruned, so not named "scoring"
         k = min(config.test_top_k, size)
         n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
         finalists = [stand_in(-1 - i) for i in range(n)]
-        phases.append(scoring_phase("test phase", finalists, rows(task.test.data.texts)))
+        phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
     return Bill(phases, initial, config.prune)
+
+
+def bill_after(bill: Bill, generation: int, *, test: bool = True) -> Bill:
+    """The part of ``bill`` after ``generation``: what a fork of it still asks when the
+    journal answers every call through ``generation``; ``test``: with the test phase."""
+    later = [
+        p
+        for p in bill.phases
+        if (p.generation is None and test)
+        or (p.generation is not None and p.generation > generation)
+    ]
+    return Bill(later, 0, bill.prune)
 
 
 def _over(phase: Phase, config: Config) -> str | None:

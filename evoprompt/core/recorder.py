@@ -11,19 +11,36 @@ others would describe a moment already past, at two fsynced writes each.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from evoprompt.checkpoint.schema import BatchRecord, Stage, Summary
+from evoprompt.checkpoint.schema import BatchRecord, Descriptor, Stage, Summary
 from evoprompt.checkpoint.store import CheckpointStore, Position
 from evoprompt.core.result import write_results
 from evoprompt.core.state import ExperimentState
 
 T = TypeVar("T")
 Stats = Callable[[], dict[str, Any]]
+
+
+def earlier_wall_s(cursor: Descriptor | None, state: ExperimentState) -> float:
+    """Seconds the experiment's earlier sessions ran. Every save records the running total in
+    its checkpoint's metadata, so a kill -9 loses only the time since the last save; a
+    checkpoint without it (older, or written by fork or rollback) counts its generations."""
+    value = cursor.metadata.get("wall_s") if cursor is not None else None
+    wall = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
+    if math.isfinite(wall) and wall >= 0:
+        return wall
+    return sum(g.duration_s for g in state.generations)
+
+
+def _wall(position: Position) -> float:
+    return float(position.metadata["wall_s"])
 
 
 @dataclass
@@ -52,6 +69,8 @@ class Recorder:
         self.cleanup_every = cleanup_every
         self.keep_last_n = keep_last_n
         self.cursor = Cursor(state.generation + 1, 0)
+        self._wall_before = earlier_wall_s(store.read_cursor()[0], state)
+        self._started = time.monotonic()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._batches_queued = 0  # batch saves handed to the writer, numbered from 1
 
@@ -103,7 +122,11 @@ class Recorder:
         return Position(
             generation=self.cursor.generation,
             batch_idx=self.cursor.batches_done,
-            metadata={"stage": stage.text, "completed_generation": self.state.generation},
+            metadata={
+                "stage": stage.text,
+                "completed_generation": self.state.generation,
+                "wall_s": round(self._wall_before + time.monotonic() - self._started, 3),
+            },
             experiment_id=self.state.experiment_id,
             num_individuals=len(self.state.population),
             best_fitness=best.fitness if best else None,
@@ -120,19 +143,19 @@ class Recorder:
 
     def _save_generation(self, generation: int, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, snapshot=True)
-        write_results(self.exp_dir, self.state, "running", stats)
+        write_results(self.exp_dir, self.state, "running", stats, _wall(position))
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)
 
     def _save_tested(self, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, history=False)
-        write_results(self.exp_dir, self.state, "running", stats)
+        write_results(self.exp_dir, self.state, "running", stats, _wall(position))
 
     def _save_stop(self, position: Position, stats: dict[str, Any]) -> Summary:
         """Record why the run stopped (finished, interrupted, error) in latest and summary."""
         self.store.save_cursor(position)
         stage = Stage(str(position.metadata["stage"]))
-        return write_results(self.exp_dir, self.state, stage.status, stats)
+        return write_results(self.exp_dir, self.state, stage.status, stats, _wall(position))
 
     async def _io_call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)

@@ -14,7 +14,9 @@ from evoprompt.checkpoint.schema import GenerationRow, Summary
 from evoprompt.core.state import ExperimentState
 
 
-def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> Summary:
+def summary(
+    state: ExperimentState, status: str, api_stats: dict[str, Any], wall_s: float | None = None
+) -> Summary:
     best = state.best()
     return Summary(
         experiment_id=state.experiment_id,
@@ -27,14 +29,20 @@ def summary(state: ExperimentState, status: str, api_stats: dict[str, Any]) -> S
         api_stats=api_stats,
         test=state.tests[-1] if state.tests else None,
         test_history=list(state.tests[:-1]),
+        wall_s=wall_s,
     )
 
 
 def write_results(
-    exp_dir: Path, state: ExperimentState, status: str, api_stats: dict[str, Any]
+    exp_dir: Path,
+    state: ExperimentState,
+    status: str,
+    api_stats: dict[str, Any],
+    wall_s: float | None = None,
 ) -> Summary:
+    """``wall_s``: seconds all the experiment's sessions ran (None: not known here)."""
     layout = Layout(exp_dir)
-    doc = summary(state, status, api_stats)
+    doc = summary(state, status, api_stats, wall_s)
     atomic_write_text(
         layout.summary, json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n"
     )

@@ -8,8 +8,10 @@ Building is lazy, so reading the registry imports no HTTP library and no llama.c
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,6 +66,36 @@ class BackendSpec:
 
 
 _REGISTRY: dict[str, BackendSpec] = {}
+_forbidden: list[str] = []  # why no backend may be built now (a dry run), innermost last
+
+
+class CallsForbidden(RuntimeError):
+    """A backend was about to be built while calls are forbidden: a bug in the command (it
+    handles ``--dry-run`` wrongly), stopped before any connection could be opened or paid."""
+
+
+@contextlib.contextmanager
+def calls_forbidden(why: str) -> Iterator[None]:
+    """While inside, building any backend raises :class:`CallsForbidden`. Every backend is
+    built through its registered build function, guarded below, so a command that forgets a
+    dry run still cannot connect, however it builds its backend."""
+    _forbidden.append(why)
+    try:
+        yield
+    finally:
+        _forbidden.pop()
+
+
+def _guarded(name: str, build: Build) -> Build:
+    @functools.wraps(build)
+    def guarded(config: Config, api_key: str) -> Backend:
+        if _forbidden:
+            raise CallsForbidden(
+                f"the {name} backend was about to be built during {_forbidden[-1]}"
+            )
+        return build(config, api_key)
+
+    return guarded
 
 
 def register_backend(
@@ -83,7 +115,7 @@ def register_backend(
         spec = BackendSpec(
             name,
             frozenset(capabilities),
-            build,
+            _guarded(name, build),
             default_model,
             default_scorer,
             default_base_url,

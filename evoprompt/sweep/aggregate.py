@@ -4,8 +4,10 @@ its seeds.
 Each finished cell gives one value per figure (its best prompt's dev score, that prompt's test
 score, its test gain over the best seed prompt); a row holds their mean, sample standard
 deviation (ddof=1) and a 95% Student-t interval of the mean (scipy), plus the calls, tokens,
-cost and generation wall time summed over its finished cells. Cells not finished yet are left
-out (``n`` counts the finished ones); a figure no cell has (no test phase) is left empty.
+cost and wall time (every session of the cell, killed ones included) summed over its finished
+cells. Cells not finished yet are left out (``n`` counts the finished ones); a figure no cell
+has (no test phase) is left empty. A cell whose summary.json cannot be read is named in its
+row's ``unreadable`` column, never dropped silently.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from scipy import stats
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.checkpoint.schema.sweep import SweepRecord
-from evoprompt.sweep.figures import CellFigures, read_figures
+from evoprompt.sweep.figures import UNREADABLE, CellFigures, read_figures
 
 SEED = "seed"
 STAT_COLUMNS = (
@@ -40,6 +42,7 @@ STAT_COLUMNS = (
     "tokens",
     "cost_usd",
     "wall_s",
+    "unreadable",
 )
 CONFIDENCE = 0.95
 
@@ -73,8 +76,11 @@ def point_key(params: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in params.items() if k != SEED}, sort_keys=True)
 
 
-def row(params: dict[str, Any], cells: list[CellFigures]) -> dict[str, Any]:
-    """One grid point's row from the figures of its finished cells."""
+def row(
+    params: dict[str, Any], cells: list[CellFigures], unreadable: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One grid point's row from the figures of its finished cells (``unreadable``: the ids
+    of its cells whose summary.json cannot be read)."""
     dev = [c.dev for c in cells if c.dev is not None]
     test = [c.test for c in cells if c.test is not None]
     gain = [c.gain for c in cells if c.gain is not None]
@@ -95,6 +101,7 @@ def row(params: dict[str, Any], cells: list[CellFigures]) -> dict[str, Any]:
         "tokens": sum(c.tokens for c in cells),
         "cost_usd": sum(c.cost for c in cells),
         "wall_s": sum(c.wall_s for c in cells),
+        "unreadable": " ".join(unreadable),
     }
     varied = {k: _cell_value(v) for k, v in params.items() if k != SEED}
     return {**varied, **figures}
@@ -103,14 +110,16 @@ def row(params: dict[str, Any], cells: list[CellFigures]) -> dict[str, Any]:
 def aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:
     """The table, one row per grid point in grid order (finished cells only)."""
     layout = SweepLayout(sweep_dir)
-    points: dict[str, tuple[dict[str, Any], list[CellFigures]]] = {}
+    points: dict[str, tuple[dict[str, Any], list[CellFigures], list[str]]] = {}
     for cell in record.cells:
-        finished = points.setdefault(point_key(cell.params), (cell.params, []))[1]
+        _, finished, unreadable = points.setdefault(point_key(cell.params), (cell.params, [], []))
         figures = read_figures(layout.cell(cell.id))
-        if figures is not None and figures.status == "finished":
+        if figures is not None and figures.status == UNREADABLE:
+            unreadable.append(cell.id)
+        elif figures is not None and figures.status == "finished":
             finished.append(figures)
     varied = [k for k in record.grid if k != SEED]
-    rows = [row(params, cells) for params, cells in points.values()]
+    rows = [row(*point) for point in points.values()]
     return pd.DataFrame(rows, columns=[*varied, *STAT_COLUMNS])
 
 

@@ -77,17 +77,26 @@ class CellFigures:
     calls: int
     tokens: int
     cost: float
-    wall_s: float  # seconds spent in generations
+    wall_s: float  # seconds its sessions ran
+
+
+UNREADABLE = "unreadable"  # the status of a cell whose summary.json cannot be read
 
 
 def read_figures(exp_dir: Path) -> CellFigures | None:
-    """The cell's figures, or None while it has no readable summary.json."""
+    """The cell's figures; None while it has no summary.json; status UNREADABLE (and no
+    figures) when it has one that cannot be read, so the aggregate names the cell instead of
+    silently leaving it out. ``wall_s``: all its sessions' time, killed ones included (the
+    generations' durations for a summary written before that was recorded)."""
+    path = Layout(exp_dir).summary
     try:
-        raw = json.loads(read_text(Layout(exp_dir).summary))
+        raw = json.loads(read_text(path))
         doc = Summary.from_json(raw)
         test = TestSection.from_json(raw["test"]) if raw.get("test") else None
-    except (OSError, ValueError, SchemaError, PathRefused):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, SchemaError, PathRefused):
+        return CellFigures(UNREADABLE, None, None, None, 0, 0, 0.0, 0.0)
     stats = doc.api_stats
     return CellFigures(
         status=doc.status,
@@ -97,5 +106,5 @@ def read_figures(exp_dir: Path) -> CellFigures | None:
         calls=int(stats.get("calls", 0)),
         tokens=int(stats.get("prompt_tokens", 0)) + int(stats.get("completion_tokens", 0)),
         cost=float(stats.get("cost_usd", 0.0)),
-        wall_s=sum(g.duration_s for g in doc.generations),
+        wall_s=doc.wall_s if doc.wall_s is not None else sum(g.duration_s for g in doc.generations),
     )

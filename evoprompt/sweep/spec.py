@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -38,6 +39,9 @@ SHARED_KEYS = (
     "max_tokens_total",
     "max_cost",
 )
+# The most cells a sweep may have: each is a whole experiment, and the grid is expanded (and
+# every cell's config checked) before the first call. Split a larger sweep into several files.
+MAX_CELLS = 10_000
 _SLUG = re.compile(r"[^A-Za-z0-9.+-]+")
 _MAX_SLUG = 40
 
@@ -120,6 +124,13 @@ def read_sweep(path: Path) -> SweepSpec:
     raw = load_toml(path, "sweep file", "pass the path of a sweep .toml file")
     where = path.name
     grid = _check_grid(raw.pop("grid", None), where)
+    size = math.prod(len(values) for values in grid.values())  # before expanding anything
+    if size > MAX_CELLS:
+        axes = " x ".join(str(len(values)) for values in grid.values())
+        raise ConfigError(
+            f"{where}: the grid has {axes} = {size} cells, more than {MAX_CELLS}; split it "
+            "into several sweep files"
+        )
     base: dict[str, Any] = {}
     config_file = raw.pop("config", None)
     if config_file is not None:

@@ -46,11 +46,17 @@ def new_record(
 
 
 def read_record(sweep_dir: Path) -> SweepRecord:
+    """sweep.json; SweepError naming it and what to do when it is unreadable (its cells'
+    folders are intact: moved aside, ``--sweep-id`` rebuilds it and resumes them)."""
     path = SweepLayout(sweep_dir).sweep
     try:
         return SweepRecord.from_json(json.loads(read_text(path)))
     except (OSError, ValueError, SchemaError, PathRefused) as exc:
-        raise SweepError(f"{path} is unreadable ({exc})") from None
+        raise SweepError(
+            f"{path} is unreadable ({exc}); nothing was changed. Its cells are intact: move "
+            f"it aside (mv {path} {path}.bad) and pass --sweep-id {sweep_dir.name} to resume "
+            "them under this sweep file, or pass --fresh to start a new sweep"
+        ) from None
 
 
 def save_record(sweep_dir: Path, record: SweepRecord) -> None:
@@ -101,13 +107,13 @@ def merge(stored: SweepRecord, now: SweepRecord) -> SweepRecord:
 
 
 def newest_unfinished(root: Path, file: Path) -> str | None:
-    """The most recently updated sweep of this sweep file with a cell not finished."""
+    """The most recently updated sweep of this sweep file with a cell not finished.
+
+    An unreadable sweep.json is refused (SweepError), not skipped: it may be this file's
+    sweep, and skipping it would start a new sweep that pays for every cell again."""
     best: tuple[float, str] | None = None
-    for path in root.glob("*/sweep.json"):
-        try:
-            record = read_record(path.parent)
-        except SweepError:
-            continue
+    for path in sorted(root.glob("*/sweep.json")):
+        record = read_record(path.parent)
         if Path(record.file).resolve() != file.resolve():
             continue
         if all(cell.status == "finished" for cell in record.cells):

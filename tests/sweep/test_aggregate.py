@@ -116,3 +116,37 @@ def test_t_interval_edge_cases() -> None:
     assert t_interval([]) == (None, None)
     assert t_interval([0.5]) == (None, None)
     assert t_interval([0.5, 0.5]) == (0.5, 0.5)
+
+
+def test_a_cell_whose_summary_cannot_be_read_is_named_not_dropped(tmp_path: Path) -> None:
+    record = make(
+        tmp_path,
+        {
+            "algorithm-ga_seed-1": summary(0.5, 0.45, 0.05),
+            "algorithm-ga_seed-2": summary(0.7, 0.60, 0.10),
+            "algorithm-ga_seed-3": summary(0.9, 0.80, 0.30),
+            "algorithm-de_seed-1": summary(0.6, None, None),
+            "algorithm-de_seed-2": None,
+            "algorithm-de_seed-3": None,
+        },
+    )
+    path = tmp_path / "algorithm-ga_seed-2" / "summary.json"
+    path.write_bytes(path.read_bytes()[:60])  # truncated mid-write by a dead disk, say
+    (tmp_path / "algorithm-de_seed-3").mkdir()
+    (tmp_path / "algorithm-de_seed-3" / "summary.json").write_text('{"status": 7}')
+    write_aggregate(record, tmp_path)
+    frame = pd.read_csv(tmp_path / "aggregate.csv")
+    ga, de = frame.iloc[0], frame.iloc[1]
+    assert ga["unreadable"] == "algorithm-ga_seed-2" and ga["n"] == 2
+    assert ga["dev_mean"] == pytest.approx(0.7)  # seeds 1 and 3
+    assert de["unreadable"] == "algorithm-de_seed-3" and de["n"] == 1  # not-yet-run: not named
+
+
+def test_wall_time_is_the_summaries_total_over_sessions(tmp_path: Path) -> None:
+    doc = summary(0.5, None, None)
+    doc["wall_s"] = 20.0  # killed and resumed: more than its generations' durations (4.5 s)
+    record = make(
+        tmp_path, {"algorithm-ga_seed-1": doc, "algorithm-ga_seed-2": summary(0.7, None, None)}
+    )
+    frame = write_aggregate(record, tmp_path)
+    assert frame.iloc[0]["wall_s"] == pytest.approx(24.5)  # an older summary: its generations

@@ -79,3 +79,12 @@ def test_bad_sweep_files_are_refused_with_one_line(tmp_path: Path, text: str, me
 def test_the_shipped_example_parses() -> None:
     spec = read_sweep(Path(__file__).resolve().parents[2] / "sweeps" / "example.toml")
     assert len(spec.cells()) == 6
+
+
+def test_a_grid_over_the_cap_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    values = list(range(1, 1001))
+    path = write(tmp_path, f"[grid]\nseed = {values}\ndev_size = {values}\nmax_tokens = {values}\n")
+    with pytest.raises(ConfigError, match=r"1000 x 1000 x 1000 = 1000000000 cells, more than"):
+        read_sweep(path)  # a product, computed before any cell is built: instant, no memory
+    at_cap = write(tmp_path, f"[grid]\nseed = {values[:100]}\ndev_size = {values[:100]}\n")
+    assert len(read_sweep(at_cap).cells()) == 10_000

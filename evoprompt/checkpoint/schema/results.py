@@ -102,6 +102,7 @@ class Summary:
     best_analysis: JsonDict = field(default_factory=dict)
     test: TestReport | None = None
     test_history: list[TestReport] = field(default_factory=list)
+    wall_s: float | None = None  # seconds all its sessions ran, killed ones up to their last save
 
     def to_json(self) -> JsonDict:
         return {
@@ -115,6 +116,7 @@ class Summary:
             "api_stats": self.api_stats,
             "test": None if self.test is None else self.test.to_json(),
             "test_history": [t.to_json() for t in self.test_history],
+            "wall_s": self.wall_s,
         }
 
     @classmethod
@@ -131,6 +133,7 @@ class Summary:
             best_analysis=opt(doc, "best_analysis", dict, "an object") or {},
             test=None if doc.get("test") is None else TestReport.from_json(doc["test"]),
             test_history=[TestReport.from_json(t) for t in doc.get("test_history") or []],
+            wall_s=opt(doc, "wall_s", NUMBER, "a number"),
         )
 
 
