@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from evoprompt.checkpoint.journal_rows import LOST, journal_stats, row_checksum, row_problem
 from evoprompt.checkpoint.nofollow import refuse_database_links
+from evoprompt.checkpoint.spend import inherited, set_aside, spent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -119,8 +120,22 @@ class Journal:
             ) from None
         except sqlite3.DatabaseError as exc:
             raise self._garbled(exc) from None
+        # What rollbacks set aside (paid, no longer here) and a fork inherited (paid by its
+        # parent, copied here): fixed while this journal is open, so read once.
+        self._aside, self._inherited = ({}, {}) if path is None else self._history(path.parent)
         # Running totals for budget checks: kept in memory so a check costs nothing per call.
-        self._totals = {"calls": calls, "tokens": tokens, "cost": cost}
+        # They are this experiment's spend, as api_stats counts it (checkpoint/spend.py).
+        self._totals = {
+            "calls": calls + self._shift("succeeded"),
+            "tokens": tokens + self._shift("prompt_tokens") + self._shift("completion_tokens"),
+            "cost": cost + self._shift("cost_usd"),
+        }
+
+    def _history(self, exp_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+        return set_aside(exp_dir, self._db), inherited(exp_dir)
+
+    def _shift(self, key: str) -> Any:
+        return self._aside.get(key, 0) - self._inherited.get(key, 0)
 
     def _garbled(self, exc: sqlite3.Error) -> JournalUnusable:
         path = self.path
@@ -250,6 +265,11 @@ class Journal:
         return dict(self._totals)
 
     def stats(self) -> dict[str, Any]:
+        """api_stats of this experiment: every call it paid for, counted once."""
+        return spent(journal_stats(self._db), self._aside, self._inherited)
+
+    def contents(self) -> dict[str, Any]:
+        """api_stats of the rows this journal holds (what a fork copies from it)."""
         return journal_stats(self._db)
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         "failed": failed,
         "retried": retries_ok + retries_failed,
         "retried_calls": retried_calls,
+        "retried_succeeded": ok_retried,
         "retry_success_rate": round(ok_retried / retried_calls, 4) if retried_calls else None,
         "cache_hits": counters.get("cache_hits", 0),
         REJECTED: counters.get(REJECTED, 0),

@@ -10,6 +10,7 @@ at no cost, whatever settings the fork changes for the generations after N.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -117,9 +118,11 @@ def fork(plan: ForkPlan) -> None:
     make_dirs(build)
     try:
         layout = Layout(build)
-        doc = {**plan.config.to_dict(), **plan.lineage.to_json()}
-        atomic_write_text(layout.config, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         copy_journal(Layout(plan.source).journal, layout.journal)
+        with contextlib.closing(Journal(layout.journal)) as copied:
+            lineage = dataclasses.replace(plan.lineage, inherited=copied.contents())
+        doc = {**plan.config.to_dict(), **lineage.to_json()}
+        atomic_write_text(layout.config, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         _carry_history(plan.source, build, plan.generation)
         mine = renamed(state, plan.target.name)
         resume_from(build, mine, created)

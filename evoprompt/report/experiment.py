@@ -43,6 +43,7 @@ from evoprompt.checkpoint.schema import (
     Summary,
     TestReport,
 )
+from evoprompt.checkpoint.spend import experiment_spend
 from evoprompt.checkpoint.store import CheckpointStore, decode_state
 from evoprompt.core.state import ExperimentState
 
@@ -282,7 +283,7 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
     if path.exists():
         try:
             with contextlib.closing(open_readonly(path)) as db:
-                stats = journal_stats(db)
+                stats = experiment_spend(snap.exp_dir, db, journal_stats(db))
             # What only the running process knows (the concurrency the limiter learned), as
             # of the last save.
             if snap.summary is not None and "concurrency" in snap.summary.api_stats:

@@ -81,7 +81,8 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "failed": 2,
         "retried": (0 + 1 + 2) + (2 + 0),  # attempts beyond the first
         "retried_calls": 3,  # b, c and d needed more than one attempt
-        "retry_success_rate": round(2 / 3, 4),  # b and c of those succeeded
+        "retried_succeeded": 2,  # b and c of those succeeded
+        "retry_success_rate": round(2 / 3, 4),
         "cache_hits": 5,
         "children_rejected": 0,
         "fallback_calls": 1,
@@ -89,6 +90,11 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "completion_tokens": 6,
         "cost_usd": 1.75,
         "lost_in_flight": 0,
+        # nothing set aside by a rollback, nothing inherited from a fork's parent
+        "set_aside_calls": 0,
+        "set_aside_cost_usd": 0.0,
+        "inherited_calls": 0,
+        "inherited_cost_usd": 0.0,
     }
     assert journal.totals() == {"calls": 3, "tokens": 66, "cost": 1.75}
 

@@ -125,3 +125,42 @@ def test_refusals_are_one_line_and_change_nothing(tmp_path: Path, source: Source
     assert done.returncode == 2 and "cannot roll back a running experiment" in done.stderr
     assert tree_hashes(src) == before
     assert [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
+def test_spend_adds_up_at_the_server_across_a_rollback_and_a_fork(
+    tmp_path: Path, source: Source
+) -> None:
+    """Calls and tokens a summary reports are the calls the endpoint answered for it: a
+    rollback's set-aside answers still count (they were paid), bought again or not, and a
+    fork counts only its own calls, not the parent's answers it copied."""
+    paid = sum(source.paid.values())
+    src_stats = source.summary["api_stats"]
+    assert src_stats["calls"] == paid and src_stats["set_aside_calls"] == 0
+    source.copy_to(tmp_path, "rb")
+    rolled = run_cli(["rollback", "rb", "--to-generation", "1", "--result-dir", str(tmp_path)], {})
+    assert rolled.returncode == 0, rolled.stderr
+    between = summary(tmp_path, "rb")["api_stats"]
+    assert between["calls"] == paid  # set aside, not unspent
+    with FakeLLMServer() as fake:
+        assert run_cli(run_args(tmp_path, "--experiment-id", "rb"), cli_env(fake)).returncode == 0
+        again = fake.counts["answered"]
+        tokens = (fake.counts["prompt_tokens"], fake.counts["completion_tokens"])
+    stats = summary(tmp_path, "rb")["api_stats"]
+    assert again > 0 and stats["calls"] == paid + again
+    assert stats["set_aside_calls"] == again  # what was set aside is what was bought again
+    for kind, bought in zip(("prompt_tokens", "completion_tokens"), tokens):
+        assert stats[kind] == src_stats[kind] + bought
+    shown = run_cli(["status", "rb", "--result-dir", str(tmp_path)], cli_env(None))
+    assert f"calls {paid + again} " in shown.stdout
+    source.copy_to(tmp_path)
+    with FakeLLMServer() as fake:
+        forked = run_cli(
+            ["fork", "src", "--at-generation", "1",
+             *run_args(tmp_path, "--experiment-id", "de1", "--algorithm", "de")],
+            cli_env(fake),
+        )  # fmt: skip
+        own = fake.counts["answered"]
+    assert forked.returncode == 0, forked.stderr
+    fork_stats = summary(tmp_path, "de1")["api_stats"]
+    assert own > 0 and fork_stats["calls"] == own
+    assert fork_stats["inherited_calls"] == paid

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get
+from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
 
-LINEAGE_KEYS = ("parent", "forked_at", "changed")
+LINEAGE_KEYS = ("parent", "forked_at", "changed", "inherited")
 
 
 def config_fields(stored: JsonDict) -> JsonDict:
@@ -22,14 +22,18 @@ def config_fields(stored: JsonDict) -> JsonDict:
 
 @dataclass(frozen=True)
 class Lineage:
-    """The experiment a fork started from, the generation it started at, what it changed."""
+    """The experiment a fork started from, the generation it started at, what it changed,
+    and the api_stats of the journal it copied (the parent's spend, which the fork's own
+    statistics leave out; empty for a fork made before it was recorded)."""
 
     parent: str
     forked_at: int
     changed: JsonDict = field(default_factory=dict)
+    inherited: JsonDict = field(default_factory=dict)
 
     def to_json(self) -> JsonDict:
-        return {"parent": self.parent, "forked_at": self.forked_at, "changed": self.changed}
+        doc = {"parent": self.parent, "forked_at": self.forked_at, "changed": self.changed}
+        return {**doc, "inherited": self.inherited} if self.inherited else doc
 
     @classmethod
     def of_config(cls, stored: Any) -> Lineage | None:
@@ -40,6 +44,7 @@ class Lineage:
             parent=str(get(stored, "parent", str, "a string")),
             forked_at=int(get(stored, "forked_at", int, "an integer")),
             changed=dict(get(stored, "changed", dict, "an object")),
+            inherited=dict(opt(stored, "inherited", dict, "an object") or {}),
         )
 
     def describe(self) -> str:
