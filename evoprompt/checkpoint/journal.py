@@ -8,10 +8,12 @@ exactly once however many times the run was killed and resumed.
 
 Answers are stored as opaque JSON text with their usage numbers: what an answer means is the
 LLM layer's business, so this package depends on nothing above it. Each row carries a
-checksum of its key and answer, checked on every read: a garbled or forged row is moved to
-``rejected`` and the call asked again, never used. A request is recorded in ``pending`` before
-it goes out and cleared when its outcome is recorded, so calls a crash caught on the wire
-(billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
+checksum (sha256) of its key and answer, checked on every read: a garbled or carelessly edited
+row, or one with no checksum, is moved to ``rejected`` and the call asked again, never used.
+The checksum guards against corruption, not forgery: whoever can write the folder can
+recompute it (see the README, "Trusting a result folder"). A request is recorded in
+``pending`` before it goes out and cleared when its outcome is recorded, so calls a crash caught
+on the wire (billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from evoprompt.checkpoint.journal_rows import LOST, journal_stats, row_checksum, row_problem
+from evoprompt.checkpoint.journal_rows import (
+    LOST,
+    journal_keys,
+    journal_stats,
+    row_checksum,
+    row_problem,
+)
 from evoprompt.checkpoint.nofollow import refuse_links
 
 _SCHEMA = """
@@ -90,7 +98,7 @@ class Journal:
     within the process, nothing touches the disk.
     """
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, trust_unchecked: bool = False):
         self.path = path
         if path is not None:  # SQLite follows links: refuse planted ones first
             files = (path.with_name(path.name + x) for x in ("", "-wal", "-shm"))
@@ -105,7 +113,7 @@ class Journal:
                 # returning); only a power cut may lose the last answers, then simply re-asked.
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._upgrade()
+            self._upgrade(trust_unchecked)
             self._fold_pending()
             calls, tokens, cost = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
@@ -131,11 +139,20 @@ class Journal:
             "paid for again"
         )
 
-    def _upgrade(self) -> None:
-        """Give rows journaled before checksums existed theirs (trusted once, on upgrade)."""
+    def _upgrade(self, trust: bool) -> None:
+        """Give rows journaled before checksums existed theirs, only when the user vouches
+        for them (``--trust-folder``): a dropped checksum column is how an edit would hide."""
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(responses)")]
         if "checksum" in columns:
             return
+        count = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        if count and not trust:
+            path = self.path
+            raise JournalUnusable(
+                f"{path} has no checksum column (written before row checksums, or edited), so "
+                f"its {count} answers cannot be checked: pass --trust-folder to keep them, or "
+                f"move it aside (mv {path} {path}.unchecked) to pay for them again"
+            )
         self._db.execute("ALTER TABLE responses ADD COLUMN checksum TEXT")
         rows = self._db.execute("SELECT key, response FROM responses").fetchall()
         self._db.executemany(
@@ -252,6 +269,11 @@ class Journal:
 
     def stats(self) -> dict[str, Any]:
         return journal_stats(self._db)
+
+    def keys(self) -> set[str]:
+        """Every key answered (rows set aside as bad included): what a resume checks the
+        batch files against."""
+        return journal_keys(self._db)
 
     def close(self) -> None:
         self._db.close()

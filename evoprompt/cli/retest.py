@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 from pathlib import Path
 
@@ -22,10 +21,11 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.cli.run import EXIT_USAGE, drive, exit_code, say
-from evoprompt.config import Config, ConfigError, env_values, resolve, result_root
+from evoprompt.config import Config, ConfigError, env_values, result_root
 from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.session import Session
+from evoprompt.core.stored import read_stored
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
@@ -59,26 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--result-dir",
         help="folder holding the experiments (default: $EVOPROMPT_RESULT_DIR or 'result')",
     )
+    parser.add_argument(
+        "--trust-folder",
+        action="store_true",
+        help="use an unsigned folder's settings that run code, send the key or spend more",
+    )
     return parser
 
 
 def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
-    """The experiment's stored config with the test options of this command."""
-    path = Layout(exp_dir).config
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SessionError(f"{path} is missing or unreadable ({exc})") from None
-    if not isinstance(stored, dict):
-        raise SessionError(f"{path} is not a JSON object")
+    """The experiment's stored config with the test options of this command (an unsigned
+    folder's risky settings confirmed first)."""
+    stored = read_stored(exp_dir)
     flags: dict[str, object] = {}
     if args.test_dataset:
         flags["test_dataset"] = args.test_dataset
     if args.test_size is not None:
         flags["test_size"] = args.test_size
-    elif not stored.get("test_size", 1):
+    elif not stored.doc.get("test_size", 1):
         flags["test_size"] = Config().test_size
-    config = resolve(base=stored, toml=None, env=env_values(), flags=flags)
+    config = stored.resolve(None, env_values(), flags, api_key, trust=args.trust_folder)
     if config.test_size == 0:
         raise SessionError("--test-size 0 leaves nothing to test")
     notice = settle_backend(config, api_key)
@@ -110,7 +110,15 @@ def main(argv: list[str]) -> int:
             "left after the dev rows; pass --test-dataset PATH"
         )
         return EXIT_USAGE
-    session = Session(config, exp_dir, api_key, resuming=True, display=Console(), task=task)
+    session = Session(
+        config,
+        exp_dir,
+        api_key,
+        resuming=True,
+        display=Console(),
+        task=task,
+        trust=args.trust_folder,
+    )
     try:
         session.__enter__()
     except ExperimentLocked as exc:

@@ -124,7 +124,13 @@ class Driver:
             record = merge(read_record(self.sweep_dir), record)
         self.record: SweepRecord = record
         self.plans: list[CellPlan] = plan_cells(
-            self.spec, record.cells, env, flags, self.api_key, self.sweep_dir
+            self.spec,
+            record.cells,
+            env,
+            flags,
+            self.api_key,
+            self.sweep_dir,
+            trust=bool(options.get("trust_folder")),
         )
         if notice:
             say(notice)

@@ -10,14 +10,13 @@ at no cost, whatever settings the fork changes for the generations after N.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import atomic_write_text, fsync_dir
+from evoprompt.checkpoint.atomic import fsync_dir
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import STAGING, Layout
 from evoprompt.checkpoint.schema import INTERRUPTED, Lineage
@@ -31,6 +30,7 @@ from evoprompt.core.branching import (
     state_at,
 )
 from evoprompt.core.result import write_results
+from evoprompt.core.stored import write_config
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def fork(plan: ForkPlan) -> None:
     try:
         layout = Layout(build)
         doc = {**plan.config.to_dict(), **plan.lineage.to_json()}
-        atomic_write_text(layout.config, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write_config(build, doc)
         copy_journal(Layout(plan.source).journal, layout.journal)
         _carry_history(plan.source, build, plan.generation)
         mine = renamed(state, plan.target.name)

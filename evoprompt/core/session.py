@@ -8,6 +8,7 @@ What a resume restores, when an experiment is finished and how every stop is sav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -29,12 +30,14 @@ from evoprompt.checkpoint.schema import (
     TestReport,
 )
 from evoprompt.config import Config
+from evoprompt.core.answers import experiment_gaps
 from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
 from evoprompt.core.rollback import finish_pending
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
+from evoprompt.core.stored import StoredError, read_stored
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
     BudgetExceeded,
@@ -128,8 +131,10 @@ class Session:
         task: Task | None = None,
         grace_s: float = GRACE_S,
         shared: Shared | None = None,
+        trust: bool = False,
     ):
         self.config = config
+        self.trust = trust  # --trust-folder: the folder's unchecked journal rows are kept
         self.exp_dir = exp_dir
         self.api_key = api_key
         self.resuming = resuming
@@ -176,10 +181,15 @@ class Session:
             display=self.display,
             task=self.task,
             shared=self.shared,
+            trust=self.trust,
         )
         if self.resuming:
             if self.config.checkpoint:
                 finish_pending(self.exp_dir)  # a rollback killed after its commit point
+                # Its settings were confirmed when they were resolved: sign them, so the
+                # next resume does not ask again.
+                with contextlib.suppress(StoredError):
+                    read_stored(self.exp_dir).seal()
             state, self.resume = self._restore()
             if self.config.checkpoint and not self.is_finished(state):
                 self._log_recovery(self.resume, state)
@@ -209,6 +219,9 @@ class Session:
             list(found.notes),
             stage=cursor.stage if cursor else None,
         )
+        gaps = experiment_gaps(self.experiment)
+        if gaps.missing:
+            resume.notes.append(gaps.line())
         state = found.state
         if isinstance(state, ExperimentState) and not state.is_sound():
             resume.notes.append("state.pkl is unusable (it has the wrong shape)")
