@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from evoprompt.checkpoint.journal_rows import (
     LOST,
-    journal_keys,
+    journal_answers,
     journal_stats,
     row_checksum,
     row_problem,
@@ -270,10 +270,10 @@ class Journal:
     def stats(self) -> dict[str, Any]:
         return journal_stats(self._db)
 
-    def keys(self) -> set[str]:
-        """Every key answered (rows set aside as bad included): what a resume checks the
-        batch files against."""
-        return journal_keys(self._db)
+    def answers(self) -> dict[str, str | None]:
+        """Every key answered, with its answer (None: set aside as bad): what a resume checks
+        the batch files against."""
+        return journal_answers(self._db)
 
     def close(self) -> None:
         self._db.close()

@@ -87,12 +87,14 @@ def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
     return found, lines
 
 
-def journal_keys(db: sqlite3.Connection) -> set[str]:
-    """Every key the journal answered: its rows, and those set aside as bad (not deleted)."""
-    keys = {row[0] for row in db.execute("SELECT key FROM responses")}
+def journal_answers(db: sqlite3.Connection) -> dict[str, str | None]:
+    """Every key the journal answered, with its answer (None for a row set aside as bad: gone
+    from use, but not deleted)."""
+    found: dict[str, str | None] = {}
     with contextlib.suppress(sqlite3.OperationalError):  # a journal from before ``rejected``
-        keys.update(row[0] for row in db.execute("SELECT key FROM rejected"))
-    return keys
+        found.update((row[0], None) for row in db.execute("SELECT key FROM rejected"))
+    found.update(db.execute("SELECT key, response FROM responses").fetchall())
+    return found
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:

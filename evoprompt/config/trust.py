@@ -8,46 +8,33 @@ gives the same value again (flag, config file or environment), or with ``--trust
 
 * code: ``metric`` (a ``python:`` one) and ``templates`` (a file, not the built-in set);
 * where the key and the data go: ``base_url``;
-* money: the budgets ``max_calls``, ``max_tokens_total``, ``max_cost`` when the folder's is
-  looser than this invocation's own (0 is unlimited), and ``prices`` lower than its own.
+* what a cost budget counts: ``prices``, when a ``max_cost`` is in effect.
 
-Everything else (the dataset, generations, population...) is the experiment's own and is not
-asked about: reading a file sends nothing anywhere but to the confirmed endpoint.
+The budget caps themselves (``max_calls``, ``max_tokens_total``, ``max_cost``) are not asked
+about: this invocation's own always win, and the default is no cap, so a folder's can only
+limit. A folder edited from a cap to none cannot be told from one that never had a cap: a
+signed folder keeps the cap you set, for an unsigned one give it again if you rely on it.
+Everything else (the dataset, generations, population...) is the experiment's own: reading a
+file sends it nowhere but to the confirmed endpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from evoprompt.config.table import Config, split_userinfo
 
 TRUST_FLAG = "--trust-folder"
 
 
-def _looser(folder: Any, own: Any) -> bool:
-    """A budget (0: unlimited) that lets more be spent than this invocation's own."""
-    return bool(own) and (not folder or folder > own)
-
-
-def _cheaper(folder: Any, own: Any) -> bool:
-    """Prices under which the cost budget would count less than this invocation's own."""
-    for model, price in own.items():
-        theirs = folder.get(model, {})
-        if any(theirs.get(part, 0.0) < value for part, value in price.items()):
-            return True
-    return False
-
-
-# key -> whether the folder's value needs confirming, given this invocation's own value
-RISKY: dict[str, Callable[[Any, Any], bool]] = {
-    "metric": lambda folder, own: folder != own and str(folder).startswith("python:"),
-    "templates": lambda folder, own: folder != own and folder != Config.templates,
-    "base_url": lambda folder, own: split_userinfo(folder)[0] != split_userinfo(own)[0],
-    "max_calls": _looser,
-    "max_tokens_total": _looser,
-    "max_cost": _looser,
-    "prices": _cheaper,
+# key -> whether the folder's value (in ``final``) needs confirming, given this invocation's own
+RISKY: dict[str, Callable[[Config, Config], bool]] = {
+    "metric": lambda final, own: final.metric != own.metric and final.metric.startswith("python:"),
+    "templates": lambda final, own: final.templates not in (own.templates, Config.templates),
+    "base_url": lambda final, own: (
+        split_userinfo(final.base_url)[0] != split_userinfo(own.base_url)[0]
+    ),
+    "prices": lambda final, own: final.max_cost > 0 and final.prices != own.prices,
 }
 
 
@@ -57,7 +44,7 @@ def unconfirmed(final: Config, own: Config) -> list[str]:
     found = []
     for key, risky in RISKY.items():
         value = getattr(final, key)
-        if risky(value, getattr(own, key)):
+        if risky(final, own):
             shown = split_userinfo(value)[0] if key == "base_url" else value
             found.append(f"{key} = {shown!r}")
     return found

@@ -220,7 +220,7 @@ class Session:
             stage=cursor.stage if cursor else None,
         )
         gaps = experiment_gaps(self.experiment)
-        if gaps.missing:
+        if gaps.missing or gaps.differing:
             resume.notes.append(gaps.line())
         state = found.state
         if isinstance(state, ExperimentState) and not state.is_sound():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal_rows import bad_rows, journal_keys, open_readonly
+from evoprompt.checkpoint.journal_rows import bad_rows, journal_answers, open_readonly
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
     CHECKPOINTS,
@@ -135,15 +135,15 @@ def _check_gaps(exp_dir: Path) -> FileCheck | None:
         config = read_stored(exp_dir).as_found()
         task = load_task(config, run_code=False)
         with contextlib.closing(open_readonly(layout.journal)) as db:
-            keys = journal_keys(db)
+            answers = journal_answers(db)
     except (ValueError, OSError, sqlite3.Error):  # DatasetError, ConfigError: ValueErrors
         return None
     examples = [Example(t, g) for t, g in zip(task.dev.texts, task.dev.gold)]
     test = task.test.data if task.test is not None else None
     tests = [] if test is None else [Example(t, g) for t, g in zip(test.texts, test.gold)]
     scorer = make_scorer(config, task.metric)
-    gaps = count_missing(layout, scorer, examples, tests, config.fallback_model, keys.__contains__)
-    problem = gaps.line() if gaps.missing else None
+    gaps = count_missing(layout, scorer, examples, tests, config.fallback_model, answers)
+    problem = gaps.line() if gaps.missing or gaps.differing else None
     return FileCheck(f"{JOURNAL} (answers of the batch files)", None, problem)
 
 

@@ -195,7 +195,7 @@ def test_a_journal_without_checksums_is_refused_unless_trusted(tmp_path: Path) -
         db.execute("ALTER TABLE responses DROP COLUMN checksum")
     with contextlib.closing(open_readonly(path)) as db:
         assert bad_rows(db) == (1, [_NO_COLUMN])
-    with pytest.raises(JournalUnusable, match="no checksum column .* pass --trust-folder"):
+    with pytest.raises(JournalUnusable, match=r"no checksum column .* pass --trust-folder"):
         Journal(path)
     journal = Journal(path, trust_unchecked=True)
     assert got(journal, "k") == answer("positive")
