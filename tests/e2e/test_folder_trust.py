@@ -28,10 +28,11 @@ from tests.loopback import Loopback, QuietHandler
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, FakeLLMServer]]:
-    """An experiment killed after generation 0, and the endpoint to resume it against."""
+    """An experiment killed once generation 0 is done (it can be forked there), and the
+    endpoint to resume it against."""
     root = tmp_path_factory.mktemp("killed")
     with FakeLLMServer() as server:
-        kill_after_generation(server, root, 0)
+        kill_after_generation(server, root, 1)
         yield root / "victim", server
 
 
