@@ -71,7 +71,7 @@ def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
     """The experiment's stored config with the test options of this command (an unsigned
     folder's risky settings confirmed first)."""
     stored = read_stored(exp_dir)
-    flags: dict[str, object] = {}
+    flags: dict[str, object] = {"result_dir": str(exp_dir.parent)}
     if args.test_dataset:
         flags["test_dataset"] = args.test_dataset
     if args.test_size is not None:
