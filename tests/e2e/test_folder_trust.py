@@ -14,8 +14,8 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -115,16 +115,16 @@ def test_a_confirmed_metric_runs_and_the_folder_is_signed_again(
 class _Recorder(QuietHandler):
     """Another listener: records every request's Authorization header."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
     lock = threading.Lock()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         with self.lock:
             self.seen.append(self.headers.get("Authorization", ""))
         self.send_response(500)
         self.end_headers()
 
-    do_GET = do_POST  # noqa: N815
+    do_GET = do_POST
 
 
 def test_an_edited_base_url_gets_no_request_and_no_key(
@@ -132,7 +132,7 @@ def test_an_edited_base_url_gets_no_request_and_no_key(
 ) -> None:
     exp = _copy(killed, tmp_path)
     other = Loopback(_Recorder)
-    _Recorder.seen = []
+    _Recorder.seen.clear()
     try:
         _edit(exp, base_url=other.origin + "/v1")
         env = {**cli_env(killed[1], key="sk-precious"), "OPENAI_BASE_URL": ""}
@@ -178,7 +178,7 @@ def test_deleted_and_forged_journal_rows_are_reported_by_verify_and_on_resume(
     exp = _copy(killed, tmp_path)
     with contextlib.closing(sqlite3.connect(exp / "journal.sqlite")) as db, db:
         rows = db.execute(
-            "SELECT key, response FROM responses WHERE response LIKE '%\"text\":\"positive%'"
+            'SELECT key, response FROM responses WHERE response LIKE \'%"text":"positive%\''
         ).fetchall()
         forged = 0
         for key, response in rows[:5]:
