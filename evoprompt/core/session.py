@@ -186,10 +186,9 @@ class Session:
         if self.resuming:
             if self.config.checkpoint:
                 finish_pending(self.exp_dir)  # a rollback killed after its commit point
-                # Its settings were confirmed when they were resolved: sign them, so the
-                # next resume does not ask again.
+                # Confirmed when they were resolved: signed, so the next resume is silent.
                 with contextlib.suppress(StoredError):
-                    read_stored(self.exp_dir).seal()
+                    read_stored(self.exp_dir).seal(self.config)
             state, self.resume = self._restore()
             if self.config.checkpoint and not self.is_finished(state):
                 self._log_recovery(self.resume, state)

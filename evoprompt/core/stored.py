@@ -6,7 +6,7 @@ only way to get settings to run from it is :meth:`Stored.resolve`, which refuses
 folder alone may not decide (:mod:`evoprompt.config.trust`) unless the file is signed by this
 user's key, this invocation confirms it, or ``--trust-folder`` is given. Every config.json this
 tool writes is signed (:func:`write_config`), and a resumed run re-signs a confirmed one, so
-the next resume is silent.
+the next resume is silent (:meth:`Stored.seal`).
 """
 
 from __future__ import annotations
@@ -81,9 +81,11 @@ class Stored:
             raise Untrusted(refusal(f"{self.exp_dir.name}/config.json", found))
         return final
 
-    def seal(self) -> None:
-        """Sign the settings as found once they were confirmed (a no-op when signed)."""
-        if not self.signed:
+    def seal(self, running: Config) -> None:
+        """Sign the settings as found, once a run confirmed them: when it runs with the
+        folder's own risky values. One it overrode (another base URL given) stays unconfirmed,
+        so the next resume without it asks again. A no-op when signed."""
+        if not self.signed and not unconfirmed(self.as_found(), running):
             write_config(self.exp_dir, self.doc)
 
 

@@ -141,12 +141,15 @@ def test_an_edited_base_url_gets_no_request_and_no_key(
             ["fork", "victim", "--at-generation", "0", "--result-dir", str(tmp_path)], env
         )
         again = run_cli([*victim_args(tmp_path), "--base-url", killed[1].url], env)
+        # Overridden, not confirmed: the folder's URL is not signed by that run.
+        after = run_cli([*victim_args(tmp_path), "--max-generations", "4"], env)
     finally:
         other.close()
     assert _Recorder.seen == []
     assert refused.returncode == 2 and f"sets base_url = '{other.origin}/v1'" in refused.stderr
     assert forked.returncode == 2 and "base_url" in forked.stderr
     assert again.returncode == 0, again.stderr  # the user's own endpoint given: it goes on
+    assert after.returncode == 2 and "base_url" in after.stderr
 
 
 def test_an_unsigned_folder_asks_only_for_risky_values_it_decides(
