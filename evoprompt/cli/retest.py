@@ -144,6 +144,8 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
             "test phase"
         )
         return EXIT_USAGE
+    for note in resume.notes:  # e.g. answers the journal lost: asked (and paid) again
+        say(f"recovery: {note}")
     before = len(state.tests)
     outcome = asyncio.run(drive(session, state, retest=prompts))
     if outcome.report is not None:
