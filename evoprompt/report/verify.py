@@ -133,6 +133,9 @@ def _check_gaps(exp_dir: Path) -> FileCheck | None:
     layout = Layout(exp_dir)
     try:
         config = read_stored(exp_dir).as_found()
+        files = [Path(name) for name in (config.dataset, config.test_dataset) if name]
+        if any(path.exists() and not path.is_file() for path in files):
+            return None  # a FIFO or device named as data: never opened by a read-only command
         task = load_task(config, run_code=False)
         with contextlib.closing(open_readonly(layout.journal)) as db:
             answers = journal_answers(db)
