@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,15 @@ from typing import Any
 
 import pytest
 
+from evoprompt.checkpoint.seal import KEY_ENV
 from evoprompt.testing.server import FakeLLMServer, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
+# The key that signs result folders: one per test session, never the user's real one (the
+# state folder too, in case a test builds an environment without the variable).
+STATE_DIR = Path(tempfile.mkdtemp(prefix="evoprompt-state-"))
+os.environ["XDG_STATE_HOME"] = str(STATE_DIR)
+os.environ[KEY_ENV] = str(STATE_DIR / "evoprompt" / "folder.key")
 SMALL = ["--population-size", "6", "--max-generations", "3", "--dev-size", "64", "--seed", "7"]
 FAST_RETRY = ["--retry-delay", "0.01", "--max-retry-wait", "0.05"]
 # After Ctrl+C, how long calls on the wire may take to land; set explicitly for every CLI run
@@ -38,6 +45,7 @@ def cli_env(server: FakeLLMServer | None, key: str = "sk-test") -> dict[str, str
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EVOPROMPT_"))}
     env["PYTHONUNBUFFERED"] = "1"
     env["EVOPROMPT_STOP_GRACE_S"] = str(STOP_GRACE_S)
+    env[KEY_ENV] = os.environ[KEY_ENV]
     if server is not None:
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
     return env

@@ -8,10 +8,12 @@ exactly once however many times the run was killed and resumed.
 
 Answers are stored as opaque JSON text with their usage numbers: what an answer means is the
 LLM layer's business, so this package depends on nothing above it. Each row carries a
-checksum of its key and answer, checked on every read: a garbled or forged row is moved to
-``rejected`` and the call asked again, never used. A request is recorded in ``pending`` before
-it goes out and cleared when its outcome is recorded, so calls a crash caught on the wire
-(billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
+checksum (sha256) of its key and answer, checked on every read: a garbled or carelessly edited
+row, or one with no checksum, is moved to ``rejected`` and the call asked again, never used.
+The checksum guards against corruption, not forgery: whoever can write the folder can
+recompute it (see the README, "Trusting a result folder"). A request is recorded in
+``pending`` before it goes out and cleared when its outcome is recorded, so calls a crash caught
+on the wire (billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from evoprompt.checkpoint.journal_rows import LOST, journal_stats, row_checksum, row_problem
+from evoprompt.checkpoint.journal_rows import (
+    LOST,
+    journal_answers,
+    journal_stats,
+    row_checksum,
+    row_problem,
+)
 from evoprompt.checkpoint.nofollow import refuse_database_links
 from evoprompt.checkpoint.spend import inherited, set_aside, spent
 
@@ -91,7 +99,7 @@ class Journal:
     within the process, nothing touches the disk.
     """
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, trust_unchecked: bool = False):
         self.path = path
         if path is not None:
             refuse_database_links(path)
@@ -105,7 +113,7 @@ class Journal:
                 # returning); only a power cut may lose the last answers, then simply re-asked.
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._upgrade()
+            self._upgrade(trust_unchecked)
             self._fold_pending()
             calls, tokens, cost = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
@@ -145,11 +153,20 @@ class Journal:
             "paid for again"
         )
 
-    def _upgrade(self) -> None:
-        """Give rows journaled before checksums existed theirs (trusted once, on upgrade)."""
+    def _upgrade(self, trust: bool) -> None:
+        """Give rows journaled before checksums existed theirs, only when the user vouches
+        for them (``--trust-folder``): a dropped checksum column is how an edit would hide."""
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(responses)")]
         if "checksum" in columns:
             return
+        count = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        if count and not trust:
+            path = self.path
+            raise JournalUnusable(
+                f"{path} has no checksum column (written before row checksums, or edited), so "
+                f"its {count} answers cannot be checked: pass --trust-folder to keep them, or "
+                f"move it aside (mv {path} {path}.unchecked) to pay for them again"
+            )
         self._db.execute("ALTER TABLE responses ADD COLUMN checksum TEXT")
         rows = self._db.execute("SELECT key, response FROM responses").fetchall()
         self._db.executemany(
@@ -271,6 +288,11 @@ class Journal:
     def contents(self) -> dict[str, Any]:
         """api_stats of the rows this journal holds (what a fork copies from it)."""
         return journal_stats(self._db)
+
+    def answers(self) -> dict[str, str | None]:
+        """Every key answered, with its answer (None: set aside as bad): what a resume checks
+        the batch files against."""
+        return journal_answers(self._db)
 
     def close(self) -> None:
         self._db.close()

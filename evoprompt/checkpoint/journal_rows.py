@@ -3,6 +3,7 @@ lock-free read-only connection (what the inspection commands use without the run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -21,6 +22,8 @@ def row_checksum(key: str, payload: str) -> str:
 
 def row_problem(key: str, payload: object, checksum: object) -> str | None:
     """Why a stored answer must not be used (None: it holds)."""
+    if checksum is None:
+        return "has no checksum (edited)"
     if not isinstance(payload, str) or checksum != row_checksum(key, payload):
         return "fails its checksum (garbled or edited)"
     try:
@@ -70,10 +73,13 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
 
 
 def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
-    """How many answer rows fail their checksum or are not JSON, and a line for the first few."""
+    """How many answer rows fail their checksum or are not JSON, and a line for the first few.
+    A journal with no checksum column (older, or edited) has every row unchecked."""
     columns = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
     if "checksum" not in columns:
-        return 0, []  # written before checksums: given theirs when a run next opens it
+        count = int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        line = "the journal has no checksum column (older, or edited): no row can be checked"
+        return count, [line] if count else []
     found, lines = 0, list[str]()
     for key, payload, checksum in db.execute("SELECT key, response, checksum FROM responses"):
         problem = row_problem(key, payload, checksum)
@@ -82,6 +88,16 @@ def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:
             if len(lines) < 3:
                 lines.append(f"the answer for {key[:16]}... {problem}")
     return found, lines
+
+
+def journal_answers(db: sqlite3.Connection) -> dict[str, str | None]:
+    """Every key the journal answered, with its answer (None for a row set aside as bad: gone
+    from use, but not deleted)."""
+    found: dict[str, str | None] = {}
+    with contextlib.suppress(sqlite3.OperationalError):  # a journal from before ``rejected``
+        found.update((row[0], None) for row in db.execute("SELECT key FROM rejected"))
+    found.update(db.execute("SELECT key, response FROM responses").fetchall())
+    return found
 
 
 def readonly_uri(path: Path) -> str:

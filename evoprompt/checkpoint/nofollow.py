@@ -39,7 +39,7 @@ class LinkRefused(PathRefused):
         self.path = path
 
 
-def trust(root: Path) -> Path:
+def confine_to(root: Path) -> Path:
     """Make ``root`` (a result folder the user named) the top of the confinement: nothing
     below it may be a link. Every command calls this for its folder; returns ``root``."""
     _ROOTS.add(os.path.abspath(root))

@@ -14,7 +14,7 @@ from typing import Any
 from evoprompt.cli.hints import program
 from evoprompt.config import CHOICES, HELP, Config
 
-RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json"}
+RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json", "trust_folder"}
 
 # (title, config keys) in the order --help shows them; run-only flags are added by hand.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -91,6 +91,8 @@ environment variables:
   EVOPROMPT_CACHE_DIR            where the local model file is kept (~/.cache/evoprompt/models)
   EVOPROMPT_STOP_GRACE_S         seconds calls on the wire get after Ctrl+C (default 2)
   EVOPROMPT_PROGRESS_S           off a terminal, seconds between progress lines (default 10)
+  EVOPROMPT_KEY_FILE             the key that signs result folders
+                                 (~/.local/state/evoprompt/folder.key)
 
 exit codes:
   0    finished
@@ -165,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
             group.add_argument(
                 "--fresh", action="store_true", help="never resume; start a new experiment"
+            )
+            group.add_argument(
+                "--trust-folder",
+                action="store_true",
+                help="use the settings of an unsigned result folder (edited, copied, older) "
+                "that can run code, send the key elsewhere or spend more (see README)",
             )
         if title.startswith("budgets"):
             group.add_argument(

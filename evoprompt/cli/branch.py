@@ -11,40 +11,36 @@ exits with the run's codes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
-from evoprompt.checkpoint.nofollow import PathRefused, read_text
-from evoprompt.checkpoint.schema import Lineage, config_fields
+from evoprompt.checkpoint.nofollow import PathRefused
+from evoprompt.checkpoint.schema import Lineage
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program, resume_command
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
-from evoprompt.config import ConfigError, env_values, read_toml, resolve, result_root
+from evoprompt.config import ConfigError, env_values, read_toml, result_root
 from evoprompt.core.branching import BranchError
 from evoprompt.core.fork import ForkPlan, changed_keys, default_id, fork
-from evoprompt.core.launch import Layers, SessionError, check_id
+from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.rollback import rollback
+from evoprompt.core.stored import Stored, StoredError, read_stored
 from evoprompt.data.loader import DatasetError
 from evoprompt.llm.backends import settle_backend
 
 
-def _source(result_dir: Path, exp_id: str) -> tuple[Path, dict[str, Any]]:
+def _source(result_dir: Path, exp_id: str) -> tuple[Path, Stored]:
     check_id(exp_id)
     exp_dir = result_dir / exp_id
     try:
-        stored = json.loads(read_text(Layout(exp_dir).config))
-    except (OSError, ValueError):
+        return exp_dir, read_stored(exp_dir)
+    except StoredError as exc:
         raise BranchError(
-            f"no experiment {exp_id!r} with a readable config.json in {result_dir}/ "
-            f"(see: {program()} list --result-dir {result_dir})"
+            f"no experiment {exp_id!r} with a readable config.json in {result_dir}/ ({exc}; "
+            f"see: {program()} list --result-dir {result_dir})"
         ) from None
-    if not isinstance(stored, dict):
-        raise BranchError(f"{exp_id}/config.json is not a JSON object")
-    return exp_dir, stored
 
 
 def _fork_parser() -> argparse.ArgumentParser:
@@ -73,11 +69,12 @@ def cmd_fork(argv: list[str]) -> int:
     source_dir, stored = _source(result_dir, source_id)
     api_key = os.environ.get("OPENAI_API_KEY", "")
     flags["result_dir"] = str(result_dir)
-    config = Layers(toml, env_values(), flags).resolve(base=config_fields(stored))
+    trust = bool(options.get("trust_folder"))
+    config = stored.resolve(toml, env_values(), flags, api_key, trust=trust)
     settle_backend(config, api_key)
     if not config.checkpoint:
         raise BranchError("a fork lives on its checkpoints and journal: drop --no-checkpoint")
-    parent = resolve(base=config_fields(stored), toml=None, env={}, flags={})
+    parent = stored.as_found()
     new_id = options.get("experiment_id") or default_id(result_dir, source_id, generation)
     check_id(new_id)
     changed = changed_keys(parent.to_dict(), config)
@@ -91,7 +88,8 @@ def cmd_fork(argv: list[str]) -> int:
     say(f"Forked {source_id} at generation {generation} into {new_id}: {plan.lineage.describe()}")
     from evoprompt.cli.run import main as run_main
 
-    return run_main(["--experiment-id", new_id, "--result-dir", str(result_dir)])
+    again = ["--experiment-id", new_id, "--result-dir", str(result_dir)]
+    return run_main(again + (["--trust-folder"] if trust else []))
 
 
 def _fork_dry_run(plan: ForkPlan, json_out: bool) -> int:
@@ -144,7 +142,7 @@ def cmd_rollback(argv: list[str]) -> int:
         f"{record.to_generation}: {len(record.files)} files and {record.answers} later answers "
         f"set aside in {layout.relative(layout.rolled_back)}/."
     )
-    config = resolve(base=config_fields(stored), toml=None, env={}, flags={})
+    config = stored.as_found()
     config.result_dir = str(result_dir)
     say(f"Resume with: {resume_command(exp_dir.name, config)}")
     return EXIT_OK

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 from pathlib import Path
 
 from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
-from evoprompt.checkpoint.nofollow import PathRefused, read_text
+from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
-from evoprompt.config import Config, ConfigError, env_seconds, env_values, resolve, result_root
+from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
 from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import SessionError, check_id
 from evoprompt.core.session import Session
+from evoprompt.core.stored import read_stored
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
@@ -67,26 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing, change nothing",
     )
     parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
+    parser.add_argument(
+        "--trust-folder",
+        action="store_true",
+        help="use an unsigned folder's settings that run code, send the key or spend more",
+    )
     return parser
 
 
 def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
-    """The experiment's stored config with the test options of this command."""
-    path = Layout(exp_dir).config
-    try:
-        stored = json.loads(read_text(path))
-    except (OSError, ValueError, PathRefused) as exc:
-        raise SessionError(f"{path} is missing or unreadable ({exc})") from None
-    if not isinstance(stored, dict):
-        raise SessionError(f"{path} is not a JSON object")
-    flags: dict[str, object] = {}
+    """The experiment's stored config with the test options of this command (an unsigned
+    folder's risky settings confirmed first)."""
+    stored = read_stored(exp_dir)
+    flags: dict[str, object] = {"result_dir": str(exp_dir.parent)}
     if args.test_dataset:
         flags["test_dataset"] = args.test_dataset
     if args.test_size is not None:
         flags["test_size"] = args.test_size
-    elif not stored.get("test_size", 1):
+    elif not stored.doc.get("test_size", 1):
         flags["test_size"] = Config().test_size
-    config = resolve(base=stored, toml=None, env=env_values(), flags=flags)
+    config = stored.resolve(None, env_values(), flags, api_key, trust=args.trust_folder)
     if config.test_size == 0:
         raise SessionError("--test-size 0 leaves nothing to test")
     notice = settle_backend(config, api_key)
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
         if not Layout(exp_dir).config.is_file():
             raise SessionError(f"no experiment {args.experiment_id!r} in {result_dir}/")
         config = _config(args, exp_dir, api_key)
-        task = load_task(config)
+        task = load_task(config, run_code=not args.dry_run)
         display = Console(every_s=env_seconds(PROGRESS_ENV, 10.0))
     except (SessionError, ConfigError, DatasetError, PathRefused) as exc:
         say(f"error: {exc}")
@@ -121,7 +121,15 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(exp_dir, config, task, args)
-    session = Session(config, exp_dir, api_key, resuming=True, display=display, task=task)
+    session = Session(
+        config,
+        exp_dir,
+        api_key,
+        resuming=True,
+        display=display,
+        task=task,
+        trust=args.trust_folder,
+    )
     try:
         session.__enter__()
     except (ExperimentLocked, PathRefused) as exc:
@@ -168,6 +176,8 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
             "test phase"
         )
         return EXIT_USAGE
+    for note in resume.notes:  # e.g. answers the journal lost: asked (and paid) again
+        say(f"recovery: {note}")
     before = len(state.tests)
     outcome = asyncio.run(drive(session, state, retest=prompts))
     if outcome.report is not None:

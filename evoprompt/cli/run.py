@@ -81,7 +81,7 @@ def _dry_run(layers: Layers, as_json: bool) -> int:
 
     config = layers.resolve()
     settle_backend(config, os.environ.get("OPENAI_API_KEY", ""))
-    print(dry_run(config, load_task(config), as_json))
+    print(dry_run(config, load_task(config, run_code=False), as_json))
     return EXIT_OK
 
 
@@ -97,6 +97,7 @@ def _prepare(layers: Layers, options: dict[str, Any]) -> tuple[Prepared, str]:
         ask=_ask if sys.stdin.isatty() else None,
         say=say,
         admit=_check_budget,
+        trust=bool(options.get("trust_folder")),
     )
     if prepared.notice:
         say(prepared.notice)
@@ -144,6 +145,7 @@ def main(argv: list[str]) -> int:
         display=display,
         task=task,
         grace_s=grace,
+        trust=bool(options.get("trust_folder")),
     )
     try:
         session.__enter__()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
-from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, trust
+from evoprompt.checkpoint.nofollow import PathRefused, confine_to, make_dirs
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program
@@ -115,7 +115,7 @@ class Driver:
         env = env_values()
         self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)
         notice = settle_backend(self.base, self.api_key)
-        self.root = trust(Path(self.base.result_dir))
+        self.root = confine_to(Path(self.base.result_dir))
         self.sweep_id = _sweep_id(
             self.spec, self.root, self.options.get("sweep_id"), bool(options.get("fresh"))
         )
@@ -126,7 +126,13 @@ class Driver:
             record = merge(read_record(self.sweep_dir), record)
         self.record: SweepRecord = record
         self.plans: list[CellPlan] = plan_cells(
-            self.spec, record.cells, env, flags, self.api_key, self.sweep_dir
+            self.spec,
+            record.cells,
+            env,
+            flags,
+            self.api_key,
+            self.sweep_dir,
+            trust=bool(options.get("trust_folder")),
         )
         if notice:
             say(notice)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import is_safe_id
-from evoprompt.checkpoint.nofollow import trust
+from evoprompt.checkpoint.nofollow import confine_to
 from evoprompt.config.table import (
     CHOICES,
     ENV_KEYS,
@@ -166,7 +166,7 @@ def result_root(given: str | None) -> Path:
     """The folder holding the experiments: the flag, else $EVOPROMPT_RESULT_DIR, else the
     default (for the commands that read experiments without resolving a whole config). Nothing
     below it may be a symbolic link (:mod:`evoprompt.checkpoint.nofollow`)."""
-    return trust(Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or Config.result_dir))
+    return confine_to(Path(given or os.environ.get("EVOPROMPT_RESULT_DIR") or Config.result_dir))
 
 
 def resolve(

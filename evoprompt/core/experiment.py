@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
@@ -24,10 +23,11 @@ from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
+from evoprompt.core.stored import write_config
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
-from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
+from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
@@ -36,6 +36,7 @@ from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.probe import EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
+from evoprompt.metrics.custom import Custom
 from evoprompt.strategies.registry import make_strategy
 
 
@@ -66,15 +67,20 @@ def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
     return TestSet(held.test, config.test_dataset or config.dataset, held.dropped, folded)
 
 
-def load_task(config: Config, metric: str | None = None) -> Task:
+def load_task(config: Config, metric: str | None = None, *, run_code: bool = True) -> Task:
     """The experiment's task, scored by ``metric`` (default: the config's).
 
+    ``run_code=False`` (a dry run's plan) never imports a ``python:`` metric's module.
     Raises DatasetError or ConfigError with a one-line reason, before any call is made.
     """
     spec = metric or config.metric
     data = load_dataset(config.dataset, config.text_column, config.label_column)
     try:
-        fitted = make_metric(spec).prepare(data, config)
+        unfitted = make_metric(spec)
+        if isinstance(unfitted, Custom) and not run_code:
+            fitted = unfitted.inert(config)
+        else:
+            fitted = unfitted.prepare(data, config)
     except MetricError as exc:
         raise ConfigError(str(exc)) from None
     if config.scorer == "loglik" and not fitted.choices():
@@ -123,7 +129,7 @@ class Experiment:
     anything is created); without it the data is loaded here and scored with ``metric``, a
     registered metric's name (default: the config's ``metric``). ``shared``: the limiter,
     transport and budget this experiment shares with others in the process (a sweep); without
-    it, its own.
+    it, its own. ``trust`` (``--trust-folder``) keeps journal rows that carry no checksum.
     """
 
     def __init__(
@@ -136,6 +142,7 @@ class Experiment:
         task: Task | None = None,
         metric: str | None = None,
         shared: Shared | None = None,
+        trust: bool = False,
     ):
         self.config = config
         self.exp_dir = exp_dir
@@ -147,7 +154,9 @@ class Experiment:
         transport = shared.backend(config) if shared else backend.build(config, api_key)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         make_dirs(exp_dir)
-        self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
+        self.journal = Journal(
+            Layout(exp_dir).journal if config.checkpoint else None, trust_unchecked=trust
+        )
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
             transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))
@@ -178,11 +187,7 @@ class Experiment:
         if shared:
             shared.join(self.client)
         fitted = self.task.metric
-        scorer = (
-            LoglikScorer(config.model, fitted.choices())
-            if config.scorer == "loglik"
-            else GenerateScorer(config.model, fitted.hint(), config.max_tokens or fitted.max_tokens)
-        )
+        scorer = make_scorer(config, fitted)
         self.evaluator = Evaluator(
             self.client,
             scorer,
@@ -215,10 +220,7 @@ class Experiment:
         self.engine: Engine | None = None
 
     def write_config(self) -> None:
-        atomic_write_text(
-            Layout(self.exp_dir).config,
-            json.dumps(self.config.to_dict(), indent=2, ensure_ascii=False) + "\n",
-        )
+        write_config(self.exp_dir, self.config.to_dict())
 
     def build_engine(self, state: ExperimentState) -> Engine:
         recorder = Recorder(

@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import atomic_write_text, fsync_dir
+from evoprompt.checkpoint.atomic import fsync_dir
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import STAGING, Layout, is_safe_id
 from evoprompt.checkpoint.nofollow import (
     PathRefused,
+    confine_to,
     is_real_dir,
     link_or_copy,
     make_dirs,
     refuse_links,
     remove_tree,
     rename,
-    trust,
 )
 from evoprompt.checkpoint.schema import INTERRUPTED, Lineage
 from evoprompt.config import Config
@@ -40,6 +39,7 @@ from evoprompt.core.branching import (
     state_at,
 )
 from evoprompt.core.result import write_results
+from evoprompt.core.stored import write_config
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _carry_history(source: Path, build: Path, generation: int) -> None:
 
 def fork(plan: ForkPlan) -> None:
     """Build the fork and rename it into place; BranchError when it cannot be done."""
-    result_dir = trust(plan.target.parent)
+    result_dir = confine_to(plan.target.parent)
     state, created = state_at(plan.source, plan.generation)
     refuse_links(plan.target)  # a link (dangling or not) in place of the new folder
     if plan.target.exists():
@@ -122,7 +122,7 @@ def fork(plan: ForkPlan) -> None:
         with contextlib.closing(Journal(layout.journal)) as copied:
             lineage = dataclasses.replace(plan.lineage, inherited=copied.contents())
         doc = {**plan.config.to_dict(), **lineage.to_json()}
-        atomic_write_text(layout.config, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write_config(build, doc)
         _carry_history(plan.source, build, plan.generation)
         mine = renamed(state, plan.target.name)
         resume_from(build, mine, created)

@@ -8,7 +8,6 @@ refuses to resume under a different experiment-defining setting.
 from __future__ import annotations
 
 import errno
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout, is_safe_id
-from evoprompt.checkpoint.nofollow import is_real_dir, read_text, trust
-from evoprompt.checkpoint.schema import Descriptor, config_fields
+from evoprompt.checkpoint.nofollow import confine_to, is_real_dir
+from evoprompt.checkpoint.schema import Descriptor
 from evoprompt.checkpoint.store import CheckpointStore
-from evoprompt.config import GUARDED, Config, resolve
+from evoprompt.config import GUARDED, Config, ConfigError, resolve
 from evoprompt.core.experiment import Task, check_input
+from evoprompt.core.stored import StoredError, read_stored
 from evoprompt.llm.backends import settle_backend
 
 
@@ -56,15 +56,11 @@ def defining(config: Config) -> dict[str, Any]:
 
 def stored_config(exp_dir: Path) -> Config | None:
     """An experiment's config.json, settled as a new config would be (an older file may lack
-    what settling adds); None when it is missing or no longer valid. A link is refused
-    (LinkRefused), never read."""
+    what settling adds), for comparing; None when it is missing or no longer valid."""
     try:
-        stored = json.loads(read_text(Layout(exp_dir).config))
-        config = resolve(base=config_fields(stored), toml=None, env={}, flags={})
-        settle_backend(config, "")
-    except (OSError, ValueError, TypeError):  # ConfigError is a ValueError
+        return read_stored(exp_dir).as_found()
+    except (ValueError, TypeError):  # StoredError and ConfigError are ValueErrors
         return None
-    return config
 
 
 def newest_unfinished(result_dir: Path, config: Config) -> tuple[str, Descriptor] | None:
@@ -186,6 +182,7 @@ def prepare(
     say: Callable[[str], None] = lambda line: None,
     metric: str | None = None,
     admit: Callable[[Config, Task], None] | None = None,
+    trust: bool = False,
 ) -> Prepared:
     """The config, experiment id, resume decision and checked input of a run; raises
     SessionError, ConfigError or DatasetError, having created nothing. A new experiment's id
@@ -194,10 +191,11 @@ def prepare(
 
     A plain run checks its input before it looks for an experiment to offer, so bad input is
     reported as such (not as a resume question). With ``experiment_id`` the input is the
-    stored experiment's, checked once it is known.
+    stored experiment's, checked once it is known. An unsigned folder's risky settings must be
+    confirmed by ``layers`` or ``trust`` (``--trust-folder``) before anything is read or run.
     """
     config = layers.resolve()
-    trust(Path(config.result_dir))
+    confine_to(Path(config.result_dir))
     task = notice = None
     if experiment_id is None:
         notice = settle_backend(config, api_key)
@@ -212,13 +210,14 @@ def prepare(
     )
     if resuming:
         exp_dir = Path(config.result_dir) / exp_id
-        stored = stored_config(exp_dir)
-        if stored is None:
-            path = Layout(exp_dir).config
-            raise SessionError(f"{path} is missing or invalid; cannot resume {exp_id}")
-        config = layers.resolve(base=stored.to_dict())
+        try:
+            stored = read_stored(exp_dir)
+            found = stored.as_found()
+        except (StoredError, ConfigError) as exc:
+            raise SessionError(f"{exc}; cannot resume {exp_id}") from None
+        config = stored.resolve(layers.toml, layers.env, layers.flags, api_key, trust=trust)
         notice = settle_backend(config, api_key)
-        check_guard(stored, config, exp_id)
+        check_guard(found, config, exp_id)
     elif task is None:
         notice = settle_backend(config, api_key)
     if task is None:

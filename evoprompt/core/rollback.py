@@ -38,6 +38,7 @@ from evoprompt.checkpoint.layout import (
     Layout,
 )
 from evoprompt.checkpoint.nofollow import (
+    confine_to,
     is_real_dir,
     link_or_copy,
     make_dirs,
@@ -46,7 +47,6 @@ from evoprompt.checkpoint.nofollow import (
     remove,
     remove_tree,
     rename,
-    trust,
 )
 from evoprompt.checkpoint.schema import INTERRUPTED, RollbackRecord, SchemaError
 from evoprompt.core.branching import (
@@ -96,7 +96,7 @@ def _answers_after(journal: Path, cutoff: float) -> int:
 
 def rollback(exp_dir: Path, generation: int, *, keep_answers: bool = False) -> RollbackRecord:
     """Roll ``exp_dir`` back to the end of ``generation``; the caller holds its lock."""
-    trust(exp_dir.parent)
+    confine_to(exp_dir.parent)
     finish_pending(exp_dir)
     layout = Layout(exp_dir)
     state, cutoff = state_at(exp_dir, generation)
@@ -161,7 +161,7 @@ def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord
 def finish_pending(exp_dir: Path) -> list[RollbackRecord]:
     """Complete every rollback that a kill interrupted after its commit point (under the
     experiment's lock: the next rollback and every resume call this first)."""
-    trust(exp_dir.parent)
+    confine_to(exp_dir.parent)
     finished = []
     for aside in Layout(exp_dir).rollbacks():
         try:

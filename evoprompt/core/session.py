@@ -8,6 +8,7 @@ What a resume restores, when an experiment is finished and how every stop is sav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -18,7 +19,13 @@ from typing import Any
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full, sweep_temp_files
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
-from evoprompt.checkpoint.nofollow import PathRefused, append_text, make_dirs, remove_tree, trust
+from evoprompt.checkpoint.nofollow import (
+    PathRefused,
+    append_text,
+    confine_to,
+    make_dirs,
+    remove_tree,
+)
 from evoprompt.checkpoint.schema import (
     BUDGET_EXHAUSTED,
     ERROR,
@@ -28,12 +35,14 @@ from evoprompt.checkpoint.schema import (
     TestReport,
 )
 from evoprompt.config import Config
+from evoprompt.core.answers import experiment_gaps
 from evoprompt.core.engine import PopulationError
 from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
 from evoprompt.core.rollback import finish_pending
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
+from evoprompt.core.stored import StoredError, read_stored
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
     BudgetExceeded,
@@ -127,8 +136,10 @@ class Session:
         task: Task | None = None,
         grace_s: float = GRACE_S,
         shared: Shared | None = None,
+        trust: bool = False,
     ):
         self.config = config
+        self.trust = trust  # --trust-folder: the folder's unchecked journal rows are kept
         self.exp_dir = exp_dir
         self.api_key = api_key
         self.resuming = resuming
@@ -146,7 +157,7 @@ class Session:
         self.stop_reason: int | None = None  # what asked first (the CLI passes the signal)
 
     def __enter__(self) -> Session:
-        trust(self.exp_dir.parent)
+        confine_to(self.exp_dir.parent)
         make_dirs(self.exp_dir)  # refuses a link as the folder, before anything looks inside
         # New, or reserved empty by the CLI for this run: nothing in it is anyone else's.
         self._created = not any(self.exp_dir.iterdir())
@@ -182,10 +193,14 @@ class Session:
             display=self.display,
             task=self.task,
             shared=self.shared,
+            trust=self.trust,
         )
         if self.resuming:
             if self.config.checkpoint:
                 finish_pending(self.exp_dir)  # a rollback killed after its commit point
+                # Confirmed when they were resolved: signed, so the next resume is silent.
+                with contextlib.suppress(StoredError):
+                    read_stored(self.exp_dir).seal(self.config)
             state, self.resume = self._restore()
             if self.config.checkpoint and not self.is_finished(state):
                 self._log_recovery(self.resume, state)
@@ -215,6 +230,9 @@ class Session:
             list(found.notes),
             stage=cursor.stage if cursor else None,
         )
+        gaps = experiment_gaps(self.experiment)
+        if gaps.missing or gaps.differing:
+            resume.notes.append(gaps.line())
         state = found.state
         if isinstance(state, ExperimentState) and not state.is_sound():
             resume.notes.append("state.pkl is unusable (it has the wrong shape)")

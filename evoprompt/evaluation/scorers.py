@@ -14,8 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
+from evoprompt.config import Config
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest, LLMResponse
+from evoprompt.metrics import Metric
 
 CONTENT_FREE = "N/A"
 
@@ -28,6 +30,10 @@ def query_text(instruction: str, text: str) -> str:
 class Scorer(Protocol):
     async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
         """The model's raw output for one sample."""
+        ...
+
+    def requests(self, instruction: str, text: str) -> tuple[LLMRequest, ...]:
+        """The calls one sample's answer takes (what the journal holds for it)."""
         ...
 
     def forget(self, instruction: str) -> None:
@@ -52,6 +58,9 @@ class GenerateScorer:
 
     async def answer(self, client: LLMClient, instruction: str, text: str) -> str:
         return (await client.call(self.request(instruction, text))).text
+
+    def requests(self, instruction: str, text: str) -> tuple[LLMRequest, ...]:
+        return (self.request(instruction, text),)
 
     def forget(self, instruction: str) -> None:
         pass
@@ -88,6 +97,16 @@ class LoglikScorer:
         scores = await client.call(self.request(instruction, text))
         return calibrated_choice(scores.logprobs, (await baseline).logprobs, self.labels)
 
+    def requests(self, instruction: str, text: str) -> tuple[LLMRequest, ...]:
+        return (self.request(instruction, text), self.request(instruction, CONTENT_FREE))
+
     def forget(self, instruction: str) -> None:
         """Drop the cached baseline once a prompt is fully scored (bounds memory)."""
         self._baselines.pop(instruction, None)
+
+
+def make_scorer(config: Config, metric: Metric) -> Scorer:
+    """The scorer a (settled) config asks for, fitted to the metric's hint or labels."""
+    if config.scorer == "loglik":
+        return LoglikScorer(config.model, metric.choices())
+    return GenerateScorer(config.model, metric.hint(), config.max_tokens or metric.max_tokens)

@@ -77,8 +77,14 @@ class Custom(ReferenceMetric):
             function=load_function(self.target),
         )
 
+    def inert(self, config: Config) -> Metric:
+        """Fitted without importing the user's module: what a dry run's plan needs (hint,
+        choices, token cap); it cannot score, and a dry run never runs a folder's code."""
+        return dataclasses.replace(self, pattern=compile_pattern(config.answer_pattern))
+
     def compare(self, answer: str, example: Example) -> float:
-        assert self.function is not None, "prepare() loads the function"
+        if self.function is None:
+            raise MetricFailed(f"metric python:{self.target} was not loaded (a dry run)")
         where = f"metric python:{self.target}"
         try:
             value = self.function(answer, example.gold, example)

@@ -46,6 +46,7 @@ from evoprompt.checkpoint.schema import (
 from evoprompt.checkpoint.spend import experiment_spend
 from evoprompt.checkpoint.store import CheckpointStore, decode_state
 from evoprompt.core.state import ExperimentState
+from evoprompt.core.stored import StoredError, read_doc
 
 
 def is_experiment(folder: Path) -> bool:
@@ -166,10 +167,12 @@ def _read_summary(layout: Layout, notes: list[str]) -> Summary | None:
 def snapshot(exp_dir: Path) -> Snapshot:
     layout = Layout(exp_dir)
     snap = Snapshot(exp_dir, holder=lock_holder(exp_dir))
-    config = _read_json(layout.config, snap.notes)
-    if config is None:
+    try:
+        snap.config = read_doc(exp_dir)
+    except StoredError as exc:
+        if layout.config.exists():
+            snap.notes.append(f"{exc}")
         snap.notes.append("config.json is missing or unreadable: the experiment cannot be resumed")
-    snap.config = config or {}
     snap.summary = _read_summary(layout, snap.notes)
     snap.cursor, snap.cursor_source, passed_over = CheckpointStore(exp_dir).read_cursor()
     snap.notes.extend(passed_over)

@@ -4,13 +4,13 @@ forks made from it, and the rollbacks it went through (read-only)."""
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.layout import ROLLBACK_MANIFEST, Layout
-from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, read_text
+from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir
 from evoprompt.checkpoint.schema import Lineage, RollbackRecord, SchemaError
+from evoprompt.core.stored import read_doc
 from evoprompt.report.experiment import Snapshot
 
 
@@ -30,7 +30,7 @@ def forks_of(exp_dir: Path) -> list[tuple[str, int]]:
         if other == exp_dir or not is_real_dir(other):
             continue
         with contextlib.suppress(OSError, ValueError, SchemaError, PathRefused):
-            lineage = Lineage.of_config(json.loads(read_text(Layout(other).config)))
+            lineage = Lineage.of_config(read_doc(other))
             if lineage is not None and lineage.parent == exp_dir.name:
                 found.append((other.name, lineage.forked_at))
     return found

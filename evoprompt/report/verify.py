@@ -3,7 +3,9 @@
 Each checkpoint JSON must pass its own checksum and have the fields the loader reads;
 state.pkl must pass its header checksum and load through the allow-list unpickler (a tampered
 pickle is refused before anything in it runs, and reported); journal.sqlite must pass
-``PRAGMA integrity_check`` on a read-only connection, and every answer row its own checksum.
+``PRAGMA integrity_check`` on a read-only connection, and every answer row its own checksum
+(which tells corruption and careless edits, not forgery: see the README); and every answer the
+batch files record must still be in the journal (rows deleted are counted).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
-from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
+from evoprompt.checkpoint.journal_rows import bad_rows, journal_answers, open_readonly
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
     CHECKPOINTS,
@@ -32,6 +34,8 @@ from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
 from evoprompt.core.branching import BranchError
 from evoprompt.core.rollback_check import check_record
 from evoprompt.core.state import ExperimentState
+from evoprompt.core.stored import read_stored
+from evoprompt.metrics.base import Example
 
 
 @dataclass
@@ -124,6 +128,35 @@ def _check_journal(path: Path) -> FileCheck:
     return check
 
 
+def _check_gaps(exp_dir: Path) -> FileCheck | None:
+    """Answers the batch files record that the journal lacks; None when the data the batches
+    were scored on cannot be loaded from here (nothing to match them with). Loads no code:
+    a ``python:`` metric is not imported."""
+    # Imported here: the other checks (and status) stay free of the runner's modules.
+    from evoprompt.core.answers import count_missing
+    from evoprompt.core.experiment import load_task
+    from evoprompt.evaluation.scorers import make_scorer
+
+    layout = Layout(exp_dir)
+    try:
+        config = read_stored(exp_dir).as_found()
+        files = [Path(name) for name in (config.dataset, config.test_dataset) if name]
+        if any(path.exists() and not path.is_file() for path in files):
+            return None  # a FIFO or device named as data: never opened by a read-only command
+        task = load_task(config, run_code=False)
+        with contextlib.closing(open_readonly(layout.journal)) as db:
+            answers = journal_answers(db)
+    except (ValueError, OSError, sqlite3.Error):  # DatasetError, ConfigError: ValueErrors
+        return None
+    examples = [Example(t, g) for t, g in zip(task.dev.texts, task.dev.gold)]
+    test = task.test.data if task.test is not None else None
+    tests = [] if test is None else [Example(t, g) for t, g in zip(test.texts, test.gold)]
+    scorer = make_scorer(config, task.metric)
+    gaps = count_missing(layout, scorer, examples, tests, config.fallback_model, answers)
+    problem = gaps.line() if gaps.missing or gaps.differing else None
+    return FileCheck(f"{JOURNAL} (answers of the batch files)", None, problem)
+
+
 def _check_plain_json(path: Path) -> FileCheck:
     check = FileCheck(path.name, _size(path))
     try:
@@ -176,6 +209,9 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
         checks.insert(0, _check_plain_json(layout.config))
     if layout.journal.exists():
         checks.append(_check_journal(layout.journal))
+        gaps = _check_gaps(exp_dir)
+        if gaps is not None:
+            checks.append(gaps)
     elif folder.is_dir() and by_runner:
         checks.append(FileCheck(JOURNAL, None, "missing"))
     if layout.summary.exists():

@@ -120,6 +120,7 @@ class LocalEngine:
                 task=load_task(plan.config),
                 grace_s=self.grace_s,
                 shared=self.shared,
+                trust=plan.trust,
             )
             session.__enter__()
         except (DatasetError, OSError, ExperimentLocked, PathRefused) as exc:

@@ -24,6 +24,7 @@ class CellPlan:
     id: str
     config: Config
     resuming: bool
+    trust: bool = False  # --trust-folder: the cell's unchecked journal rows are kept
 
     @property
     def exp_dir(self) -> Path:
@@ -43,16 +44,21 @@ def plan_cells(
     flags: dict[str, Any],
     api_key: str,
     sweep_dir: Path,
+    trust: bool = False,
 ) -> list[CellPlan]:
-    """Every cell's config (SweepError naming the cell for a bad one)."""
+    """Every cell's config (SweepError naming the cell for a bad one). A cell that exists is
+    resumed from its config.json under the same confirmation as a single experiment."""
     plans = []
     cell_flags = {**flags, "result_dir": str(sweep_dir)}
     for cell in cells:
         try:
             prepared = prepare(
-                cell_layers(spec, cell.params, env, cell_flags), api_key, experiment_id=cell.id
+                cell_layers(spec, cell.params, env, cell_flags),
+                api_key,
+                experiment_id=cell.id,
+                trust=trust,
             )
         except (SessionError, ConfigError) as exc:
             raise SweepError(f"cell {cell.id}: {exc}") from None
-        plans.append(CellPlan(cell.id, prepared.config, prepared.resuming))
+        plans.append(CellPlan(cell.id, prepared.config, prepared.resuming, trust))
     return plans

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,11 @@ def _shown(values: list[Any] | None) -> str:
 
 
 def merge(stored: SweepRecord, now: SweepRecord) -> SweepRecord:
-    """The record a resumed sweep goes on with: the stored one (its cells and their statuses,
-    its creation time), refusing defining changes, with the runtime settings of now."""
+    """The record a resumed sweep goes on with: the stored one (its cells' statuses, its
+    creation time), refusing defining changes, with the runtime settings of now.
+
+    The cells and their settings come from the sweep file (``now``), never from sweep.json:
+    a cell edited there (a ``python:`` metric, a base URL) would otherwise run unasked."""
     differing = changes(stored, now)
     if differing:
         raise SweepError(
@@ -92,13 +96,14 @@ def merge(stored: SweepRecord, now: SweepRecord) -> SweepRecord:
             + "; ".join(differing)
             + ". Undo those changes to resume it, or pass --fresh to start a new sweep."
         )
+    status = {cell.id: cell.status for cell in stored.cells}
     return SweepRecord(
         sweep_id=stored.sweep_id,
         file=now.file,
         grid=stored.grid,
         defining=stored.defining,
         runtime=now.runtime,
-        cells=stored.cells,
+        cells=[replace(cell, status=status.get(cell.id, cell.status)) for cell in now.cells],
         engine=now.engine,
         created=stored.created,
         updated=time.time(),

@@ -190,16 +190,39 @@ def test_a_forged_or_garbled_row_is_refused_set_aside_and_reported(tmp_path: Pat
         assert db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0] == 2
 
 
-def test_rows_from_before_checksums_are_upgraded_not_refused(tmp_path: Path) -> None:
+def test_a_journal_without_checksums_is_refused_unless_trusted(tmp_path: Path) -> None:
+    """Dropping the checksum column is how an edit would hide: its rows are never trusted
+    silently, only on --trust-folder (a journal from before checksums), and verify says so."""
     path = tmp_path / "journal.sqlite"
     journal = Journal(path)
     put(journal, "k", answer("positive"), cost=0.0, attempts=1, fallback=False)
     journal.close()
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("ALTER TABLE responses DROP COLUMN checksum")
-    journal = Journal(path)
+    with contextlib.closing(open_readonly(path)) as db:
+        assert bad_rows(db) == (1, [_NO_COLUMN])
+    with pytest.raises(JournalUnusable, match=r"no checksum column .* pass --trust-folder"):
+        Journal(path)
+    journal = Journal(path, trust_unchecked=True)
     assert got(journal, "k") == answer("positive")
     journal.close()
+    assert got(Journal(path), "k") == answer("positive")  # upgraded once: checked from now on
+
+
+_NO_COLUMN = "the journal has no checksum column (older, or edited): no row can be checked"
+
+
+def test_a_row_without_a_checksum_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    put(journal, "k", answer("positive"), cost=0.0, attempts=1, fallback=False)
+    journal.close()
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE responses SET checksum = NULL")
+    with contextlib.closing(open_readonly(path)) as db:
+        assert bad_rows(db)[0] == 1
+    with pytest.raises(BadRow, match="has no checksum"):
+        Journal(path).get("k")
 
 
 def test_calls_on_the_wire_at_a_crash_are_counted_lost(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from evoprompt.checkpoint.atomic import (
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import (
     LinkRefused,
+    confine_to,
     inside,
     link_or_copy,
     make_dirs,
@@ -24,7 +25,6 @@ from evoprompt.checkpoint.nofollow import (
     remove,
     remove_tree,
     rename,
-    trust,
 )
 from evoprompt.checkpoint.schema import SchemaError
 from evoprompt.checkpoint.schema.sweep import CellRecord
@@ -48,7 +48,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_a_link_deep_below_the_root_is_refused_for_every_operation(
     tmp_path: Path, home: Path
 ) -> None:
-    root = trust(tmp_path / "result")
+    root = confine_to(tmp_path / "result")
     exp = root / "exp"
     (exp / "checkpoints").mkdir(parents=True)
     (exp / "checkpoints" / "rolled_back").symlink_to(home)
@@ -75,13 +75,13 @@ def test_the_root_itself_may_be_a_link(tmp_path: Path) -> None:
     real = tmp_path / "disk"
     real.mkdir()
     (tmp_path / "result").symlink_to(real)
-    root = trust(tmp_path / "result")
+    root = confine_to(tmp_path / "result")
     atomic_write_text(root / "exp" / "checkpoints" / "latest.json", "{}\n")
     assert (real / "exp" / "checkpoints" / "latest.json").read_text() == "{}\n"
 
 
 def test_a_link_as_the_file_is_refused_on_write_and_read(tmp_path: Path, home: Path) -> None:
-    root = trust(tmp_path / "result")
+    root = confine_to(tmp_path / "result")
     (root / "exp").mkdir(parents=True)
     planted = root / "exp" / "config.json"
     planted.symlink_to(home / ".ssh" / "id_rsa")

@@ -11,8 +11,8 @@ from statistics import mean
 import pytest
 from rouge_score import rouge_scorer
 
-from evoprompt.config import Config
 from evoprompt.core.experiment import load_task
+from evoprompt.core.stored import read_stored
 from evoprompt.metrics import Example, make_metric
 from evoprompt.testing.answers import INPUT, chat_content, is_evolution, last, quality, unit
 from evoprompt.testing.server import FakeLLMServer
@@ -58,7 +58,7 @@ def replies(server: FakeLLMServer) -> dict[tuple[str, str], str]:
 
 
 def check_fitness(server: FakeLLMServer, exp_dir: Path, metric: str) -> None:
-    config = Config(**json.loads((exp_dir / "config.json").read_text()))
+    config = read_stored(exp_dir).as_found()
     dev = load_task(config).dev
     answered = replies(server)
     judge = make_metric(metric).prepare(dev, config)

@@ -35,3 +35,18 @@ def test_a_changed_grid_or_defining_setting_is_refused_naming_each(tmp_path: Pat
     text = str(caught.value)
     assert "grid.seed (sweep: [1, 2], now: [1, 3])" in text
     assert "dataset (sweep: 'sentiment', now: 'code_vuln')" in text
+
+
+def test_cells_edited_in_sweep_json_are_not_run(tmp_path: Path) -> None:
+    """sweep.json is data: a cell given a python: metric (or any setting) there, or a cell
+    added there, never runs; the cells are the sweep file's, with their recorded statuses."""
+    first = record(tmp_path, "seed = [1, 2]").with_status("seed-1", "finished", 5.0)
+    planted = replace(first.cells[1], params={"seed": 2, "metric": "python:/tmp/evil.py:f"})
+    extra = replace(first.cells[1], id="seed-3", params={"seed": 3})
+    edited = replace(first, cells=[first.cells[0], planted, extra])
+    save_record(tmp_path, edited)
+    again = merge(read_record(tmp_path), record(tmp_path, "seed = [1, 2]"))
+    assert [(c.id, c.params, c.status) for c in again.cells] == [
+        ("seed-1", {"seed": 1}, "finished"),
+        ("seed-2", {"seed": 2}, "pending"),
+    ]
