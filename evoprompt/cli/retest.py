@@ -15,13 +15,15 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 from pathlib import Path
 
 from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.cli.run import EXIT_USAGE, drive, exit_code, say
+from evoprompt.cli.hints import program
+from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_values, resolve, result_root
 from evoprompt.core.experiment import load_task
 from evoprompt.core.launch import SessionError, check_id
@@ -117,12 +119,14 @@ def main(argv: list[str]) -> int:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
-        return _test_locked(session, args.prompt)
+        return _test_locked(
+            session, args.prompt, f"Resume with: {program()} test {shlex.join(argv)}"
+        )
     finally:
         session.__exit__(None, None, None)
 
 
-def _test_locked(session: Session, prompts: list[str]) -> int:
+def _test_locked(session: Session, prompts: list[str], next_step: str) -> int:
     try:
         state = session.open()
     except (ConfigError, JournalUnusable, FatalError, UnsafePickle) as exc:
@@ -137,7 +141,7 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
         )
         return EXIT_USAGE
     before = len(state.tests)
-    outcome = asyncio.run(drive(session, state, retest=prompts))
+    outcome = asyncio.run(drive(session, state, next_step, retest=prompts))
     if outcome.report is not None:
         print(verdict_line(outcome.report))
         print("\n".join(detail_lines(outcome.report)))
@@ -147,4 +151,7 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
             if fresh
             else "Already tested (recorded earlier): no call was made."
         )
-    return exit_code(outcome, session)
+    code = exit_code(outcome, session)
+    if code != EXIT_OK:
+        say(next_step)
+    return code

@@ -1,0 +1,113 @@
+"""A custom metric (``python:MODULE:FUNCTION``) that never returns, or that exits: the run
+still stops on a signal or with the metric named, its progress saved, and the printed command
+goes on once the metric is fixed."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    FAST_RETRY,
+    cli_env,
+    duplicate_answers,
+    make_server,
+    resumes_with,
+    run_cli,
+    run_printed,
+    start_cli,
+    wait_for,
+)
+
+ARGS = ["--dataset", "arith", "--dev-size", "8", "--population-size", "2", "--max-generations"]
+ARGS += ["1", "--batch-size", "4", "--test-size", "0", *FAST_RETRY]
+CONCURRENCY = 8  # the default: requests in flight at most
+HUNG = """
+import os, time
+from pathlib import Path
+
+def score(output, reference, example):
+    Path(os.environ["HUNG_MARKER"]).touch()
+    while True:  # swallows what a signal handler raises, as a bare except would
+        try:
+            time.sleep(1)
+        except BaseException:
+            pass
+"""
+EXITS = """
+def score(output, reference, example):
+    raise SystemExit(0)
+"""
+FIXED = """
+def score(output, reference, example):
+    return float(output.strip() == reference.strip())
+"""
+
+
+def metric_env(tmp_path: Path, server_env: dict[str, str], code: str) -> dict[str, str]:
+    (tmp_path / "user_metric_e2e.py").write_text(code)
+    marker = tmp_path / "hung"
+    return {**server_env, "PYTHONPATH": str(tmp_path), "HUNG_MARKER": str(marker)}
+
+
+def argv(tmp_path: Path) -> list[str]:
+    return [*ARGS, "--metric", "python:user_metric_e2e:score", "--result-dir", str(tmp_path / "r")]
+
+
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [((signal.SIGINT, signal.SIGINT), 130), ((signal.SIGTERM,), 143)],
+    ids=["ctrl-c-twice", "sigterm"],
+)
+def test_a_hung_metric_is_ended_by_signals_and_the_printed_command_resumes(
+    tmp_path: Path, signals: tuple[signal.Signals, ...], code: int
+) -> None:
+    server = make_server()
+    try:
+        env = metric_env(tmp_path, cli_env(server), HUNG)
+        env["EVOPROMPT_STOP_GRACE_S"] = "0.5"  # a lone SIGTERM waits for it, then gives up
+        proc = start_cli([*argv(tmp_path), "--experiment-id", "hung"], env)
+        try:
+            wait_for((tmp_path / "hung").exists, timeout=120)  # the metric now never returns
+            for signum in signals:
+                proc.send_signal(signum)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == code, err
+        assert "Traceback" not in err
+        assert "Progress up to the last journaled answer is safe" in err
+        assert resumes_with("hung", err)
+        answered = server.stats()["answered"]
+        assert answered > 0
+        (tmp_path / "user_metric_e2e.py").write_text(FIXED)  # the user fixes the metric
+        resumed = run_printed(err, env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert duplicate_answers(server) == 0  # every answer was journaled as it landed
+    finally:
+        server.stop()
+
+
+def test_a_metric_raising_system_exit_is_its_failure_not_the_end(tmp_path: Path) -> None:
+    server = make_server()
+    try:
+        env = metric_env(tmp_path, cli_env(server), EXITS)
+        stopped = run_cli([*argv(tmp_path), "--experiment-id", "exits"], env)
+        assert stopped.returncode == 2, stopped.stderr
+        assert "error: metric python:user_metric_e2e:score raised SystemExit: 0" in stopped.stderr
+        assert "Progress saved" in stopped.stderr and "Traceback" not in stopped.stderr
+        assert resumes_with("exits", stopped.stderr)
+        (tmp_path / "user_metric_e2e.py").write_text(FIXED)
+        resumed = run_printed(stopped.stderr, env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert duplicate_answers(server) <= CONCURRENCY  # only calls on the wire at the failure
+        (tmp_path / "user_metric_e2e.py").write_text("import sys\nsys.exit(0)\n")
+        at_import = run_cli([*argv(tmp_path), "--experiment-id", "imports"], env)
+    finally:
+        server.stop()
+    assert at_import.returncode == 2, at_import.stderr
+    assert "cannot import user_metric_e2e (SystemExit: 0)" in at_import.stderr
