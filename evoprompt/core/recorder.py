@@ -54,6 +54,10 @@ class Recorder:
         self.cursor = Cursor(state.generation + 1, 0)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._batches_queued = 0  # batch saves handed to the writer, numbered from 1
+        # A test phase run on demand (``main.py test``) records the experiment's own stop in
+        # every save, its batches and its stop included: killed or stopped at any point, the
+        # experiment stays as it was (finished) and the same command goes on from the journal.
+        self.kept: Stage | None = None
 
     # -- events --------------------------------------------------------------------------
 
@@ -103,7 +107,10 @@ class Recorder:
         return Position(
             generation=self.cursor.generation,
             batch_idx=self.cursor.batches_done,
-            metadata={"stage": stage.text, "completed_generation": self.state.generation},
+            metadata={
+                "stage": (self.kept or stage).text,
+                "completed_generation": self.state.generation,
+            },
             experiment_id=self.state.experiment_id,
             num_individuals=len(self.state.population),
             best_fitness=best.fitness if best else None,
