@@ -28,7 +28,7 @@ from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import resume_command
-from evoprompt.cli.signals import StopSignals, signal_exit_code, signal_name
+from evoprompt.cli.signals import SAFE, StopSignals, signal_exit_code, signal_name
 from evoprompt.config import Config, ConfigError, env_values, read_toml
 from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
@@ -242,8 +242,8 @@ async def drive(
     """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended.
     ``next_step``: the resume line, printed by a stop that user code keeps from completing;
     ``retest``: run only a test phase (see :meth:`Session.run`)."""
-    safe = "Progress up to the last journaled answer is safe. " if session.config.checkpoint else ""
-    with StopSignals(session.request_stop, session.grace_s, safe + next_step):
+    farewell = f"{SAFE} {next_step}" if session.config.checkpoint else next_step
+    with StopSignals(session.request_stop, session.grace_s, farewell):
         outcome = await session.run(state, retest=retest)
     if outcome.kind == "interrupted":
         line = f"\nInterrupted by {signal_name(session.stop_reason)}"

@@ -23,6 +23,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SAFE = "Progress up to the last journaled answer is safe."  # what a hard exit keeps
 STUCK_S = 1.0  # how long a loop that runs may take to answer a ping (it answers in microseconds)
 
 

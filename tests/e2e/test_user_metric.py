@@ -111,3 +111,36 @@ def test_a_metric_raising_system_exit_is_its_failure_not_the_end(tmp_path: Path)
         server.stop()
     assert at_import.returncode == 2, at_import.stderr
     assert "cannot import user_metric_e2e (SystemExit: 0)" in at_import.stderr
+
+
+def test_a_hung_metric_in_a_local_sweep_is_ended_by_a_second_ctrl_c(tmp_path: Path) -> None:
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(
+        'dataset = "arith"\ndev_size = 8\npopulation_size = 2\nmax_generations = 1\n'
+        'test_size = 0\nmetric = "python:user_metric_e2e:score"\n[grid]\nseed = [1, 2]\n'
+    )
+    server = make_server()
+    try:
+        env = metric_env(tmp_path, cli_env(server), HUNG)
+        root = tmp_path / "r"
+        proc = start_cli(["sweep", str(sweep), "--result-dir", str(root), "--sweep-id", "s"], env)
+        try:
+            wait_for((tmp_path / "hung").exists, timeout=120)
+            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, err
+        assert "Progress up to the last journaled answer is safe. Resume with: " in err
+        (tmp_path / "user_metric_e2e.py").write_text(FIXED)
+        resumed = run_printed(err, env)
+    finally:
+        server.stop()
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.parent.name for p in (root / "s").glob("*/summary.json")) == [
+        "seed-1",
+        "seed-2",
+    ]
