@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -36,12 +39,24 @@ def signal_exit_code(signum: int | None) -> int:
     return 128 + (signum or signal.SIGINT)
 
 
+@dataclass
+class _Ping:
+    """A signal handed to the loop; the loop marks it answered when it takes it."""
+
+    deadline: float  # time.monotonic() by which the loop must have answered
+    answered: bool = False
+
+
 class StopSignals:
     """Install the handlers for the life of a ``with`` block, inside the running loop.
 
     ``request_stop(signum)`` is the graceful stop (a second call stops at once); ``grace_s``
     is how long the first one may take before the loop must have answered; ``farewell`` ends
     the line printed by a hard exit (what is safe and the command that goes on).
+
+    The handler itself only appends to a list and writes to a pipe: it may run in the middle
+    of any code of the main thread, so it takes no lock and starts no thread. The watchdog
+    thread, started with the block, sleeps on the pipe until a ping is due.
     """
 
     def __init__(self, request_stop: Callable[[int], None], grace_s: float, farewell: str):
@@ -50,11 +65,15 @@ class StopSignals:
         self.farewell = farewell
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first: int | None = None  # the first signal names the stop and its exit code
-        self._over = threading.Event()  # the block ended: nothing is stuck any more
+        self._pings: list[_Ping] = []
+        self._over = False  # the block ended: nothing is stuck any more
+        self._wake_r, self._wake_w = os.pipe()
+        self._watchdog = threading.Thread(target=self._watch, name="stop-watchdog", daemon=True)
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
         self._loop = asyncio.get_running_loop()
+        self._watchdog.start()
         self._old = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
         return self
 
@@ -64,30 +83,43 @@ class StopSignals:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._over.set()
         for signum, old in self._old.items():
             signal.signal(signum, old)
+        self._over = True
+        os.write(self._wake_w, b"\0")
+        self._watchdog.join()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self._first is None
         if first:
             self._first = signum
-        answered = threading.Event()
+        ping = _Ping(time.monotonic() + (self.grace_s + STUCK_S if first else STUCK_S))
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._deliver, signum, answered)
+            self._loop.call_soon_threadsafe(self._deliver, signum, ping)
         except RuntimeError:  # the loop is closed: the run is over
             return
-        wait = self.grace_s + STUCK_S if first else STUCK_S
-        threading.Thread(target=self._watch, args=(answered, wait), daemon=True).start()
+        self._pings.append(ping)
+        os.write(self._wake_w, b"\0")
 
-    def _deliver(self, signum: int, answered: threading.Event) -> None:
-        answered.set()
+    def _deliver(self, signum: int, ping: _Ping) -> None:
+        ping.answered = True
         self.request_stop(signum)
 
-    def _watch(self, answered: threading.Event, wait: float) -> None:
-        if answered.wait(wait) or self._over.is_set():
-            return
+    def _watch(self) -> None:
+        """Sleep until a ping is due; end the process if the loop has not answered it."""
+        while not self._over:
+            now = time.monotonic()
+            due = [p.deadline for p in list(self._pings) if not p.answered]
+            if due and min(due) <= now:
+                self._exit_now()
+            timeout = min(due) - now if due else None
+            if select.select([self._wake_r], [], [], timeout)[0]:
+                os.read(self._wake_r, 64)
+
+    def _exit_now(self) -> None:
         line = (
             f"\nInterrupted by {signal_name(self._first)}, but the program did not respond "
             f"(user code, such as a custom metric, does not return): exiting at once. "
