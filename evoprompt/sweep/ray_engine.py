@@ -9,7 +9,8 @@ Limits across workers, by share rather than by a central actor (no round trip pe
 and nothing to leak when a worker dies): each cell in progress gets ``concurrency //
 max_parallel`` requests in flight (at least one; ``max_parallel`` is capped at
 ``concurrency``), and each cell gets an equal share of the budgets. A stop (Ctrl+C) reaches
-the workers through a small actor they poll; each cell saves as a single run would.
+the workers through a small actor they poll; each cell saves as a single run would, and a
+cell that has not ended ``KILL_S`` after a stop's grace has its worker killed.
 
 Without ``--ray-address`` a local Ray is started for the command and shut down when it ends
 (Ctrl+C included); the next run starts a fresh local Ray (``address="local"`` never joins a
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -42,6 +44,14 @@ from evoprompt.sweep.plan import CellPlan
 RETRIES = 3  # a cell's task is re-run this often after its worker died
 POLL_S = 0.25
 WATCH_S = 0.05  # how often a cell on the driver's node checks that the driver is alive
+# How long the cells may take to save after a stop (after the grace, for the first) before
+# their workers are killed: a cell whose loop user code holds (a custom metric that never
+# returns) would never end, and the driver would wait for it forever.
+KILL_S = 5.0
+UNRESPONSIVE = (
+    "its worker was killed (user code, such as a custom metric, did not return); progress up "
+    "to its last journaled answer is safe"
+)
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,7 @@ def _loop(
     todo = list(plans)
     pending: dict[Any, str] = {}
     stops = 0
+    kill_at: float | None = None
     while todo or pending:
         while todo and len(pending) < parallel and not asked and not _failed(ends):
             plan = todo.pop(0)
@@ -216,6 +227,14 @@ def _loop(
         while stops < len(asked):
             stopper.stop.remote()
             stops += 1
+            due = time.monotonic() + (grace_s if stops == 1 else 0.0) + KILL_S
+            kill_at = min(kill_at or due, due)
+        if kill_at is not None and time.monotonic() >= kill_at:
+            for ref, cell_id in pending.items():  # as safe as the kill -9 a run survives
+                ray.cancel(ref, force=True)
+                ends[cell_id] = CellEnd("interrupted", UNRESPONSIVE)
+                on_change(cell_id, "interrupted", ends[cell_id])
+            break
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
         for ref in ready:
             cell_id = pending.pop(ref)

@@ -144,3 +144,35 @@ def test_a_hung_metric_in_a_local_sweep_is_ended_by_a_second_ctrl_c(tmp_path: Pa
         "seed-1",
         "seed-2",
     ]
+
+
+@pytest.mark.ray
+def test_a_hung_metric_in_a_ray_cell_is_ended_by_ctrl_c(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(
+        'dataset = "arith"\ndev_size = 8\npopulation_size = 2\nmax_generations = 1\n'
+        'test_size = 0\nmetric = "python:user_metric_e2e:score"\n[grid]\nseed = [1]\n'
+    )
+    server = make_server()
+    try:
+        env = metric_env(tmp_path, cli_env(server), HUNG)
+        root = tmp_path / "r"
+        argv = ["sweep", str(sweep), "--result-dir", str(root), "--sweep-id", "s"]
+        proc = start_cli([*argv, "--engine", "ray"], env)
+        try:
+            wait_for((tmp_path / "hung").exists, timeout=180)  # in the Ray worker
+            proc.send_signal(signal.SIGINT)  # the cell never takes it: its worker is killed
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, err
+        assert "seed-1: interrupted: its worker was killed" in err
+        (tmp_path / "user_metric_e2e.py").write_text(FIXED)
+        resumed = run_printed(err, env, timeout=300)
+    finally:
+        server.stop()
+    assert resumed.returncode == 0, resumed.stderr
+    assert (root / "s" / "seed-1" / "summary.json").is_file()
