@@ -6,7 +6,8 @@ a custom metric that never returns holds the loop: every signal would wait for i
 kill -9 could end the run. These handlers are Python's (``signal.signal``): they run in the
 main thread between two bytecodes, also while user code loops, sleeps or waits, and hand each
 request to the loop thread-safely, together with a ping. If the loop does not answer the ping
-in time (``STUCK_S``, after the stop's grace for the first signal), a watchdog thread prints
+in time (``STUCK_S``, after the stop's grace for the first signal), or the stop it took has
+not ended ``STOP_S`` after the grace (user code got stuck during it), a watchdog thread prints
 one line (progress up to the last journaled answer is safe, and how to resume) and exits with
 the signal's code. That exit is as safe as the kill -9 the program promises to survive: every
 answer is journaled as it lands and every file is replaced atomically.
@@ -28,6 +29,7 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SAFE = "Progress up to the last journaled answer is safe."  # what a hard exit keeps
 STUCK_S = 1.0  # how long a loop that runs may take to answer a ping (it answers in microseconds)
+STOP_S = 10.0  # how long a stop the loop took may take after the grace (its saves: a second)
 
 
 def signal_name(signum: int | None) -> str:
@@ -66,6 +68,7 @@ class StopSignals:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first: int | None = None  # the first signal names the stop and its exit code
         self._pings: list[_Ping] = []
+        self._end_by: float | None = None  # when the stop must have ended (set by the first)
         self._over = False  # the block ended: nothing is stuck any more
         self._wake_r, self._wake_w = os.pipe()
         self._watchdog = threading.Thread(target=self._watch, name="stop-watchdog", daemon=True)
@@ -93,9 +96,11 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self._first is None
+        now = time.monotonic()
         if first:
             self._first = signum
-        ping = _Ping(time.monotonic() + (self.grace_s + STUCK_S if first else STUCK_S))
+            self._end_by = now + self.grace_s + STOP_S
+        ping = _Ping(now + (self.grace_s + STUCK_S if first else STUCK_S))
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(self._deliver, signum, ping)
@@ -109,10 +114,11 @@ class StopSignals:
         self.request_stop(signum)
 
     def _watch(self) -> None:
-        """Sleep until a ping is due; end the process if the loop has not answered it."""
+        """Sleep until a deadline; end the process at one the loop has not met."""
         while not self._over:
             now = time.monotonic()
             due = [p.deadline for p in list(self._pings) if not p.answered]
+            due += [self._end_by] if self._end_by is not None else []
             if due and min(due) <= now:
                 self._exit_now()
             timeout = min(due) - now if due else None
@@ -121,7 +127,7 @@ class StopSignals:
 
     def _exit_now(self) -> None:
         line = (
-            f"\nInterrupted by {signal_name(self._first)}, but the program did not respond "
+            f"\nInterrupted by {signal_name(self._first)}, but the stop did not complete "
             f"(user code, such as a custom metric, does not return): exiting at once. "
             f"{self.farewell}\n"
         )

@@ -92,6 +92,37 @@ def test_a_hung_metric_is_ended_by_signals_and_the_printed_command_resumes(
         server.stop()
 
 
+def test_a_stop_the_metric_hangs_during_still_ends(tmp_path: Path) -> None:
+    """The run takes SIGTERM at once (it waits on a slow endpoint); the answers on the wire
+    land during the grace and the metric never returns: the stop cannot complete, and the
+    process ends on its own after the grace (only kill -9 stopped it)."""
+    server = make_server(latency=1.0)
+    try:
+        env = metric_env(tmp_path, cli_env(server), HUNG)
+        env["EVOPROMPT_STOP_GRACE_S"] = "3"
+        proc = start_cli([*argv(tmp_path), "--experiment-id", "late"], env)
+        try:
+            # two seed prompts, population 2: the first calls are scoring calls, a second long
+            wait_for(lambda: server.stats().get("seen", 0) > 0, timeout=120)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 143, err
+        assert (tmp_path / "hung").exists(), "the metric was reached"
+        assert "Interrupted by SIGTERM, but the stop did not complete" in err
+        assert resumes_with("late", err)
+        (tmp_path / "user_metric_e2e.py").write_text(FIXED)
+        server.set_faults(latency=0.0)
+        resumed = run_printed(err, env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert duplicate_answers(server) == 0  # the answers that landed were journaled
+    finally:
+        server.stop()
+
+
 def test_a_metric_raising_system_exit_is_its_failure_not_the_end(tmp_path: Path) -> None:
     server = make_server()
     try:
