@@ -71,7 +71,7 @@ class Driver:
         except ProcessLookupError:
             return False
         except PermissionError:  # someone else's process: alive
-            return True
+            pass
         return True
 
     def watchable(self) -> bool:
