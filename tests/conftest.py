@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,16 @@ def resumes_with(exp_id: str, text: str) -> bool:
     it runs: ``.venv/bin/python`` from a virtual environment; tests/e2e pastes it for real)."""
     pattern = rf"Resume with: \S*python\S* main\.py --experiment-id {re.escape(exp_id)}(\s|$)"
     return re.search(pattern, text) is not None
+
+
+def run_printed(
+    err: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the command a stopped run printed after "Resume with: " as a user pastes it: split
+    by a shell's rules and run in the same folder."""
+    command = next(line for line in err.splitlines() if "Resume with: " in line)
+    argv = shlex.split(command.split("Resume with: ", 1)[1])
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def main_cmd(*args: str) -> list[str]:

@@ -91,6 +91,14 @@ def test_unknown_key_without_a_close_match_has_no_hint() -> None:
         ({"retry_strategy": "random"}, "'retry_strategy' must be one of exponential, linear"),
         ({"batch_size": 0}, "'batch_size' must be greater than 0"),
         ({"retry_delay": -1.0}, "'retry_delay' must not be negative"),
+        ({"evolve_temperature": float("nan")}, "'evolve_temperature' must be a finite number"),
+        ({"evolve_temperature": 2.5}, "'evolve_temperature' must be at most 2"),
+        ({"max_outage": float("inf")}, "'max_outage' must be a finite number"),
+        ({"timeout": float("nan")}, "'timeout' must be a finite number"),
+        ({"max_cost": 10**400}, "'max_cost' must be a finite number"),
+        ({"prices": {"m": {"prompt": float("nan")}}}, "'prices.m.prompt' must be a finite"),
+        ({"prices": {"m": {"prompt": "1"}}}, "'prices.m.prompt' must be a number"),
+        ({"prices": {"m": {"completion": -1}}}, "'prices.m.completion' must be at least 0"),
         ({"population_size": 1}, "at least 2"),
         ({"algorithm": "de", "population_size": 2}, "DE needs population_size >= 3"),
         ({"seed_prompts": []}, "seed_prompts"),
@@ -196,6 +204,20 @@ def test_cli_value_checked_by_the_config_rules() -> None:
     flags, _ = parse("--max-retries", "0")
     with pytest.raises(ConfigError, match="'max_retries' must be greater than 0"):
         resolve(toml=None, env={}, flags=flags)
+
+
+@pytest.mark.parametrize("word", ["nan", "inf", "NaN"])
+def test_every_float_flag_and_stored_value_must_be_finite(word: str) -> None:
+    """A float parser takes "nan" and "inf", and nan passes every bound check; one rule for
+    every float key, whichever layer gives it (a flag, or a stored config.json's NaN)."""
+    floats = [f.name for f in fields(Config) if isinstance(getattr(Config(), f.name), float)]
+    assert "evolve_temperature" in floats and "max_cost" in floats
+    for key in floats:
+        flags, _ = parse(f"--{key.replace('_', '-')}", word)
+        with pytest.raises(ConfigError, match=f"'{key}' must be a finite number"):
+            resolve(toml=None, env={}, flags=flags)
+        with pytest.raises(ConfigError, match=f"'{key}' must be a finite number"):
+            resolve(base={key: float(word)}, toml=None, env={}, flags={})
 
 
 # -- the shipped default config --------------------------------------------------------------

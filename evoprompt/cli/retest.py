@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 from pathlib import Path
 
 from evoprompt.checkpoint.journal import JournalUnusable
@@ -21,6 +22,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.cli.hints import program
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
 from evoprompt.core.experiment import Task, load_task
@@ -136,7 +138,9 @@ def main(argv: list[str]) -> int:
         say(f"error: {exc}")
         return EXIT_USAGE
     try:
-        return _test_locked(session, args.prompt)
+        return _test_locked(
+            session, args.prompt, f"Resume with: {program()} test {shlex.join(argv)}"
+        )
     finally:
         session.__exit__(None, None, None)
 
@@ -162,7 +166,7 @@ def _dry_run(exp_dir: Path, config: Config, task: Task, args: argparse.Namespace
     return EXIT_OK
 
 
-def _test_locked(session: Session, prompts: list[str]) -> int:
+def _test_locked(session: Session, prompts: list[str], next_step: str) -> int:
     try:
         state = session.open()
     except (ConfigError, JournalUnusable, FatalError, UnsafePickle, PathRefused) as exc:
@@ -179,7 +183,7 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
     for note in resume.notes:  # e.g. answers the journal lost: asked (and paid) again
         say(f"recovery: {note}")
     before = len(state.tests)
-    outcome = asyncio.run(drive(session, state, retest=prompts))
+    outcome = asyncio.run(drive(session, state, next_step, retest=prompts))
     if outcome.report is not None:
         print(verdict_line(outcome.report))
         print("\n".join(detail_lines(outcome.report)))
@@ -189,4 +193,7 @@ def _test_locked(session: Session, prompts: list[str]) -> int:
             if fresh
             else "Already tested (recorded earlier): no call was made."
         )
-    return exit_code(outcome, session)
+    code = exit_code(outcome, session)
+    if code != EXIT_OK:
+        say(next_step)
+    return code

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import next_steps, resume_command
+from evoprompt.cli.signals import SAFE, StopSignals, signal_exit_code, signal_name
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, read_toml
 from evoprompt.core.experiment import Task, load_task
 from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
@@ -220,42 +220,37 @@ def _run_locked(session: Session) -> int:
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "
             f"{config.model} ({config.backend}); results in {exp_dir}"
         )
-    outcome = asyncio.run(drive(session, state))
+    next_step = (
+        f"Resume with: {resume_command(exp_dir.name, config)}"
+        if config.checkpoint
+        else "Nothing was saved (--no-checkpoint): the experiment cannot be resumed."
+    )
+    outcome = asyncio.run(drive(session, state, next_step))
     code = exit_code(outcome, session)
     if code == EXIT_OK:
         _print_summary(exp_dir, config)
-    elif outcome.kind == "population":
-        pass  # a resume would get the same answers: the line says what to do instead
-    elif config.checkpoint:
-        say(f"Resume with: {resume_command(exp_dir.name, config)}")
-    else:
-        say("Nothing was saved (--no-checkpoint): the experiment cannot be resumed.")
+    elif outcome.kind != "population":  # a resume would get the same answers: the line says
+        say(next_step)  # what to do instead
     return code
 
 
 def exit_code(outcome: Outcome, session: Session) -> int:
     if outcome.kind == "interrupted":
-        signum = session.stop_reason or signal.SIGINT
-        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+        return signal_exit_code(session.stop_reason)
     return EXIT_CODES[outcome.kind]
 
 
 async def drive(
-    session: Session, state: ExperimentState, retest: list[str] | None = None
+    session: Session, state: ExperimentState, next_step: str, retest: list[str] | None = None
 ) -> Outcome:
     """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended.
+    ``next_step``: the resume line, printed by a stop that user code keeps from completing;
     ``retest``: run only a test phase (see :meth:`Session.run`)."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, session.request_stop, signum)
-    try:
+    farewell = f"{SAFE} {next_step}" if session.config.checkpoint else next_step
+    with StopSignals(session.request_stop, session.grace_s, farewell):
         outcome = await session.run(state, retest=retest)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
     if outcome.kind == "interrupted":
-        name = "Ctrl+C" if session.stop_reason == signal.SIGINT else "SIGTERM"
-        line = f"\nInterrupted by {name}"
+        line = f"\nInterrupted by {signal_name(session.stop_reason)}"
     else:
         line = outcome.line
     if outcome.kind in ("disk_full", "unsafe", "population"):

@@ -26,6 +26,7 @@ from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
+from evoprompt.cli.signals import SAFE, StopSignals
 from evoprompt.config import Config, ConfigError, env_values, resolve
 from evoprompt.core.launch import SessionError as LaunchError
 from evoprompt.core.launch import check_id
@@ -277,16 +278,12 @@ async def _drive_local(
         grace_s=grace,
         on_change=driver.changed,
     )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, engine.stop, signum)
     flusher = asyncio.create_task(_flush_every(driver))
     try:
-        ends = await engine.run()
+        with StopSignals(engine.stop, grace, f"{SAFE} Resume with: {driver.record.resume}"):
+            ends = await engine.run()
     finally:
         flusher.cancel()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
     return ends, engine.stop_reason
 
 

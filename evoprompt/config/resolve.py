@@ -4,6 +4,7 @@ whole validated, with one line naming the key for anything wrong."""
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from evoprompt.checkpoint.layout import is_safe_id
 from evoprompt.checkpoint.nofollow import confine_to
 from evoprompt.config.table import (
+    AT_MOST,
     CHOICES,
     ENV_KEYS,
     NON_NEGATIVE,
@@ -43,9 +45,7 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
             raise bad("an integer")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        return float(value)
+        return _finite(key, value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise bad("a string")
@@ -62,7 +62,26 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
                 f"prices.{model} must be a table with 'prompt' and 'completion' "
                 "(USD per million tokens)"
             )
-    return {m: {k: float(v) for k, v in p.items()} for m, p in value.items()}
+    return {
+        model: {part: _finite(f"prices.{model}.{part}", v, at_least=0.0) for part, v in p.items()}
+        for model, p in value.items()
+    }
+
+
+def _finite(key: str, value: Any, at_least: float | None = None) -> float:
+    """Every float setting, in one place: a finite number (nan and inf pass every ``<`` check
+    below, and a nan temperature or budget would be sent or compared as if it were one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+    if at_least is not None and number < at_least:
+        raise ConfigError(f"config key '{key}' must be at least {at_least:g}, got {value!r}")
+    return number
 
 
 def validate(config: Config) -> Config:
@@ -79,6 +98,11 @@ def validate(config: Config) -> Config:
     for key in NON_NEGATIVE:
         if getattr(config, key) < 0:
             raise ConfigError(f"config key '{key}' must not be negative")
+    for key, most in AT_MOST.items():
+        if getattr(config, key) > most:
+            raise ConfigError(
+                f"config key '{key}' must be at most {most:g}, got {getattr(config, key)!r}"
+            )
     if config.population_size < 2:
         raise ConfigError("config key 'population_size' must be at least 2 (evolution needs pairs)")
     if config.algorithm == "de" and config.population_size < 3:

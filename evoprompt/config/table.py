@@ -184,6 +184,8 @@ NON_NEGATIVE = {
     "evolve_temperature",
     "seed",
 }
+# Upper bounds, where a larger value is refused by every endpoint (OpenAI's temperature range).
+AT_MOST = {"evolve_temperature": 2.0}
 
 HELP: dict[str, str] = {
     "name": "config name; the experiment id defaults to NAME_YYYYMMDD_HHMMSS",

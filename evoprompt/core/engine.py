@@ -95,7 +95,8 @@ class Engine:
 
     async def retest(self, prompts: list[str], stop: Stage) -> TestReport:
         """A test phase on demand: the finalists (or ``prompts``) on this engine's test set;
-        one already recorded is returned as is. The run's stop ``stop`` is saved again."""
+        one already recorded is returned as is. The run's stop ``stop`` is what every save of
+        this phase records (see :attr:`Recorder.kept`), and is saved again at its end."""
         assert self.tester is not None
         seeds = self.config.seed_prompts
         chosen = (
@@ -104,6 +105,7 @@ class Engine:
             else finalists(self.state, seeds, self.config.test_top_k)
         )
         report = self.tester.recorded(self.state, chosen)
+        self.recorder.kept = stop
         if report is None:
             report = await self.tester.run(self.state, chosen)
             await self.recorder.stopped(stop)

@@ -73,6 +73,10 @@ class Recorder:
         self._started = time.monotonic()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._batches_queued = 0  # batch saves handed to the writer, numbered from 1
+        # A test phase run on demand (``main.py test``) records the experiment's own stop in
+        # every save, its batches and its stop included: killed or stopped at any point, the
+        # experiment stays as it was (finished) and the same command goes on from the journal.
+        self.kept: Stage | None = None
 
     # -- events --------------------------------------------------------------------------
 
@@ -123,7 +127,7 @@ class Recorder:
             generation=self.cursor.generation,
             batch_idx=self.cursor.batches_done,
             metadata={
-                "stage": stage.text,
+                "stage": (self.kept or stage).text,
                 "completed_generation": self.state.generation,
                 "wall_s": round(self._wall_before + time.monotonic() - self._started, 3),
             },

@@ -24,6 +24,12 @@ BUILTIN = {
     "summarize": "summarize.csv",
 }
 
+# The longest cell (text or gold) a dataset may hold, in characters: about 250k tokens, more
+# than a model's context window and far above any benchmark row (long-document summaries run
+# to tens of thousands). A longer cell is a broken export, and each would be sent, and paid,
+# once per prompt per generation.
+MAX_CELL_CHARS = 1_000_000
+
 
 class DatasetError(ValueError):
     """The dataset cannot be used: the message names the file and the fix."""
@@ -166,6 +172,13 @@ def _load(
             raise DatasetError(
                 f"dataset {source}: row {number} has no {label_column} (null or missing)"
             )
+        for column in (text_column, label_column):
+            size = len(row[column] or "")
+            if size > MAX_CELL_CHARS:
+                raise DatasetError(
+                    f"dataset {source}: row {number} has a {column} of {size:,} characters, "
+                    f"over the limit of {MAX_CELL_CHARS:,} per cell; shorten or remove that row"
+                )
     # no text (null or missing): dropped like blank text, never scored as "None"
     kept = [row for row in rows if str(row[text_column] or "").strip() != ""]
     if not kept:

@@ -4,8 +4,9 @@ The function gets the reply (or its ``answer_pattern`` extract), the gold value 
 ``Example`` (``.text``, ``.gold``) and returns a score in [0, 1]. MODULE is an importable module
 (the current directory is searched too) or a ``.py`` file. It is imported once, when the metric
 is fitted to the data, so a bad name fails before any call is paid for; a function that raises
-or returns anything but a number in [0, 1] stops the run with one line (resumable once fixed:
-the answers are in the journal).
+(``sys.exit()`` included: the metric's failure, not the program's end) or returns anything but
+a number in [0, 1] stops the run with one line (resumable once fixed: the answers are in the
+journal).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def load_function(target: str) -> UserFunction:
     spec = f"python:{target}"
     try:
         module = _module(module_name)
-    except Exception as exc:  # the user's module may fail in any way while importing
-        raise MetricError(
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's module may fail in any way while importing,
+        raise MetricError(  # sys.exit() included: that is its failure, not the program's end
             f"metric {spec}: cannot import {module_name} ({type(exc).__name__}: {exc})"
         ) from None
     function = getattr(module, function_name, None)
@@ -88,7 +91,9 @@ class Custom(ReferenceMetric):
         where = f"metric python:{self.target}"
         try:
             value = self.function(answer, example.gold, example)
-        except Exception as exc:  # whatever the user's code raises stops the run, named
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # whatever the user's code raises (SystemExit included)
             raise MetricFailed(f"{where} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(value, numbers.Real):
             raise MetricFailed(f"{where} returned {value!r}; it must return a number in [0, 1]")

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from evoprompt.data.loader import Dataset, DatasetError, dev_split, load_dataset
+from evoprompt.data.loader import (
+    MAX_CELL_CHARS,
+    Dataset,
+    DatasetError,
+    dev_split,
+    load_dataset,
+)
 
 ROWS = [
     {"review": "great stuff", "verdict": "pos", "extra": "1"},
@@ -105,6 +111,27 @@ def test_empty_label_names_the_row(tmp_path: Path) -> None:
     rows = [*ROWS[:2], {"review": "no label here", "verdict": "  ", "extra": "x"}]
     with pytest.raises(DatasetError, match="row 3 has an empty label"):
         load_dataset(str(write_csv(tmp_path / "d.csv", rows)), "review", "verdict")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_an_absurdly_long_cell_is_refused_by_row(tmp_path: Path, suffix: str) -> None:
+    """A 50 MB row is a broken export, not a sample: every prompt would send (and pay) it."""
+    huge = "word " * (MAX_CELL_CHARS // 5 + 1)
+    rows = [*ROWS, {"review": huge, "verdict": "pos", "extra": "4"}]
+    path = tmp_path / f"d{suffix}"
+    (write_csv if suffix == ".csv" else write_jsonl)(path, rows)
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(str(path), "review", "verdict")
+    message = str(caught.value)
+    assert f"row 4 has a review of {len(huge):,} characters" in message
+    assert f"limit of {MAX_CELL_CHARS:,}" in message and "\n" not in message
+    rows[3] = {"review": "long gold", "verdict": huge, "extra": "4"}
+    (write_csv if suffix == ".csv" else write_jsonl)(path, rows)
+    with pytest.raises(DatasetError, match="row 4 has a verdict of"):
+        load_dataset(str(path), "review", "verdict")
+    rows[3] = {"review": huge[:MAX_CELL_CHARS], "verdict": "pos", "extra": "4"}
+    (write_csv if suffix == ".csv" else write_jsonl)(path, rows)
+    assert len(load_dataset(str(path), "review", "verdict")) == 4  # at the limit: kept
 
 
 def test_malformed_jsonl(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from evoprompt.config import Config
 from evoprompt.core.experiment import load_task
@@ -19,6 +21,7 @@ from tests.conftest import (
     make_server,
     outcome,
     run_cli,
+    run_printed,
     start_cli,
     summary,
     wait_for,
@@ -122,6 +125,42 @@ def test_kill_9_in_the_test_phase_resumes_to_the_identical_summary(tmp_path: Pat
     assert doc["test"] == reference["test"] and doc["test_history"] == []
     assert duplicates <= 8  # only requests on the wire at the kill
     assert "test (n=60)" in resumed.stdout
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_main_test_goes_on_with_the_same_command(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Killed or interrupted, ``main.py test`` leaves the experiment finished: the printed
+    command (the same one) scores what is left, the journal answering what was asked."""
+    server = make_server(latency=0.02)
+    try:
+        env = cli_env(server)
+        run(server, *args(tmp_path, "t", "--test-size", "0"))
+        command = ["test", "t", "--result-dir", str(tmp_path), "--test-size", "60"]
+        proc = start_cli(command, env)
+        later = tmp_path / "t" / "checkpoints" / "batches" / "test1_batch2.json"
+        wait_for(later.exists, timeout=120)  # test batches saved: latest.json written by them
+        before = server.stats()["answered"]
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=60)
+        if stop == signal.SIGINT:
+            assert proc.returncode == 130, err
+            assert "Resume with: " in err and " main.py test t " in err
+            again = run_printed(err, env)
+        else:
+            again = run_cli(command, env)
+        duplicates = sum(n - 1 for n in server.answered_bodies.values())
+    finally:
+        server.stop()
+    assert before > 0
+    assert again.returncode == 0, again.stderr
+    assert "Recorded in" in again.stdout
+    doc = summary(tmp_path, "t")
+    assert doc["status"] == "finished" and doc["test"]["size"] == 60
+    assert duplicates <= Config().concurrency  # at most the requests on the wire at the kill
+    if stop == signal.SIGINT:
+        assert duplicates == 0  # those landed within the grace, journaled
 
 
 def test_main_test_twice_calls_only_the_first_time(tmp_path: Path) -> None:

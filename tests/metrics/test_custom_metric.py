@@ -30,6 +30,9 @@ def boom(output, reference, example):
 def text(output, reference, example):
     return "high"
 
+def leave(output, reference, example):
+    raise SystemExit(0)
+
 not_callable = 3
 """
 DATA = Dataset(("q",), ("abcd",), "test")
@@ -74,6 +77,7 @@ def test_a_user_function_that_cannot_be_had_is_named(module: Path, spec: str, me
         ("too_big", "returned 1.5, outside [0, 1]"),
         ("boom", "raised KeyError: 'no such thing'"),
         ("text", "returned 'high'; it must return a number in [0, 1]"),
+        ("leave", "raised SystemExit: 0"),  # the metric's failure, not the program's end
     ],
 )
 def test_a_bad_score_or_exception_is_named(module: Path, function: str, message: str) -> None:
