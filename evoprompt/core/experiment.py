@@ -104,6 +104,14 @@ def check_input(config: Config, metric: str | None = None) -> Task:
     return load_task(config, metric)
 
 
+def scorer_for(config: Config, metric: Metric) -> GenerateScorer | LoglikScorer:
+    """The scorer a run of ``config`` asks with (the dry run renders its requests too, so
+    their journal keys are the run's)."""
+    if config.scorer == "loglik":
+        return LoglikScorer(config.model, metric.choices())
+    return GenerateScorer(config.model, metric.hint(), config.max_tokens or metric.max_tokens)
+
+
 def learned_window(summary: Path) -> int:
     """The concurrency the limiter had reached when the experiment last saved (0: none known).
 
@@ -178,11 +186,7 @@ class Experiment:
         if shared:
             shared.join(self.client)
         fitted = self.task.metric
-        scorer = (
-            LoglikScorer(config.model, fitted.choices())
-            if config.scorer == "loglik"
-            else GenerateScorer(config.model, fitted.hint(), config.max_tokens or fitted.max_tokens)
-        )
+        scorer = scorer_for(config, fitted)
         self.evaluator = Evaluator(
             self.client,
             scorer,
