@@ -24,6 +24,9 @@ def test_a_pilot_measures_worked_answers_and_the_estimate_holds_within_25_percen
     result_dir = tmp_path / "result"
     args = [*ARITH, "--result-dir", str(result_dir)]
     with FakeLLMServer() as fake:
+        refused = run_cli([*args, "--pilot", "8"], cli_env(fake))  # paid calls: only on request
+        assert refused.returncode == 2 and "--pilot works with --dry-run only" in refused.stderr
+        assert fake.counts["requests"] == 0
         plan = run_cli([*args, "--dry-run", "--pilot", "8", "--json"], cli_env(fake))
         assert plan.returncode == 0, plan.stderr
         assert fake.counts["requests"] == 8  # the pilot's calls, and no other
