@@ -103,8 +103,7 @@ class Bill:
     def after(self, keep: Callable[[Phase], bool]) -> Bill:
         """The phases ``keep`` chooses, as a bill of their own (no initial population)."""
         lower = self.lower.after(keep) if self.lower else None
-        return Bill([p for p in self.phases if keep(p)], 0, self.prune, self.basis, self.upper,
-                    lower)  # fmt: skip
+        return replace(self, phases=[p for p in self.phases if keep(p)], initial=0, lower=lower)
 
 
 def _bare(phase: Phase) -> dict[str, Any]:
@@ -232,7 +231,7 @@ def estimate(
         n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
         finalists = seeds[:n] + [stand_in(-1 - i) for i in range(n - len(seeds))]
         phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
-    lower = estimate(config, task, floor(config, task), free) if replies.upper else None
+    lower = estimate(config, task, floor(task), free) if replies.upper else None
     return Bill(phases, initial, config.prune, replies.basis, replies.upper, lower)
 
 

@@ -53,7 +53,7 @@ def from_task(config: Config, task: Task) -> Replies:
     return Replies(cap, f"upper bound (max_tokens {cap}; --pilot N measures it)", upper=True)
 
 
-def floor(config: Config, task: Task) -> Replies:
+def floor(task: Task) -> Replies:
     """The least a scoring answer plausibly costs (what a budget refusal is judged on)."""
     return Replies(label_tokens(task.metric.choices()), "lower bound")
 
