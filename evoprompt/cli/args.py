@@ -14,7 +14,7 @@ from typing import Any
 from evoprompt.cli.hints import program
 from evoprompt.config import CHOICES, HELP, Config
 
-RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json", "trust_folder"}
+RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json", "trust_folder", "pilot"}
 
 # (title, config keys) in the order --help shows them; run-only flags are added by hand.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -135,7 +135,9 @@ def _add_key(group: argparse._ArgumentGroup, name: str, default: Any) -> None:
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(pilot: bool = True) -> argparse.ArgumentParser:
+    """The run's parser; ``pilot``: with ``--pilot`` (a fresh run's dry run only: fork and
+    sweep bill from journals and the task, so they do not take it)."""
     prog = program()
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -182,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
             )
             group.add_argument(
                 "--json", action="store_true", help="with --dry-run: one JSON object"
+            )
+        if title.startswith("budgets") and pilot:
+            group.add_argument(
+                "--pilot",
+                type=int,
+                metavar="N",
+                help="with --dry-run: make N real (paid) scoring calls, the seed prompts on the "
+                "first dev rows, and bill open answers at their mean length instead of at "
+                "max_tokens (an upper bound); nothing is saved, so the run pays them again",
             )
     return parser
 

@@ -44,7 +44,7 @@ def _source(result_dir: Path, exp_id: str) -> tuple[Path, Stored]:
 
 
 def _fork_parser() -> argparse.ArgumentParser:
-    parser = build_parser()
+    parser = build_parser(pilot=False)
     parser.prog = f"{program()} fork"
     parser.description = (
         "Start a new experiment from ID's state at the end of generation N, reusing every "

@@ -1,7 +1,8 @@
 """``--dry-run``: the plan and bill of a command that can spend (a run, a fork, a sweep, a
 test), with no call made and nothing written (see :mod:`evoprompt.core.bill` for how the
 figures are estimated). The dispatcher (:mod:`evoprompt.cli.main`) forbids building any
-backend while a dry run is on, so a command that mishandled one still could not pay."""
+backend while a dry run is on, so a command that mishandled one still could not pay; only
+``--pilot N`` lifts that, for its own N calls (:mod:`evoprompt.core.pilot`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from evoprompt.config import Config
 from evoprompt.core.bill import Bill, Phase, estimate, judge_budget
 from evoprompt.core.experiment import Task
+from evoprompt.core.pilot import Pilot
 
 HEADER = f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}"
 
@@ -25,6 +27,13 @@ def _row(phase: Phase) -> str:
 def table(bill: Bill, config: Config) -> list[str]:
     """One line per phase, then the totals, pruning's range and the budget's verdict."""
     lines = [HEADER, *(_row(phase) for phase in [*bill.phases, bill.total()])]
+    if bill.basis:
+        lines.append(f"completion tokens of scoring answers: {bill.basis}")
+    if bill.upper:
+        lines.append(
+            "an upper bound: every scoring answer priced at max_tokens; add --pilot N to "
+            "measure N real answers (N paid calls) for an estimate"
+        )
     low, high = bill.pruned_calls()
     if low != high:
         lines.append(f"with pruning: about {low}-{high} calls (scoring of generations 1+ shrinks)")
@@ -37,12 +46,13 @@ def table(bill: Bill, config: Config) -> list[str]:
     return lines
 
 
-def render(bill: Bill, config: Config) -> str:
+def render(bill: Bill, config: Config, pilot: Pilot | None) -> str:
     """A fresh run's plan: what runs, then the table."""
+    calls = f"{pilot.spent.calls} paid pilot calls made, no other" if pilot else "No call is made"
     first = (
         f"Dry run: {config.algorithm.upper()} on {config.dataset} with {config.model} "
         f"({config.backend}), population {config.population_size}, dev {config.dev_size}, "
-        f"{config.max_generations} generations. No call is made."
+        f"{config.max_generations} generations. {calls}."
     )
     return "\n".join([first, *table(bill, config)])
 
@@ -52,9 +62,13 @@ def as_json(bill: Bill, config: Config) -> dict[str, object]:
     return {**bill.to_json(), "refused": refusal, "warning": warning}
 
 
-def dry_run(config: Config, task: Task, json_out: bool) -> str:
-    bill = estimate(config, task)
-    return json.dumps(as_json(bill, config)) if json_out else render(bill, config)
+def dry_run(config: Config, task: Task, json_out: bool, pilot: Pilot | None = None) -> str:
+    """A fresh run's bill, its answers as long as ``pilot`` measured them (if one ran)."""
+    bill = estimate(config, task, pilot.replies if pilot else None)
+    if not json_out:
+        return render(bill, config, pilot)
+    doc = as_json(bill, config)
+    return json.dumps({**doc, "pilot": pilot.spent.to_json()} if pilot else doc)
 
 
 def branch_bill(
@@ -82,7 +96,8 @@ def sweep_bill(
         f"{'cell':<{width}}" + HEADER[22:],
     ]
     for cell_id, phase in totals.items():
-        note = cells[cell_id][1]
+        bill, note = cells[cell_id]
+        note = "; ".join(filter(None, [note, bill.basis]))
         lines.append(f"{cell_id:<{width}}" + _row(phase)[22:] + (f"  {note}" if note else ""))
     lines.append(f"{'total':<{width}}" + _row(whole)[22:])
     if not config.prices.get(config.model):

@@ -37,7 +37,7 @@ from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
-from evoprompt.llm.errors import FatalError
+from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
@@ -75,13 +75,37 @@ def _layers(argv: list[str]) -> tuple[Layers, dict[str, Any]]:
     return Layers(toml, env_values(), flags), options
 
 
-def _dry_run(layers: Layers, as_json: bool) -> int:
-    """The bill of a fresh run of these settings: no call, no file, no experiment chosen."""
+def _dry_run(layers: Layers, as_json: bool, pilot: int | None) -> int:
+    """The bill of a fresh run of these settings: no file, no experiment chosen, and no call
+    but the ``pilot``'s, when one is asked for."""
     from evoprompt.cli.dry_run import dry_run
 
     config = layers.resolve()
-    settle_backend(config, os.environ.get("OPENAI_API_KEY", ""))
-    print(dry_run(config, load_task(config, run_code=False), as_json))
+    api_key = os.environ.get("OPENAI_API_KEY", "")
+    settle_backend(config, api_key)
+    task = load_task(config, run_code=False)  # a dry run never imports a python: metric
+    if pilot is None:
+        print(dry_run(config, task, as_json))
+        return EXIT_OK
+    if pilot < 1:
+        raise ConfigError(f"--pilot takes a number of calls of at least 1, got {pilot}")
+    if config.scorer == "loglik":
+        raise ConfigError("--pilot measures generated answers; the loglik scorer has none")
+    from evoprompt.core.pilot import run_pilot
+
+    try:
+        measured = run_pilot(config, task, pilot, api_key)
+    except (LLMError, RetriesExhausted) as exc:
+        say(f"error: the pilot's calls failed ({exc}); no bill. Retry, or drop --pilot")
+        return EXIT_TEMPFAIL
+    spent = measured.spent
+    say(
+        f"pilot: {spent.calls} paid scoring calls made ({spent.prompt_tokens} prompt + "
+        f"{spent.completion_tokens} completion tokens, ${spent.cost_usd:.4f}), "
+        f"{measured.replies.scoring:.1f} completion tokens an answer; nothing is kept, so "
+        "the run pays for them again"
+    )
+    print(dry_run(config, task, as_json, measured))
     return EXIT_OK
 
 
@@ -116,7 +140,9 @@ def main(argv: list[str]) -> int:
     try:
         layers, options = _layers(argv)
         if options.get("dry_run"):
-            return _dry_run(layers, bool(options.get("json")))
+            return _dry_run(layers, bool(options.get("json")), options.get("pilot"))
+        if options.get("pilot") is not None:
+            raise ConfigError("--pilot works with --dry-run only: add --dry-run")
         prepared, api_key = _prepare(layers, options)  # bad input: reported, nothing created
         config = prepared.config
         if not prepared.resuming:

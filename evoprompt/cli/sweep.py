@@ -51,7 +51,7 @@ NOT_FOR_SWEEPS = ("config", "experiment_id", "yes")
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = build_parser()
+    parser = build_parser(pilot=False)
     parser.prog = f"{program()} sweep"
     parser.description = (
         "Run every cell of a sweep file (a base config and a [grid] of config keys to lists) "

@@ -3,10 +3,12 @@
 Prompt tokens come from the requests the run would actually send, rendered here and never
 sent: the scorer's request for every dev row, the operator templates filled with the seed
 prompts (later generations' prompts are assumed as long as the seeds). Tokens are counted as
-``LLMRequest.estimated_tokens`` counts them (4 characters a token). Replies are guessed: a
-label for a scoring call, about two prompts' worth (capped by ``max_tokens``) for an
-operator call. Each child is assumed new and usable on its first try, so the call count is
-what an unpruned run makes when no reply is dropped; pruning's saving is given as a range.
+``LLMRequest.estimated_tokens`` counts them (4 characters a token). Replies are priced as
+:mod:`evoprompt.core.replies` says (a label, the journal's or a pilot's mean, or for open
+answers ``max_tokens`` as an upper bound) and an operator call's, unless measured, at about
+two prompts' worth (capped by ``max_tokens``). Each child is assumed new and usable on its
+first try, so the call count is what an unpruned run makes when no reply is dropped;
+pruning's saving is given as a range.
 The held-out test phase is counted for the seeds plus ``test_top_k`` prompts (fewer when the
 best prompts are seeds).
 """
@@ -21,8 +23,9 @@ import numpy as np
 
 from evoprompt.config import Config
 from evoprompt.core.experiment import Task
+from evoprompt.core.replies import Replies, floor, from_task, rows
 from evoprompt.core.state import Individual
-from evoprompt.evaluation.scorers import CONTENT_FREE, GenerateScorer, LoglikScorer
+from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import operator_request
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
@@ -62,6 +65,9 @@ class Bill:
     phases: list[Phase]
     initial: int  # how many of ``phases`` make the initial population
     prune: bool
+    basis: str = ""  # what the scoring answers' lengths rest on (core/replies.py)
+    upper: bool = False  # those lengths are the cap: every completion figure is a bound
+    lower: Bill | None = None  # with ``upper``: the same plan at the least plausible lengths
 
     def total(self, phases: list[Phase] | None = None) -> Phase:
         chosen = self.phases if phases is None else phases
@@ -90,8 +96,15 @@ class Bill:
             **total,
             "initial_population": _bare(self.total(self.phases[: self.initial])),
             "calls_with_pruning": [low, high],
+            "basis": self.basis,
+            "upper_bound": self.upper,
             "phases": [p.to_json() for p in self.phases],
         }
+
+    def after(self, keep: Callable[[Phase], bool]) -> Bill:
+        """The phases ``keep`` chooses, as a bill of their own (no initial population)."""
+        lower = self.lower.after(keep) if self.lower else None
+        return replace(self, phases=[p for p in self.phases if keep(p)], initial=0, lower=lower)
 
 
 def _bare(phase: Phase) -> dict[str, Any]:
@@ -113,9 +126,11 @@ class _Pricer:
         self.prices = Prices(config.prices)
         self.model = config.model
 
-    def phase(self, name: str, requests: list[LLMRequest], reply_tokens: int) -> Phase:
+    def phase(self, name: str, requests: list[LLMRequest], reply_tokens: float) -> Phase:
         prompt = sum(_tokens(r) for r in requests)
-        completion = sum(min(reply_tokens, r.max_tokens) for r in requests if r.kind != "loglik")
+        completion = round(
+            sum(min(reply_tokens, r.max_tokens) for r in requests if r.kind != "loglik")
+        )
         cost = self.prices.cost(LLMResponse(usage=Usage(prompt, completion)), self.model)
         return Phase(name, len(requests), prompt, completion, cost)
 
@@ -124,43 +139,51 @@ class _Scoring:
     """The scoring requests of a phase, priced; those ``free`` says the journal holds cost
     nothing and are not counted."""
 
-    def __init__(self, config: Config, task: Task, free: Callable[[str], bool] = _never):
-        labels = task.metric.choices()
-        self.label_tokens = max((len(label) for label in labels), default=8) // 4 + 1
-        self.scorer: GenerateScorer | LoglikScorer = (
-            LoglikScorer(config.model, labels)
-            if config.scorer == "loglik"
-            else GenerateScorer(config.model, task.metric.hint())
-        )
+    def __init__(
+        self, config: Config, task: Task, replies: Replies, free: Callable[[str], bool] = _never
+    ):
+        self.reply_tokens = replies.scoring
+        self.scorer = make_scorer(config, task.metric)  # the run's requests, so the run's keys
         self.loglik = config.scorer == "loglik"
         self.pricer = _Pricer(config)
         self.free = free
 
     def rows(self, data: Sequence[str]) -> list[str]:
-        texts = list(dict.fromkeys(data))  # duplicate rows share one call
-        if self.loglik:
-            texts.append(CONTENT_FREE)  # the calibration baseline, once per prompt
-        return texts
+        """Duplicate rows share one call; loglik adds its calibration baseline per prompt."""
+        return rows(data, self.loglik)
 
     def phase(self, name: str, prompts: Sequence[str], texts: list[str]) -> Phase:
         requests = [self.scorer.request(prompt, text) for prompt in prompts for text in texts]
         paid = [r for r in requests if not self.free(r.key())]
-        return self.pricer.phase(name, paid, self.label_tokens)
+        return self.pricer.phase(name, paid, self.reply_tokens)
 
 
 def heldout_bill(
-    config: Config, task: Task, prompts: Sequence[str], free: Callable[[str], bool]
+    config: Config,
+    task: Task,
+    prompts: Sequence[str],
+    free: Callable[[str], bool],
+    replies: Replies | None = None,
 ) -> Bill:
     """The bill of a test phase of ``prompts`` on ``task``'s test rows (``main.py test``):
     the requests the journal does not answer (``free(key)``)."""
     assert task.test is not None
-    scoring = _Scoring(config, task, free)
+    replies = replies or from_task(config, task)
+    scoring = _Scoring(config, task, replies, free)
     phase = scoring.phase("test phase", prompts, scoring.rows(task.test.data.texts))
-    return Bill([phase], 0, prune=False)
+    return Bill([phase], 0, False, replies.basis, replies.upper)
 
 
-def estimate(config: Config, task: Task) -> Bill:
-    """The plan of a fresh run of ``config`` on ``task``, phase by phase."""
+def estimate(
+    config: Config,
+    task: Task,
+    replies: Replies | None = None,
+    free: Callable[[str], bool] = _never,
+) -> Bill:
+    """The plan of a run of ``config`` on ``task``, phase by phase, its answers as long as
+    ``replies`` says (default: what the task asks for), less the scoring requests ``free``
+    says a journal answers (the seeds' test rows, on a fork or a resume)."""
+    replies = replies or from_task(config, task)
     pricer = _Pricer(config)
     seeds = list(dict.fromkeys(" ".join(p.split()) for p in config.seed_prompts))
     size = config.population_size
@@ -172,10 +195,10 @@ def estimate(config: Config, task: Task) -> Bill:
 
     def operator_phase(name: str, plans: list[Any], generation: int) -> Phase:
         requests = [operator_request(templates, p, 0, config.model, temperature) for p in plans]
-        phase = pricer.phase(name, requests, 2 * (prompt_chars // 4) + 24)
+        phase = pricer.phase(name, requests, replies.operator or 2 * (prompt_chars // 4) + 24)
         return replace(phase, generation=generation)
 
-    scoring = _Scoring(config, task)
+    scoring = _Scoring(config, task, replies, free)
     dev_rows = scoring.rows(task.dev.texts)
 
     def scoring_phase(name: str, prompts: list[str], generation: int) -> Phase:
@@ -202,25 +225,26 @@ def estimate(config: Config, task: Task) -> Bill:
         children = [stand_in(generation * size + i) for i in range(len(plans))]
         phases.append(scoring_phase(f"gen {generation} scoring", children, generation))
     if task.test is not None and len(task.test.data):
-        # the finalists: the best prompt, the seeds and the top K (seeds are assumed replaced
-        # by then, unless no generation runs); never pruned, so not named "scoring"
+        # the finalists: the seeds (the baseline), the best prompt and the top K (the seeds
+        # assumed replaced by then, unless no generation runs); never pruned, so not named
+        # "scoring"
         k = min(config.test_top_k, size)
         n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
-        finalists = [stand_in(-1 - i) for i in range(n)]
+        finalists = seeds[:n] + [stand_in(-1 - i) for i in range(n - len(seeds))]
         phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
-    return Bill(phases, initial, config.prune)
+    lower = estimate(config, task, floor(task), free) if replies.upper else None
+    return Bill(phases, initial, config.prune, replies.basis, replies.upper, lower)
 
 
 def bill_after(bill: Bill, generation: int, *, test: bool = True) -> Bill:
     """The part of ``bill`` after ``generation``: what a fork of it still asks when the
     journal answers every call through ``generation``; ``test``: with the test phase."""
-    later = [
-        p
-        for p in bill.phases
-        if (p.generation is None and test)
-        or (p.generation is not None and p.generation > generation)
-    ]
-    return Bill(later, 0, bill.prune)
+    return bill.after(
+        lambda p: (
+            (p.generation is None and test)
+            or (p.generation is not None and p.generation > generation)
+        )
+    )
 
 
 def _over(phase: Phase, config: Config) -> str | None:
@@ -237,8 +261,10 @@ def _over(phase: Phase, config: Config) -> str | None:
 
 def judge_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
     """(why the run is refused, a warning): refused when the budget cannot pay even for the
-    initial population, warned when it may not pay for the whole run."""
-    initial = _over(bill.total(bill.phases[: bill.initial]), config)
+    initial population, warned when it may not pay for the whole run. An upper-bound bill
+    refuses only on its lower estimate: answers need not run to ``max_tokens``."""
+    least = bill.lower or bill
+    initial = _over(least.total(least.phases[: least.initial]), config)
     if initial:
         return (
             f"the budget cannot cover even the initial population ({initial}); raise it",
@@ -246,8 +272,9 @@ def judge_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
         )
     whole = _over(bill.total(), config)
     if whole:
+        bound = " if every answer runs to max_tokens (an upper bound)" if bill.upper else ""
         return None, (
-            f"warning: the budget may not cover the whole run ({whole}); it would stop and "
-            "save, resumable with a larger budget"
+            f"warning: the budget may not cover the whole run{bound} ({whole}); it would stop "
+            "and save, resumable with a larger budget"
         )
     return None, None

@@ -5,7 +5,8 @@ Everything here only reads: the snapshots (as fork does) and the journal through
 SQLite connection that leaves no file behind. A fork whose settings do not change the
 requests replays the source's generations after N from the journal, so only those the source
 never ran are billed; otherwise every generation after N is billed as a fresh run's would be
-(the journal still answers any request the fork happens to repeat).
+(the journal still answers any request the fork happens to repeat). Answers are priced at
+the experiment's own mean lengths once its journal holds enough (:func:`journaled`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from evoprompt.core.bill import Bill, bill_after, estimate, heldout_bill
 from evoprompt.core.branching import BranchError, completed_generation, state_at
 from evoprompt.core.experiment import Task
 from evoprompt.core.judging import finalists, given
+from evoprompt.core.replies import journaled
 
 # Settings whose change changes the requests of the generations after N (pruning asks fewer
 # rows of some children); any other change replays the source's requests exactly.
@@ -62,13 +64,14 @@ def fork_bill(
             f"{', '.join(shaping)} changed: every generation after {generation} is billed as "
             "new (the source's journal still answers any request the fork repeats)"
         )
-    bill = bill_after(estimate(config, task), through)
+    replies = journaled(source, config, task)
+    bill = bill_after(estimate(config, task, replies, free), through)
     if through >= config.max_generations and task.test is not None:
         # the fork's last generation is the source's: its finalists are known
         with contextlib.suppress(BranchError):
             state, _ = state_at(source, config.max_generations)
             chosen = finalists(state, config.seed_prompts, config.test_top_k)
-            bill = heldout_bill(config, task, chosen.texts, free)
+            bill = heldout_bill(config, task, chosen.texts, free, replies)
             notes.append("the test phase is billed for the requests the journal does not hold")
     return bill, notes
 
@@ -85,7 +88,8 @@ def retest_bill(exp_dir: Path, config: Config, task: Task, prompts: Sequence[str
     state, _ = state_at(exp_dir, completed_generation(exp_dir))
     seeds = config.seed_prompts
     chosen = given(state, prompts, seeds) if prompts else finalists(state, seeds, config.test_top_k)
-    return heldout_bill(config, task, chosen.texts, journal_answers(exp_dir))
+    free = journal_answers(exp_dir)
+    return heldout_bill(config, task, chosen.texts, free, journaled(exp_dir, config, task))
 
 
 def resume_bill(exp_dir: Path, config: Config, task: Task) -> tuple[Bill, str]:
@@ -95,7 +99,9 @@ def resume_bill(exp_dir: Path, config: Config, task: Task) -> tuple[Bill, str]:
     done = completed_generation(exp_dir)
     if _finished(exp_dir) and done >= config.max_generations:
         return Bill([], 0, config.prune), "finished"
-    return bill_after(estimate(config, task), done), f"resumes after generation {done}: at most"
+    replies = journaled(exp_dir, config, task)
+    bill = estimate(config, task, replies, journal_answers(exp_dir))
+    return bill_after(bill, done), f"resumes after generation {done}: at most"
 
 
 def _finished(exp_dir: Path) -> bool:

@@ -105,8 +105,9 @@ class LoglikScorer:
         self._baselines.pop(instruction, None)
 
 
-def make_scorer(config: Config, metric: Metric) -> Scorer:
-    """The scorer a (settled) config asks for, fitted to the metric's hint or labels."""
+def make_scorer(config: Config, metric: Metric) -> GenerateScorer | LoglikScorer:
+    """The scorer a (settled) config asks for, fitted to the metric's hint or labels (the
+    dry run renders its requests too, so their journal keys are the run's)."""
     if config.scorer == "loglik":
         return LoglikScorer(config.model, metric.choices())
     return GenerateScorer(config.model, metric.hint(), config.max_tokens or metric.max_tokens)

@@ -86,6 +86,19 @@ def calls_forbidden(why: str) -> Iterator[None]:
         _forbidden.pop()
 
 
+@contextlib.contextmanager
+def calls_lifted() -> Iterator[None]:
+    """Lift :func:`calls_forbidden` while inside: only for ``--pilot N``, whose one backend is
+    built here and used for its N calls (:mod:`evoprompt.core.pilot`); the guard is back for
+    anything else the command builds."""
+    held = _forbidden[:]
+    _forbidden.clear()
+    try:
+        yield
+    finally:
+        _forbidden[:] = held
+
+
 def _guarded(name: str, build: Build) -> Build:
     @functools.wraps(build)
     def guarded(config: Config, api_key: str) -> Backend:

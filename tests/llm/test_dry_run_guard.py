@@ -14,7 +14,13 @@ import pytest
 from evoprompt.cli import main as cli
 from evoprompt.config import Config
 from evoprompt.llm import backends
-from evoprompt.llm.backends import CallsForbidden, backend_spec, calls_forbidden, register_backend
+from evoprompt.llm.backends import (
+    CallsForbidden,
+    backend_spec,
+    calls_forbidden,
+    calls_lifted,
+    register_backend,
+)
 from evoprompt.llm.types import Backend, LLMRequest
 from evoprompt.testing.server import FakeLLMServer
 
@@ -93,4 +99,15 @@ def test_a_command_that_forgets_its_dry_run_still_cannot_pay(
     code, err = run(["spend", fake.url, "--dry"])  # argparse's abbreviation is a dry run too
     assert code == 1 and fake.counts["requests"] == 0
     assert run(["spend", fake.url]) == (0, "")  # without it, the command spends as written
+    assert fake.counts["requests"] == 1
+
+
+def test_the_pilot_lifts_the_guard_only_while_it_builds_its_backend(fake: FakeLLMServer) -> None:
+    config = endpoint(fake)
+    with calls_forbidden("a dry run"):
+        with calls_lifted():
+            ask(config)  # the pilot's own calls go out
+        assert fake.counts["requests"] == 1
+        with pytest.raises(CallsForbidden, match="during a dry run"):
+            ask(config)  # and the guard is back for anything after it
     assert fake.counts["requests"] == 1
