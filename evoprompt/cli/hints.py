@@ -48,19 +48,48 @@ def resume_command(exp_id: str, config: Config) -> str:
     return _command(config, "--experiment-id", exp_id)
 
 
+def _listed(steps: list[tuple[str, str]]) -> list[str]:
+    """``Next:`` and each step's description above its command (a trailing ``# comment``
+    would be taken as arguments by zsh), so every command can be pasted as printed."""
+    return ["Next:"] + [
+        line for text, command in steps for line in (f"  {text}:", f"    {command}")
+    ]
+
+
 def next_steps(exp_dir: Path, config: Config, tested: bool) -> list[str]:
-    """What to look at once a run has finished, each a command that works as printed (a
-    description on the line above it: zsh takes a trailing ``# comment`` as arguments)."""
+    """What to look at once a run has finished."""
     exp_id = exp_dir.name
-    lines = ["Next:", "  the HTML report: fitness plot, lineage, every prompt, the verdict:"]
-    lines.append(f"    {_command(config, 'report', exp_id)}")
+    steps = [
+        ("the HTML report: fitness plot, lineage, every prompt, the verdict",
+         _command(config, "report", exp_id)),
+    ]  # fmt: skip
     if not tested:
-        lines.append("  score the finalists on held-out rows (none were tested):")
-        lines.append(f"    {_command(config, 'test', exp_id)}")
+        steps.append(
+            ("score the finalists on held-out rows (none were tested)",
+             _command(config, "test", exp_id))
+        )  # fmt: skip
     kept = Layout(exp_dir).snapshot_files()
     if kept:
         other = "de" if config.algorithm == "ga" else "ga"
         at = ["--at-generation", str(kept[0][0]), "--algorithm", other]
-        lines.append(f"  the same start bred by {other.upper()} (a fork reuses every paid answer):")
-        lines.append(f"    {_command(config, 'fork', exp_id, *at)}")
-    return lines
+        steps.append(
+            (f"the same start bred by {other.upper()} (a fork reuses every paid answer)",
+             _command(config, "fork", exp_id, *at))
+        )  # fmt: skip
+    return _listed(steps)
+
+
+def sweep_next_steps(sweep_id: str, config: Config) -> list[str]:
+    """What to look at once a sweep has finished."""
+    return _listed(
+        [
+            ("the sweep report: the aggregate table, the score per grid point, every cell",
+             _command(config, "sweep-report", sweep_id)),
+            ("each cell's figures and verdict", _command(config, "status", sweep_id)),
+        ]
+    )  # fmt: skip
+
+
+def retest_next_steps(exp_id: str, config: Config) -> list[str]:
+    """What to look at once ``main.py test`` has recorded a verdict."""
+    return _listed([("the HTML report with this verdict", _command(config, "report", exp_id))])

@@ -22,7 +22,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.cli.hints import program
+from evoprompt.cli.hints import program, retest_next_steps
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
 from evoprompt.core.experiment import Task, load_task
@@ -193,6 +193,7 @@ def _test_locked(session: Session, prompts: list[str], next_step: str) -> int:
             if fresh
             else "Already tested (recorded earlier): no call was made."
         )
+        print("\n".join(retest_next_steps(session.exp_dir.name, session.config)))
     code = exit_code(outcome, session)
     if code != EXIT_OK:
         say(next_step)

@@ -24,7 +24,7 @@ from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused, confine_to, make_dirs
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.cli.args import build_parser, split
-from evoprompt.cli.hints import program
+from evoprompt.cli.hints import program, sweep_next_steps
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
 from evoprompt.cli.signals import SAFE, StopSignals
 from evoprompt.config import Config, ConfigError, env_values, resolve
@@ -263,6 +263,7 @@ def _run_locked(driver: Driver, grace: float) -> int:
         say(f"Interrupted by {name}; every running cell saved its progress.")
     if done == total:
         print(f"Aggregate: {driver.sweep_dir / 'aggregate.csv'}")
+        print("\n".join(sweep_next_steps(driver.sweep_id, driver.base)))
     else:
         say(f"Resume with: {driver.record.resume}")
     return code

@@ -17,6 +17,7 @@ from evoprompt.testing.answers import INPUT, chat_content, is_evolution, last
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (
     FAST_RETRY,
+    ROOT,
     cli_env,
     make_server,
     outcome,
@@ -192,6 +193,11 @@ def test_main_test_twice_calls_only_the_first_time(tmp_path: Path) -> None:
     assert "Already tested" in second.stdout and "no call" in second.stdout
     assert "Held-out test (n=20)" in status.stdout
     assert "already finished" in rerun.stderr
+    (report,) = [line.strip() for line in first.stdout.splitlines() if " report later" in line]
+    pasted = subprocess.run(
+        ["bash", "-c", report], cwd=ROOT, env=cli_env(None), capture_output=True
+    )
+    assert pasted.returncode == 0 and (tmp_path / "later" / "report.html").is_file()
 
 
 def test_extension_tests_the_new_finalists_and_keeps_the_history(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,16 @@ import pandas as pd
 import pytest
 
 from evoprompt.testing.server import FakeLLMServer
-from tests.conftest import cli_env, make_server, outcome, run_cli, start_cli, summary, wait_for
+from tests.conftest import (
+    ROOT,
+    cli_env,
+    make_server,
+    outcome,
+    run_cli,
+    start_cli,
+    summary,
+    wait_for,
+)
 from tests.e2e.conftest import inspect
 
 SETTINGS = "population_size = 4\ndev_size = 16\nmax_generations = 2\nbatch_size = 4\n"
@@ -74,6 +84,7 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "peak": peak,
         "cells": cells(folder / "result", "ref"),
         "stderr": ran.stderr,
+        "stdout": ran.stdout,
     }
 
 
@@ -275,3 +286,15 @@ def test_status_of_a_sweep_shows_its_cells_progress_and_resume(
     resume = status.out.splitlines()[-1]
     assert resume.startswith("Resume with: ") and resume.split(": ", 1)[1] in done["stderr"]
     assert "If it stops, resume with: " in done["stderr"]
+
+
+def test_a_finished_sweep_names_its_next_commands_and_they_work(done: dict[str, Any]) -> None:
+    block = done["stdout"][done["stdout"].index("\nNext:\n") :].splitlines()[2:]
+    commands = [line.strip() for line in block if line.startswith("    ")]
+    assert [c.split()[2] for c in commands] == ["sweep-report", "status"]
+    for command in commands:
+        pasted = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=cli_env(None), capture_output=True, text=True
+        )
+        assert pasted.returncode == 0, (command, pasted.stderr)
+    assert (done["root"] / "ref" / "sweep_report.html").is_file()
