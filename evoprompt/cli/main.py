@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "sweep": ("evoprompt.cli.sweep", False),
     "sweep-report": ("evoprompt.cli.sweep_report", False),
     "test": ("evoprompt.cli.retest", False),
+    "track": ("evoprompt.cli.track", False),
 }
 SUBCOMMANDS = tuple(COMMANDS)
 

@@ -42,6 +42,7 @@ from evoprompt.sweep.state import (
     read_record,
     save_record,
 )
+from evoprompt.tracking.worker import open_tracker
 
 EXIT_BUG = 1
 NOT_FOR_SWEEPS = ("config", "experiment_id", "yes")
@@ -183,6 +184,10 @@ def _run_locked(driver: Driver, grace: float) -> int:
         f"{driver.engine} engine; results in {driver.sweep_dir}"
     )
     parallel = int(driver.options.get("max_parallel") or 0) or total
+    base = driver.base
+    tracker = open_tracker(base.track, base.track_uri, driver.sweep_dir, say, sweep=True)
+    if tracker is not None:
+        tracker.poke()  # the parent run, before the cells' runs name it
     if driver.engine == "ray":
         from evoprompt.sweep.ray_engine import run_ray
 
@@ -197,6 +202,8 @@ def _run_locked(driver: Driver, grace: float) -> int:
     else:
         ends, reason = asyncio.run(_drive_local(driver, parallel, grace))
     write_aggregate(driver.record, driver.sweep_dir)
+    if tracker is not None:
+        tracker.close()  # the aggregate as the parent run's metrics
     done = sum(c.status == "finished" for c in driver.record.cells)
     code = EXIT_OK if done == total else _exit_code(ends, reason)
     say(f"Sweep {driver.sweep_id}: {done}/{total} cells finished.")

@@ -37,6 +37,8 @@ SHARED_KEYS = (
     "max_calls",
     "max_tokens_total",
     "max_cost",
+    "track",  # one tracker: the sweep's parent run and its cells' runs
+    "track_uri",
 )
 _SLUG = re.compile(r"[^A-Za-z0-9.+-]+")
 _MAX_SLUG = 40
