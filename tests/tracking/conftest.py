@@ -26,9 +26,8 @@ NO_MLFLOW = "MLflow is not installed (pip install 'evoprompt[test]' brings the f
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in item.path.parents and "mlflow" in item.keywords:
-            if not HAS_MLFLOW:
-                item.add_marker(pytest.mark.skip(reason=NO_MLFLOW))
+        if here in item.path.parents and "mlflow" in item.keywords and not HAS_MLFLOW:
+            item.add_marker(pytest.mark.skip(reason=NO_MLFLOW))
 
 
 def free_port() -> int:
@@ -94,9 +93,8 @@ def runs_of(uri: str, exp_id: str) -> list[Any]:
     """Every run (any experiment) tagged with this evoprompt experiment id."""
     mlflow = client(uri)
     experiments = [e.experiment_id for e in mlflow.search_experiments()]
-    return list(
-        mlflow.search_runs(experiments, filter_string=f"tags.`evoprompt.experiment_id` = '{exp_id}'")
-    )
+    tagged = f"tags.`evoprompt.experiment_id` = '{exp_id}'"
+    return list(mlflow.search_runs(experiments, filter_string=tagged))
 
 
 def history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

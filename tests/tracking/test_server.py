@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,16 @@ def test_a_tracked_run_logs_what_its_summary_says(
     assert json.loads(Path(logged).read_text()) == doc
 
 
+def kill_at(proc: subprocess.Popen[str], moment: float) -> bool:
+    """SIGKILL ``proc`` at ``moment`` (monotonic); False if it finished first."""
+    wait_for(lambda: proc.poll() is not None or time.monotonic() > moment, timeout=60)
+    if proc.poll() is not None:
+        return False
+    proc.kill()
+    proc.wait()
+    return True
+
+
 def test_kill9_at_random_moments_then_resume_is_one_run_with_each_step_once(
     tmp_path: Path, mlflow_server: MlflowServer
 ) -> None:
@@ -113,13 +124,8 @@ def test_kill9_at_random_moments_then_resume_is_one_run_with_each_step_once(
         proc.kill()
         proc.wait()
         for _ in range(5):
-            proc = start_cli(args, env)
-            deadline = time.monotonic() + chooser.uniform(1.0, 15.0)
-            wait_for(lambda: proc.poll() is not None or time.monotonic() > deadline, 60)
-            if proc.poll() is not None:
+            if not kill_at(start_cli(args, env), time.monotonic() + chooser.uniform(1.0, 15.0)):
                 break
-            proc.kill()
-            proc.wait()
             kills += 1
         final = run_cli(args, env, timeout=300)
     finally:
