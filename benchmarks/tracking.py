@@ -44,8 +44,10 @@ def main(pairs: int) -> None:
     med = statistics.median
     for name, runs in (("with --track mlflow", on), ("without", off)):
         scoring = ", ".join(f"{s:.2f}" for s, _ in runs)
-        print(f"{name:>20}: scoring s {scoring} (median {med(s for s, _ in runs):.2f}); "
-              f"wall median {med(w for _, w in runs):.1f} s")
+        print(
+            f"{name:>20}: scoring s {scoring} (median {med(s for s, _ in runs):.2f}); "
+            f"wall median {med(w for _, w in runs):.1f} s"
+        )
     change = med(s for s, _ in on) / med(s for s, _ in off) - 1
     print(f"scoring time with tracking: {change:+.1%} (median of {pairs} alternated pairs)")
 

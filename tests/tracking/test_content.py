@@ -39,7 +39,8 @@ def test_generation_rows_keep_their_new_figures_and_read_old_ones(tmp_path: Path
 
 def test_params_carry_no_credentials_and_no_lineage(tmp_path: Path) -> None:
     config = Config(
-        base_url="https://user:pw-1x9@llm.example/v1", track_uri="https://bob:tok-7q2@mlflow.example"
+        base_url="https://user:pw-1x9@llm.example/v1",
+        track_uri="https://bob:tok-7q2@mlflow.example",
     )
     stored = {**config.to_dict(), "parent": "src", "forked_at": 1, "changed": {}}
     (tmp_path / "config.json").write_text(json.dumps(stored))
