@@ -1,7 +1,7 @@
 """Does ``--track mlflow`` slow scoring? Alternated runs with and without it, same settings,
 against the fake endpoint; scoring time = the generations' summed ``duration_s`` (breeding and
 scoring, where tracking must not intrude), wall = the whole process (tracking's final sync
-included). ``python benchmarks/tracking.py [PAIRS]`` (needs mlflow installed)."""
+included). ``python benchmarks/tracking.py PAIRS GENERATIONS`` (needs mlflow installed)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ sys.path.insert(0, str(ROOT))
 
 from evoprompt.testing.server import FakeLLMServer, Faults  # noqa: E402
 
-ARGS = ["--population-size", "8", "--max-generations", "4", "--dev-size", "64", "--seed", "7"]
-ARGS += ["--test-size", "0", "--no-prune"]
+ARGS = ["--population-size", "8", "--dev-size", "64", "--seed", "7", "--test-size", "0"]
+ARGS += ["--no-prune"]
 
 
-def one(result_dir: Path, exp_id: str, url: str, track: bool) -> tuple[float, float]:
+def one(
+    result_dir: Path, exp_id: str, url: str, track: bool, generations: int
+) -> tuple[float, float]:
     env = {"OPENAI_API_KEY": "x", "OPENAI_BASE_URL": url, "PATH": "/usr/bin:/bin"}
     args = [sys.executable, str(ROOT / "main.py"), *ARGS, "--result-dir", str(result_dir)]
-    args += ["--experiment-id", exp_id] + (["--track", "mlflow"] if track else [])
+    args += ["--experiment-id", exp_id, "--max-generations", str(generations)]
+    args += ["--track", "mlflow"] if track else []
     started = time.monotonic()
     subprocess.run(args, env=env, check=True, capture_output=True)
     wall = time.monotonic() - started
@@ -33,14 +36,15 @@ def one(result_dir: Path, exp_id: str, url: str, track: bool) -> tuple[float, fl
     return sum(g["duration_s"] for g in doc["generations"]), wall
 
 
-def main(pairs: int) -> None:
+def main(pairs: int, generations: int) -> None:
     on: list[tuple[float, float]] = []
     off: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp, FakeLLMServer(faults=Faults(latency=0.02)) as fake:
         for i in range(pairs):
             for track in (True, False) if i % 2 == 0 else (False, True):
                 runs = on if track else off
-                runs.append(one(Path(tmp), f"{'on' if track else 'off'}{i}", fake.url, track))
+                name = f"{'on' if track else 'off'}{i}"
+                runs.append(one(Path(tmp), name, fake.url, track, generations))
     med = statistics.median
     for name, runs in (("with --track mlflow", on), ("without", off)):
         scoring = ", ".join(f"{s:.2f}" for s, _ in runs)
@@ -53,4 +57,4 @@ def main(pairs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    main(*(int(a) for a in sys.argv[1:3]))
