@@ -54,7 +54,10 @@ def main(argv: list[str]) -> int:
 
     where = target(os.environ.get(URI_ENV, ""), folder)
     sink = None
+    run = os.getppid()
     while (requests := _requests()) is not None:
+        if os.getppid() != run:  # the run was killed: its next run syncs (and waits for none)
+            break
         final = "final" in requests
         try:
             if sink is None:
