@@ -33,10 +33,11 @@ class Tracker:
     """Syncs ``folder`` (an experiment, or a sweep with ``sweep=True``) to ``where``."""
 
     def __init__(
-        self, folder: Path, where: Target, say: Callable[[str], None], *, sweep: bool = False
+        self, folder: Path, configured: str, say: Callable[[str], None], *, sweep: bool = False
     ):
         self.folder = folder
-        self.where = where
+        self.configured = configured  # the agent derives the same target from it
+        self.where: Target = target(configured, folder)
         self.say = say
         self.sweep = sweep
         self.error: str | None = None  # why the last sync failed (None: it did not)
@@ -83,7 +84,7 @@ class Tracker:
     def _start(self) -> None:
         root = str(Path(evoprompt.__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, URI_ENV: self.where.uri, "PYTHONPATH": path}
+        env = {**os.environ, URI_ENV: self.configured, "PYTHONPATH": path}
         command = [sys.executable, "-m", "evoprompt.tracking.agent", str(self.folder)]
         self._proc = subprocess.Popen(
             command + (["--sweep"] if self.sweep else []),
@@ -121,4 +122,4 @@ def open_tracker(
     """The tracker a config asks for (``track``), or None."""
     if track != "mlflow":
         return None
-    return Tracker(folder, target(track_uri, folder), say, sweep=sweep)
+    return Tracker(folder, track_uri, say, sweep=sweep)

@@ -42,6 +42,9 @@ def test_a_fork_is_a_new_run_and_a_rollback_marks_what_it_moved_aside(tmp_path: 
         assert rolled.returncode == 0, rolled.stderr
         resumed = run_cli(run_args(tmp_path, "src"), env, timeout=300)
         assert resumed.returncode == 0, resumed.stderr
+    # The default store keeps its artifacts beside it, and tracking.json names it as such.
+    assert json.loads((tmp_path / "src" / "tracking.json").read_text())["uri"] == ""
+    assert (tmp_path / "mlartifacts" / "default").is_dir()
     (fork,) = runs_of(uri, "f1")
     assert fork.info.run_id != first.info.run_id
     assert fork.data.tags["evoprompt.parent"] == "src"
