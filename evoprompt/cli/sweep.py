@@ -113,6 +113,8 @@ class Driver:
         self.api_key = os.environ.get("OPENAI_API_KEY", "")
         env = env_values()
         self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)
+        if self.base.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
+            raise SweepError("--track mlflow needs MLflow: pip install 'evoprompt[mlflow]'")
         notice = settle_backend(self.base, self.api_key)
         self.root = Path(self.base.result_dir)
         self.sweep_id = _sweep_id(
