@@ -28,6 +28,8 @@ STATE = "state.pkl"
 BATCHES = "batches"
 ROLLED_BACK = "rolled_back"
 ROLLBACK_MANIFEST = "rollback.json"
+TRACKING = "tracking.json"  # the experiment's (or sweep's) run in an experiment tracker
+TRACKING_LOCK = ".tracking.lock"  # held while one process logs the folder to the tracker
 STAGING = ".staging"  # under the result folder: forks being built (never an experiment)
 
 # Experiment ids name a folder and appear in printed commands: no spaces, quotes, slashes or
@@ -94,6 +96,10 @@ class Layout:
     @property
     def summary(self) -> Path:
         return self.exp_dir / SUMMARY
+
+    @property
+    def tracking(self) -> Path:
+        return self.exp_dir / TRACKING
 
     @property
     def endpoint(self) -> Path:
@@ -231,6 +237,10 @@ class SweepLayout:
     @property
     def report(self) -> Path:
         return self.sweep_dir / SWEEP_REPORT
+
+    @property
+    def tracking(self) -> Path:
+        return self.sweep_dir / TRACKING
 
     def cell(self, cell_id: str) -> Path:
         return self.sweep_dir / cell_id

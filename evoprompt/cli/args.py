@@ -72,7 +72,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("max_calls", "max_tokens_total", "max_cost", "prices", "prune"),
     ),
     ("checkpoints and resume", ("checkpoint", "batch_size", "cleanup_every", "keep_last_n")),
-    ("output", ("result_dir",)),
+    ("output", ("result_dir", "track", "track_uri")),
 )
 
 EPILOG = """\
@@ -81,6 +81,7 @@ subcommands (each has --help):
   test ID [--test-dataset PATH] [--prompt TEXT ...]   held-out test of finalists or prompts
   fork ID --at-generation N | rollback ID --to-generation N   branch or rewind an experiment
   sweep FILE.toml | sweep-report SWEEP_ID       many seeds and configs in one command
+  track ID                                      log an experiment (or sweep) to MLflow, again
 
 environment variables:
   OPENAI_API_KEY                 the endpoint's key; only ever held in memory
@@ -93,6 +94,7 @@ environment variables:
   EVOPROMPT_PROGRESS_S           off a terminal, seconds between progress lines (default 10)
   EVOPROMPT_KEY_FILE             the key that signs result folders
                                  (~/.local/state/evoprompt/folder.key)
+  MLFLOW_TRACKING_URI            tracking server of --track mlflow (same as --track-uri)
 
 exit codes:
   0    finished

@@ -21,14 +21,7 @@ from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, make_dirs, w
 from evoprompt.cli.folders import InspectError, experiment_dir, num, result_dir_of, table_text
 from evoprompt.cli.hints import program
 from evoprompt.cli.status import cmd_status
-from evoprompt.report.experiment import (
-    Snapshot,
-    api_stats,
-    details,
-    is_experiment,
-    snapshot,
-    when,
-)
+from evoprompt.report.experiment import Snapshot, is_experiment, snapshot, when
 from evoprompt.report.lineage import lineage_of
 from evoprompt.report.sweeps import list_rows, sweep_view
 from evoprompt.report.verify import check_files
@@ -103,19 +96,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from evoprompt.report.plot import INSTALL_HINT, fitness_png, matplotlib_available
+    from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
 
     exp_dir = experiment_dir(args)
     if not matplotlib_available():
         raise InspectError(f"report needs matplotlib: {INSTALL_HINT}")
-    from evoprompt.report.content import build
+    from evoprompt.report.content import report_parts
 
-    snap = snapshot(exp_dir)
-    det = details(snap)
-    stats, source = api_stats(snap)
-    data = build(snap, det, stats, source)
-    rows = [g.to_json() for g in det.generations]
-    png = fitness_png(rows, title=snap.id) if data.has_plot else None
+    data, png = report_parts(exp_dir)
     suffix = ".md" if args.format == "md" else ".html"
     output = Path(args.output) if args.output else exp_dir / f"report{suffix}"
     try:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, bool, bool]] = {
     "sweep": ("evoprompt.cli.sweep", False, True),
     "sweep-report": ("evoprompt.cli.sweep_report", False, False),
     "test": ("evoprompt.cli.retest", False, True),
+    "track": ("evoprompt.cli.track", False, False),
 }
 SUBCOMMANDS = tuple(COMMANDS)
 DRY_RUN = "--dry-run"

@@ -232,6 +232,9 @@ def _run_locked(session: Session) -> int:
     if session.is_finished(state):
         say(f"Experiment {exp_dir.name} is already finished (--max-generations extends it).")
         _print_summary(exp_dir, config)
+        tracker = session.experiment.tracker if session.experiment else None
+        if tracker is not None:  # a run killed in its final sync: what it missed goes now
+            tracker.close()
         return EXIT_OK
     if resume is not None:
         for note in resume.notes:

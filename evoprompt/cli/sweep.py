@@ -44,6 +44,7 @@ from evoprompt.sweep.state import (
     read_record,
     save_record,
 )
+from evoprompt.tracking.worker import open_tracker
 
 EXIT_BUG = 1
 FLUSH_S = 1.0  # sweep.json and aggregate.csv are rewritten at most once a second while running
@@ -115,6 +116,8 @@ class Driver:
         self.api_key = os.environ.get("OPENAI_API_KEY", "")
         env = env_values()
         self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)
+        if self.base.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
+            raise SweepError("--track mlflow needs MLflow: pip install 'evoprompt[mlflow]'")
         notice = settle_backend(self.base, self.api_key)
         self.root = confine_to(Path(self.base.result_dir))
         self.sweep_id = _sweep_id(
@@ -234,6 +237,10 @@ def _run_locked(driver: Driver, grace: float) -> int:
     # Said now, not only at a clean stop: a kill -9 leaves it on screen.
     say(f"If it stops, resume with: {driver.record.resume}")
     parallel = int(driver.options.get("max_parallel") or 0) or total
+    base = driver.base
+    tracker = open_tracker(base.track, base.track_uri, driver.sweep_dir, say, sweep=True)
+    if tracker is not None:
+        tracker.poke()  # the parent run, before the cells' runs name it
     if driver.engine == "ray":
         from evoprompt.sweep.ray_engine import run_ray
 
@@ -255,6 +262,8 @@ def _run_locked(driver: Driver, grace: float) -> int:
             f"warning: the summary.json of {unreadable} cannot be read: named in the "
             "'unreadable' column of aggregate.csv and left out of its figures"
         )
+    if tracker is not None:
+        tracker.close()  # the aggregate as the parent run's metrics
     done = sum(c.status == "finished" for c in driver.record.cells)
     code = EXIT_OK if done == total else _exit_code(ends, reason)
     say(f"Sweep {driver.sweep_id}: {done}/{total} cells finished.")

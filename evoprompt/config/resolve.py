@@ -122,6 +122,11 @@ def validate(config: Config) -> Config:
         urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
     except ValueError as exc:
         raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
+    if config.track_uri and "://" not in config.track_uri and config.track_uri != "databricks":
+        raise ConfigError(
+            "config key 'track_uri' must be a tracking URI such as http://HOST:5000 or "
+            f"sqlite:///PATH/mlflow.db, got {split_userinfo(config.track_uri)[0]!r}"
+        )
     if not is_safe_id(config.name):
         raise ConfigError(
             f"config key 'name' must be letters, digits, '.', '_' or '-', and not start with "

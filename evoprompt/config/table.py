@@ -99,10 +99,17 @@ class Config:
     checkpoint: bool = True
     cleanup_every: int = 3
     keep_last_n: int = 10
+    # experiment tracking (evoprompt.tracking)
+    track: str = "none"
+    track_uri: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as stored in config.json: credentials in the base URL are left out."""
-        return {**asdict(self), "base_url": split_userinfo(self.base_url)[0]}
+        """The settings as stored in config.json: credentials in URLs are left out."""
+        return {
+            **asdict(self),
+            "base_url": split_userinfo(self.base_url)[0],
+            "track_uri": split_userinfo(self.track_uri)[0],
+        }
 
 
 def split_userinfo(url: str) -> tuple[str, str]:
@@ -157,6 +164,7 @@ CHOICES: dict[str, Collection[str]] = {
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
     "http_client": _Registered(_transport_names),
+    "track": ("none", "mlflow"),
 }
 POSITIVE = {
     "dev_size",
@@ -243,9 +251,14 @@ HELP: dict[str, str] = {
     "checkpoint": "write checkpoints and the journal (flag: --no-checkpoint)",
     "cleanup_every": "prune old history and batch files every N generations",
     "keep_last_n": "history and batch files kept by the pruning",
+    "track": "also log the run to an experiment tracker: mlflow (pip install 'evoprompt[mlflow]'); "
+    "never slows or stops the run",
+    "track_uri": "tracking server or store (default: $MLFLOW_TRACKING_URI, else "
+    "sqlite:///<result-dir>/mlflow.db)",
 }
 
 ENV_KEYS = {
     "OPENAI_BASE_URL": "base_url",
     "EVOPROMPT_RESULT_DIR": "result_dir",
+    "MLFLOW_TRACKING_URI": "track_uri",
 }

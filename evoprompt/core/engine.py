@@ -42,6 +42,7 @@ from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evaluation.prune import prunable
+from evoprompt.evolution.diversity import diversity
 from evoprompt.evolution.operators import Breeder
 from evoprompt.strategies.bars import AnyOf, Hurdle
 from evoprompt.strategies.base import Offspring, Strategy
@@ -363,6 +364,8 @@ class Engine:
         best = state.best()
         assert best is not None
         fitness = [ind.fitness for ind in population]
+        born = [ind for ind in state.scored.values() if ind.generation == generation]
+        paid = self.evaluator.client.journal.totals()
         row = GenerationRow(
             generation=generation,
             best_fitness=best.fitness,
@@ -370,6 +373,11 @@ class Engine:
             best_prompt=best.text,
             evaluated=evaluated,
             duration_s=round(time.monotonic() - started, 3),
+            diversity=diversity([ind.text for ind in population]),
+            calls=int(paid["calls"]),
+            tokens=int(paid["tokens"]),
+            cost_usd=round(paid["cost"], 6),
+            pruned_share=round(sum(ind.pruned for ind in born) / len(born), 6) if born else 0.0,
         )
         state.generations.append(row)
         await self.recorder.generation_done(generation)

@@ -6,6 +6,8 @@ the loop never knows which backend, display or file layout it is talking to.
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.metrics.custom import Custom
 from evoprompt.strategies.registry import make_strategy
+from evoprompt.tracking.worker import open_tracker
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def check_input(config: Config, metric: str | None = None) -> Task:
     missing = backend.missing()
     if missing is not None:
         raise ConfigError(missing)
+    if config.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
+        raise ConfigError("--track mlflow needs MLflow: pip install 'evoprompt[mlflow]'")
     load_templates(config.templates, completion=backend.completion_mode)
     return load_task(config, metric)
 
@@ -218,6 +223,7 @@ class Experiment:
             temperature=backend.evolve_temperature_for(config),
         )
         self.engine: Engine | None = None
+        self.tracker = open_tracker(config.track, config.track_uri, exp_dir, self.display.line)
 
     def write_config(self) -> None:
         write_config(self.exp_dir, self.config.to_dict())
@@ -230,6 +236,7 @@ class Experiment:
             stats=self.api_stats,
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
+            on_saved=self.tracker.poke if self.tracker else lambda: None,
         )
         test, evaluator = self.task.test, self.test_evaluator
         tester = (
@@ -266,3 +273,5 @@ class Experiment:
         self.display.close()  # first: whatever happens next, no bar is left open to print into
         await self.client.aclose()
         self.journal.close()
+        if self.tracker is not None:  # the final sync, after the stop is saved
+            await asyncio.to_thread(self.tracker.close)

@@ -61,6 +61,7 @@ class Recorder:
         stats: Stats,
         cleanup_every: int,
         keep_last_n: int,
+        on_saved: Callable[[], None] = lambda: None,
     ):
         self.store = store
         self.state = state
@@ -68,6 +69,7 @@ class Recorder:
         self.stats = stats  # api_stats, read from the journal
         self.cleanup_every = cleanup_every
         self.keep_last_n = keep_last_n
+        self.on_saved = on_saved  # after each results write (the tracker syncs from those)
         self.cursor = Cursor(state.generation + 1, 0)
         self._wall_before = earlier_wall_s(store.read_cursor()[0], state)
         self._started = time.monotonic()
@@ -150,16 +152,20 @@ class Recorder:
         write_results(self.exp_dir, self.state, "running", stats, _wall(position))
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)
+        self.on_saved()
 
     def _save_tested(self, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, history=False)
         write_results(self.exp_dir, self.state, "running", stats, _wall(position))
+        self.on_saved()
 
     def _save_stop(self, position: Position, stats: dict[str, Any]) -> Summary:
         """Record why the run stopped (finished, interrupted, error) in latest and summary."""
         self.store.save_cursor(position)
         stage = Stage(str(position.metadata["stage"]))
-        return write_results(self.exp_dir, self.state, stage.status, stats, _wall(position))
+        summary = write_results(self.exp_dir, self.state, stage.status, stats, _wall(position))
+        self.on_saved()
+        return summary
 
     async def _io_call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
@@ -232,3 +233,17 @@ def build(
         scored=scored,
         test=None if det.test is None else held_out(det.test, metric),
     )
+
+
+def report_parts(exp_dir: Path) -> tuple[ReportData, bytes | None]:
+    """What a report of ``exp_dir`` shows and its fitness plot (PNG; None before a generation
+    is done): the ``report`` command and the tracker render it. Needs matplotlib."""
+    from evoprompt.report.experiment import api_stats, details, snapshot
+    from evoprompt.report.plot import fitness_png
+
+    snap = snapshot(exp_dir)
+    det = details(snap)
+    stats, source = api_stats(snap)
+    data = build(snap, det, stats, source)
+    rows = [g.to_json() for g in det.generations]
+    return data, fitness_png(rows, title=snap.id) if data.has_plot else None

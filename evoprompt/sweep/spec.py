@@ -38,6 +38,8 @@ SHARED_KEYS = (
     "max_calls",
     "max_tokens_total",
     "max_cost",
+    "track",  # one tracker: the sweep's parent run and its cells' runs
+    "track_uri",
 )
 # The most cells a sweep may have: each is a whole experiment, and the grid is expanded (and
 # every cell's config checked) before the first call. Split a larger sweep into several files.

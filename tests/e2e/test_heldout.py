@@ -96,7 +96,10 @@ def test_test_rows_are_disjoint_from_dev_and_scores_match_the_endpoint(tmp_path:
     assert "\ntest (n=60): best " in done.stdout
     assert "majority-class baseline" in done.stdout and "gap" in done.stdout
     header = (tmp_path / "split" / "generations.csv").read_text().splitlines()[0]
-    assert header == "generation,best_fitness,mean_fitness,best_prompt,evaluated,duration_s"
+    assert header == (
+        "generation,best_fitness,mean_fitness,best_prompt,evaluated,duration_s,"
+        "diversity,calls,tokens,cost_usd,pruned_share"
+    )
     batches = sorted(p.name for p in (tmp_path / "split" / "checkpoints" / "batches").iterdir())
     assert [b for b in batches if b.startswith("test")] == [
         f"test1_batch{i}.json" for i in range(8)

@@ -187,9 +187,11 @@ def test_finished_rerun_makes_no_calls_and_extension_continues(
         assert longer.returncode == 0, longer.stderr
     doc = summary(tmp_path, "victim")
     assert len(doc["generations"]) == 5
-    assert doc["generations"][:4] == [
-        {**g, "duration_s": doc["generations"][i]["duration_s"]}
-        for i, g in enumerate(reference["summary"]["generations"])
+    # What a run paid and pruned, like its wall time, depends on timing, not on the outcome.
+    volatile = ("duration_s", "calls", "tokens", "cost_usd", "pruned_share")
+    assert [{k: v for k, v in g.items() if k not in volatile} for g in doc["generations"][:4]] == [
+        {k: v for k, v in g.items() if k not in volatile}
+        for g in reference["summary"]["generations"]
     ]
 
 

@@ -4,15 +4,30 @@ recovery.log lines."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
 from evoprompt.checkpoint.schema.heldout import TestReport
 
+T = TypeVar("T", int, float)
+
+
+def _figure(doc: JsonDict, key: str, cast: type[T]) -> T | None:
+    """An optional figure; absent, null or an empty CSV cell (NaN) is None."""
+    value = opt(doc, key, NUMBER, "a number")
+    return None if value is None or value != value else cast(value)
+
 
 @dataclass(frozen=True)
 class GenerationRow:
-    """One generation's figures: a row of generations.csv and of ``summary.generations``."""
+    """One generation's figures: a row of generations.csv and of ``summary.generations``.
+
+    The figures after ``duration_s`` are taken when the generation ends and saved with it, so
+    whatever reads them later (the MLflow tracking, a resumed run) sees that moment: the
+    population's ``diversity`` (mean pairwise word-set distance), the journal's ``calls``,
+    ``tokens`` and ``cost_usd`` paid so far, and the share of the generation's new prompts
+    that pruning stopped early. None in rows saved by versions that did not record them.
+    """
 
     generation: int
     best_fitness: float
@@ -20,6 +35,11 @@ class GenerationRow:
     best_prompt: str
     evaluated: int
     duration_s: float
+    diversity: float | None = None
+    calls: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    pruned_share: float | None = None
 
     COLUMNS = (
         "generation",
@@ -28,6 +48,11 @@ class GenerationRow:
         "best_prompt",
         "evaluated",
         "duration_s",
+        "diversity",
+        "calls",
+        "tokens",
+        "cost_usd",
+        "pruned_share",
     )
 
     def to_json(self) -> JsonDict:
@@ -43,6 +68,11 @@ class GenerationRow:
             best_prompt=str(get(doc, "best_prompt", str, "a string")),
             evaluated=int(get(doc, "evaluated", NUMBER, "a number")),
             duration_s=float(get(doc, "duration_s", NUMBER, "a number")),
+            diversity=_figure(doc, "diversity", float),
+            calls=_figure(doc, "calls", int),
+            tokens=_figure(doc, "tokens", int),
+            cost_usd=_figure(doc, "cost_usd", float),
+            pruned_share=_figure(doc, "pruned_share", float),
         )
 
 
