@@ -11,7 +11,7 @@ LLM layer's business, so this package depends on nothing above it. Each row carr
 checksum (sha256) of its key and answer, checked on every read: a garbled or carelessly edited
 row, or one with no checksum, is moved to ``rejected`` and the call asked again, never used.
 The checksum guards against corruption, not forgery: whoever can write the folder can
-recompute it (see the README, "Trusting a result folder"). A request is recorded in
+recompute it (see docs/security.md). A request is recorded in
 ``pending`` before it goes out and cleared when its outcome is recorded, so calls a crash caught
 on the wire (billed, their answers lost) are counted as ``lost_in_flight`` instead of vanishing.
 """

@@ -176,7 +176,7 @@ def build_parser(pilot: bool = True) -> argparse.ArgumentParser:
                 "--trust-folder",
                 action="store_true",
                 help="use the settings of an unsigned result folder (edited, copied, older) "
-                "that can run code, send the key elsewhere or spend more (see README)",
+                "that can run code, send the key elsewhere or spend more (see docs/security.md)",
             )
         if title.startswith("budgets"):
             group.add_argument(

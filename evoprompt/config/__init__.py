@@ -2,7 +2,7 @@
 
 Every key can be set in a TOML file and overridden by the flag ``--key-with-dashes``; the table
 (:mod:`evoprompt.config.table`) is the single source for both, so the CLI, the TOML loader and
-the README never drift; :mod:`evoprompt.config.resolve` layers and validates the sources.
+the docs never drift; :mod:`evoprompt.config.resolve` layers and validates the sources.
 """
 
 from evoprompt.config.resolve import (

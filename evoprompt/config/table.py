@@ -1,6 +1,6 @@
 """The config table: every key with its type, default, bounds, choices and help text.
 
-One flat dataclass is the single source for the TOML loader, the flags and the README, so
+One flat dataclass is the single source for the TOML loader, the flags and the docs, so
 they never drift. Registry-backed choices (strategies, backends) are read lazily.
 """
 

@@ -2,7 +2,7 @@
 consistent copy of the journal, and the checkpoint that makes a resume go on from there.
 
 The state at generation N is the ``state_gen<N>.pkl`` snapshot the recorder kept (see the
-README's "Fork and rollback" for why snapshots rather than a replay from the seed).
+docs/fork-and-rollback.md for why snapshots rather than a replay from the seed).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each checkpoint JSON must pass its own checksum and have the fields the loader r
 state.pkl must pass its header checksum and load through the allow-list unpickler (a tampered
 pickle is refused before anything in it runs, and reported); journal.sqlite must pass
 ``PRAGMA integrity_check`` on a read-only connection, and every answer row its own checksum
-(which tells corruption and careless edits, not forgery: see the README); and every answer the
+(which tells corruption and careless edits, not forgery: see docs/security.md); and every answer the
 batch files record must still be in the journal (rows deleted are counted).
 """
 

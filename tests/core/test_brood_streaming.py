@@ -52,6 +52,6 @@ def test_children_are_scored_while_their_siblings_are_still_being_bred(
     assert outcome(spread) == outcome(together) == outcome(full)
     # Children were pruned, so the identity covers pruning. Where the brood arrives together:
     # with replies spread, a fast runner may score a GA child in full before the siblings
-    # that raise its bar exist (README, "Pruning": its price while the brood arrives).
+    # that raise its bar exist (docs/pruning.md: its price while the brood arrives).
     pruned = Layout(tmp_path / "together").population.read_text().count('"pruned": true')
     assert pruned > 0, "the realistic endpoint's weaker children are pruned"

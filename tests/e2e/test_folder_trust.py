@@ -1,5 +1,5 @@
 """A result folder is data: its config.json alone never runs code, sends the key elsewhere or
-counts cost, and its journal's gaps and edits are reported (README, "Trusting a result folder").
+counts cost, and its journal's gaps and edits are reported (docs/security.md).
 
 The attacker here can write the folder: a planted ``python:`` metric (whose module would write a
 marker file on import), a base URL pointing at another listener, a stripped signature, journal
