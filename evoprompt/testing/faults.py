@@ -30,6 +30,7 @@ class Faults:
     ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
     echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
     serial: bool = False  # serve one request at a time, the others wait (llama.cpp's server)
+    hold: bool = False  # answer no completion request until cleared (a test's fixed moment)
     refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
     refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
     no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
