@@ -13,6 +13,7 @@ from typing import Any
 
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.journal import Journal
+from evoprompt.checkpoint.journal_rows import PROBED
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import SchemaError, Summary
 from evoprompt.checkpoint.store import CheckpointStore
@@ -148,7 +149,10 @@ class Experiment:
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
-            transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))
+            journal = self.journal
+            transport.use_endpoint(
+                EndpointMemory(where, config.base_url, config.model, lambda: journal.bump(PROBED))
+            )
         self.client = LLMClient(
             transport,
             self.journal,

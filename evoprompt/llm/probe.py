@@ -146,13 +146,29 @@ def public_url(url: str) -> str:
 
 
 class EndpointMemory:
-    """The probed mode of one endpoint + model, in ``endpoint.json`` (None: in memory only)."""
+    """The probed mode of one endpoint + model, in ``endpoint.json`` (None: in memory only).
 
-    def __init__(self, path: Path | None, base_url: str, model: str):
+    ``on_request`` is told of each probe request sent: no call's answer bills them, so the
+    journal counts them apart (``api_stats.requests`` is every request the server saw).
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        base_url: str,
+        model: str,
+        on_request: Callable[[], None] | None = None,
+    ):
         self.path = path
         self.base_url = public_url(base_url)
         self.model = model
+        self.on_request = on_request
         self._mode: str | None = None
+
+    def sent(self) -> None:
+        """A probe request goes out."""
+        if self.on_request is not None:
+            self.on_request()
 
     def recall(self) -> str | None:
         """The saved mode for this endpoint and model (another one's is probed anew)."""

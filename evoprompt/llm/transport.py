@@ -52,6 +52,9 @@ class Transport(Protocol):
         """POST ``payload`` as JSON to base URL + ``path``; raise TimedOut or TransientError
         when no answer came back."""
 
+    async def get(self, path: str) -> Reply:
+        """GET base URL + ``path`` (a cheap request: the model list), failing as ``post``."""
+
     async def aclose(self) -> None: ...
 
 
@@ -179,15 +182,18 @@ class AiohttpTransport:
         return url
 
     async def post(self, path: str, payload: dict[str, Any]) -> Reply:
-        aiohttp = self._aiohttp
         session = self._session or self._open()
+        return await self._send(
+            session.post(self._url(path), json=payload, allow_redirects=False, **self._extra)
+        )
+
+    async def get(self, path: str) -> Reply:
+        session = self._session or self._open()
+        return await self._send(session.get(self._url(path), allow_redirects=False, **self._extra))
+
+    async def _send(self, request: Any) -> Reply:
+        aiohttp = self._aiohttp
         try:
-            request = session.post(
-                self._url(path),
-                json=payload,
-                allow_redirects=False,
-                **self._extra,
-            )
             async with request as r:
                 return Reply(r.status, r.headers, await r.read())
         except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
@@ -237,11 +243,17 @@ class HttpxTransport:
         self._busy = [0] * shards
 
     async def post(self, path: str, payload: dict[str, Any]) -> Reply:
+        return await self._send("POST", path, payload)
+
+    async def get(self, path: str) -> Reply:
+        return await self._send("GET", path, None)
+
+    async def _send(self, method: str, path: str, payload: dict[str, Any] | None) -> Reply:
         httpx = self._httpx
         shard = self._busy.index(min(self._busy))
         self._busy[shard] += 1
         try:
-            r = await self._clients[shard].post(path, json=payload)
+            r = await self._clients[shard].request(method, path, json=payload)
         except httpx.TimeoutException:
             raise _timed_out(self._timeout) from None
         except httpx.InvalidURL as exc:

@@ -75,8 +75,11 @@ def test_stats_arithmetic(journal: Journal) -> None:
     journal.record_failure("e", "m", "HTTP 401", attempts=1)
     journal.bump("cache_hits")
     journal.bump("cache_hits", 4)
+    journal.bump("resent_requests", 2)
+    journal.bump("probe_requests", 3)
     assert journal.stats() == {
         "calls": 5,
+        "requests": 1 + 2 + 3 + 3 + 1 + 2 + 3,  # attempts, re-sends, probe requests
         "succeeded": 3,
         "failed": 2,
         "retried": (0 + 1 + 2) + (2 + 0),  # attempts beyond the first
@@ -89,6 +92,8 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "completion_tokens": 6,
         "cost_usd": 1.75,
         "lost_in_flight": 0,
+        "resent_requests": 2,
+        "outage_probes": 0,
     }
     assert journal.totals() == {"calls": 3, "tokens": 66, "cost": 1.75}
 
