@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 
 from evoprompt.config import Config
-from evoprompt.core.bill import Bill, estimate, judge_budget
+from evoprompt.core.bill import Bill, estimate, judge_budget, loglik_per_label
 from evoprompt.core.experiment import Task
+
+PER_LABEL = (
+    "loglik on an endpoint: one request per label, as llama.cpp's server (echo_single) takes; "
+    "a server that takes a list of prompts (echo_batch) or chat_top asks one per row"
+)
 
 
 def render(bill: Bill, config: Config) -> str:
@@ -26,6 +31,8 @@ def render(bill: Bill, config: Config) -> str:
     low, high = bill.pruned_calls()
     if config.prune:
         lines.append(f"with pruning: about {low}-{high} calls (scoring of generations 1+ shrinks)")
+    if loglik_per_label(config):
+        lines.append(PER_LABEL)
     if not config.prices.get(config.model):
         lines.append(f"no price for {config.model} in prices: cost shown as 0")
     refusal, warning = judge_budget(bill, config)
@@ -38,5 +45,13 @@ def dry_run(config: Config, task: Task, as_json: bool) -> str:
     bill = estimate(config, task)
     if as_json:
         refusal, warning = judge_budget(bill, config)
-        return json.dumps({**bill.to_json(), "refused": refusal, "warning": warning})
+        per_label = loglik_per_label(config)
+        return json.dumps(
+            {
+                **bill.to_json(),
+                "loglik_per_label": per_label,
+                "refused": refusal,
+                "warning": warning,
+            }
+        )
     return render(bill, config)

@@ -33,7 +33,7 @@ from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.client import Budget, LLMClient, Prices
 from evoprompt.llm.limiter import AdaptiveLimiter
-from evoprompt.llm.probe import EndpointMemory, Probing
+from evoprompt.llm.probe import HOW, EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.strategies.registry import make_strategy
@@ -149,9 +149,15 @@ class Experiment:
         self.journal = Journal(Layout(exp_dir).journal if config.checkpoint else None)
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
-            journal = self.journal
+            journal, say = self.journal, self.display.line
             transport.use_endpoint(
-                EndpointMemory(where, config.base_url, config.model, lambda: journal.bump(PROBED))
+                EndpointMemory(
+                    where,
+                    config.base_url,
+                    config.model,
+                    on_request=lambda: journal.bump(PROBED),
+                    on_probed=lambda mode: say(f"scoring by loglik: {mode} ({HOW[mode]})"),
+                )
             )
         self.client = LLMClient(
             transport,
