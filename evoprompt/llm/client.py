@@ -29,6 +29,7 @@ from evoprompt.llm.errors import (
 )
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.outage import OutageGate, OutageTooLong, ProbeListener
+from evoprompt.llm.patience import QUEUE_WAIT, queue_wait
 from evoprompt.llm.retry import RetryListener, RetryPolicy
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Pinging, Splitting, Usage
 
@@ -286,9 +287,13 @@ class LLMClient:
             await self.outage.passed()
         kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
         for resend in range(CONGESTION_RESENDS + 1):
-            async with self.limiter.slot(request.estimated_tokens()) as window:
+            async with self.limiter.slot(request.estimated_tokens(), kind) as window:
                 await self._commits.sent(key)
                 mark = self.limiter.clock.start()
+                # the most that may queue with it: the window, or more where it was cut
+                ahead = max(self.limiter.limit, self.limiter.in_flight) - 1
+                wait = queue_wait(self.limiter.pace(kind), ahead)
+                queued = QUEUE_WAIT.set(wait) if wait else None
                 try:
                     response = await self.backend.complete(request)
                 except SendInParts:
@@ -306,7 +311,10 @@ class LLMClient:
                         self.journal.bump(RESENT)  # not an attempt of the call: counted here
                         continue  # timed out in the server's queue: shrink, send again
                     raise
-                self.limiter.succeeded(self.limiter.clock.latency(mark), kind)
+                finally:
+                    if queued is not None:
+                        QUEUE_WAIT.reset(queued)
+                self.limiter.succeeded(self.limiter.clock.latency(mark), kind, mark)
             self._reached = True
             return response
         raise AssertionError("unreachable")  # the loop returns or raises

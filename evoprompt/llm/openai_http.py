@@ -24,6 +24,7 @@ from evoprompt.llm.errors import (
     SendInParts,
     TransientError,
 )
+from evoprompt.llm.patience import timeout_for
 from evoprompt.llm.probe import (
     CHAT_TOP,
     ECHO_SINGLE,
@@ -140,6 +141,7 @@ class OpenAIBackend:
             headers["Authorization"] = basic_auth(unquote(user), unquote(password))
         base_url = base_url.rstrip("/")
         target = Target(base_url, headers, timeout, concurrency, env_proxy(base_url))
+        self._timeout = timeout
         self._transport = TRANSPORTS[http_client](target)
         self._memory = EndpointMemory(None, base_url, "")
         self._probing = asyncio.Lock()
@@ -238,7 +240,7 @@ class OpenAIBackend:
         return LLMResponse(logprobs=tuple(scores), usage=usage, model=body.get("model", ""))
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = await self._transport.post(path, payload)
+        response = await self._transport.post(path, payload, timeout_for(self._timeout))
         if response.status >= 300:
             raise self._shapes.failed(path, payload, classify(response))
         self._shapes.answered(path, payload)

@@ -93,3 +93,28 @@ def test_kill_9_mid_scoring_re_sends_only_what_was_on_the_wire(tmp_path: Path) -
     ]
     assert received_then_asked == [], f"{len(received_then_asked)}: {received_then_asked[:3]}"
     assert twice, "no kill caught a request on the wire"
+
+
+def test_a_serial_server_slower_than_the_timeout_is_waited_for_never_sent_twice(
+    tmp_path: Path,
+) -> None:
+    """Ten requests queued at a server that serves one at a time take longer than the timeout
+    (10 x 0.2 s against 1 s): the client learns the server's pace for each kind of request
+    from its first answer and waits for the queue rather than abandon a request the server
+    will still compute and send it again; every request the server saw is in api_stats."""
+    server = make_server(serial=True, refuse_lists=True, latency=0.2)
+    try:
+        done = run_cli(
+            args(tmp_path, "--timeout", "1", "--population-size", "2", "--max-generations", "1"),
+            cli_env(server),
+            timeout=300,
+        )
+        counts = server.stats()
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    stats = summary(tmp_path, "ll")["api_stats"]
+    assert counts.get("resent_in_flight", 0) == 0
+    assert stats["requests"] == counts["seen"]
+    assert stats["resent_requests"] == 0 and stats["retried"] == 0
+    assert stats["concurrency"]["limit"] == 1  # one slot, learned
