@@ -114,7 +114,7 @@ class LLMClient:
         """Whether the journal holds a usable answer to ``request`` (it would cost nothing)."""
         if self._journaled(request.key(), request) is not None:
             return True
-        parts = self._split(request) if self._split is not None else ()
+        parts = self._parts(request)
         return bool(parts) and all(self._journaled(p.key(), p) is not None for p in parts)
 
     def _journaled(self, key: str, request: LLMRequest) -> LLMResponse | None:
@@ -142,6 +142,9 @@ class LLMClient:
         if cached is not None:
             self.journal.bump("cache_hits")
             return cached
+        parts = self._parts(request)
+        if parts:  # each part is a call of its own: journaled, budgeted, shared
+            return await self._call_parts(parts)
         if self._stopping:
             raise StopRequested("the run is stopping")
         why = self.budget.exceeded(self.journal.totals(), len(self._in_flight))
@@ -162,16 +165,18 @@ class LLMClient:
         finally:
             del self._in_flight[key]
 
+    def _parts(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """The calls ``request`` is sent as, one per label (see :class:`Splitting`); ()."""
+        if request.kind != "loglik" or self._split is None:
+            return ()
+        return self._split(request)
+
     async def _pay(self, request: LLMRequest, key: str) -> LLMResponse:
-        """Send ``request`` (in parts where the backend says so) and journal its answer."""
-        parts = self._split(request) if self._split is not None else ()
-        if parts:
-            return await self._call_parts(parts)
+        """Send ``request`` and journal its answer."""
         try:
             response, attempts, fallback = await self._send_riding_outages(request, key)
         except SendInParts:  # learned only now, by the endpoint's probe in this attempt
-            assert self._split is not None
-            return await self._call_parts(self._split(request))
+            return await self._call_parts(self._parts(request))
         cost = self.prices.cost(response, request.model if not fallback else self.fallback_model)
         usage = response.usage
         await self._commits.put(
@@ -232,15 +237,18 @@ class LLMClient:
                 if answer is not None:
                     return answer, spent + 1, False
 
-    async def _probe(self, request: LLMRequest, key: str) -> LLMResponse:
+    async def _probe(self, request: LLMRequest, key: str) -> LLMResponse | None:
         """One outage probe, and only one on the wire: a cheap request (the model list) while
         the endpoint is away, then this call's own request once that is answered (a server
-        whose model list answers may still fail completions: the outage goes on then)."""
+        whose model list answers may still fail completions: the outage goes on then). None:
+        the endpoint is back, but the call goes out in parts (sent again, as the others)."""
         if self._ping is not None:
             self.journal.bump(PINGS)
             await self._ping()
         try:
             return await self._attempt(request, key, probe=True)
+        except SendInParts:
+            return None
         except LLMError:
             self.journal.bump(RESENT)  # a request no attempt of the call counts
             raise

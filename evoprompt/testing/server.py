@@ -45,6 +45,26 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+class _Turns:
+    """A lock taken in the order it was asked for, as llama.cpp's server queues requests (a
+    plain lock lets a late request overtake one that has waited for seconds)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket, self._next = self._next, self._next + 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+
 class FakeLLMServer:
     """The endpoint on a free (or given) port; ``seed`` drives the random fault rolls."""
 
@@ -60,7 +80,7 @@ class FakeLLMServer:
         self.answers = Answers(builtin_truth() if truth is None else truth)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._serial = threading.Lock()  # held while answering, under the ``serial`` fault
+        self._serial = _Turns()  # held while answering, under the ``serial`` fault
         self.counts: Counter[str] = Counter()
         self.answered_bodies: Counter[str] = Counter()
         self.answered_at: list[tuple[float, str]] = []  # (time.monotonic(), kind) per answer
