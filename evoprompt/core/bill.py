@@ -28,7 +28,7 @@ from evoprompt.evaluation.scorers import CONTENT_FREE, GenerateScorer, LoglikSco
 from evoprompt.evolution.operators import operator_request
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Prices
+from evoprompt.llm.budget import Prices
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 from evoprompt.strategies.paraphrase import paraphrase
 from evoprompt.strategies.registry import make_strategy

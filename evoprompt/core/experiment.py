@@ -31,7 +31,8 @@ from evoprompt.evaluation.scorers import GenerateScorer, LoglikScorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Budget, LLMClient, Prices
+from evoprompt.llm.budget import Budget, Prices
+from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.probe import HOW, EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from evoprompt.config import Config
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Budget, LLMClient
+from evoprompt.llm.budget import Budget
+from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Pinging, Splitting
 

@@ -6,18 +6,20 @@ concurrency slot only while it is on the wire (not while it waits to retry); the
 journaled before the caller sees it. Each attempt is marked in the journal as sent before it
 goes out (``lost_in_flight`` after a crash). Once the endpoint has answered in this run, a call
 whose retries run out pauses every call while :class:`~evoprompt.llm.outage.OutageGate` probes
-the endpoint, up to ``max_outage`` seconds, instead of ending the run.
+the endpoint (cheaply, one probe at a time), up to ``max_outage`` seconds, instead of ending the
+run. A call the backend sends as several requests (a log-likelihood per label on an
+``echo_single`` endpoint) is a call per request, each journaled as it arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from evoprompt.checkpoint.group import GroupCommit
 from evoprompt.checkpoint.journal import Answer, BadRow, Journal
 from evoprompt.checkpoint.journal_rows import PINGS, RESENT
+from evoprompt.llm.budget import Budget, Prices
 from evoprompt.llm.errors import (
     BudgetExceeded,
     LLMError,
@@ -36,44 +38,6 @@ from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Pinging, Split
 CONGESTION_RESENDS = 3  # timeouts per attempt taken as a queue before one counts as a failure
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Spending limits; 0 means unlimited."""
-
-    max_calls: int = 0
-    max_tokens: int = 0
-    max_cost: float = 0.0
-
-    def exceeded(self, totals: dict[str, float], reserved_calls: int) -> str | None:
-        if self.max_calls and totals["calls"] + reserved_calls >= self.max_calls:
-            return f"call budget reached ({self.max_calls} calls; raise --max-calls to go on)"
-        if self.max_tokens and totals["tokens"] >= self.max_tokens:
-            return (
-                f"token budget reached ({int(totals['tokens'])} of {self.max_tokens}; "
-                "raise --max-tokens-total to go on)"
-            )
-        if self.max_cost and totals["cost"] >= self.max_cost:
-            return (
-                f"cost budget reached (${totals['cost']:.4f} of ${self.max_cost}; "
-                "raise --max-cost to go on)"
-            )
-        return None
-
-
-@dataclass
-class Prices:
-    """USD per million tokens, per model."""
-
-    table: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def cost(self, response: LLMResponse, model: str) -> float:
-        price = self.table.get(model) or self.table.get(response.model) or {}
-        return (
-            response.usage.prompt_tokens * price.get("prompt", 0.0)
-            + response.usage.completion_tokens * price.get("completion", 0.0)
-        ) / 1e6
-
-
 class LLMClient:
     def __init__(
         self,
@@ -82,7 +46,7 @@ class LLMClient:
         *,
         policy: RetryPolicy,
         limiter: AdaptiveLimiter,
-        budget: Budget = Budget(),
+        budget: Budget | None = None,
         prices: Prices | None = None,
         fallback_model: str = "",
         on_retry: RetryListener | None = None,
@@ -95,7 +59,7 @@ class LLMClient:
         self._commits = GroupCommit(journal)  # durable answers, one transaction per loop turn
         self.policy = policy
         self.limiter = limiter
-        self.budget = budget
+        self.budget = budget or Budget()
         self.prices = prices or Prices()
         self.fallback_model = fallback_model
         self.on_retry: RetryListener | None = on_retry
