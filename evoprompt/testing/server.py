@@ -5,8 +5,10 @@ against it are reproducible); this module serves those answers over HTTP, inject
 counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
 HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
 reply without tags, operator replies deaf to the sampling seed or echoing the parent), missing
-features are imitated (one request at a time, prompt lists or echo refused, no chat logprobs)
-and every request is counted, including the tokens billed for answered ones.
+features are imitated (one request at a time in arrival order, prompt lists or echo refused,
+no chat logprobs), ``hold`` answers nothing until cleared (a fixed moment to kill a client at),
+``GET /models`` answers (503 while down) and every request is counted, including the tokens
+billed for answered ones and the re-sends of a body still being served.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
 """
@@ -37,32 +39,12 @@ from .answers import (
     text_choices,
     unit,
 )
-from .faults import Faults, Reply, error_reply
+from .faults import Faults, Reply, Turns, error_reply
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
-
-
-class _Turns:
-    """A lock taken in the order it was asked for, as llama.cpp's server queues requests (a
-    plain lock lets a late request overtake one that has waited for seconds)."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._next = 0
-        self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._changed:
-            ticket, self._next = self._next, self._next + 1
-            self._changed.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._changed:
-            self._serving += 1
-            self._changed.notify_all()
 
 
 class FakeLLMServer:
@@ -80,7 +62,7 @@ class FakeLLMServer:
         self.answers = Answers(builtin_truth() if truth is None else truth)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._serial = _Turns()  # held while answering, under the ``serial`` fault
+        self._serial = Turns()  # held while answering, under the ``serial`` fault
         self.counts: Counter[str] = Counter()
         self.answered_bodies: Counter[str] = Counter()
         self.answered_at: list[tuple[float, str]] = []  # (time.monotonic(), kind) per answer
