@@ -67,6 +67,8 @@ _COLUMNS = (
     "key, model, response, prompt_tokens, completion_tokens, cost, attempts, fallback, created,"
     " checksum"
 )
+
+
 class Answer(NamedTuple):
     """One answer row as the caller gives it (``write`` adds the time and the checksum)."""
 
@@ -296,5 +298,3 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
-
-

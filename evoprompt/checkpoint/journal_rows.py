@@ -34,6 +34,11 @@ def row_problem(key: str, payload: object, checksum: object) -> str | None:
 
 
 REJECTED = "children_rejected"  # counter: operator replies the child quality gate refused
+# Requests no call's attempts count: a timed-out request sent again into a congested server's
+# queue, an outage probe with a call's own request that failed, the log-likelihood probe's.
+RESENT = "resent_requests"
+PROBED = "probe_requests"
+PINGS = "outage_probes"  # counter: the cheap requests (GET /models) that probed an outage
 
 
 def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
@@ -54,8 +59,12 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         pending = 0
     lost = counters.get(LOST, 0) + pending
     retried_calls = ok_retried + failed_retried
+    extra = counters.get(RESENT, 0) + counters.get(PROBED, 0)
     return {
         "calls": ok + failed + lost,
+        # every completion request sent: each call's attempts, those lost on the wire, and the
+        # requests no attempt counts (re-sends into a queue, probes)
+        "requests": ok + retries_ok + failed + retries_failed + lost + extra,
         "succeeded": ok,
         "failed": failed,
         "retried": retries_ok + retries_failed,
@@ -69,6 +78,8 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         "completion_tokens": completion,
         "cost_usd": round(cost, 6),
         LOST: lost,
+        RESENT: counters.get(RESENT, 0),
+        PINGS: counters.get(PINGS, 0),
     }
 
 

@@ -10,11 +10,16 @@ import json
 from collections.abc import Sequence
 
 from evoprompt.config import Config
-from evoprompt.core.bill import Bill, Phase, estimate, judge_budget
+from evoprompt.core.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
 from evoprompt.core.experiment import Task
 from evoprompt.core.pilot import Pilot
 
 HEADER = f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}"
+
+PER_LABEL = (
+    "loglik on an endpoint: one request per label, as llama.cpp's server (echo_single) takes; "
+    "a server that takes a list of prompts (echo_batch) or chat_top asks one per row"
+)
 
 
 def _row(phase: Phase) -> str:
@@ -37,6 +42,8 @@ def table(bill: Bill, config: Config) -> list[str]:
     low, high = bill.pruned_calls()
     if low != high:
         lines.append(f"with pruning: about {low}-{high} calls (scoring of generations 1+ shrinks)")
+    if loglik_per_label(config):
+        lines.append(PER_LABEL)
     if not config.prices.get(config.model):
         lines.append(f"no price for {config.model} in prices: cost shown as 0")
     if bill.initial:
@@ -59,7 +66,8 @@ def render(bill: Bill, config: Config, pilot: Pilot | None) -> str:
 
 def as_json(bill: Bill, config: Config) -> dict[str, object]:
     refusal, warning = judge_budget(bill, config) if bill.initial else (None, None)
-    return {**bill.to_json(), "refused": refusal, "warning": warning}
+    doc = {**bill.to_json(), "loglik_per_label": loglik_per_label(config)}
+    return {**doc, "refused": refusal, "warning": warning}
 
 
 def dry_run(config: Config, task: Task, json_out: bool, pilot: Pilot | None = None) -> str:

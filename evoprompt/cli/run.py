@@ -38,6 +38,7 @@ from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
+from evoprompt.report.experiment import loglik_mode
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
@@ -242,12 +243,12 @@ def _run_locked(session: Session) -> int:
         used = resume.source or "no checkpoint (starting from the seed)"
         say(
             f"Resuming {exp_dir.name} from {used}: generation {resume.generation}, "
-            f"batch {resume.batch_idx}."
+            f"batch {resume.batch_idx}; {scoring(config, exp_dir)}."
         )
     else:
         say(
             f"Experiment {exp_dir.name}: {config.algorithm.upper()} on {config.dataset} with "
-            f"{config.model} ({config.backend}); results in {exp_dir}"
+            f"{config.model} ({config.backend}), {scoring(config, exp_dir)}; results in {exp_dir}"
         )
     next_step = (
         f"Resume with: {resume_command(exp_dir.name, config)}"
@@ -261,6 +262,15 @@ def _run_locked(session: Session) -> int:
     elif outcome.kind != "population":  # a resume would get the same answers: the line says
         say(next_step)  # what to do instead
     return code
+
+
+def scoring(config: Config, exp_dir: Path) -> str:
+    """How the run scores, as its header says it: the scorer, and for log-likelihoods on an
+    endpoint the way it is asked (probed at the first call, then kept in endpoint.json)."""
+    if config.scorer != "loglik" or config.backend != "openai":
+        return f"scored by {config.scorer}"
+    mode = loglik_mode(exp_dir)
+    return f"scored by loglik ({mode or 'the endpoint probed at the first call'})"
 
 
 def exit_code(outcome: Outcome, session: Session) -> int:

@@ -10,7 +10,9 @@ two prompts' worth (capped by ``max_tokens``). Each child is assumed new and usa
 first try, so the call count is what an unpruned run makes when no reply is dropped;
 pruning's saving is given as a range.
 The held-out test phase is counted for the seeds plus ``test_top_k`` prompts (fewer when the
-best prompts are seeds).
+best prompts are seeds). A log-likelihood call to an endpoint is billed as one request per
+label, what an ``echo_single`` server (llama.cpp) takes and the most any mode takes; the
+content-free calibration row is one more call per prompt.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import operator_request
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Prices
+from evoprompt.llm.budget import Prices
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 from evoprompt.strategies.paraphrase import paraphrase
 from evoprompt.strategies.registry import make_strategy
@@ -121,12 +123,28 @@ def _tokens(request: LLMRequest) -> int:
     return request.estimated_tokens() - request.max_tokens
 
 
+def loglik_per_label(config: Config) -> bool:
+    """Whether the bill counts a log-likelihood call as a request per label: on an endpoint,
+    whose mode only the first call probes (the embedded model scores all labels at once)."""
+    return config.scorer == "loglik" and config.backend == "openai"
+
+
+def per_label(request: LLMRequest) -> list[LLMRequest]:
+    """The requests a call is sent as by an ``echo_single`` endpoint (one label each)."""
+    if request.kind != "loglik":
+        return [request]
+    return [replace(request, continuations=(c,)) for c in request.continuations]
+
+
 class _Pricer:
     def __init__(self, config: Config):
         self.prices = Prices(config.prices)
         self.model = config.model
+        self.per_label = loglik_per_label(config)
 
     def phase(self, name: str, requests: list[LLMRequest], reply_tokens: float) -> Phase:
+        if self.per_label:
+            requests = [r for whole in requests for r in per_label(whole)]
         prompt = sum(_tokens(r) for r in requests)
         completion = round(
             sum(min(reply_tokens, r.max_tokens) for r in requests if r.kind != "loglik")

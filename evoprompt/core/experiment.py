@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.journal import Journal
+from evoprompt.checkpoint.journal_rows import PROBED
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
@@ -33,9 +34,10 @@ from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Budget, LLMClient, Prices
+from evoprompt.llm.budget import Budget, Prices
+from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
-from evoprompt.llm.probe import EndpointMemory, Probing
+from evoprompt.llm.probe import HOW, EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.metrics.custom import Custom
@@ -164,7 +166,16 @@ class Experiment:
         )
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
-            transport.use_endpoint(EndpointMemory(where, config.base_url, config.model))
+            journal, say = self.journal, self.display.line
+            transport.use_endpoint(
+                EndpointMemory(
+                    where,
+                    config.base_url,
+                    config.model,
+                    on_request=lambda: journal.bump(PROBED),
+                    on_probed=lambda mode: say(f"scoring by loglik: {mode} ({HOW[mode]})"),
+                )
+            )
         self.client = LLMClient(
             transport,
             self.journal,

@@ -20,7 +20,8 @@ from evoprompt.core.experiment import Task
 from evoprompt.core.replies import Replies, rows
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.llm.backends import backend_spec, calls_lifted
-from evoprompt.llm.client import LLMClient, Prices
+from evoprompt.llm.budget import Prices
+from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest, LLMResponse

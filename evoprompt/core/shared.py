@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 
 from evoprompt.config import Config
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.client import Budget, LLMClient
+from evoprompt.llm.budget import Budget
+from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
-from evoprompt.llm.types import Backend, LLMRequest, LLMResponse
+from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Pinging, Splitting
 
 Endpoint = tuple[str, str]  # (backend name, base URL)
 
@@ -49,6 +50,14 @@ class _Borrowed:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         return await self._backend.complete(request)
+
+    def parts(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        backend = self._backend
+        return backend.parts(request) if isinstance(backend, Splitting) else ()
+
+    async def ping(self) -> None:
+        if isinstance(self._backend, Pinging):
+            await self._backend.ping()
 
     async def aclose(self) -> None:
         return None

@@ -62,3 +62,8 @@ class BudgetExceeded(Draining):
 
 class StopRequested(Draining):
     """The user asked the run to stop (Ctrl+C, SIGTERM)."""
+
+
+class SendInParts(Exception):
+    """The endpoint answers this call one part (one label) per request: the client sends each
+    part as a call of its own, journaled as it arrives, instead of the whole."""

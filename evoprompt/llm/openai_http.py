@@ -12,6 +12,7 @@ import email.utils
 import json
 import time
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 from evoprompt.config import split_userinfo
@@ -20,8 +21,10 @@ from evoprompt.llm.errors import (
     LLMError,
     QuotaExhausted,
     RateLimited,
+    SendInParts,
     TransientError,
 )
+from evoprompt.llm.patience import timeout_for
 from evoprompt.llm.probe import (
     CHAT_TOP,
     ECHO_SINGLE,
@@ -138,11 +141,11 @@ class OpenAIBackend:
             headers["Authorization"] = basic_auth(unquote(user), unquote(password))
         base_url = base_url.rstrip("/")
         target = Target(base_url, headers, timeout, concurrency, env_proxy(base_url))
+        self._timeout = timeout
         self._transport = TRANSPORTS[http_client](target)
         self._memory = EndpointMemory(None, base_url, "")
         self._probing = asyncio.Lock()
         self._shapes = ShapeWatch()
-        self._parts: dict[str, tuple[float, Usage]] = {}  # echo_single answers of unfinished calls
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         if request.kind == "chat":
@@ -173,6 +176,16 @@ class OpenAIBackend:
             return _text_response(body, request, chat=False)
         return await self._loglik(request)
 
+    def parts(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """A log-likelihood call to an ``echo_single`` endpoint, as one call per label: each
+        request's answer is then journaled as it arrives, so a crash loses only those on the
+        wire (held here until the last label came back, a kill lost them all)."""
+        if request.kind != "loglik" or len(request.continuations) < 2:
+            return ()
+        if self._memory.recall() != ECHO_SINGLE:
+            return ()
+        return tuple(replace(request, continuations=(c,)) for c in request.continuations)
+
     def use_endpoint(self, memory: EndpointMemory) -> None:
         """Where the probed log-likelihood mode is kept (a resume finds it there)."""
         self._memory = memory
@@ -183,9 +196,13 @@ class OpenAIBackend:
             async with self._probing:  # one probe, however many calls arrive at once
                 mode = self._memory.recall()
                 if mode is None:
-                    mode = await probe(self._post, model)
+                    mode = await probe(self._probe_post, model)
                     self._memory.remember(mode)
         return mode
+
+    async def _probe_post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._memory.sent()  # counted where the probe's outcome is kept: no call bills it
+        return await self._post(path, payload)
 
     async def _loglik(self, request: LLMRequest) -> LLMResponse:
         """Score continuations the way the endpoint offers (see :mod:`evoprompt.llm.probe`)."""
@@ -196,27 +213,14 @@ class OpenAIBackend:
                 body = await self._post("/chat/completions", chat_payload(request.model, prompt))
                 scores = chat_top_scores(body, continuations)
                 usage = _usage(body)
-            elif mode == ECHO_SINGLE:
-                scores, usage = [], Usage()
-                for c in continuations:  # one prompt per request: the server refuses lists
-                    # A retry of this call must not pay again for the continuations answered
-                    # before one failed: they wait here until the whole call is answered.
-                    part = self._parts.get(prompt + c)
-                    if part is None:
-                        body = await self._post(
-                            "/completions", echo_payload(request.model, prompt + c)
-                        )
-                        start, end = len(prompt), len(prompt + c)
-                        part = echo_score(_choices(body)[0], start, end), _usage(body)
-                        self._parts[prompt + c] = part
-                    scores.append(part[0])
-                    usage = Usage(
-                        usage.prompt_tokens + part[1].prompt_tokens,
-                        usage.completion_tokens + part[1].completion_tokens,
-                    )
-                for c in continuations:
-                    self._parts.pop(prompt + c, None)
-                body = {"model": request.model}
+            elif mode == ECHO_SINGLE:  # one prompt per request: the server refuses lists
+                if len(continuations) != 1:
+                    raise SendInParts(mode)  # see parts(): each label is journaled on its own
+                body = await self._post(
+                    "/completions", echo_payload(request.model, prompt + continuations[0])
+                )
+                end = len(prompt + continuations[0])
+                scores, usage = [echo_score(_choices(body)[0], len(prompt), end)], _usage(body)
             else:
                 full = [prompt + c for c in continuations]
                 body = await self._post("/completions", echo_payload(request.model, full))
@@ -236,7 +240,7 @@ class OpenAIBackend:
         return LLMResponse(logprobs=tuple(scores), usage=usage, model=body.get("model", ""))
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = await self._transport.post(path, payload)
+        response = await self._transport.post(path, payload, timeout_for(self._timeout))
         if response.status >= 300:
             raise self._shapes.failed(path, payload, classify(response))
         self._shapes.answered(path, payload)
@@ -248,6 +252,13 @@ class OpenAIBackend:
         if not isinstance(body, dict):
             raise TransientError("HTTP 200 body is not a JSON object")
         return body
+
+    async def ping(self) -> None:
+        """The cheapest request that says the server is back: its model list. Any answer but
+        a 5xx, 408 or 429 (a 404 included: no such route, but a server) means it is."""
+        response = await self._transport.get("/models")
+        if response.status >= 500 or response.status in (408, 429):
+            raise classify(response)
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -140,6 +140,13 @@ async def probe(post: Post, model: str) -> str:
     )
 
 
+HOW = {
+    ECHO_BATCH: "echoed logprobs, a list of prompts per request",
+    ECHO_SINGLE: "echoed logprobs, one request per label",
+    CHAT_TOP: "the first answer token's top_logprobs",
+}
+
+
 def public_url(url: str) -> str:
     """``url`` without credentials or query (what may be written to disk)."""
     parts = urlsplit(url)
@@ -147,13 +154,32 @@ def public_url(url: str) -> str:
 
 
 class EndpointMemory:
-    """The probed mode of one endpoint + model, in ``endpoint.json`` (None: in memory only)."""
+    """The probed mode of one endpoint + model, in ``endpoint.json`` (None: in memory only).
 
-    def __init__(self, path: Path | None, base_url: str, model: str):
+    ``on_request`` is told of each probe request sent: no call's answer bills them, so the
+    journal counts them apart (``api_stats.requests`` is every request the server saw);
+    ``on_probed`` of the mode found, to say it (the run's header could not know it yet).
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        base_url: str,
+        model: str,
+        on_request: Callable[[], None] | None = None,
+        on_probed: Callable[[str], None] | None = None,
+    ):
         self.path = path
         self.base_url = public_url(base_url)
         self.model = model
+        self.on_request = on_request
+        self.on_probed = on_probed
         self._mode: str | None = None
+
+    def sent(self) -> None:
+        """A probe request goes out."""
+        if self.on_request is not None:
+            self.on_request()
 
     def recall(self) -> str | None:
         """The saved mode for this endpoint and model (another one's is probed anew)."""
@@ -169,6 +195,8 @@ class EndpointMemory:
 
     def remember(self, mode: str) -> None:
         self._mode = mode
+        if self.on_probed is not None:
+            self.on_probed(mode)
         if self.path is not None:
             record = EndpointRecord(self.base_url, self.model, mode, time.time())
             atomic_write_text(self.path, json.dumps(record.to_json(), indent=2) + "\n")

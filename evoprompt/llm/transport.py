@@ -48,9 +48,12 @@ class Reply:
 
 
 class Transport(Protocol):
-    async def post(self, path: str, payload: dict[str, Any]) -> Reply:
-        """POST ``payload`` as JSON to base URL + ``path``; raise TimedOut or TransientError
-        when no answer came back."""
+    async def post(self, path: str, payload: dict[str, Any], timeout: float | None = None) -> Reply:
+        """POST ``payload`` as JSON to base URL + ``path`` (``timeout``: seconds, instead of
+        the target's); raise TimedOut or TransientError when no answer came back."""
+
+    async def get(self, path: str) -> Reply:
+        """GET base URL + ``path`` (a cheap request: the model list), failing as ``post``."""
 
     async def aclose(self) -> None: ...
 
@@ -67,7 +70,7 @@ class Target:
 
 
 def _timed_out(timeout: float) -> TimedOut:
-    return TimedOut(f"request timed out after {timeout}s")
+    return TimedOut(f"request timed out after {round(timeout, 1):g}s")
 
 
 def _invalid_url(exc: Exception) -> FatalError:
@@ -178,20 +181,25 @@ class AiohttpTransport:
             url = self._urls[path] = self._yarl.URL(self._target.base_url + path)
         return url
 
-    async def post(self, path: str, payload: dict[str, Any]) -> Reply:
-        aiohttp = self._aiohttp
+    async def post(self, path: str, payload: dict[str, Any], timeout: float | None = None) -> Reply:
         session = self._session or self._open()
+        extra = self._extra
+        if timeout is not None:
+            extra = {**extra, "timeout": self._aiohttp.ClientTimeout(total=timeout)}
+        request = session.post(self._url(path), json=payload, allow_redirects=False, **extra)
+        return await self._send(request, timeout)
+
+    async def get(self, path: str) -> Reply:
+        session = self._session or self._open()
+        return await self._send(session.get(self._url(path), allow_redirects=False, **self._extra))
+
+    async def _send(self, request: Any, timeout: float | None = None) -> Reply:
+        aiohttp = self._aiohttp
         try:
-            request = session.post(
-                self._url(path),
-                json=payload,
-                allow_redirects=False,
-                **self._extra,
-            )
             async with request as r:
                 return Reply(r.status, r.headers, await r.read())
         except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
-            raise _timed_out(self._target.timeout) from None
+            raise _timed_out(timeout or self._target.timeout) from None
         except aiohttp.InvalidURL as exc:
             raise _invalid_url(exc) from None
         except (aiohttp.ClientError, OSError) as exc:
@@ -236,14 +244,26 @@ class HttpxTransport:
         ]
         self._busy = [0] * shards
 
-    async def post(self, path: str, payload: dict[str, Any]) -> Reply:
+    async def post(self, path: str, payload: dict[str, Any], timeout: float | None = None) -> Reply:
+        return await self._send("POST", path, payload, timeout)
+
+    async def get(self, path: str) -> Reply:
+        return await self._send("GET", path, None, None)
+
+    async def _send(
+        self, method: str, path: str, payload: dict[str, Any] | None, timeout: float | None
+    ) -> Reply:
         httpx = self._httpx
         shard = self._busy.index(min(self._busy))
         self._busy[shard] += 1
+        client = self._clients[shard]
         try:
-            r = await self._clients[shard].post(path, json=payload)
+            if timeout is None:
+                r = await client.request(method, path, json=payload)
+            else:
+                r = await client.request(method, path, json=payload, timeout=timeout)
         except httpx.TimeoutException:
-            raise _timed_out(self._timeout) from None
+            raise _timed_out(timeout or self._timeout) from None
         except httpx.InvalidURL as exc:
             raise _invalid_url(exc) from None
         except httpx.RequestError as exc:  # transport failures, and a body that fails to decode

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 RequestKind = Literal["chat", "completion", "loglik"]
 
@@ -113,3 +113,23 @@ class Backend(Protocol):
     async def complete(self, request: LLMRequest) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Splitting(Protocol):
+    """A backend that sends some calls as several requests (one label each), so the client can
+    journal each request's answer as it arrives rather than hold them until the last."""
+
+    def parts(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """The requests ``request`` goes out as, each a call of its own; () when it goes out
+        whole (or how the endpoint answers is not known yet)."""
+
+
+@runtime_checkable
+class Pinging(Protocol):
+    """A backend with a cheap request that says whether its endpoint is back after an outage
+    (probing with a call's own request re-sent an expensive one for nobody, again and again)."""
+
+    async def ping(self) -> None:
+        """Return when the endpoint answers at all; raise a retryable LLMError while it is
+        away."""

@@ -1,8 +1,9 @@
 """The faults the test endpoint can inject or imitate, switched per server (and at run time
-through ``POST /_faults``), and the shape of an error reply."""
+through ``POST /_faults``), the shape of an error reply, and the queue of the ``serial`` one."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -30,6 +31,7 @@ class Faults:
     ignore_seed: bool = False  # operator replies ignore the request's seed (and so its site)
     echo_parent: bool = False  # every operator reply gives back its parent: never a new prompt
     serial: bool = False  # serve one request at a time, the others wait (llama.cpp's server)
+    hold: bool = False  # answer no completion request until cleared (a test's fixed moment)
     refuse_lists: bool = False  # a list of prompts gets llama.cpp's HTTP 500
     refuse_echo: bool = False  # echo on /completions gets a 400 (chat-only endpoints)
     no_chat_logprobs: bool = False  # chat replies carry no logprobs even when asked
@@ -54,3 +56,23 @@ def error_reply(
 ) -> Reply:
     """An OpenAI-style error reply."""
     return status, headers or {}, {"error": {"message": message, **detail}}
+
+
+class Turns:
+    """A lock taken in the order it was asked for, as llama.cpp's server queues requests (a
+    plain lock lets a late request overtake one that has waited for seconds)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket, self._next = self._next, self._next + 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()

@@ -5,8 +5,10 @@ against it are reproducible); this module serves those answers over HTTP, inject
 counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
 HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
 reply without tags, operator replies deaf to the sampling seed or echoing the parent), missing
-features are imitated (one request at a time, prompt lists or echo refused, no chat logprobs)
-and every request is counted, including the tokens billed for answered ones.
+features are imitated (one request at a time in arrival order, prompt lists or echo refused,
+no chat logprobs), ``hold`` answers nothing until cleared (a fixed moment to kill a client at),
+``GET /models`` answers (503 while down) and every request is counted, including the tokens
+billed for answered ones and the re-sends of a body still being served.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
 """
@@ -37,7 +39,7 @@ from .answers import (
     text_choices,
     unit,
 )
-from .faults import Faults, Reply, error_reply
+from .faults import Faults, Reply, Turns, error_reply
 
 
 class _Server(ThreadingHTTPServer):
@@ -60,12 +62,19 @@ class FakeLLMServer:
         self.answers = Answers(builtin_truth() if truth is None else truth)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._serial = threading.Lock()  # held while answering, under the ``serial`` fault
+        self._serial = Turns()  # held while answering, under the ``serial`` fault
         self.counts: Counter[str] = Counter()
         self.answered_bodies: Counter[str] = Counter()
         self.answered_at: list[tuple[float, str]] = []  # (time.monotonic(), kind) per answer
+        # (arrived, answered, body) per answered request, monotonic times: which answers a
+        # killed client had on the wire, and which it had received before
+        self.answered_log: list[tuple[float, float, str]] = []
+        self.posts_at: list[float] = []  # arrival of every completion request
+        self.models_at: list[float] = []  # arrival of every GET /models (an outage probe)
         self.inflight = 0
         self.peak_inflight = 0
+        self._inflight_bodies: Counter[str] = Counter()
+        self._models_inflight = 0
         self._httpd = _Server(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
 
@@ -102,6 +111,42 @@ class FakeLLMServer:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {**self.counts, "peak_inflight": self.peak_inflight}
+
+    def arrived(self, body: str) -> None:
+        """Count a completion request in; one whose body is still being served here is a
+        re-send of a request this server is still computing (or has queued)."""
+        with self._lock:
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+            self.counts["seen"] += 1
+            if self._inflight_bodies[body]:
+                self.counts["resent_in_flight"] += 1
+            self._inflight_bodies[body] += 1
+            self.posts_at.append(time.monotonic())
+
+    def left(self, body: str) -> None:
+        with self._lock:
+            self.inflight -= 1
+            self._inflight_bodies[body] -= 1
+
+    def models(self) -> Reply:
+        """``GET /models``: the model list, a 503 while down; at most how many at once."""
+        with self._lock:
+            self.counts["models"] += 1
+            self._models_inflight += 1
+            self.counts["peak_models_inflight"] = max(
+                self.counts["peak_models_inflight"], self._models_inflight
+            )
+            self.models_at.append(time.monotonic())
+        try:
+            if self.faults.latency:
+                time.sleep(self.faults.latency)
+            if self.faults.down:
+                return error_reply(503, "service unavailable")
+            return 200, {}, {"object": "list", "data": [{"id": "fake", "object": "model"}]}
+        finally:
+            with self._lock:
+                self._models_inflight -= 1
 
     def set_faults(self, **changes: Any) -> None:
         with self._lock:
@@ -168,7 +213,9 @@ class FakeLLMServer:
         seed = "" if self.faults.ignore_seed else str(body.get("seed", ""))
         return self.answers.chat(content, seed)
 
-    def respond(self, path: str, body: dict[str, Any], authorization: str) -> Reply:
+    def respond(
+        self, path: str, body: dict[str, Any], authorization: str, arrived: float = 0.0
+    ) -> Reply:
         with self._lock:
             self.counts["requests"] += 1
         fault = (
@@ -197,8 +244,10 @@ class FakeLLMServer:
             self.counts[f"answered_{kind}"] += 1
             self.counts["prompt_tokens"] += payload["usage"]["prompt_tokens"]
             self.counts["completion_tokens"] += payload["usage"]["completion_tokens"]
-            self.answered_bodies[json.dumps(body, sort_keys=True)] += 1
+            canonical = json.dumps(body, sort_keys=True)
+            self.answered_bodies[canonical] += 1
             self.answered_at.append((time.monotonic(), kind))
+            self.answered_log.append((arrived, time.monotonic(), canonical))
         return 200, {}, payload
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -231,6 +280,8 @@ class FakeLLMServer:
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/_stats":
                     self._send(200, {}, server.stats())
+                elif self.path.rstrip("/").endswith("/models"):
+                    self._send(*server.models())
                 else:
                     self._send(404, {}, {"error": {"message": "not found"}})
 
@@ -248,13 +299,14 @@ class FakeLLMServer:
                 if not self.path.endswith(("/chat/completions", "/completions")):
                     self._send(404, {}, {"error": {"message": f"unknown path {self.path}"}})
                     return
+                arrived, text = time.monotonic(), raw.decode(errors="replace")
+                server.arrived(text)
                 with server._lock:
-                    server.inflight += 1
-                    server.peak_inflight = max(server.peak_inflight, server.inflight)
-                    server.counts["seen"] += 1
                     hang = server.counts["seen"] <= server.faults.hang_first
                 serial = server._serial if server.faults.serial else contextlib.nullcontext()
                 try:
+                    while server.faults.hold:  # held: answered once cleared, or for nobody
+                        time.sleep(0.005)
                     with serial:
                         f = server.faults
                         if hang or (f.p_hang and server._roll() < f.p_hang):
@@ -262,13 +314,12 @@ class FakeLLMServer:
                         if f.latency:
                             time.sleep(f.latency)
                         if f.operator_spread and is_evolution(chat_content(body)):
-                            time.sleep(f.operator_spread * unit(raw.decode(errors="replace")))
+                            time.sleep(f.operator_spread * unit(text))
                         status, headers, payload = server.respond(
-                            self.path, body, self.headers.get("Authorization", "")
+                            self.path, body, self.headers.get("Authorization", ""), arrived
                         )
                 finally:
-                    with server._lock:
-                        server.inflight -= 1
+                    server.left(text)
                 self._send(status, headers, payload)
 
         return Handler

@@ -117,9 +117,7 @@ class RetryManager:
         return await AsyncRetrying(**self._options())(fn, *args, **kwargs)
 
 
-def with_retry(
-    max_retries: int = 3, base_delay: float = 1.0, **options: Any
-) -> Callable[[F], F]:
+def with_retry(max_retries: int = 3, base_delay: float = 1.0, **options: Any) -> Callable[[F], F]:
     """Decorator form of :class:`RetryManager` for plain and async functions.
 
     The decorated function keeps its signature (the wrappers only add attempts).

@@ -75,8 +75,11 @@ def test_stats_arithmetic(journal: Journal) -> None:
     journal.record_failure("e", "m", "HTTP 401", attempts=1)
     journal.bump("cache_hits")
     journal.bump("cache_hits", 4)
+    journal.bump("resent_requests", 2)
+    journal.bump("probe_requests", 3)
     assert journal.stats() == {
         "calls": 5,
+        "requests": 1 + 2 + 3 + 3 + 1 + 2 + 3,  # attempts, re-sends, probe requests
         "succeeded": 3,
         "failed": 2,
         "retried": (0 + 1 + 2) + (2 + 0),  # attempts beyond the first
@@ -90,6 +93,8 @@ def test_stats_arithmetic(journal: Journal) -> None:
         "completion_tokens": 6,
         "cost_usd": 1.75,
         "lost_in_flight": 0,
+        "resent_requests": 2,
+        "outage_probes": 0,
         # nothing set aside by a rollback, nothing inherited from a fork's parent
         "set_aside_calls": 0,
         "set_aside_cost_usd": 0.0,

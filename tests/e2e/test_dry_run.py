@@ -34,6 +34,33 @@ def test_a_dry_run_calls_nothing_writes_nothing_and_estimates_the_calls(tmp_path
     )
 
 
+def test_a_loglik_dry_run_bills_a_request_per_label_on_an_echo_single_endpoint(
+    tmp_path: Path,
+) -> None:
+    result_dir = tmp_path / "result"
+    args = ["--scorer", "loglik", "--population-size", "4", "--max-generations", "1"]
+    args += ["--dev-size", "8", "--test-size", "0", *FAST_RETRY, "--no-prune"]
+    args += ["--result-dir", str(result_dir)]
+    with FakeLLMServer() as fake:
+        fake.set_faults(refuse_lists=True)  # llama.cpp's: one prompt per request
+        plan = run_cli([*args, "--dry-run", "--json"], cli_env(fake))
+        assert plan.returncode == 0, plan.stderr
+        text = run_cli([*args, "--dry-run"], cli_env(fake))
+        assert "one request per label" in text.stdout
+        done = run_cli([*args, "--experiment-id", "ll"], cli_env(fake))
+        assert done.returncode == 0, done.stderr
+        # the header names the scorer; the mode once the first call probed it
+        assert "scored by loglik (the endpoint probed at the first call)" in done.stderr
+        assert "scoring by loglik: echo_single (echoed logprobs, one request per label)" in (
+            done.stderr
+        )
+    bill = json.loads(plan.stdout)
+    assert bill["loglik_per_label"] is True
+    stats = summary(result_dir, "ll")["api_stats"]
+    assert abs(bill["calls"] - stats["calls"]) <= 0.1 * stats["calls"]
+    assert stats["requests"] == fake.counts["seen"]  # the probe's requests included
+
+
 def test_a_budget_short_of_the_initial_population_is_refused_before_starting(
     tmp_path: Path,
 ) -> None:

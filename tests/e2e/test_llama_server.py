@@ -145,6 +145,33 @@ def test_kill_9_and_resume_pays_for_nothing_twice(tmp_path: Path, proxy: Countin
     never_twice(proxy, killed_at)
 
 
+def test_loglik_kill_9_and_resume_asks_again_only_what_was_on_the_wire(
+    tmp_path: Path, proxy: CountingProxy
+) -> None:
+    """Each label is one request here (about 13 s each): every answer received before the kill
+    is journaled as it arrives, so the resume asks again only the one on the wire."""
+    args = [*TINY, "--scorer", "loglik", "--dev-size", "1", "--max-generations", "0"]
+    # two in flight at most: the requests a kill leaves queued are computed for nobody before
+    # the resume's are served, minutes each on 2 cores
+    args += ["--concurrency", "2", "--result-dir", str(tmp_path), "--experiment-id", "llk"]
+    run = subprocess.Popen(
+        main_cmd(*args), env=env(proxy), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    # the probe's answered request, then two labels' answers (8 in all: 2 prompts x 2 rows x
+    # 2 labels, the content-free row included)
+    wait_for(lambda: sum(proxy.answered.values()) >= 3, timeout=600, step=0.1)
+    run.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    run.wait()
+    done = run_cli(args, env(proxy), timeout=800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = summary(tmp_path, "llk")
+    assert doc["status"] == "finished"
+    never_twice(proxy, killed_at)
+    # every completion request the server saw is counted, the probe's and the lost ones too
+    assert doc["api_stats"]["requests"] == sum(proxy.statuses.values())
+
+
 def test_the_server_killed_and_restarted_mid_run(
     tmp_path: Path, proxy: CountingProxy, llama: LlamaServer
 ) -> None:
@@ -171,5 +198,6 @@ def test_the_server_killed_and_restarted_mid_run(
         assert done.returncode == 0, done.stderr[-2000:]
     else:
         assert run.returncode == 0, stderr[-2000:]
+        assert proxy.gets[200] >= 1  # the outage was probed with the model list
     assert summary(tmp_path, "down")["status"] == "finished"
     never_twice(proxy)

@@ -41,9 +41,14 @@ def test_an_outage_mid_run_is_ridden_out_with_the_identical_result(
     assert proc.returncode == 0, stderr
     assert down_requests > 0, "the outage began before the run finished"
     assert "all calls paused, probe 1" in stderr
+    # probed cheaply (the model list), one probe at a time, and counted
+    counts = server.stats()
+    assert counts["models"] >= 1 and counts["peak_models_inflight"] == 1
     doc = summary(tmp_path, "away")
     assert doc["status"] == "finished"
     assert outcome(doc) == outcome(reference["summary"])
+    assert doc["api_stats"]["outage_probes"] == counts["models"]
+    assert doc["api_stats"]["failed"] == 0  # every call paused by the outage was answered
 
 
 def test_an_endpoint_never_reached_still_fails_fast(tmp_path: Path) -> None:

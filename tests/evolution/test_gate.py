@@ -15,6 +15,7 @@ from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest, LLMResponse
 from evoprompt.strategies.base import Offspring
+from evoprompt.strategies.registry import operators
 
 TEMPLATE = "Cross over the following prompts.\nPrompt 1: {prompt1}\nPrompt 2: {prompt2}\n<prompt>"
 PARENTS = {"prompt1": "Classify the review's sentiment.", "prompt2": "Is the review positive?"}
@@ -34,6 +35,37 @@ PARENTS = {"prompt1": "Classify the review's sentiment.", "prompt2": "Is the rev
 )
 def test_gate(child: str, why: str | None) -> None:
     assert gate(child, PARENTS.values(), TEMPLATE) == why
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        # the worked examples' answers and prompts of the built-in templates, as a small
+        # model copies them out
+        "Transform the provided text into simpler language, keeping its essential meaning.",
+        "transform the provided text into simpler language keeping its essential meaning",
+        "Rewrite the input text into simpler text.",
+        "Write one short sentence that captures the main point of the article.",
+        "Summarize the article in one sentence.",
+        "Transform the provided text into simpler language, keeping its essential meaning. "
+        "Be brief.",
+    ],
+)
+def test_the_templates_own_examples_are_refused(child: str) -> None:
+    templates = [op.chat for op in operators().values()]
+    templates += [op.completion for op in operators().values()]
+    refused = [t for t in templates if gate(child, PARENTS.values(), t)]
+    assert refused, child
+    ga = operators()["ga"]
+    if "simpler language" in child:
+        assert gate(child, PARENTS.values(), ga.chat) == "an echo of the operator template"
+
+
+def test_a_task_prompt_sharing_words_with_the_examples_passes() -> None:
+    for op in operators().values():
+        for template in (op.chat, op.completion):
+            child = "Decide whether the review's sentiment is positive or negative."
+            assert gate(child, PARENTS.values(), template) is None
 
 
 class Scripted:

@@ -26,13 +26,19 @@ QUESTION = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInpu
 
 
 def client_for(
-    server: FakeLLMServer, *, attempts: int = 3, timeout: float = 5.0, delay: float = 0.01
+    server: FakeLLMServer,
+    *,
+    attempts: int = 3,
+    timeout: float = 5.0,
+    delay: float = 0.01,
+    max_outage: float = 0.0,
 ) -> LLMClient:
     return LLMClient(
         OpenAIBackend(server.url, "sk-test", timeout=timeout, concurrency=4),
         Journal(None),
         policy=RetryPolicy(attempts, delay, "exponential", cap=5.0),
         limiter=AdaptiveLimiter(4),
+        max_outage=max_outage,
     )
 
 
@@ -117,3 +123,37 @@ def test_adaptive_concurrency_settles_under_an_in_flight_ceiling(tmp_path: Path)
     refused = counts.get("status_429", 0)
     assert refused / counts["requests"] < 0.10
     assert 1 <= limit <= 2 * ceiling
+
+
+def test_a_call_answered_after_an_outage_is_one_answered_call_probed_cheaply() -> None:
+    """The call's retries run out while the endpoint is down; it rides the outage out and is
+    answered: one call, succeeded, not also failed; every completion request the server saw is
+    in ``requests``; the outage was probed with GET /models, one at a time, and no completion
+    request was sent while the model list said the server was still away."""
+    with FakeLLMServer() as server:
+
+        async def scenario() -> dict[str, Any]:
+            client = client_for(server, max_outage=60.0)
+            await client.call(QUESTION)  # the endpoint answered in this run: outages are ridden
+            server.set_faults(down=True)
+            call = asyncio.ensure_future(
+                client.call(LLMRequest(kind="chat", model="m", messages=(("user", "later"),)))
+            )
+            while server.stats().get("models", 0) < 3 and not call.done():
+                await asyncio.sleep(0.01)
+            down_posts = server.stats()["seen"]
+            server.set_faults(down=False)
+            await call
+            await client.aclose()
+            stats = client.journal.stats()
+            stats["posts_while_probing"] = down_posts - 1 - 3  # the first call, the 3 attempts
+            return stats
+
+        stats = asyncio.run(scenario())
+        counts = server.stats()
+    assert (stats["calls"], stats["succeeded"], stats["failed"]) == (2, 2, 0)
+    assert stats["retried"] == 3  # 3 failed attempts before the outage, then the probe's
+    assert stats["posts_while_probing"] == 0
+    assert stats["requests"] == counts["seen"]
+    assert stats["outage_probes"] == counts["models"] >= 3
+    assert counts["peak_models_inflight"] == 1

@@ -241,3 +241,40 @@ def test_a_429_before_the_first_success_forgets_the_learned_window() -> None:
     limiter.rate_limited(limiter._epoch)
     limiter.succeeded()
     assert limiter.limit == 1  # cut, then additive growth: the old window is not reopened
+
+
+def test_a_kind_not_answered_yet_goes_alone_and_its_first_answer_gives_its_pace() -> None:
+    async def scenario() -> tuple[list[int], float | None]:
+        limiter = opened(6)
+        during: list[int] = []  # "slow" requests in flight while each is on the wire
+        slow = 0
+
+        async def request(kind: str) -> None:
+            nonlocal slow
+            async with limiter.slot(kind=kind) as _:
+                slow += kind == "slow"
+                await asyncio.sleep(0.02)
+                during.append(slow)
+                limiter.succeeded(None, kind, (asyncio.get_running_loop().time() - 0.5, 0.0))
+                slow -= kind == "slow"
+
+        assert limiter.pace("slow") is None
+        await asyncio.gather(*(request("slow") for _ in range(6)))
+        return during, limiter.pace("slow")
+
+    during, pace = asyncio.run(scenario())
+    assert during[0] == 1 and max(during) > 1  # the first alone, then the window
+    assert pace is not None and pace >= 0.5  # timed from its mark where the clock left it out
+
+
+def test_a_window_that_queued_is_not_tried_again() -> None:
+    limiter = opened(8)
+    limiter.succeeded(0.1, "k")  # alone: the unloaded latency
+    limiter.in_flight = 2
+    for _ in range(20):  # rounds of answers that each waited for a full request ahead
+        limiter.succeeded(0.2, "k")
+    assert limiter.limit == 1  # a server that serves one at a time
+    limiter.in_flight = 1
+    for _ in range(50):  # answers alone: no queue, yet the window that queued stays closed
+        limiter.succeeded(0.1, "k")
+    assert limiter.limit == 1

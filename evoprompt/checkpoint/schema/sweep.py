@@ -92,7 +92,5 @@ class SweepRecord:
         )
 
     def with_status(self, cell_id: str, status: str, updated: float) -> SweepRecord:
-        cells = [
-            CellRecord(c.id, c.params, status) if c.id == cell_id else c for c in self.cells
-        ]
+        cells = [CellRecord(c.id, c.params, status) if c.id == cell_id else c for c in self.cells]
         return replace(self, cells=cells, updated=updated)
