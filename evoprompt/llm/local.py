@@ -26,6 +26,7 @@ import numpy.typing as npt
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
 from evoprompt.llm.glibc_compat import native_lib
+from evoprompt.llm.prefix_queue import PrefixQueue
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _log = logging.getLogger(__name__)
@@ -41,11 +42,12 @@ class _Abandoned(Exception):
 class LocalBackend:
     """Answers ``completion`` and ``loglik`` requests with llama.cpp in this process.
 
-    One model context serves all calls: an ``asyncio.Lock`` queues callers in the event loop
-    (rather than parking executor threads), and a ``threading.Lock`` is the actual guard, since
-    a cancelled caller leaves its worker thread running with the context after the asyncio
-    lock is released. That thread is told so and stops at its next token or continuation, so a
-    stopped run neither waits for a generation nobody will read nor exits with one running.
+    One model context serves all calls: a :class:`PrefixQueue` queues callers in the event
+    loop (rather than parking executor threads), calls that share a prompt back to back so the
+    KV cache is reused, and a ``threading.Lock`` is the actual guard, since a cancelled
+    caller leaves its worker thread running with the context after its turn ends. That
+    thread is told so and stops at its next token or continuation, so a stopped run neither
+    waits for a generation nobody will read nor exits with one running.
     """
 
     name = "local"
@@ -65,7 +67,7 @@ class LocalBackend:
         self._n_threads = n_threads
         self._llm: Any = None
         self._model_name = ""
-        self._queue = asyncio.Lock()
+        self._queue = PrefixQueue()
         self._guard = threading.Lock()
         self._reuse = reuse_prefix
         self._held: list[int] = []  # the tokens the KV cache holds, from position 0
@@ -81,7 +83,7 @@ class LocalBackend:
             )
         work = self._generate if request.kind == "completion" else self._loglik
         abandoned = threading.Event()
-        async with self._queue:
+        async with self._queue.turn(request.prompt):
             try:
                 return await asyncio.to_thread(self._run, work, request, abandoned)
             except asyncio.CancelledError:
@@ -89,7 +91,7 @@ class LocalBackend:
                 raise
 
     async def aclose(self) -> None:
-        async with self._queue:
+        async with self._queue.turn(""):
             await asyncio.to_thread(self._close)
 
     def _run(
@@ -220,7 +222,11 @@ class LocalBackend:
         """
         held, self._held = self._held, []  # unknown until this call's decode succeeds
         keep = _common_prefix(held, prefix) if reuse and self._reuse else 0
-        if keep == len(prefix) == len(held) and self._rewind(memory, keep):
+        if (
+            keep == len(prefix) == len(held)
+            and self._held_row is not None
+            and self._rewind(memory, keep)
+        ):
             row = self._held_row
         else:
             keep = min(keep, len(prefix) - 1)
