@@ -108,3 +108,36 @@ def test_missing_packages_give_one_install_hint(monkeypatch: pytest.MonkeyPatch)
         ask(LocalBackend(), loglik("x", " y"))
     assert caught.value.hint == "pip install 'evoprompt[local]'"
     assert "llama-cpp-py-sync" in caught.value.reason
+
+
+@pytest.mark.local_model
+def test_a_reused_prefix_gives_exactly_the_logprobs_of_a_fresh_cache(
+    backend: LocalBackend, cache_dir: Path
+) -> None:
+    """Calls sharing an instruction decode only what follows it, and still return the very
+    numbers a cleared cache gives, whatever ran before (short and few-shot prompts, one- and
+    multi-token labels, interleaved and back to back)."""
+    shots = "".join(
+        f"Input: {text}\nAnswer: {label}\n\n"
+        for text, label in [
+            ("A warm, funny film with a big heart.", "positive"),
+            ("The soup was cold and the waiter rude.", "negative"),
+            ("I would happily stay here again.", "positive"),
+        ]
+    )
+    instructions = ["Classify the text.", f"Say if the review is positive or negative.\n\n{shots}"]
+    texts = ["Loved every minute.", "Never again.", "It was fine, I guess.", "N/A"]
+    labels = (" positive", " negative", " very positive indeed")
+    grouped = [loglik(f"{i}\n\nInput: {t}\nAnswer:", *labels) for i in instructions for t in texts]
+    interleaved = grouped[::2] + grouped[1::2] + grouped[::-1]
+    fresh = LocalBackend(cache_dir=cache_dir, reuse_prefix=False)
+    try:
+        expected = {r: ask(fresh, r) for r in grouped}
+    finally:
+        asyncio.run(fresh.aclose())
+    before = backend.decoded
+    got = [(r, ask(backend, r)) for r in interleaved]
+    for request, response in got:
+        assert response.logprobs == expected[request].logprobs  # bit-identical, not close
+        assert response.usage == expected[request].usage  # the same bill, cached or not
+    assert backend.decoded - before < fresh.decoded * len(interleaved) / len(grouped) / 2
