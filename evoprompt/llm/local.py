@@ -153,30 +153,28 @@ class LocalBackend:
     def _generate(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sample a continuation, seeded from the request key so a resent call repeats.
 
-        The binding's default truncation (top-k 40, top-p 0.95, min-p 0.05) stays on: it keeps
-        a 270M model's temperature-1 samples on topic.
+        The prompt goes through :meth:`_prefix`, so the part an earlier call left in the KV
+        cache (an operator template's fixed examples) is not decoded again, and the binding
+        samples from there (its ``generate`` would clear the cache). The binding's default
+        truncation (top-k 40, top-p 0.95, min-p 0.05) stays on: it keeps a 270M model's
+        temperature-1 samples on topic. No repeat penalty: the API backends apply none.
         """
-        self._held = []  # the binding clears the KV cache
-        n_prompt = len(self._llm.tokenize(request.prompt))
-        self._check_fits(n_prompt + request.max_tokens, "the completion")
-        pieces = self._llm.generate(
-            request.prompt,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            stop_sequences=[s for s in request.stop if s] or None,
-            stream=True,  # the same text as a whole, but a stop is seen between tokens
-            seed=request.sample_seed(),
-            repeat_penalty=1.0,  # the API backends apply none; keep samples comparable
+        llm = self._llm
+        prompt = llm.tokenize(request.prompt)
+        self._check_fits(len(prompt) + request.max_tokens, "the completion")
+        llm._configure_generation_sampler(
+            request.temperature, 40, 0.95, 0.05, 1.0, 64, request.sample_seed()
         )
+        self._prefix(self._lib.llama_get_memory(llm._ctx), prompt, True, sampling=True)
+        stops = [s for s in request.stop if s] or None
         text = ""
-        for piece in pieces:
+        for piece in llm._generate_from_n_past(len(prompt), request.max_tokens, stops):
             if abandoned.is_set():
-                pieces.close()
                 raise _Abandoned
             text += piece
         # The binding does not report its token count; re-tokenising is exact up to merges.
-        n_text = len(self._llm.tokenize(text, add_special=False))
-        return LLMResponse(text=text, usage=Usage(n_prompt, n_text), model=self._model_name)
+        n_text = len(llm.tokenize(text, add_special=False))
+        return LLMResponse(text=text, usage=Usage(len(prompt), n_text), model=self._model_name)
 
     def _loglik(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sum log p(continuation tokens | prompt) for each continuation.
@@ -212,18 +210,22 @@ class LocalBackend:
             logprobs=tuple(logprobs), usage=Usage(covered, 0), model=self._model_name
         )
 
-    def _prefix(self, memory: Any, prefix: list[int], reuse: bool) -> np.ndarray:
+    def _prefix(
+        self, memory: Any, prefix: list[int], reuse: bool, *, sampling: bool = False
+    ) -> np.ndarray:
         """Put ``prefix`` in the KV cache and return the log-softmax row of its last token.
 
         With ``reuse``, the longest common prefix with what the cache holds stays and only the
         rest is decoded (llama-server's ``cache_prompt``); the last token is decoded again
-        unless the cache holds exactly ``prefix``, whose row is kept. Where the rollback is
-        impossible (sliding-window layers), the whole prefix is decoded again.
+        unless the cache holds exactly ``prefix``, whose row is kept (not when ``sampling``:
+        the sampler reads llama.cpp's logits). Where the rollback is impossible
+        (sliding-window layers), the whole prefix is decoded again.
         """
         held, self._held = self._held, []  # unknown until this call's decode succeeds
         keep = _common_prefix(held, prefix) if reuse and self._reuse else 0
         if (
             keep == len(prefix) == len(held)
+            and not sampling
             and self._held_row is not None
             and self._rewind(memory, keep)
         ):

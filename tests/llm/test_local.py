@@ -141,3 +141,39 @@ def test_a_reused_prefix_gives_exactly_the_logprobs_of_a_fresh_cache(
         assert response.logprobs == expected[request].logprobs  # bit-identical, not close
         assert response.usage == expected[request].usage  # the same bill, cached or not
     assert backend.decoded - before < fresh.decoded * len(interleaved) / len(grouped) / 2
+
+
+@pytest.mark.local_model
+def test_generation_reuses_a_shared_template_and_samples_the_same_text(
+    backend: LocalBackend, cache_dir: Path
+) -> None:
+    """Operator calls share their template's examples: the second call decodes only its own
+    end, and samples exactly the text a fresh cache gives."""
+    template = (
+        "Two instructions are combined into one better instruction.\n\n"
+        "Instruction A: Summarize the article in one sentence.\n"
+        "Instruction B: Write a short headline that captures the main point of the story.\n"
+        "Combined: <prompt>Write one short sentence that captures the main point.</prompt>\n\n"
+    )
+    pairs = [("Classify the review.", "Say if the text is positive."), ("Label it.", "Judge it.")]
+    requests = [
+        LLMRequest(
+            kind="completion",
+            model="local",
+            prompt=f"{template}Instruction A: {a}\nInstruction B: {b}\nCombined: <prompt>",
+            temperature=1.0,
+            max_tokens=12,
+            stop=("</prompt>",),
+            site=f"gen1/child{k}/try0",
+        )
+        for k, (a, b) in enumerate(pairs)
+    ]
+    fresh = LocalBackend(cache_dir=cache_dir, reuse_prefix=False)
+    try:
+        expected = [ask(fresh, r).text for r in requests]
+    finally:
+        asyncio.run(fresh.aclose())
+    ask(backend, requests[0])  # the cache holds the template
+    before = backend.decoded
+    assert [ask(backend, r).text for r in requests[::-1]] == expected[::-1]
+    assert 0 < backend.decoded - before < fresh.decoded / 2
