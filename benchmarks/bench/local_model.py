@@ -13,10 +13,12 @@ rotates (A B C, B C A, ...) so machine load falls on all alike:
   asked for one token per row; it keeps and reuses the longest common prefix as llama-server's
   ``cache_prompt`` does.
 
-*tokens/s* counts every context token a call covers (cached or decoded). Then the agreement
-of cached and uncached evaluation: the same calls (three instructions, one few-shot, times the
-built-in sentiment rows, two labels) scored by a reusing backend in an interleaved order and
-by one without reuse; the largest absolute logprob difference.
+*tokens/s* counts every context token a call covers (cached or decoded). Then 1 thread
+against 2 on the short workload, interleaved, and one 256-token decode against 8 of 32 (what
+decoding 8 rows as parallel sequences in one batch could save). Last the agreement of cached
+and uncached evaluation: the same calls (four instructions, one few-shot, times the built-in
+sentiment rows and N/A, two labels) scored once without reuse and twice by a reusing
+backend, in a shuffled order and then back to back; the largest absolute logprob difference.
 """
 
 from __future__ import annotations
@@ -255,6 +257,6 @@ def local_model(plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {"throughput": throughput(plan, plan.local_threads)}
     say("embedded model: threads and batch width")
     out["threads"] = threads(plan)
-    say(f"embedded model: cached vs uncached agreement on {plan.agree_rows} rows x 3 prompts")
+    say(f"embedded model: cached vs uncached agreement on {plan.agree_rows} rows x 4 prompts")
     out["agreement"] = agreement(plan)
     return out
