@@ -5,7 +5,8 @@ with CFFI access to the whole llama.cpp C API, where ``llama-cpp-python`` would 
 llama.cpp for minutes. Its high-level ``Llama`` class generates text but exposes no logits, so
 log-likelihood scoring drives ``llama_decode`` and ``llama_get_logits_ith`` directly, and both
 kinds keep the KV cache across calls. That reaches into the binding's private attributes
-(``_ctx``, ``_model``, ``_cffi_bindings``, its sampler helpers): keep the version pinned and re-run ``tests/llm/test_local.py`` before raising the pin.
+(``_ctx``, ``_model``, ``_cffi_bindings``, its sampler helpers): keep the version pinned and
+re-run ``tests/llm/test_local.py`` before raising the pin.
 
 The model is a base model, so only two request kinds make sense: ``completion`` (few-shot text
 continuation, used to evolve prompts) and ``loglik`` (label scoring without generation).
