@@ -57,6 +57,11 @@ Measurements (workload: population 10, dev 200, 2 generations, GA, latency L = 5
    replies arrive over 0-2 s, wall time and classification calls (compare trees with
    ``--tree``).
 
+11. the embedded model (``bench/local_model.py``, ``--only local``, which updates only its own
+   section of the report): label-scoring calls/s and tokens/s of the local backend on a short
+   and a few-shot prompt, beside a bare from-scratch loop over the same binding and
+   llama-cpp-python's server; 1 against 2 threads; cached against uncached logprobs.
+
 Work files go to ``benchmarks/_work/`` (git-ignored); the report to ``benchmarks/RESULTS.md``.
 The parts live in ``benchmarks/bench/``: the endpoint (``server``), the dataset and the CLI
 runs (``workload``), one module per measurement, and the report (``report``).
@@ -77,6 +82,8 @@ from bench.baseline import baseline, sequential
 from bench.cpu import cpu
 from bench.disk import disk_per_1000
 from bench.instrument import instrumented
+from bench.local_model import local_model
+from bench.local_report import splice
 from bench.memory import memory
 from bench.overhead import on_off_pairs, overhead
 from bench.plan import FULL, QUICK, RESULTS, ROOT, SECTIONS, WORK, Plan
@@ -136,6 +143,8 @@ def benchmark(
         out["pruning"] = pruning(plan)
     if "stream" in sections:
         out["stream"] = stream(plan, tree)
+    if "local" in sections:
+        out["local"] = local_model(plan)
     return out
 
 
@@ -188,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     say(render(rows))
     say(f"\ntotal {total:.0f}s")
     (WORK / "results.json").write_text(json.dumps(out, indent=2, default=str))
-    if not args.no_report:
+    if not args.no_report and sections == ("local",):
+        splice(out)  # the rest of the report stays as the last full run wrote it
+        say(f"updated its section of {RESULTS.relative_to(ROOT)}")
+    elif not args.no_report:
         command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
         write_report(out, plan, rows, command.strip(), total)
         say(f"wrote {RESULTS.relative_to(ROOT)}")

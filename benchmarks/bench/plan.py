@@ -14,7 +14,7 @@ PY = sys.executable
 LATENCY = 0.05
 SECTIONS = (
     "startup", "scaling", "overhead", "baseline", "resume", "memory", "whole", "cpu", "pruning",
-    "stream",
+    "stream", "local",
 )  # fmt: skip
 
 
@@ -42,6 +42,10 @@ class Plan:
     hard_rows: float = 0.5  # ...and they miss the same hard samples, as a real model's do
     prune_seeds: tuple[int, ...] = (1, 2, 3)  # GA on that endpoint again: how much seeds vary
     stream_spread: float = 2.0  # whole runs whose operator replies arrive over this many seconds
+    local_rows: int = 25  # the embedded model: rows per workload (the first one is not timed)
+    local_rounds: int = 2  # ...rounds of every contender, in rotating order
+    local_threads: int | None = None  # ...threads of the timed contenders (None: every core)
+    agree_rows: int = 186  # cached vs uncached agreement: rows (+ N/A) x 4 prompts, 3 passes
 
 
 FULL = Plan()
@@ -62,4 +66,7 @@ QUICK = Plan(
     prune_generations=1,
     prune_seeds=(),
     stream_spread=0.5,
+    local_rows=5,
+    local_rounds=1,
+    agree_rows=4,
 )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cpu, pruning, stream, whole
+from . import cpu, local_report, pruning, stream, whole
 from .plan import LATENCY, QUICK, RESULTS, ROOT, Plan
 
 TARGET_RATIO = 1.15
@@ -92,6 +92,7 @@ def table(out: dict[str, Any]) -> list[Row]:
             )
         )
     rows += whole.rows(out) + cpu.rows(out) + pruning.rows(out) + stream.rows(out)
+    rows += local_report.rows(out)
     for key, name in (("disk_c32", "C=32 run"), ("disk_memory", "memory run")):
         if key in out:
             d = out[key]
@@ -226,5 +227,5 @@ def write_report(
         lines += overhead_md(out["overhead"])
     if "resume" in out:
         lines += resume_md(out["resume"])
-    lines += whole.md(out) + cpu.md(out) + pruning.md(out, plan)
+    lines += whole.md(out) + cpu.md(out) + pruning.md(out, plan) + local_report.md(out)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -3,9 +3,10 @@
 The binding is ``llama-cpp-py-sync`` (import name ``llama_cpp_py_sync``): a prebuilt CPU wheel
 with CFFI access to the whole llama.cpp C API, where ``llama-cpp-python`` would compile
 llama.cpp for minutes. Its high-level ``Llama`` class generates text but exposes no logits, so
-log-likelihood scoring drives ``llama_decode`` and ``llama_get_logits_ith`` directly. That
-reaches into the binding's private attributes (``_ctx``, ``_model``, ``_cffi_bindings``): keep
-the version pinned and re-run ``tests/llm/test_local.py`` before raising the pin.
+log-likelihood scoring drives ``llama_decode`` and ``llama_get_logits_ith`` directly, and both
+kinds keep the KV cache across calls. That reaches into the binding's private attributes
+(``_ctx``, ``_model``, ``_cffi_bindings``, its sampler helpers): keep the version pinned and
+re-run ``tests/llm/test_local.py`` before raising the pin.
 
 The model is a base model, so only two request kinds make sense: ``completion`` (few-shot text
 continuation, used to evolve prompts) and ``loglik`` (label scoring without generation).
@@ -26,11 +27,13 @@ import numpy.typing as npt
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
 from evoprompt.llm.glibc_compat import native_lib
+from evoprompt.llm.prefix_queue import PrefixQueue
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _log = logging.getLogger(__name__)
 # llama.cpp keeps one process-wide log callback: it must outlive every model, so it lives here.
 _log_callback: Any = None
+PAD = 8  # decode batches are padded to a multiple of this many tokens (see _decode)
 
 
 class _Abandoned(Exception):
@@ -40,11 +43,12 @@ class _Abandoned(Exception):
 class LocalBackend:
     """Answers ``completion`` and ``loglik`` requests with llama.cpp in this process.
 
-    One model context serves all calls: an ``asyncio.Lock`` queues callers in the event loop
-    (rather than parking executor threads), and a ``threading.Lock`` is the actual guard, since
-    a cancelled caller leaves its worker thread running with the context after the asyncio
-    lock is released. That thread is told so and stops at its next token or continuation, so a
-    stopped run neither waits for a generation nobody will read nor exits with one running.
+    One model context serves all calls: a :class:`PrefixQueue` queues callers in the event
+    loop (rather than parking executor threads), calls that share a prompt back to back so the
+    KV cache is reused, and a ``threading.Lock`` is the actual guard, since a cancelled
+    caller leaves its worker thread running with the context after its turn ends. That
+    thread is told so and stops at its next token or continuation, so a stopped run neither
+    waits for a generation nobody will read nor exits with one running.
     """
 
     name = "local"
@@ -56,6 +60,7 @@ class LocalBackend:
         cache_dir: Path | None = None,
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        reuse_prefix: bool = True,
     ):
         self._model_path = model_path
         self._cache_dir = cache_dir
@@ -63,8 +68,12 @@ class LocalBackend:
         self._n_threads = n_threads
         self._llm: Any = None
         self._model_name = ""
-        self._queue = asyncio.Lock()
+        self._queue = PrefixQueue()
         self._guard = threading.Lock()
+        self._reuse = reuse_prefix
+        self._held: list[int] = []  # the tokens the KV cache holds, from position 0
+        self._held_row: np.ndarray | None = None  # the log-softmax row of their last token
+        self.decoded = 0  # tokens decoded so far (prefix reuse shows as fewer)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         if request.kind == "chat":
@@ -75,7 +84,7 @@ class LocalBackend:
             )
         work = self._generate if request.kind == "completion" else self._loglik
         abandoned = threading.Event()
-        async with self._queue:
+        async with self._queue.turn(request.prompt):
             try:
                 return await asyncio.to_thread(self._run, work, request, abandoned)
             except asyncio.CancelledError:
@@ -83,7 +92,7 @@ class LocalBackend:
                 raise
 
     async def aclose(self) -> None:
-        async with self._queue:
+        async with self._queue.turn(""):
             await asyncio.to_thread(self._close)
 
     def _run(
@@ -99,10 +108,13 @@ class LocalBackend:
                 self._load()
             try:
                 return work(request, abandoned)
-            except RuntimeError as exc:
-                raise FatalError(
-                    f"llama.cpp failed: {exc}", hint="re-run; if it repeats, report it"
-                ) from None
+            except BaseException as exc:
+                self._held = []  # the KV cache may hold anything now
+                if isinstance(exc, RuntimeError):
+                    raise FatalError(
+                        f"llama.cpp failed: {exc}", hint="re-run; if it repeats, report it"
+                    ) from None
+                raise
 
     def _close(self) -> None:
         with self._guard:
@@ -133,7 +145,7 @@ class LocalBackend:
         self._model_name = path.name
 
     def _check_fits(self, n_tokens: int, what: str) -> None:
-        if n_tokens > self._n_ctx:
+        if n_tokens + PAD - 1 > self._n_ctx:  # the last batch's padding needs room too
             raise FatalError(
                 f"{what} needs {n_tokens} tokens, over the local model's context of {self._n_ctx}",
                 hint="shorten the prompt or examples, or raise the local backend's n_ctx",
@@ -142,37 +154,38 @@ class LocalBackend:
     def _generate(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sample a continuation, seeded from the request key so a resent call repeats.
 
-        The binding's default truncation (top-k 40, top-p 0.95, min-p 0.05) stays on: it keeps
-        a 270M model's temperature-1 samples on topic.
+        The prompt goes through :meth:`_prefix`, so the part an earlier call left in the KV
+        cache (an operator template's fixed examples) is not decoded again, and the binding
+        samples from there (its ``generate`` would clear the cache). The binding's default
+        truncation (top-k 40, top-p 0.95, min-p 0.05) stays on: it keeps a 270M model's
+        temperature-1 samples on topic. No repeat penalty: the API backends apply none.
         """
-        n_prompt = len(self._llm.tokenize(request.prompt))
-        self._check_fits(n_prompt + request.max_tokens, "the completion")
-        pieces = self._llm.generate(
-            request.prompt,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            stop_sequences=[s for s in request.stop if s] or None,
-            stream=True,  # the same text as a whole, but a stop is seen between tokens
-            seed=request.sample_seed(),
-            repeat_penalty=1.0,  # the API backends apply none; keep samples comparable
+        llm = self._llm
+        prompt = llm.tokenize(request.prompt)
+        self._check_fits(len(prompt) + request.max_tokens, "the completion")
+        llm._configure_generation_sampler(
+            request.temperature, 40, 0.95, 0.05, 1.0, 64, request.sample_seed()
         )
+        self._prefix(self._lib.llama_get_memory(llm._ctx), prompt, True, sampling=True)
+        stops = [s for s in request.stop if s] or None
         text = ""
-        for piece in pieces:
+        for piece in llm._generate_from_n_past(len(prompt), request.max_tokens, stops):
             if abandoned.is_set():
-                pieces.close()
                 raise _Abandoned
             text += piece
         # The binding does not report its token count; re-tokenising is exact up to merges.
-        n_text = len(self._llm.tokenize(text, add_special=False))
-        return LLMResponse(text=text, usage=Usage(n_prompt, n_text), model=self._model_name)
+        n_text = len(llm.tokenize(text, add_special=False))
+        return LLMResponse(text=text, usage=Usage(len(prompt), n_text), model=self._model_name)
 
     def _loglik(self, request: LLMRequest, abandoned: threading.Event) -> LLMResponse:
         """Sum log p(continuation tokens | prompt) for each continuation.
 
         Tokens are compared on the tokenised ``prompt + continuation``, since a boundary merge
         can fold the prompt's last token into the continuation's first. The prefix shared by
-        all continuations is decoded once; each continuation then rolls the KV cache back to
-        it, so a call depends on nothing but its request.
+        all continuations comes from :meth:`_prefix` (only what the previous call did not
+        leave in the KV cache is decoded); each continuation then rolls the cache back to it.
+        The usage counts every token the request covers, cached or not, so the journal's
+        totals do not depend on the order calls ran in.
         """
         context = self._llm.tokenize(request.prompt)
         fulls = [self._llm.tokenize(request.prompt + c) for c in request.continuations]
@@ -180,26 +193,52 @@ class LocalBackend:
         commons = [_common_prefix(context, full) for full in fulls]
         n_shared = min(commons, default=0)
         memory = self._lib.llama_get_memory(self._llm._ctx)
-        evaluated = 0
         prefix_row: np.ndarray | None = None
         logprobs: list[float] = []
         for full, common in zip(fulls, commons, strict=True):
             if abandoned.is_set():
                 raise _Abandoned
             if prefix_row is None or not self._rewind(memory, n_shared):
-                self._lib.llama_memory_clear(memory, True)
-                prefix_row = self._decode(context[:n_shared], 0, n_shared - 1)[-1]
-                evaluated += n_shared
+                prefix_row = self._prefix(memory, context[:n_shared], prefix_row is None)
             tail = full[n_shared:-1]
             rows = [prefix_row, *self._decode(tail, n_shared, n_shared)]
-            evaluated += len(tail)
             # rows[i] predicts the token at position n_shared + i.
             logprobs.append(
                 sum(float(rows[pos - n_shared][full[pos]]) for pos in range(common, len(full)))
             )
+        covered = n_shared + sum(len(full[n_shared:-1]) for full in fulls)
         return LLMResponse(
-            logprobs=tuple(logprobs), usage=Usage(evaluated, 0), model=self._model_name
+            logprobs=tuple(logprobs), usage=Usage(covered, 0), model=self._model_name
         )
+
+    def _prefix(
+        self, memory: Any, prefix: list[int], reuse: bool, *, sampling: bool = False
+    ) -> np.ndarray:
+        """Put ``prefix`` in the KV cache and return the log-softmax row of its last token.
+
+        With ``reuse``, the longest common prefix with what the cache holds stays and only the
+        rest is decoded (llama-server's ``cache_prompt``); the last token is decoded again
+        unless the cache holds exactly ``prefix``, whose row is kept (not when ``sampling``:
+        the sampler reads llama.cpp's logits). Where the rollback is impossible
+        (sliding-window layers), the whole prefix is decoded again.
+        """
+        held, self._held = self._held, []  # unknown until this call's decode succeeds
+        keep = _common_prefix(held, prefix) if reuse and self._reuse else 0
+        if (
+            keep == len(prefix) == len(held)
+            and not sampling
+            and self._held_row is not None
+            and self._rewind(memory, keep)
+        ):
+            row = self._held_row
+        else:
+            keep = min(keep, len(prefix) - 1)
+            if not keep or not self._rewind(memory, keep):
+                self._lib.llama_memory_clear(memory, True)
+                keep = 0
+            row = self._decode(prefix[keep:], keep, len(prefix) - 1)[-1]
+        self._held, self._held_row = prefix, row
+        return row
 
     def _rewind(self, memory: Any, n_keep: int) -> bool:
         """Drop cached positions from ``n_keep`` on; False when the prefix must be re-decoded.
@@ -214,27 +253,41 @@ class LocalBackend:
 
     def _decode(self, tokens: list[int], start: int, first_output: int) -> list[np.ndarray]:
         """Decode ``tokens`` at positions ``start``.., returning log-softmax rows for every
-        position from ``first_output`` on (only those get logits computed)."""
+        position from ``first_output`` on (only those get logits computed).
+
+        Each batch is padded to a multiple of ``PAD`` tokens, removed from the cache again:
+        llama.cpp's CPU kernels take a batch's rows in groups and the rest one by one, with
+        different rounding, so unpadded a token's logits depend on where the batch was split
+        (a label's logprob moved by up to 0.25 nats). Padded, a prefix decoded by one call
+        and its rest by the next give the bit-identical numbers of decoding it all at once:
+        what a call returns does not depend on what the cache held before it.
+        """
         lib, ffi = self._lib, self._bindings.ffi
         ctx, width = self._llm._ctx, self._llm._n_batch
+        memory = lib.llama_get_memory(ctx)
         rows: list[np.ndarray] = []
+        self.decoded += len(tokens)
         for offset in range(0, len(tokens), width):
             chunk = tokens[offset : offset + width]
-            batch = lib.llama_batch_init(len(chunk), 0, 1)
+            padded = -(-len(chunk) // PAD) * PAD
+            batch = lib.llama_batch_init(padded, 0, 1)
             try:
-                batch.n_tokens = len(chunk)
-                for i, token in enumerate(chunk):
+                batch.n_tokens = padded
+                for i in range(padded):
                     pos = start + offset + i
-                    batch.token[i] = token
+                    batch.token[i] = chunk[min(i, len(chunk) - 1)]
                     batch.pos[i] = pos
                     batch.n_seq_id[i] = 1
                     batch.seq_id[i][0] = 0
-                    batch.logits[i] = pos >= first_output
+                    batch.logits[i] = i < len(chunk) and pos >= first_output
                 status = lib.llama_decode(ctx, batch)
                 if status != 0:
                     raise RuntimeError(f"llama_decode returned {status}")
             finally:
                 lib.llama_batch_free(batch)
+            end = start + offset + len(chunk)
+            if padded > len(chunk) and not lib.llama_memory_seq_rm(memory, 0, end, -1):
+                raise RuntimeError("the padding could not be removed from the KV cache")
             for i in range(len(chunk)):
                 if start + offset + i >= first_output:
                     raw = ffi.buffer(lib.llama_get_logits_ith(ctx, i), self._n_vocab * 4)

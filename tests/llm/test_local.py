@@ -108,3 +108,72 @@ def test_missing_packages_give_one_install_hint(monkeypatch: pytest.MonkeyPatch)
         ask(LocalBackend(), loglik("x", " y"))
     assert caught.value.hint == "pip install 'evoprompt[local]'"
     assert "llama-cpp-py-sync" in caught.value.reason
+
+
+@pytest.mark.local_model
+def test_a_reused_prefix_gives_exactly_the_logprobs_of_a_fresh_cache(
+    backend: LocalBackend, cache_dir: Path
+) -> None:
+    """Calls sharing an instruction decode only what follows it, and still return the very
+    numbers a cleared cache gives, whatever ran before (short and few-shot prompts, one- and
+    multi-token labels, interleaved and back to back)."""
+    shots = "".join(
+        f"Input: {text}\nAnswer: {label}\n\n"
+        for text, label in [
+            ("A warm, funny film with a big heart.", "positive"),
+            ("The soup was cold and the waiter rude.", "negative"),
+            ("I would happily stay here again.", "positive"),
+        ]
+    )
+    instructions = ["Classify the text.", f"Say if the review is positive or negative.\n\n{shots}"]
+    texts = ["Loved every minute.", "Never again.", "It was fine, I guess.", "N/A"]
+    labels = (" positive", " negative", " very positive indeed")
+    grouped = [loglik(f"{i}\n\nInput: {t}\nAnswer:", *labels) for i in instructions for t in texts]
+    interleaved = grouped[::2] + grouped[1::2] + grouped[::-1]
+    fresh = LocalBackend(cache_dir=cache_dir, reuse_prefix=False)
+    try:
+        expected = {r: ask(fresh, r) for r in grouped}
+    finally:
+        asyncio.run(fresh.aclose())
+    before = backend.decoded
+    got = [(r, ask(backend, r)) for r in interleaved]
+    for request, response in got:
+        assert response.logprobs == expected[request].logprobs  # bit-identical, not close
+        assert response.usage == expected[request].usage  # the same bill, cached or not
+    assert backend.decoded - before < fresh.decoded * len(interleaved) / len(grouped) / 2
+
+
+@pytest.mark.local_model
+def test_generation_reuses_a_shared_template_and_samples_the_same_text(
+    backend: LocalBackend, cache_dir: Path
+) -> None:
+    """Operator calls share their template's examples: the second call decodes only its own
+    end, and samples exactly the text a fresh cache gives."""
+    template = (
+        "Two instructions are combined into one better instruction.\n\n"
+        "Instruction A: Summarize the article in one sentence.\n"
+        "Instruction B: Write a short headline that captures the main point of the story.\n"
+        "Combined: <prompt>Write one short sentence that captures the main point.</prompt>\n\n"
+    )
+    pairs = [("Classify the review.", "Say if the text is positive."), ("Label it.", "Judge it.")]
+    requests = [
+        LLMRequest(
+            kind="completion",
+            model="local",
+            prompt=f"{template}Instruction A: {a}\nInstruction B: {b}\nCombined: <prompt>",
+            temperature=1.0,
+            max_tokens=12,
+            stop=("</prompt>",),
+            site=f"gen1/child{k}/try0",
+        )
+        for k, (a, b) in enumerate(pairs)
+    ]
+    fresh = LocalBackend(cache_dir=cache_dir, reuse_prefix=False)
+    try:
+        expected = [ask(fresh, r).text for r in requests]
+    finally:
+        asyncio.run(fresh.aclose())
+    ask(backend, requests[0])  # the cache holds the template
+    before = backend.decoded
+    assert [ask(backend, r).text for r in requests[::-1]] == expected[::-1]
+    assert 0 < backend.decoded - before < fresh.decoded / 2
