@@ -4,8 +4,9 @@ Each checkpoint JSON must pass its own checksum and have the fields the loader r
 state.pkl must pass its header checksum and load through the allow-list unpickler (a tampered
 pickle is refused before anything in it runs, and reported); journal.sqlite must pass
 ``PRAGMA integrity_check`` on a read-only connection, and every answer row its own checksum
-(which tells corruption and careless edits, not forgery: see docs/security.md); and every answer the
-batch files record must still be in the journal (rows deleted are counted).
+(which tells corruption and careless edits, not forgery: see docs/security.md); and every
+answer the batch files and population.jsonl record must still be in the journal (rows deleted
+are counted).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _check_journal(path: Path) -> FileCheck:
 
 
 def _check_gaps(exp_dir: Path) -> FileCheck | None:
-    """Answers the batch files record that the journal lacks; None when the data the batches
+    """Answers the checkpoints record that the journal lacks; None when the data the batches
     were scored on cannot be loaded from here (nothing to match them with). Loads no code:
     a ``python:`` metric is not imported."""
     # Imported here: the other checks (and status) stay free of the runner's modules.
@@ -154,7 +155,7 @@ def _check_gaps(exp_dir: Path) -> FileCheck | None:
     scorer = make_scorer(config, task.metric)
     gaps = count_missing(layout, scorer, examples, tests, config.fallback_model, answers)
     problem = gaps.line() if gaps.missing or gaps.differing else None
-    return FileCheck(f"{JOURNAL} (answers of the batch files)", None, problem)
+    return FileCheck(f"{JOURNAL} (answers the checkpoints record)", None, problem)
 
 
 def _check_plain_json(path: Path) -> FileCheck:

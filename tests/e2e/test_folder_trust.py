@@ -196,12 +196,31 @@ def test_deleted_and_forged_journal_rows_are_reported_by_verify_and_on_resume(
     checked = inspect("verify", "victim", "--result-dir", str(tmp_path))
     assert checked.code == 1
     said = checked.out + checked.err
-    assert "answers the batch files record are missing from the journal" in said
+    assert "answers the checkpoints record are missing from the journal" in said
     assert "journaled answers differ from what the batch files recorded" in said
     resumed = run_cli(victim_args(tmp_path), cli_env(killed[1]))
     assert resumed.returncode == 0, resumed.stderr
     note = next(line for line in resumed.stderr.splitlines() if "missing from the journal" in line)
     assert note.startswith("recovery: ") and "differ from what the batch files recorded" in note
+
+
+def test_answers_deleted_with_their_batch_files_are_still_reported(
+    tmp_path: Path, killed: tuple[Path, FakeLLMServer]
+) -> None:
+    """Every journal row and every batch file deleted: population.jsonl still says which
+    prompts were scored on every dev row, so verify and the resume name the gone answers
+    instead of re-paying them without a word."""
+    exp = _copy(killed, tmp_path)
+    with contextlib.closing(sqlite3.connect(exp / "journal.sqlite")) as db, db:
+        assert db.execute("DELETE FROM responses").rowcount > 0
+    shutil.rmtree(exp / "checkpoints" / "batches")
+    checked = inspect("verify", "victim", "--result-dir", str(tmp_path))
+    assert checked.code == 1
+    assert "answers the checkpoints record are missing from the journal" in checked.out
+    resumed = run_cli(victim_args(tmp_path), cli_env(killed[1]))
+    assert resumed.returncode == 0, resumed.stderr
+    note = next(line for line in resumed.stderr.splitlines() if "missing from the journal" in line)
+    assert note.startswith("recovery: ")
 
 
 def test_a_dropped_checksum_column_is_refused_until_trusted(
