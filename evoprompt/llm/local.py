@@ -27,7 +27,7 @@ import numpy.typing as npt
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
 from evoprompt.llm.glibc_compat import native_lib
-from evoprompt.llm.prefix_queue import PrefixQueue
+from evoprompt.llm.prefix_queue import PrefixQueue, common_prefix
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class LocalBackend:
         context = self._llm.tokenize(request.prompt)
         fulls = [self._llm.tokenize(request.prompt + c) for c in request.continuations]
         self._check_fits(max(map(len, fulls), default=0), "the loglik request")
-        commons = [_common_prefix(context, full) for full in fulls]
+        commons = [common_prefix(context, full) for full in fulls]
         n_shared = min(commons, default=0)
         memory = self._lib.llama_get_memory(self._llm._ctx)
         prefix_row: np.ndarray | None = None
@@ -223,7 +223,7 @@ class LocalBackend:
         (sliding-window layers), the whole prefix is decoded again.
         """
         held, self._held = self._held, []  # unknown until this call's decode succeeds
-        keep = _common_prefix(held, prefix) if reuse and self._reuse else 0
+        keep = common_prefix(held, prefix) if reuse and self._reuse else 0
         if (
             keep == len(prefix) == len(held)
             and not sampling
@@ -293,15 +293,6 @@ class LocalBackend:
                     raw = ffi.buffer(lib.llama_get_logits_ith(ctx, i), self._n_vocab * 4)
                     rows.append(_log_softmax(np.frombuffer(raw, dtype=np.float32)))
         return rows
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

@@ -12,7 +12,7 @@ puts each prompt's waiting rows back to back. No call waits for ever: one passed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -69,12 +69,13 @@ class PrefixQueue:
         oldest = self._waiting[0]
         if oldest.passed >= MAX_PASSED:
             return oldest
-        shared = [_shared(w.prompt, self._last) for w in self._waiting]
+        shared = [common_prefix(w.prompt, self._last) for w in self._waiting]
         return self._waiting[shared.index(max(shared))]  # ties: the one that came first
 
 
-def _shared(a: str, b: str) -> int:
-    """Characters ``a`` and ``b`` start with in common."""
+def common_prefix(a: Sequence[object], b: Sequence[object]) -> int:
+    """How many leading items ``a`` and ``b`` share (characters of prompts, tokens of
+    contexts: the queue and the KV cache measure reuse the same way)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
