@@ -205,7 +205,7 @@ class Session:
             if self.config.checkpoint:
                 # Confirmed when they were resolved: signed, so the next resume is silent.
                 with contextlib.suppress(StoredError):
-                    read_stored(self.exp_dir).seal(self.config)
+                    read_stored(self.exp_dir).seal(self.config, trust=self.trust)
             state, self.resume = self._restore()
             self.resume.notes[:0] = [
                 f"finished an interrupted rollback from generation {r.from_generation} to "
