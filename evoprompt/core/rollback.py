@@ -27,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from evoprompt.checkpoint.atomic import fsync_dir, read_checked_json
+from evoprompt.checkpoint.atomic import CorruptFile, fsync_dir, read_checked_json
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
@@ -175,8 +175,8 @@ def finish_pending(exp_dir: Path, *, trust: bool = False) -> list[RollbackRecord
         try:
             doc = read_checked_json(aside / ROLLBACK_MANIFEST)
             record = RollbackRecord.from_json(doc)
-        except (OSError, ValueError, SchemaError):
-            continue
+        except (OSError, ValueError, SchemaError, CorruptFile):
+            continue  # garbled: never applied (verify reports it)
         if record.done:
             continue
         if not trust and not record_signed(exp_dir, doc):

@@ -296,6 +296,24 @@ def test_a_signed_pending_rollback_is_finished_by_a_plain_resume_and_says_so(
     assert '"done": true' in manifest.read_text()
 
 
+def test_a_garbled_rollback_record_is_reported_and_never_applied(
+    tmp_path: Path, source: Source, real_record: Path
+) -> None:
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    manifest = _replant(real_record, src, "signed")
+    manifest.write_bytes(manifest.read_bytes()[:-40])  # truncated
+    garbled, rows = manifest.read_bytes(), journal_rows(src / "journal.sqlite")
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 1 and "rollback.json" in checked.out, checked.out
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+        assert fake.counts["requests"] == 0
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "already finished" in done.stderr
+    assert manifest.read_bytes() == garbled and journal_rows(src / "journal.sqlite") == rows
+
+
 def test_temp_files_left_by_a_kill_are_swept_under_the_lock(tmp_path: Path, rolled: Path) -> None:
     """Finding 8: kill -9 during an atomic write left ``.population.jsonl.*.tmp`` behind."""
     result = tmp_path / "result"
