@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from evoprompt.config import Config
-from evoprompt.config.trust import unconfirmed
+from evoprompt.config.trust import unconfirmed, unsealed
 
 
 def test_only_risky_values_the_invocation_does_not_give_are_named() -> None:
@@ -30,3 +30,15 @@ def test_only_risky_values_the_invocation_does_not_give_are_named() -> None:
     ]
     same = replace(own, metric="python:m.py:f", templates="t.toml")
     assert unconfirmed(same, same) == []  # given again: confirmed
+
+
+def test_prices_no_budget_checked_keep_a_folder_unsigned() -> None:
+    """A run without max_cost is never asked about prices, so it confirms none: signing them
+    would let a later budget count by forged (free) prices."""
+    free = {"m": {"prompt": 0.0, "completion": 0.0}}
+    found = Config(prices=free)
+    assert unsealed(found, found, trust=False) == [f"prices = {free!r}"]
+    assert unsealed(found, found, trust=True) == []  # --trust-folder vouches for the folder
+    assert unsealed(Config(), Config(), trust=False) == []  # the default: nothing to confirm
+    budgeted = replace(found, max_cost=1.0)  # resolving asked for them: confirmed by then
+    assert unsealed(budgeted, budgeted, trust=False) == []

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from evoprompt.checkpoint.atomic import read_checked_json
+from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.journal_rows import LOST, REJECTED, open_readonly
 from evoprompt.checkpoint.layout import JOURNAL, ROLLBACK_MANIFEST, Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
@@ -50,8 +50,8 @@ def _aside_journals(exp_dir: Path) -> Iterator[tuple[float, Path]]:
     for aside in Layout(exp_dir).rollbacks():
         try:
             record = RollbackRecord.from_json(read_checked_json(aside / ROLLBACK_MANIFEST))
-        except (OSError, ValueError, SchemaError, PathRefused):
-            continue
+        except (OSError, ValueError, SchemaError, PathRefused, CorruptFile):
+            continue  # garbled: verify reports it
         copy = aside / JOURNAL
         if not record.keep_answers and copy.is_file() and not copy.is_symlink():
             yield record.cutoff, copy

@@ -8,7 +8,8 @@ gives the same value again (flag, config file or environment), or with ``--trust
 
 * code: ``metric`` (a ``python:`` one) and ``templates`` (a file, not the built-in set);
 * where the key and the data go: ``base_url``;
-* what a cost budget counts: ``prices``, when a ``max_cost`` is in effect.
+* what a cost budget counts: ``prices``, when a ``max_cost`` is in effect (a folder whose
+  prices no budget confirmed is not signed either: :func:`unsealed`).
 
 The budget caps themselves (``max_calls``, ``max_tokens_total``, ``max_cost``) are not asked
 about: this invocation's own always win, and the default is no cap, so a folder's can only
@@ -48,6 +49,18 @@ def unconfirmed(final: Config, own: Config) -> list[str]:
             shown = split_userinfo(value)[0] if key == "base_url" else value
             found.append(f"{key} = {shown!r}")
     return found
+
+
+def unsealed(found: Config, running: Config, *, trust: bool) -> list[str]:
+    """What keeps a folder's settings from being signed after a run used them: a risky value
+    the run overrode (it stays unconfirmed), and prices no budget checked. Prices are asked for
+    only when a ``max_cost`` counts by them, so a run without one never confirmed the folder's:
+    signing them would let a later budget count by forged prices. Unless ``trust``
+    (``--trust-folder``), such a folder stays unsigned and a budgeted resume still asks."""
+    found_here = unconfirmed(found, running)
+    if not trust and running.max_cost <= 0 and found.prices != Config().prices:
+        found_here.append(f"prices = {found.prices!r}")
+    return found_here
 
 
 def refusal(where: str, found: list[str]) -> str:

@@ -9,7 +9,8 @@ What came after (checkpoint files of later generations, the results, and unless
    (killed before it: nothing changed; the hidden folder is swept next time);
 2. apply: prune the journal, make the snapshot the current state, drop later files, rewrite
    the results, then mark the record ``done``. Every step is idempotent, so a record not yet
-   done is simply applied again by the next rollback or resume (:func:`finish_pending`).
+   done is simply applied again by the next rollback or resume (:func:`finish_pending`), when
+   it is signed by this user's key (or with ``--trust-folder``).
 
 A record on disk is data, never trusted: :func:`~evoprompt.core.rollback_check.check_record`
 must pass before it is applied (no record, forged or garbled, deletes an outside file or a
@@ -26,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from evoprompt.checkpoint.atomic import fsync_dir, read_checked_json, write_checked_json
+from evoprompt.checkpoint.atomic import CorruptFile, fsync_dir, read_checked_json
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import (
     BATCH_PATTERN,
@@ -57,7 +58,12 @@ from evoprompt.core.branching import (
     state_at,
 )
 from evoprompt.core.result import write_results
-from evoprompt.core.rollback_check import check_record
+from evoprompt.core.rollback_check import (
+    UnsignedRecord,
+    check_record,
+    record_signed,
+    write_record,
+)
 
 # ``<time>_g<from>_to_g<to>[_n]``: the folders :func:`rollback` names (hidden while set aside).
 ASIDE_NAME = re.compile(r"^\d{8}_\d{6}_g-?\d+_to_g\d+(_\d+)?$")
@@ -118,7 +124,7 @@ def rollback(exp_dir: Path, generation: int, *, keep_answers: bool = False) -> R
         link_or_copy(path, hidden / layout.relative(path))
     if answers:
         copy_journal(layout.journal, hidden / JOURNAL)
-    write_checked_json(hidden / ROLLBACK_MANIFEST, record.to_json())
+    write_record(exp_dir, hidden / ROLLBACK_MANIFEST, record)
     fsync_dir(hidden)
     rename(hidden, aside)  # the commit point
     fsync_dir(layout.rolled_back)
@@ -154,20 +160,26 @@ def _apply(exp_dir: Path, aside: Path, record: RollbackRecord) -> RollbackRecord
     with contextlib.closing(Journal(layout.journal)) as journal:
         write_results(exp_dir, mine, INTERRUPTED.status, journal.stats())
     finished = dataclasses.replace(record, done=True)
-    write_checked_json(aside / ROLLBACK_MANIFEST, finished.to_json())
+    write_record(exp_dir, aside / ROLLBACK_MANIFEST, finished)
     return finished
 
 
-def finish_pending(exp_dir: Path) -> list[RollbackRecord]:
+def finish_pending(exp_dir: Path, *, trust: bool = False) -> list[RollbackRecord]:
     """Complete every rollback that a kill interrupted after its commit point (under the
-    experiment's lock: the next rollback and every resume call this first)."""
+    experiment's lock: the next rollback and every resume call this first). A pending record
+    not signed by this user's key stops it before anything changes (:class:`UnsignedRecord`)
+    unless ``trust`` (``--trust-folder``)."""
     confine_to(exp_dir.parent)
-    finished = []
+    pending = []
     for aside in Layout(exp_dir).rollbacks():
         try:
-            record = RollbackRecord.from_json(read_checked_json(aside / ROLLBACK_MANIFEST))
-        except (OSError, ValueError, SchemaError):
+            doc = read_checked_json(aside / ROLLBACK_MANIFEST)
+            record = RollbackRecord.from_json(doc)
+        except (OSError, ValueError, SchemaError, CorruptFile):
+            continue  # garbled: never applied (verify reports it)
+        if record.done:
             continue
-        if not record.done:
-            finished.append(_apply(exp_dir, aside, record))
-    return finished
+        if not trust and not record_signed(exp_dir, doc):
+            raise UnsignedRecord(aside / ROLLBACK_MANIFEST)
+        pending.append((aside, record))
+    return [_apply(exp_dir, aside, record) for aside, record in pending]

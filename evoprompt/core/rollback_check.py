@@ -4,19 +4,26 @@ Anyone who can write into an experiment folder could forge ``rollback.json`` (it
 plain sha256) to have the next resume delete outside files or erase paid answers. So a
 record not yet done is applied only when every file it lists is one of the experiment's own
 checkpoint files, its cutoff is the moment the snapshot it rolls back to was saved, and the
-set-aside journal copy beside it holds every answer it would remove. ``rollback`` checks this
-before it applies a record, and ``verify`` reports a record that fails it (read-only).
+set-aside journal copy beside it holds every answer it would remove. And since a copied
+record passes all that, a pending record must also carry a MAC under this user's key
+(:mod:`evoprompt.checkpoint.seal`), as config.json does: an unsigned one is applied only with
+``--trust-folder``. ``rollback`` checks this before it applies a record, and ``verify``
+reports a record that fails it (read-only).
 """
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
+from evoprompt.checkpoint.atomic import CHECKSUM_FIELD, write_checked_json
 from evoprompt.checkpoint.journal_rows import open_readonly, readonly_uri
 from evoprompt.checkpoint.layout import JOURNAL, ROLLBACK_MANIFEST, Layout
 from evoprompt.checkpoint.nofollow import PathRefused, refuse_database_links
 from evoprompt.checkpoint.schema import RollbackRecord
+from evoprompt.checkpoint.seal import KeyRefused, sign, signed
+from evoprompt.config.trust import TRUST_FLAG
 from evoprompt.core.branching import state_at
 from evoprompt.core.state import ExperimentState
 
@@ -30,6 +37,35 @@ class RecordRefused(PathRefused):
             "nothing was changed; move that folder out of the experiment folder and run the "
             "same command again"
         )
+
+
+class UnsignedRecord(PathRefused):
+    """A pending rollback record this user's key did not sign: a plain resume stops on it."""
+
+    def __init__(self, manifest: Path):
+        super().__init__(
+            f"{manifest} is an unfinished rollback not signed by your key (edited, copied from "
+            "elsewhere, or written by an older version), so it was not applied and nothing was "
+            f"changed: resume with {TRUST_FLAG} to apply it if you trust this folder, or move "
+            "that folder out of the experiment folder and run the same command again"
+        )
+
+
+def record_signed(exp_dir: Path, doc: dict[str, Any]) -> bool:
+    """Whether a rollback record (as read, with its checksum) is signed by this user's key."""
+    try:
+        return signed({k: v for k, v in doc.items() if k != CHECKSUM_FIELD}, exp_dir)
+    except KeyRefused as exc:
+        raise PathRefused(str(exc)) from None
+
+
+def write_record(exp_dir: Path, path: Path, record: RollbackRecord) -> None:
+    """Write a rollback record signed by this user's key (unsigned when there is none)."""
+    try:
+        doc = sign(record.to_json(), exp_dir)
+    except KeyRefused as exc:
+        raise PathRefused(str(exc)) from None
+    write_checked_json(path, doc)
 
 
 def unsaved_answers(journal: Path, copy: Path, cutoff: float) -> int:

@@ -31,6 +31,7 @@ from evoprompt.checkpoint.schema import (
     ERROR,
     INTERRUPTED,
     RecoveryEntry,
+    RollbackRecord,
     Stage,
     TestReport,
 )
@@ -139,7 +140,7 @@ class Session:
         trust: bool = False,
     ):
         self.config = config
-        self.trust = trust  # --trust-folder: the folder's unchecked journal rows are kept
+        self.trust = trust  # --trust-folder: unchecked journal rows and rollbacks are kept
         self.exp_dir = exp_dir
         self.api_key = api_key
         self.resuming = resuming
@@ -186,6 +187,11 @@ class Session:
         Raises ConfigError, JournalUnusable or FatalError for unusable input, and UnsafePickle
         for a tampered state.pkl (nothing in it runs).
         """
+        finished: list[RollbackRecord] = []
+        if self.resuming and self.config.checkpoint:
+            # A rollback killed after its commit point (signed, or --trust-folder): before the
+            # journal is opened, so one that is refused leaves every file as it was.
+            finished = finish_pending(self.exp_dir, trust=self.trust)
         self.experiment = Experiment(
             self.config,
             self.exp_dir,
@@ -197,11 +203,15 @@ class Session:
         )
         if self.resuming:
             if self.config.checkpoint:
-                finish_pending(self.exp_dir)  # a rollback killed after its commit point
                 # Confirmed when they were resolved: signed, so the next resume is silent.
                 with contextlib.suppress(StoredError):
-                    read_stored(self.exp_dir).seal(self.config)
+                    read_stored(self.exp_dir).seal(self.config, trust=self.trust)
             state, self.resume = self._restore()
+            self.resume.notes[:0] = [
+                f"finished an interrupted rollback from generation {r.from_generation} to "
+                f"{r.to_generation} ({r.answers} answers set aside in checkpoints/rolled_back/)"
+                for r in finished
+            ]
             if self.config.checkpoint and not self.is_finished(state):
                 self._log_recovery(self.resume, state)
         else:

@@ -23,7 +23,7 @@ from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import config_fields
 from evoprompt.checkpoint.seal import MAC_FIELD, KeyRefused, sign, signed
 from evoprompt.config import Config, ConfigError, resolve
-from evoprompt.config.trust import refusal, unconfirmed
+from evoprompt.config.trust import refusal, unconfirmed, unsealed
 from evoprompt.llm.backends import settle_backend
 
 
@@ -82,11 +82,12 @@ class Stored:
             raise Untrusted(refusal(f"{self.exp_dir.name}/config.json", found))
         return final
 
-    def seal(self, running: Config) -> None:
+    def seal(self, running: Config, *, trust: bool = False) -> None:
         """Sign the settings as found, once a run confirmed them: when it runs with the
         folder's own risky values. One it overrode (another base URL given) stays unconfirmed,
-        so the next resume without it asks again. A no-op when signed."""
-        if not self.signed and not unconfirmed(self.as_found(), running):
+        so the next resume without it asks again; so do prices no budget confirmed
+        (:func:`~evoprompt.config.trust.unsealed`). A no-op when signed."""
+        if not self.signed and not unsealed(self.as_found(), running, trust=trust):
             write_config(self.exp_dir, self.doc)
 
 

@@ -33,7 +33,7 @@ from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import RollbackRecord, SchemaError, is_manager_payload
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
 from evoprompt.core.branching import BranchError
-from evoprompt.core.rollback_check import check_record
+from evoprompt.core.rollback_check import UnsignedRecord, check_record, record_signed
 from evoprompt.core.state import ExperimentState
 from evoprompt.core.stored import read_stored
 from evoprompt.metrics.base import Example
@@ -225,13 +225,16 @@ def check_files(exp_dir: Path) -> list[FileCheck]:
 
 def _check_rollback(exp_dir: Path, aside: Path) -> FileCheck:
     """A rollback record: its checksum, and for one not yet done (the next resume applies
-    it) everything :func:`check_record` demands of it."""
+    it) its signature and everything :func:`check_record` demands of it."""
     layout = Layout(exp_dir)
     path = aside / ROLLBACK_MANIFEST
     check = FileCheck(layout.relative(path), _size(path))
     try:
-        record = RollbackRecord.from_json(read_checked_json(path))
+        doc = read_checked_json(path)
+        record = RollbackRecord.from_json(doc)
         if not record.done:
+            if not record_signed(exp_dir, doc):
+                raise UnsignedRecord(path)
             check_record(exp_dir, aside, record)
     except CorruptFile as exc:
         check.problem = exc.why

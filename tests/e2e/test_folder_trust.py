@@ -236,3 +236,28 @@ def test_a_dropped_checksum_column_is_refused_until_trusted(
     assert "--trust-folder" in refused.stderr and "Traceback" not in refused.stderr
     trusted = run_cli([*victim_args(tmp_path), "--trust-folder"], cli_env(killed[1]))
     assert trusted.returncode == 0, trusted.stderr
+
+
+def test_a_run_without_a_budget_does_not_sign_forged_prices(
+    tmp_path: Path, killed: tuple[Path, FakeLLMServer]
+) -> None:
+    """Free prices planted in an unsigned folder: a --max-cost resume asks for them, but one
+    plain resume first (no budget counts by prices, so none are asked for) signed the folder
+    with them, and then --max-cost 0.0001 ran hundreds of calls at "$0.0000"."""
+    exp = _copy(killed, tmp_path)
+    model = json.loads((exp / "config.json").read_text())["model"]
+    _edit(exp, prices={model: {"prompt": 0.0, "completion": 0.0}})
+    budget = [*victim_args(tmp_path), "--max-generations", "5", "--max-cost", "0.0001"]
+    unsigned = (exp / "config.json").read_bytes()
+    fake = killed[1]  # the folder's own endpoint: nothing but the prices is unconfirmed
+    env = cli_env(fake)
+    asked = run_cli(budget, env)
+    assert asked.returncode == 2 and "sets prices = " in asked.stderr, asked.stderr
+    plain = run_cli(victim_args(tmp_path), env)  # runs: no budget counts by prices
+    assert plain.returncode == 0, plain.stderr
+    assert (exp / "config.json").read_bytes() == unsigned  # not signed by that run
+    paid = fake.counts["answered"]
+    again = run_cli(budget, env)
+    assert fake.counts["answered"] == paid  # nothing paid under the forged prices
+    assert again.returncode == 2 and "sets prices = " in again.stderr, again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evoprompt.checkpoint.atomic import write_checked_json
+from evoprompt.checkpoint.atomic import read_checked_json, write_checked_json
+from evoprompt.checkpoint.seal import MAC_FIELD, sign
 from evoprompt.checkpoint.store import decode_state
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import cli_env, run_cli
@@ -158,7 +159,9 @@ def test_fork_onto_a_linked_id_is_one_line_and_creates_nothing(
 
 
 def _forge(src: Path, **fields: object) -> Path:
-    """A rollback record with a valid (recomputed) checksum, not yet done."""
+    """A rollback record with a valid (recomputed) checksum, not yet done, and even signed by
+    this user's key (as if copied from one of their own interrupted rollbacks): what it names
+    is checked all the same."""
     cutoff = decode_state(src / "checkpoints/state_gen1.pkl")[0]["created"]
     record = {
         "to_generation": 1,
@@ -173,7 +176,7 @@ def _forge(src: Path, **fields: object) -> Path:
     }
     aside = src / "checkpoints/rolled_back/20240101_000000_g3_to_g1"
     aside.mkdir(parents=True)
-    write_checked_json(aside / "rollback.json", record)
+    write_checked_json(aside / "rollback.json", sign(record, src))
     return aside / "rollback.json"
 
 
@@ -211,6 +214,104 @@ def test_a_forged_rollback_record_deletes_nothing_and_stops_the_resume(
     assert requests == 0
     assert journal_rows(src / "journal.sqlite") == rows
     assert exact_tree(victim) == before
+
+
+def _replant(real: Path, src: Path, how: str) -> Path:
+    """A real, finished rollback record (and a copy of the journal beside it) put into ``src``
+    as one not yet done, its checksum recomputed: its MAC kept as it was (now wrong), dropped,
+    or signed again by this user's key (a rollback killed after its commit point)."""
+    record = {k: v for k, v in read_checked_json(real).items() if k != "checksum"}
+    record["done"] = False
+    if how == "dropped":
+        del record[MAC_FIELD]
+    elif how == "signed":
+        record = sign(record, src)
+    aside = src / "checkpoints/rolled_back/20261206_999999_g2_to_g0"
+    aside.mkdir(parents=True)
+    write_checked_json(aside / "rollback.json", record)
+    shutil.copy2(src / "journal.sqlite", aside / "journal.sqlite")
+    return aside / "rollback.json"
+
+
+@pytest.fixture(scope="module")
+def real_record(source: Source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The record ``rollback src --to-generation 0`` writes (done, signed)."""
+    root = tmp_path_factory.mktemp("real_record")
+    source.copy_to(root)
+    done = run_cli(["rollback", "src", "--to-generation", "0", "--result-dir", str(root)], {})
+    assert done.returncode == 0, done.stderr
+    (record,) = (root / "src/checkpoints/rolled_back").glob("*/rollback.json")
+    assert MAC_FIELD in read_checked_json(record)
+    return record
+
+
+@pytest.mark.parametrize("how", ["stale", "dropped"])
+def test_a_copied_rollback_record_is_not_applied_without_the_key(
+    tmp_path: Path, source: Source, real_record: Path, how: str
+) -> None:
+    """A real record replanted as not yet done, beside a journal copy, passes every check of
+    what it names: a plain resume of the finished run rewound it and paid 214 calls again,
+    and verify said all was well. Unsigned, it is applied only with --trust-folder."""
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    manifest = _replant(real_record, src, how)
+    before = tree_hashes(src)
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 1 and "not signed by your key" in checked.out, checked.out
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+        refused = fake.counts["requests"]
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert str(manifest) in done.stderr and "--trust-folder" in done.stderr
+    assert refused == 0 and tree_hashes(src) == before
+    with FakeLLMServer() as fake:
+        trusted = run_cli(
+            run_args(result, "--experiment-id", "src", "--trust-folder"), cli_env(fake)
+        )
+        paid = fake.counts["answered"]
+    assert trusted.returncode == 0, trusted.stderr
+    assert "finished an interrupted rollback from generation" in trusted.stderr
+    assert paid > 0  # the answers it set aside, asked again: what the user agreed to
+    assert '"done": true' in manifest.read_text()
+
+
+def test_a_signed_pending_rollback_is_finished_by_a_plain_resume_and_says_so(
+    tmp_path: Path, source: Source, real_record: Path
+) -> None:
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    manifest = _replant(real_record, src, "signed")
+    real = read_checked_json(real_record)
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 0, checked.out
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+    assert done.returncode == 0, done.stderr
+    line = (
+        f"finished an interrupted rollback from generation {real['from_generation']} to 0 "
+        f"({real['answers']} answers set aside"
+    )
+    assert line in done.stderr
+    assert '"done": true' in manifest.read_text()
+
+
+def test_a_garbled_rollback_record_is_reported_and_never_applied(
+    tmp_path: Path, source: Source, real_record: Path
+) -> None:
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    manifest = _replant(real_record, src, "signed")
+    manifest.write_bytes(manifest.read_bytes()[:-40])  # truncated
+    garbled, rows = manifest.read_bytes(), journal_rows(src / "journal.sqlite")
+    checked = inspect("verify", "src", "--result-dir", str(result))
+    assert checked.code == 1 and "rollback.json" in checked.out, checked.out
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+        assert fake.counts["requests"] == 0
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "already finished" in done.stderr
+    assert manifest.read_bytes() == garbled and journal_rows(src / "journal.sqlite") == rows
 
 
 def test_temp_files_left_by_a_kill_are_swept_under_the_lock(tmp_path: Path, rolled: Path) -> None:
