@@ -31,7 +31,7 @@ import pandas as pd
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
-from evoprompt.checkpoint.nofollow import PathRefused, read_text
+from evoprompt.checkpoint.nofollow import READ, PathRefused, open_nofollow, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import (
     Descriptor,
@@ -61,8 +61,8 @@ def lock_holder(exp_dir: Path) -> str | None:
     can only collide with this for the microseconds between the two calls.
     """
     try:
-        fd = os.open(Layout(exp_dir).lock, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+        fd = open_nofollow(Layout(exp_dir).lock, os.O_RDONLY, action=READ)
+    except (OSError, PathRefused):
         return None
     try:
         try:
