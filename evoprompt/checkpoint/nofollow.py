@@ -145,7 +145,7 @@ def make_dirs(folder: Path) -> None:
     except (FileExistsError, NotADirectoryError):
         above = (p for p in (folder, *folder.parents) if os.path.lexists(p))
         bad = next((p for p in above if not is_real_dir(p)), folder)
-        raise FileRefused(bad, "use as a folder", "it is not a folder") from None
+        raise FileRefused(bad, "use", "it is not a folder") from None
 
 
 def open_nofollow(path: Path, flags: int, mode: int = 0o644, action: str = "write through") -> int:
