@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout, SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import (
     LINEAGE_KEYS,
     Lineage,
@@ -43,8 +44,8 @@ Series = dict[str, dict[int, float]]  # metric key -> step -> value
 
 def _json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_text(path))
+    except (OSError, ValueError, PathRefused):
         return None
 
 
@@ -75,8 +76,8 @@ class ExperimentFiles:
             summary = None
         scored = []
         try:
-            lines = layout.population.read_text(encoding="utf-8").splitlines()
-        except OSError:
+            lines = read_text(layout.population).splitlines()
+        except (OSError, ValueError, PathRefused):
             lines = []
         for line in filter(str.strip, lines):
             try:
