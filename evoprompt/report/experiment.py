@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import sqlite3
@@ -231,8 +232,11 @@ def _load_state(layout: Layout, notes: list[str]) -> ExperimentState | None:
 def _read_generations_csv(path: Path) -> list[GenerationRow]:
     if not path.exists():
         return []
-    with contextlib.suppress(ValueError, OSError, pd.errors.EmptyDataError, SchemaError):
-        return [GenerationRow.from_json(r) for r in pd.read_csv(path).to_dict("records")]
+    with contextlib.suppress(
+        ValueError, OSError, pd.errors.EmptyDataError, SchemaError, PathRefused
+    ):
+        frame = pd.read_csv(io.StringIO(read_text(path)))
+        return [GenerationRow.from_json(r) for r in frame.to_dict("records")]
     return []
 
 

@@ -7,6 +7,7 @@ is logged is exactly what the files say, whichever process logs it and however l
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ def aggregate_series(sweep_dir: Path) -> Series:
 
     path = SweepLayout(sweep_dir).aggregate
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
+        frame = pd.read_csv(io.StringIO(read_text(path)))
+    except (OSError, ValueError, pd.errors.EmptyDataError, PathRefused):
         return {}
     from evoprompt.sweep.aggregate import STAT_COLUMNS
 

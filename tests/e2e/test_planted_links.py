@@ -361,7 +361,13 @@ def test_a_report_replaces_a_hard_linked_page_never_writes_through_it(
     assert os.stat(src / "report.html").st_nlink == 1
 
 
-FIFO_AT = ["config.json", "summary.json", "checkpoints/latest.json", "population.jsonl"]
+FIFO_AT = [
+    "config.json",
+    "summary.json",
+    "checkpoints/latest.json",
+    "population.jsonl",
+    "generations.csv",
+]
 READERS = {
     "list": ["list"],
     "status": ["status", "src"],

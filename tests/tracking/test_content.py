@@ -13,7 +13,7 @@ import pandas as pd
 from evoprompt.checkpoint.schema import GenerationRow
 from evoprompt.config import Config
 from evoprompt.evolution.diversity import diversity
-from evoprompt.tracking.content import ExperimentFiles
+from evoprompt.tracking.content import ExperimentFiles, aggregate_series
 from evoprompt.tracking.record import TrackingRecord, read_record, write_record
 from tests.conftest import run_cli
 
@@ -86,12 +86,16 @@ def test_the_tracker_reads_no_link_and_no_fifo(tmp_path: Path) -> None:
     (exp / "summary.json").symlink_to(outside)
 
     def stuck(signum: int, frame: object) -> None:
-        raise TimeoutError("blocked on a FIFO")
+        raise RuntimeError("blocked on a FIFO")  # no OSError: a reader catches those
 
     previous = signal.signal(signal.SIGALRM, stuck)
     signal.alarm(10)  # a blocked read becomes a failure, not a stuck test run
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    os.mkfifo(sweep / "aggregate.csv")
     try:
         files = ExperimentFiles.read(exp)
+        assert aggregate_series(sweep) == {}
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
