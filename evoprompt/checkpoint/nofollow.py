@@ -8,6 +8,13 @@ is created, written, read, moved or deleted, every component between the root an
 checked with ``lstat``; files are opened ``O_NOFOLLOW``. Names read from records go through
 :func:`inside`. A refusal names the link and happens before anything changed.
 
+Only regular files are opened (``O_NONBLOCK`` then ``fstat``): a planted FIFO would hang a
+read forever. No existing file with more than one name (``st_nlink > 1``) is written in
+place (append, truncate, read-write, a SQLite journal): a hard link to ``~/.ssh/id_rsa``
+needs no symlink. The checkpoint files the project hard-links itself (snapshots, batch
+files, shared by forks and rollbacks) are only ever replaced by rename, which never touches
+the linked file.
+
 The check stops links planted before a command runs (what a tampered folder holds); it is not
 a defence against someone racing a running command with write access to the same folder.
 """
@@ -22,6 +29,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 _ROOTS: set[str] = set()
+READ = "read through"  # the action of a read: a hard-linked file may be read, not written
 
 
 class PathRefused(Exception):
@@ -37,6 +45,38 @@ class LinkRefused(PathRefused):
             "in an experiment folder); remove it and run the same command again"
         )
         self.path = path
+
+
+class FileRefused(PathRefused):
+    """A file that is not a regular one, or a hard-linked one about to be written in place."""
+
+    def __init__(self, path: Path, action: str, why: str):
+        super().__init__(
+            f"refusing to {action} {path}: {why}; remove it and run the same command again"
+        )
+        self.path = path
+
+
+def _refuse_unusable(path: Path, st: os.stat_result, action: str, writes: bool) -> None:
+    """FileRefused for anything but a regular file, or a written one with other names."""
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRefused(path, action, "it is not a regular file (a FIFO, device or socket?)")
+    if writes and st.st_nlink > 1:
+        raise FileRefused(
+            path,
+            action,
+            f"it is hard-linked ({st.st_nlink} names share it, maybe a file outside the folder)",
+        )
+
+
+def _refuse_existing(path: Path, action: str, writes: bool) -> None:
+    """:func:`_refuse_unusable` on ``path`` if it exists (checked before opening it)."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISLNK(st.st_mode):  # a link is refused as a link, by refuse_links
+        _refuse_unusable(path, st, action, writes)
 
 
 def confine_to(root: Path) -> Path:
@@ -76,10 +116,13 @@ def refuse_links(*paths: Path, action: str = "write through") -> None:
 
 
 def refuse_database_links(path: Path, action: str = "write through") -> None:
-    """SQLite opens a database and its ``-wal``/``-shm`` side files following links: refuse
-    a link as any of them before it does."""
-    sides = (path.with_name(path.name + side) for side in ("-wal", "-shm"))
-    refuse_links(path, *sides, action=action)
+    """SQLite opens a database and its ``-wal``/``-shm`` side files following links, blocking
+    on a FIFO, and writes them in place: refuse a link, a non-regular file or (unless only
+    reading) a hard-linked one as any of them before it opens them."""
+    files = [path, *(path.with_name(path.name + side) for side in ("-wal", "-shm"))]
+    refuse_links(*files, action=action)
+    for file in files:
+        _refuse_existing(file, action, writes=action != READ)
 
 
 def inside(folder: Path, name: str) -> Path | None:
@@ -94,25 +137,48 @@ def inside(folder: Path, name: str) -> Path | None:
 
 
 def make_dirs(folder: Path) -> None:
-    """``mkdir -p`` that neither creates a folder through a link nor accepts one as ``folder``."""
+    """``mkdir -p`` that neither creates a folder through a link nor accepts one (or a file,
+    a FIFO) as ``folder`` or a folder above it."""
     refuse_links(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        above = (p for p in (folder, *folder.parents) if os.path.lexists(p))
+        bad = next((p for p in above if not is_real_dir(p)), folder)
+        raise FileRefused(bad, "use", "it is not a folder") from None
 
 
 def open_nofollow(path: Path, flags: int, mode: int = 0o644, action: str = "write through") -> int:
-    """``os.open`` that refuses a link as the file and anywhere below the trusted root."""
+    """``os.open`` of a regular file that refuses a link as the file and anywhere below the
+    trusted root, and a hard-linked file when opened for writing. Opened ``O_NONBLOCK`` (a
+    FIFO does not block) and without ``O_TRUNC`` until ``fstat`` has passed it: a refused file
+    is left unchanged."""
     refuse_links(path, action=action)
+    writes = bool(flags & (os.O_WRONLY | os.O_RDWR))
+    _refuse_existing(path, action, writes)
+    plain = (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        fd = os.open(path, plain, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LinkRefused(path, action) from None
+        if exc.errno == errno.ENXIO:  # a FIFO with no reader, or a socket
+            raise FileRefused(path, action, "it is not a regular file") from None
         raise
+    try:
+        _refuse_unusable(path, os.fstat(fd), action, writes)
+        os.set_blocking(fd, True)
+        if flags & os.O_TRUNC:
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_bytes(path: Path) -> bytes:
-    """The bytes of a file in an experiment folder, never read through a link."""
-    fd = open_nofollow(path, os.O_RDONLY, action="read through")
+    """The bytes of a regular file in an experiment folder, never read through a link."""
+    fd = open_nofollow(path, os.O_RDONLY, action=READ)
     with os.fdopen(fd, "rb") as handle:
         return handle.read()
 
@@ -125,13 +191,6 @@ def append_text(path: Path, text: str) -> None:
     fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(text)
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Create or overwrite ``path`` (a report, a plot) without following a link."""
-    fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def remove(path: Path) -> None:

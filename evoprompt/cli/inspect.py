@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
-from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, make_dirs, write_file
+from evoprompt.checkpoint.atomic import DISK_FULL, atomic_write_bytes, disk_full
+from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir, make_dirs
 from evoprompt.cli.folders import InspectError, experiment_dir, num, result_dir_of, table_text
 from evoprompt.cli.hints import program
 from evoprompt.cli.status import cmd_status
@@ -114,12 +114,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             plot_name = None
             if png is not None:
                 plot_name = f"{output.stem}_fitness.png"
-                write_file(output.with_name(plot_name), png)
-            write_file(output, render_markdown(data, plot_name).encode("utf-8"))
+                atomic_write_bytes(output.with_name(plot_name), png)
+            atomic_write_bytes(output, render_markdown(data, plot_name).encode("utf-8"))
         else:
             from evoprompt.report.html import render_html
 
-            write_file(output, render_html(data, png).encode("utf-8"))
+            atomic_write_bytes(output, render_html(data, png).encode("utf-8"))
     except PathRefused as exc:
         raise InspectError(str(exc)) from None
     except OSError as exc:

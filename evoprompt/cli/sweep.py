@@ -203,6 +203,9 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     try:
         return _run_locked(driver, grace)
+    except PathRefused as exc:  # a link or odd file planted in the sweep folder
+        say(f"error: {exc}")
+        return EXIT_USAGE
     finally:
         lock.release()
 

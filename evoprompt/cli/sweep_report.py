@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from evoprompt.checkpoint.atomic import atomic_write_bytes
 from evoprompt.checkpoint.layout import SweepLayout
-from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, write_file
+from evoprompt.checkpoint.nofollow import PathRefused, make_dirs
 from evoprompt.cli.hints import program
 from evoprompt.config import result_root
 from evoprompt.report.plot import INSTALL_HINT, matplotlib_available
@@ -45,7 +46,7 @@ def main(argv: list[str]) -> int:
     output = Path(args.output) if args.output else SweepLayout(sweep_dir).report
     try:
         make_dirs(output.parent)
-        write_file(output, build(view, sweep_dir).encode("utf-8"))
+        atomic_write_bytes(output, build(view, sweep_dir).encode("utf-8"))
     except PathRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

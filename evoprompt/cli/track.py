@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import Layout, SweepLayout, is_safe_id
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.cli.folders import InspectError, experiment_dir
 from evoprompt.cli.hints import program
 from evoprompt.config import result_root
@@ -48,8 +49,8 @@ def _stored_uri(folder: Path) -> str:
         SweepLayout(folder).sweep if SweepLayout(folder).is_sweep() else Layout(folder).config
     )
     try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = json.loads(read_text(doc_path))
+    except (OSError, ValueError, PathRefused):
         return ""
     values = doc.get("runtime", doc) if isinstance(doc, dict) else {}
     uri = values.get("track_uri") if isinstance(values, dict) else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import sqlite3
@@ -31,7 +32,7 @@ import pandas as pd
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
-from evoprompt.checkpoint.nofollow import PathRefused, read_text
+from evoprompt.checkpoint.nofollow import READ, PathRefused, open_nofollow, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import (
     Descriptor,
@@ -61,8 +62,8 @@ def lock_holder(exp_dir: Path) -> str | None:
     can only collide with this for the microseconds between the two calls.
     """
     try:
-        fd = os.open(Layout(exp_dir).lock, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+        fd = open_nofollow(Layout(exp_dir).lock, os.O_RDONLY, action=READ)
+    except (OSError, PathRefused):
         return None
     try:
         try:
@@ -231,8 +232,11 @@ def _load_state(layout: Layout, notes: list[str]) -> ExperimentState | None:
 def _read_generations_csv(path: Path) -> list[GenerationRow]:
     if not path.exists():
         return []
-    with contextlib.suppress(ValueError, OSError, pd.errors.EmptyDataError, SchemaError):
-        return [GenerationRow.from_json(r) for r in pd.read_csv(path).to_dict("records")]
+    with contextlib.suppress(
+        ValueError, OSError, pd.errors.EmptyDataError, SchemaError, PathRefused
+    ):
+        frame = pd.read_csv(io.StringIO(read_text(path)))
+        return [GenerationRow.from_json(r) for r in frame.to_dict("records")]
     return []
 
 

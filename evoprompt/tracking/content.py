@@ -7,6 +7,7 @@ is logged is exactly what the files say, whichever process logs it and however l
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.layout import Layout, SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import (
     LINEAGE_KEYS,
     Lineage,
@@ -43,8 +45,8 @@ Series = dict[str, dict[int, float]]  # metric key -> step -> value
 
 def _json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_text(path))
+    except (OSError, ValueError, PathRefused):
         return None
 
 
@@ -75,8 +77,8 @@ class ExperimentFiles:
             summary = None
         scored = []
         try:
-            lines = layout.population.read_text(encoding="utf-8").splitlines()
-        except OSError:
+            lines = read_text(layout.population).splitlines()
+        except (OSError, ValueError, PathRefused):
             lines = []
         for line in filter(str.strip, lines):
             try:
@@ -189,8 +191,8 @@ def aggregate_series(sweep_dir: Path) -> Series:
 
     path = SweepLayout(sweep_dir).aggregate
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
+        frame = pd.read_csv(io.StringIO(read_text(path)))
+    except (OSError, ValueError, pd.errors.EmptyDataError, PathRefused):
         return {}
     from evoprompt.sweep.aggregate import STAT_COLUMNS
 

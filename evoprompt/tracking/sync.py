@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evoprompt.checkpoint.layout import TRACKING_LOCK, Layout, SweepLayout
+from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError
 from evoprompt.checkpoint.schema.sweep import SweepRecord
 from evoprompt.config import split_userinfo
@@ -188,9 +189,9 @@ def _sweep_record(sweep_dir: Path) -> SweepRecord | None:
     import json
 
     try:
-        raw = json.loads(SweepLayout(sweep_dir).sweep.read_text(encoding="utf-8"))
+        raw = json.loads(read_text(SweepLayout(sweep_dir).sweep))
         return SweepRecord.from_json(raw)
-    except (OSError, ValueError, SchemaError):
+    except (OSError, ValueError, SchemaError, PathRefused):
         return None
 
 

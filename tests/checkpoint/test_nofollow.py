@@ -4,7 +4,11 @@ written, read, moved or deleted through a symbolic link, and record names stay i
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -14,14 +18,20 @@ from evoprompt.checkpoint.atomic import (
     read_checked_json,
     sweep_temp_files,
 )
+from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import Layout
+from evoprompt.checkpoint.lock import ExperimentLock
 from evoprompt.checkpoint.nofollow import (
     LinkRefused,
+    PathRefused,
+    append_text,
     confine_to,
     inside,
     link_or_copy,
     make_dirs,
+    open_nofollow,
     read_bytes,
+    refuse_database_links,
     remove,
     remove_tree,
     rename,
@@ -143,3 +153,92 @@ def test_the_temp_sweep_removes_only_its_own_regular_files(tmp_path: Path, home:
 def test_a_sweep_record_cannot_name_a_cell_outside_its_folder(cell_id: str) -> None:
     with pytest.raises(SchemaError, match="not a plain folder name"):
         CellRecord.from_json({"id": cell_id, "params": {}, "status": "pending"})
+
+
+# -- hard links and files that are not regular files -------------------------------------------
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """Turn a read that blocks (a FIFO without a writer) into a failure, not a stuck run."""
+
+    def stuck(signum: int, frame: FrameType | None) -> None:
+        raise RuntimeError("blocked on a FIFO")  # no OSError: a reader catches those
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(10)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_hard_linked_file_is_never_written_in_place(tmp_path: Path, home: Path) -> None:
+    """``ln ~/.ssh/id_rsa exp/.lock`` needs no symlink: the lock, an append (recovery.log) and a
+    read-write or truncating open refuse it, naming it; reading it is fine."""
+    key = home / ".ssh" / "id_rsa"
+    exp = confine_to(tmp_path / "result") / "exp"
+    exp.mkdir(parents=True)
+    for name in (".lock", "recovery.log", "report.md"):
+        os.link(key, exp / name)
+    with pytest.raises(PathRefused, match=f"{exp / '.lock'}: it is hard-linked"):
+        ExperimentLock(exp).acquire()
+    with pytest.raises(PathRefused, match="hard-linked"):
+        append_text(exp / "recovery.log", "a line\n")
+    for flags in (os.O_RDWR, os.O_WRONLY | os.O_TRUNC, os.O_WRONLY | os.O_APPEND):
+        with pytest.raises(PathRefused, match="hard-linked"):
+            open_nofollow(exp / "report.md", flags)
+    assert read_bytes(exp / "recovery.log") == b"secret key\n"
+    atomic_write_text(exp / "report.md", "# report\n")  # a rename: a new file, the key kept
+    assert (exp / "report.md").read_text() == "# report\n"
+    assert key.read_text() == "secret key\n" and os.stat(key).st_nlink == 3
+
+
+@pytest.mark.parametrize("side", ["", "-wal", "-shm"])
+def test_a_hard_linked_journal_is_refused_before_sqlite_opens_it(
+    tmp_path: Path, home: Path, side: str
+) -> None:
+    outside = home / "app.sqlite"
+    with sqlite3.connect(outside) as db:
+        db.execute("CREATE TABLE mine (x)")
+    exp = confine_to(tmp_path / "result") / "exp"
+    exp.mkdir(parents=True)
+    journal = exp / "journal.sqlite"
+    os.link(outside, exp / f"journal.sqlite{side}")
+    before = outside.read_bytes()
+    with pytest.raises(PathRefused, match=f"journal.sqlite{side}: it is hard-linked"):
+        Journal(journal)
+    refuse_database_links(exp / "journal.sqlite", action="read through")  # reading is fine
+    assert outside.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["config.json", "checkpoints/latest.json", "journal.sqlite"])
+def test_a_fifo_is_refused_at_once_never_read(tmp_path: Path, no_hang: None, name: str) -> None:
+    exp = confine_to(tmp_path / "result") / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    os.mkfifo(exp / name)
+    with pytest.raises(PathRefused, match="not a regular file"):
+        read_bytes(exp / name)
+    with pytest.raises(CorruptFile, match="not a regular file"):
+        read_checked_json(exp / name)
+    with pytest.raises(PathRefused, match="not a regular file"):
+        refuse_database_links(exp / name, action="read through")
+    with pytest.raises(PathRefused, match="not a regular file"):
+        append_text(exp / name, "x")
+
+
+def test_a_file_where_a_folder_belongs_is_one_refusal(tmp_path: Path) -> None:
+    root = confine_to(tmp_path / "result")
+    root.mkdir()
+    os.mkfifo(root / ".staging")
+    (root / "plain").write_text("a file\n")
+    for folder, bad in (
+        (root / ".staging", root / ".staging"),
+        (root / ".staging" / "f7.123", root / ".staging"),
+        (root / "plain" / "below", root / "plain"),
+    ):
+        with pytest.raises(PathRefused, match="it is not a folder") as refused:
+            make_dirs(folder)
+        assert str(bad) in str(refused.value)
+    assert (root / "plain").read_text() == "a file\n"

@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -406,3 +407,160 @@ def test_run_and_sweep_refuse_a_linked_folder(tmp_path: Path, source: Source) ->
         assert done.returncode == 2, done.stderr
         assert f"symbolic link {link}" in done.stderr and "Traceback" not in done.stderr
     assert exact_tree(home) == before
+
+
+# -- hard links and odd files (the outside review of issue 28) --------------------------------
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str], path: Path, why: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert errors == done.stderr.strip().splitlines()[-1:], done.stderr
+    assert str(path) in errors[0] and why in errors[0], done.stderr
+
+
+def outside_database(home: Path) -> Path:
+    path = home / "app.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE mine (x)")
+    return path
+
+
+@pytest.mark.parametrize("name", [".lock", "recovery.log", "journal.sqlite"])
+def test_a_resume_never_writes_a_hard_linked_file(tmp_path: Path, rolled: Path, name: str) -> None:
+    """``ln ~/.ssh/id_rsa exp/.lock`` made a run write its pid into the key; a hard-linked
+    journal got the journal's tables created inside another program's database."""
+    result = tmp_path / "result"
+    src = result / "src"
+    shutil.copytree(rolled, src, symlinks=True)
+    home = make_home(tmp_path, src)
+    target = outside_database(home) if name == "journal.sqlite" else home / ".ssh/id_rsa"
+    for old in src.glob(f"{name}*"):
+        old.unlink()
+    os.link(target, src / name)
+    before = exact_tree(home)
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, "--experiment-id", "src"), cli_env(fake))
+        assert not fake.answered_bodies
+    one_line_refusal(done, src / name, "it is hard-linked")
+    assert exact_tree(home) == before
+
+
+def test_a_report_replaces_a_hard_linked_page_never_writes_through_it(
+    tmp_path: Path, source: Source
+) -> None:
+    result = tmp_path / "result"
+    src = source.copy_to(result)
+    home = make_home(tmp_path, src)
+    os.link(home / ".ssh/id_rsa", src / "report.html")
+    before = exact_tree(home)
+    done = inspect("report", "src", "--result-dir", str(result))
+    assert done.code == 0, done.err
+    assert exact_tree(home) == before
+    assert b"<html" in (src / "report.html").read_bytes()
+    assert os.stat(src / "report.html").st_nlink == 1
+
+
+FIFO_AT = [
+    "config.json",
+    "summary.json",
+    "checkpoints/latest.json",
+    "population.jsonl",
+    "generations.csv",
+]
+READERS = {
+    "list": ["list"],
+    "status": ["status", "src"],
+    "verify": ["verify", "src"],
+    "report": ["report", "src", "--format", "md"],
+    "resume": ["--experiment-id", "src"],
+}
+
+
+@pytest.mark.parametrize("fifo", FIFO_AT)
+@pytest.mark.parametrize("command", list(READERS))
+def test_a_planted_fifo_never_hangs_a_command(
+    tmp_path: Path, source: Source, rolled: Path, command: str, fifo: str
+) -> None:
+    """A FIFO where a file belongs blocked ``list`` (for the whole folder), status, verify,
+    report and resume forever; now it is refused (or taken for a damaged file) at once."""
+    result = tmp_path / "result"
+    shutil.copytree(rolled if command == "resume" else source.root / "src", result / "src")
+    source.copy_to(result, "other")
+    (result / "src" / fifo).unlink(missing_ok=True)
+    os.mkfifo(result / "src" / fifo)
+    argv = [*READERS[command], "--result-dir", str(result)]
+    with FakeLLMServer() as fake:
+        done = run_cli(run_args(result, *argv) if command == "resume" else argv, cli_env(fake), 60)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert done.returncode == 0 or "not a regular file" in out, out[-2000:]
+    if command == "list":
+        assert done.returncode == 0 and "other" in done.stdout, out
+
+
+SWEEP = "population_size = 4\ndev_size = 8\nmax_generations = 1\nprune = false\n"
+SWEEP += "retry_delay = 0.01\n[grid]\nseed = [1]\n"
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-cell sweep ``sw`` (its grid file beside its result folder)."""
+    root = tmp_path_factory.mktemp("swept")
+    (root / "sw.toml").write_text(SWEEP)
+    with FakeLLMServer() as fake:
+        argv = ["sweep", str(root / "sw.toml"), "--sweep-id", "sw", "--result-dir", str(root / "r")]
+        done = run_cli(argv, cli_env(fake))
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def test_a_sweep_rerun_refuses_a_linked_aggregate_in_one_line(tmp_path: Path, swept: Path) -> None:
+    shutil.copytree(swept, tmp_path / "s", symlinks=True)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep me\n")
+    aggregate = tmp_path / "s/r/sw/aggregate.csv"
+    aggregate.unlink()
+    aggregate.symlink_to(outside)
+    argv = ["sweep", str(tmp_path / "s/sw.toml"), "--sweep-id", "sw"]
+    with FakeLLMServer() as fake:
+        done = run_cli([*argv, "--result-dir", str(tmp_path / "s/r")], cli_env(fake))
+    one_line_refusal(done, aggregate, "symbolic link")
+    assert outside.read_text() == "keep me\n"
+
+
+def test_a_sweep_report_never_writes_through_a_hard_link_nor_hangs_on_a_fifo(
+    tmp_path: Path, swept: Path
+) -> None:
+    shutil.copytree(swept, tmp_path / "s", symlinks=True)
+    result, sweep = tmp_path / "s/r", tmp_path / "s/r/sw"
+    key = tmp_path / "id_rsa"
+    key.write_bytes(SECRET)
+    os.link(key, sweep / "sweep_report.html")
+    argv = ["sweep-report", "sw", "--result-dir", str(result)]
+    done = run_cli(argv, cli_env(None), 60)
+    assert done.returncode == 0, done.stderr
+    assert key.read_bytes() == SECRET and b"<html" in (sweep / "sweep_report.html").read_bytes()
+    (sweep / "sweep.json").unlink()
+    os.mkfifo(sweep / "sweep.json")
+    for command in (argv, ["list", "--result-dir", str(result)]):
+        done = run_cli(command, cli_env(None), 60)
+        assert "Traceback" not in done.stderr and done.returncode in (0, 2), done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file"])
+def test_a_fork_refuses_a_staging_that_is_not_a_folder(
+    tmp_path: Path, source: Source, kind: str
+) -> None:
+    result = tmp_path / "result"
+    source.copy_to(result)
+    staging = result / ".staging"
+    if kind == "fifo":
+        os.mkfifo(staging)
+    else:
+        staging.write_text("not a folder\n")
+    argv = ["fork", "src", "--at-generation", "1", "--experiment-id", "f7"]
+    done = run_cli(run_args(result, *argv), cli_env(None), 60)
+    one_line_refusal(done, staging, "it is not a folder")
+    assert sorted(p.name for p in result.iterdir()) == [".staging", "src"]

@@ -4,6 +4,8 @@ needed: these run everywhere)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,7 @@ import pandas as pd
 from evoprompt.checkpoint.schema import GenerationRow
 from evoprompt.config import Config
 from evoprompt.evolution.diversity import diversity
-from evoprompt.tracking.content import ExperimentFiles
+from evoprompt.tracking.content import ExperimentFiles, aggregate_series
 from evoprompt.tracking.record import TrackingRecord, read_record, write_record
 from tests.conftest import run_cli
 
@@ -69,3 +71,32 @@ def test_a_bad_track_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2 and words in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_the_tracker_reads_no_link_and_no_fifo(tmp_path: Path) -> None:
+    """The tracker reads through the same rule as every command: a FIFO planted at
+    config.json or population.jsonl is a damaged file (it used to block forever), a linked
+    summary.json is never followed."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    os.mkfifo(exp / "config.json")
+    os.mkfifo(exp / "population.jsonl")
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"status": "finished"}')
+    (exp / "summary.json").symlink_to(outside)
+
+    def stuck(signum: int, frame: object) -> None:
+        raise RuntimeError("blocked on a FIFO")  # no OSError: a reader catches those
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(10)  # a blocked read becomes a failure, not a stuck test run
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    os.mkfifo(sweep / "aggregate.csv")
+    try:
+        files = ExperimentFiles.read(exp)
+        assert aggregate_series(sweep) == {}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert files.config == {} and files.summary is None and files.scored == []
