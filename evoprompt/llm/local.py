@@ -92,7 +92,7 @@ class LocalBackend:
                 raise
 
     async def aclose(self) -> None:
-        async with self._queue.turn(""):
+        async with self._queue.turn("", first=True):
             await asyncio.to_thread(self._close)
 
     def _run(

@@ -24,6 +24,7 @@ class _Waiter:
     prompt: str
     turn: asyncio.Future[None]
     passed: int = field(default=0)
+    first: bool = False
 
 
 class PrefixQueue:
@@ -35,10 +36,11 @@ class PrefixQueue:
         self._waiting: list[_Waiter] = []  # in arrival order
 
     @asynccontextmanager
-    async def turn(self, prompt: str) -> AsyncIterator[None]:
-        """Hold the turn for a call on ``prompt`` (an empty one for no call, closing)."""
+    async def turn(self, prompt: str, *, first: bool = False) -> AsyncIterator[None]:
+        """Hold the turn for a call on ``prompt``; ``first`` goes ahead of every waiting call
+        (closing the model at a stop must not wait behind the calls still queued)."""
         if self._busy:
-            waiter = _Waiter(prompt, asyncio.get_running_loop().create_future())
+            waiter = _Waiter(prompt, asyncio.get_running_loop().create_future(), first=first)
             self._waiting.append(waiter)
             try:
                 await waiter.turn
@@ -66,6 +68,9 @@ class PrefixQueue:
         chosen.turn.set_result(None)
 
     def _next(self) -> _Waiter:
+        urgent = [w for w in self._waiting if w.first]
+        if urgent:
+            return urgent[0]
         oldest = self._waiting[0]
         if oldest.passed >= MAX_PASSED:
             return oldest

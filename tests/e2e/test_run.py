@@ -119,6 +119,8 @@ def test_loglik_scorer_over_an_endpoint(tmp_path: Path) -> None:
 
 
 def test_duplicate_rows_are_paid_once_and_counted_exactly(tmp_path: Path) -> None:
+    """Every row twice: a repeated text is one input (folded at load), so the dev set has the
+    20 distinct texts, each asked once per prompt, and the spend equals the server's."""
     rows = pd.read_csv("evoprompt/data/sentiment.csv").head(20)
     data = tmp_path / "dupes.csv"
     pd.concat([rows, rows]).to_csv(data, index=False)
@@ -128,7 +130,7 @@ def test_duplicate_rows_are_paid_once_and_counted_exactly(tmp_path: Path) -> Non
                 "--dataset",
                 str(data),
                 "--dev-size",
-                "40",
+                "20",
                 "--population-size",
                 "4",
                 "--max-generations",

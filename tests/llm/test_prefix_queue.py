@@ -87,3 +87,32 @@ def test_a_cancelled_waiter_leaves_and_a_cancelled_holder_hands_the_turn_on() ->
         return order
 
     assert asyncio.run(scenario()) == ["a", "c"]
+
+
+def test_closing_goes_ahead_of_every_queued_call() -> None:
+    """Closing the model at a stop must not wait behind the calls still queued (it did, by
+    sharing no prefix with them: a second Ctrl+C then waited for MAX_PASSED calls)."""
+
+    async def run() -> list[str]:
+        queue, order, release = PrefixQueue(), list[str](), asyncio.Event()
+
+        async def holder() -> None:
+            async with queue.turn("A0"):
+                await release.wait()
+
+        async def call(prompt: str, first: bool = False) -> None:
+            async with queue.turn(prompt, first=first):
+                order.append(prompt or "close")
+                await asyncio.sleep(0)
+
+        running = asyncio.ensure_future(holder())
+        await asyncio.sleep(0)
+        queued = [asyncio.ensure_future(call(f"A{i}")) for i in range(1, 12)]
+        await asyncio.sleep(0)
+        closing = asyncio.ensure_future(call("", first=True))
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(running, closing, *queued)
+        return order
+
+    assert asyncio.run(run())[0] == "close"
