@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS responses (
     attempts INTEGER NOT NULL,
     fallback INTEGER NOT NULL,
     created REAL NOT NULL,
-    checksum TEXT
+    checksum TEXT,
+    role TEXT,
+    endpoint TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY,
@@ -52,7 +54,9 @@ CREATE TABLE IF NOT EXISTS failures (
     model TEXT NOT NULL,
     reason TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    role TEXT,
+    endpoint TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -65,8 +69,10 @@ CREATE TABLE IF NOT EXISTS rejected (
 """
 _COLUMNS = (
     "key, model, response, prompt_tokens, completion_tokens, cost, attempts, fallback, created,"
-    " checksum"
+    " checksum, role, endpoint"
 )
+# Who answered (added after the first journals: a row from before has neither, NULL).
+_WHO = ("role", "endpoint")
 
 
 class Answer(NamedTuple):
@@ -80,6 +86,8 @@ class Answer(NamedTuple):
     cost: float
     attempts: int
     fallback: bool
+    role: str = ""  # which role asked: task (scoring) or operator (writing prompts)
+    endpoint: str = ""  # the backend and base URL that answered (no credentials)
 
 
 class JournalUnusable(Exception):
@@ -116,11 +124,13 @@ class Journal:
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._upgrade(trust_unchecked)
+            self._add_who()
             self._fold_pending()
-            calls, tokens, cost = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens + completion_tokens), 0),"
-                " COALESCE(SUM(cost), 0) FROM responses"
-            ).fetchone()
+            by_role = self._db.execute(
+                "SELECT COALESCE(role, ''), COUNT(*),"
+                " COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost), 0)"
+                " FROM responses GROUP BY 1"
+            ).fetchall()
         except sqlite3.OperationalError as exc:
             if "malformed" in str(exc) or "not a database" in str(exc):
                 raise self._garbled(exc) from None
@@ -135,17 +145,37 @@ class Journal:
         self._aside, self._inherited = ({}, {}) if path is None else self._history(path.parent)
         # Running totals for budget checks: kept in memory so a check costs nothing per call.
         # They are this experiment's spend, as api_stats counts it (checkpoint/spend.py).
-        self._totals = {
-            "calls": calls + self._shift("succeeded"),
-            "tokens": tokens + self._shift("prompt_tokens") + self._shift("completion_tokens"),
-            "cost": cost + self._shift("cost_usd"),
-        }
+        # Per role too (rows from before roles were recorded count in the total only).
+        self._totals = self._running(
+            None, sum(r[1] for r in by_role), sum(r[2] for r in by_role), sum(r[3] for r in by_role)
+        )
+        self._role_totals = {
+            role: self._running(role, calls, tokens, cost)
+            for role, calls, tokens, cost in by_role
+            if role
+        }  # fmt: skip
 
-    def _history(self, exp_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    def _history(self, exp_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         return set_aside(exp_dir, self._db), inherited(exp_dir)
 
-    def _shift(self, key: str) -> Any:
-        return self._aside.get(key, 0) - self._inherited.get(key, 0)
+    def _running(self, role: str | None, calls: int, tokens: int, cost: float) -> dict[str, float]:
+        """Running totals of ``role`` (None: every role) from the rows' sums, shifted by what
+        rollbacks set aside and a fork inherited."""
+
+        def shift(key: str) -> Any:
+            aside, got = self._aside, self._inherited
+            if role is not None:
+                aside, got = (
+                    aside.get("roles", {}).get(role, {}),
+                    got.get("roles", {}).get(role, {}),
+                )
+            return aside.get(key, 0) - got.get(key, 0)
+
+        return {
+            "calls": calls + shift("succeeded"),
+            "tokens": tokens + shift("prompt_tokens") + shift("completion_tokens"),
+            "cost": cost + shift("cost_usd"),
+        }
 
     def _garbled(self, exc: sqlite3.Error) -> JournalUnusable:
         path = self.path
@@ -175,6 +205,14 @@ class Journal:
             "UPDATE responses SET checksum = ? WHERE key = ?",
             [(row_checksum(k, r), k) for k, r in rows],
         )
+
+    def _add_who(self) -> None:
+        """Give a journal from before roles the columns saying who answered (its rows: NULL)."""
+        for table in ("responses", "failures"):
+            held = [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
+            for column in _WHO:
+                if column not in held:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     def _fold_pending(self) -> None:
         """Requests a dead process left on the wire: billed, their answers lost."""
@@ -246,11 +284,13 @@ class Journal:
             inserted = [
                 self._db.execute(
                     f"INSERT OR IGNORE INTO responses ({_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (a.key, a.model, a.payload, *a[3:], now, row_checksum(a.key, a.payload)),
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (a.key, a.model, a.payload, a.prompt_tokens, a.completion_tokens, a.cost,
+                     a.attempts, a.fallback, now, row_checksum(a.key, a.payload),
+                     a.role or None, a.endpoint or None),
                 ).rowcount
                 for a in answers
-            ]
+            ]  # fmt: skip
             self._db.executemany("DELETE FROM pending WHERE key = ?", [(a.key,) for a in answers])
             self._db.execute("COMMIT")
         except BaseException:
@@ -259,15 +299,24 @@ class Journal:
             raise
         for a, new in zip(answers, inserted):
             if new:
-                self._totals["calls"] += 1
-                self._totals["tokens"] += a.prompt_tokens + a.completion_tokens
-                self._totals["cost"] += a.cost
+                held = [self._totals]
+                if a.role:
+                    held.append(
+                        self._role_totals.setdefault(a.role, self._running(a.role, 0, 0, 0))
+                    )
+                for totals in held:
+                    totals["calls"] += 1
+                    totals["tokens"] += a.prompt_tokens + a.completion_tokens
+                    totals["cost"] += a.cost
 
-    def record_failure(self, key: str, model: str, reason: str, attempts: int) -> None:
+    def record_failure(
+        self, key: str, model: str, reason: str, attempts: int, role: str = "", endpoint: str = ""
+    ) -> None:
         self._db.execute("BEGIN")
         self._db.execute(
-            "INSERT INTO failures (key, model, reason, attempts, created) VALUES (?, ?, ?, ?, ?)",
-            (key, model, reason, attempts, time.time()),
+            "INSERT INTO failures (key, model, reason, attempts, created, role, endpoint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, model, reason, attempts, time.time(), role or None, endpoint or None),
         )
         self._db.execute("DELETE FROM pending WHERE key = ?", (key,))
         self._db.execute("COMMIT")
@@ -279,9 +328,12 @@ class Journal:
             (name, by),
         )
 
-    def totals(self) -> dict[str, float]:
-        """Calls, tokens and cost paid so far (what budgets are checked against)."""
-        return dict(self._totals)
+    def totals(self, role: str | None = None) -> dict[str, float]:
+        """Calls, tokens and cost paid so far (what budgets are checked against), by every
+        role or by ``role`` alone."""
+        if role is None:
+            return dict(self._totals)
+        return dict(self._role_totals.get(role) or self._running(role, 0, 0, 0))
 
     def stats(self) -> dict[str, Any]:
         """api_stats of this experiment: every call it paid for, counted once."""

@@ -80,7 +80,42 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         LOST: lost,
         RESENT: counters.get(RESENT, 0),
         PINGS: counters.get(PINGS, 0),
+        ROLES: role_stats(db),
     }
+
+
+ROLES = "roles"  # api_stats per role: what the task model and the operator each spent
+ROLE_FIGURES = ("calls", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+def who(db: sqlite3.Connection, table: str) -> str:
+    """The SQL naming a row's role: '' in a journal from before roles were recorded."""
+    columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+    return "COALESCE(role, '')" if "role" in columns else "''"
+
+
+def role_stats(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Calls, tokens and cost per role (rows from before roles were recorded: in no role)."""
+    roles: dict[str, dict[str, Any]] = {}
+
+    def of(role: str) -> dict[str, Any]:
+        return roles.setdefault(role, dict.fromkeys(ROLE_FIGURES, 0))
+
+    for role, ok, prompt, completion, cost in db.execute(
+        f"SELECT {who(db, 'responses')}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+        " SUM(cost) FROM responses GROUP BY 1"
+    ):
+        figures = of(role)
+        figures.update(succeeded=ok, prompt_tokens=prompt, completion_tokens=completion)
+        figures["cost_usd"] = round(cost, 6)
+    for role, failed in db.execute(
+        f"SELECT {who(db, 'failures')}, COUNT(*) FROM failures GROUP BY 1"
+    ):
+        of(role)["failed"] = failed
+    for figures in roles.values():
+        figures["calls"] = figures["succeeded"] + figures["failed"]
+    roles.pop("", None)
+    return roles
 
 
 def bad_rows(db: sqlite3.Connection) -> tuple[int, list[str]]:

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
-from evoprompt.checkpoint.journal_rows import LOST, REJECTED, open_readonly
+from evoprompt.checkpoint.journal_rows import (
+    LOST,
+    REJECTED,
+    ROLE_FIGURES,
+    ROLES,
+    open_readonly,
+    who,
+)
 from evoprompt.checkpoint.layout import JOURNAL, ROLLBACK_MANIFEST, Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import Lineage, RollbackRecord, SchemaError
@@ -57,27 +64,29 @@ def _aside_journals(exp_dir: Path) -> Iterator[tuple[float, Path]]:
             yield record.cutoff, copy
 
 
-def set_aside(exp_dir: Path, live: sqlite3.Connection) -> dict[str, float]:
-    """The paid calls rollbacks moved out of the live journal, as api_stats figures."""
+def set_aside(exp_dir: Path, live: sqlite3.Connection) -> dict[str, Any]:
+    """The paid calls rollbacks moved out of the live journal, as api_stats figures (and per
+    role, under ``roles``)."""
     kept = set(live.execute("SELECT key, created FROM responses").fetchall())
     kept |= set(live.execute("SELECT 'failed:' || key, created FROM failures").fetchall())
-    total: dict[str, float] = dict.fromkeys(ADDITIVE, 0)
+    total: dict[str, Any] = dict.fromkeys(ADDITIVE, 0)
+    roles: dict[str, dict[str, float]] = {}
     for cutoff, copy in _aside_journals(exp_dir):
         try:
             with contextlib.closing(open_readonly(copy)) as db:
                 rows = db.execute(
                     "SELECT key, created, attempts, prompt_tokens, completion_tokens, cost,"
-                    " fallback FROM responses WHERE created > ?",
+                    f" fallback, {who(db, 'responses')} FROM responses WHERE created > ?",
                     (cutoff,),
                 ).fetchall()
                 rows += db.execute(
-                    "SELECT 'failed:' || key, created, attempts, 0, 0, 0, 0 FROM failures"
-                    " WHERE created > ?",
+                    "SELECT 'failed:' || key, created, attempts, 0, 0, 0, 0,"
+                    f" {who(db, 'failures')} FROM failures WHERE created > ?",
                     (cutoff,),
                 ).fetchall()
         except (sqlite3.Error, PathRefused):
             continue
-        for key, created, attempts, prompt, completion, cost, fallback in rows:
+        for key, created, attempts, prompt, completion, cost, fallback, role in rows:
             if (key, created) in kept:
                 continue  # still in the live journal (or counted from an earlier rollback)
             kept.add((key, created))
@@ -91,11 +100,19 @@ def set_aside(exp_dir: Path, live: sqlite3.Connection) -> dict[str, float]:
             total["prompt_tokens"] += prompt
             total["completion_tokens"] += completion
             total["cost_usd"] += cost
+            if role:
+                figures = roles.setdefault(role, dict.fromkeys(ROLE_FIGURES, 0))
+                figures["calls"] += 1
+                figures["failed" if failed else "succeeded"] += 1
+                figures["prompt_tokens"] += prompt
+                figures["completion_tokens"] += completion
+                figures["cost_usd"] += cost
+    total[ROLES] = roles
     return total
 
 
 def spent(
-    journal: Mapping[str, Any], aside: Mapping[str, float], inherited: Mapping[str, Any]
+    journal: Mapping[str, Any], aside: Mapping[str, Any], inherited: Mapping[str, Any]
 ) -> dict[str, Any]:
     """api_stats of this experiment alone: the journal's figures, less what a fork inherited
     from its parent, plus what rollbacks set aside (each also given on its own)."""
@@ -104,6 +121,8 @@ def spent(
         if key in stats:
             value = stats[key] - inherited.get(key, 0) + aside.get(key, 0)
             stats[key] = round(value, 6) if key == "cost_usd" else int(value)
+    if ROLES in stats:
+        stats[ROLES] = _roles_spent(stats[ROLES], aside.get(ROLES, {}), inherited.get(ROLES, {}))
     calls = stats.get("retried_calls", 0)
     retried_ok = stats.get(_RETRIED_OK, 0)
     stats["retry_success_rate"] = round(retried_ok / calls, 4) if calls else None
@@ -112,6 +131,23 @@ def spent(
     stats["inherited_calls"] = int(inherited.get("calls", 0))
     stats["inherited_cost_usd"] = round(float(inherited.get("cost_usd", 0.0)), 6)
     return stats
+
+
+def _roles_spent(
+    journal: Mapping[str, Any], aside: Mapping[str, Any], inherited: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Per role, what :func:`spent` does for the whole."""
+    roles: dict[str, dict[str, Any]] = {}
+    for role in sorted({*journal, *aside}):
+        figures = roles[role] = {}
+        for key in ROLE_FIGURES:
+            value = (
+                journal.get(role, {}).get(key, 0)
+                - inherited.get(role, {}).get(key, 0)
+                + aside.get(role, {}).get(key, 0)
+            )
+            figures[key] = round(value, 6) if key == "cost_usd" else int(value)
+    return roles
 
 
 def experiment_spend(

@@ -39,6 +39,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "test_size",
             "test_dataset",
             "test_top_k",
+            "task_description",
         ),
     ),
     (
@@ -71,6 +72,25 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "budgets (a run stops, saved and resumable, when one is reached)",
         ("max_calls", "max_tokens_total", "max_cost", "prices", "prune"),
     ),
+    (
+        "operator: the model that writes prompts (each unset one is the task's; an [operator] "
+        "table in a config file)",
+        (
+            "operator_backend",
+            "operator_model",
+            "operator_base_url",
+            "operator_fallback_model",
+            "operator_timeout",
+            "operator_concurrency",
+            "operator_rpm",
+            "operator_tpm",
+            "operator_max_retries",
+            "operator_prices",
+            "operator_max_calls",
+            "operator_max_tokens_total",
+            "operator_max_cost",
+        ),
+    ),
     ("checkpoints and resume", ("checkpoint", "batch_size", "cleanup_every", "keep_last_n")),
     ("output", ("result_dir", "track", "track_uri")),
 )
@@ -86,6 +106,8 @@ subcommands (each has --help):
 environment variables:
   OPENAI_API_KEY                 the endpoint's key; only ever held in memory
   OPENAI_BASE_URL                endpoint base URL (same as --base-url)
+  EVOPROMPT_OPERATOR_API_KEY     the operator's key (default: OPENAI_API_KEY); only in memory
+  EVOPROMPT_OPERATOR_BASE_URL    the operator's base URL (same as --operator-base-url)
   EVOPROMPT_RESULT_DIR           result folder (same as --result-dir)
   EVOPROMPT_AUTO_RESUME=1        resume the newest matching unfinished experiment without asking
   EVOPROMPT_DISABLE_CHECKPOINT=1 same as --no-checkpoint

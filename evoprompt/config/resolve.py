@@ -15,6 +15,7 @@ from typing import Any
 
 from evoprompt.checkpoint.layout import is_safe_id
 from evoprompt.checkpoint.nofollow import confine_to
+from evoprompt.config.roles import flatten_operator_table
 from evoprompt.config.table import (
     AT_MOST,
     CHOICES,
@@ -115,13 +116,8 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"config key 'answer_pattern' is not a valid regex: {exc}") from None
     if not config.metric:
         raise ConfigError("config key 'metric' must name a metric, e.g. accuracy or exact_match")
-    url = split_userinfo(config.base_url)[0]
-    if config.base_url and not config.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
-    try:
-        urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
-    except ValueError as exc:
-        raise ConfigError(f"base_url {url!r} is not a valid URL ({exc})") from None
+    for key in ("base_url", "operator_base_url"):
+        _check_url(key, getattr(config, key))
     if config.track_uri and "://" not in config.track_uri and config.track_uri != "databricks":
         raise ConfigError(
             "config key 'track_uri' must be a tracking URI such as http://HOST:5000 or "
@@ -135,10 +131,20 @@ def validate(config: Config) -> Config:
     return config
 
 
+def _check_url(key: str, given: str) -> None:
+    url = split_userinfo(given)[0]
+    if given and not given.startswith(("http://", "https://")):
+        raise ConfigError(f"{key} must start with http:// or https://, got {url!r}")
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - parsing it is the check
+    except ValueError as exc:
+        raise ConfigError(f"{key} {url!r} is not a valid URL ({exc})") from None
+
+
 def apply(config: Config, values: dict[str, Any], origin: str) -> Config:
     """Overlay ``values`` on ``config``; unknown keys are an error naming the closest key."""
     known = {f.name: f for f in fields(Config)}
-    for key, value in values.items():
+    for key, value in flatten_operator_table(values).items():
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -38,6 +38,8 @@ GUARDED = (
     "test_size",
     "test_dataset",
     "test_top_k",
+    "operator_model",
+    "task_description",
 )
 
 
@@ -102,6 +104,24 @@ class Config:
     # experiment tracking (evoprompt.tracking)
     track: str = "none"
     track_uri: str = ""
+    # the operator role: the model that writes prompts (GA/DE operators, paraphrases). Each
+    # setting left at its default ("" or 0) is the task's (evoprompt.config.roles)
+    operator_backend: str = ""
+    operator_model: str = ""
+    operator_base_url: str = ""
+    operator_fallback_model: str = ""
+    operator_timeout: float = 0.0
+    operator_concurrency: int = 0
+    operator_rpm: int = 0
+    operator_tpm: int = 0
+    operator_max_retries: int = 0
+    operator_prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the operator role's own budget, beside the run's total (0 = none of its own)
+    operator_max_calls: int = 0
+    operator_max_tokens_total: int = 0
+    operator_max_cost: float = 0.0
+    # the one-line task description operator templates get as {task} ("" = derived)
+    task_description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as stored in config.json: credentials in URLs are left out."""
@@ -109,6 +129,7 @@ class Config:
             **asdict(self),
             "base_url": split_userinfo(self.base_url)[0],
             "track_uri": split_userinfo(self.track_uri)[0],
+            "operator_base_url": split_userinfo(self.operator_base_url)[0],
         }
 
 
@@ -165,6 +186,7 @@ CHOICES: dict[str, Collection[str]] = {
     "retry_strategy": ("exponential", "linear"),
     "http_client": _Registered(_transport_names),
     "track": ("none", "mlflow"),
+    "operator_backend": _Registered(lambda: ("", *_backend_names())),
 }
 POSITIVE = {
     "dev_size",
@@ -191,6 +213,14 @@ NON_NEGATIVE = {
     "max_tokens",
     "evolve_temperature",
     "seed",
+    "operator_timeout",
+    "operator_concurrency",
+    "operator_rpm",
+    "operator_tpm",
+    "operator_max_retries",
+    "operator_max_calls",
+    "operator_max_tokens_total",
+    "operator_max_cost",
 }
 # Upper bounds, where a larger value is refused by every endpoint (OpenAI's temperature range).
 AT_MOST = {"evolve_temperature": 2.0}
@@ -255,10 +285,30 @@ HELP: dict[str, str] = {
     "never slows or stops the run",
     "track_uri": "tracking server or store (default: $MLFLOW_TRACKING_URI, else "
     "sqlite:///<result-dir>/mlflow.db)",
+    "operator_backend": "backend of the operator (the model that writes prompts); default: the "
+    "task's, or openai when an operator base URL or key is given",
+    "operator_model": "model that writes prompts (GA/DE operators, paraphrases); default: the "
+    "task's model",
+    "operator_base_url": "endpoint of the operator; default: the task's",
+    "operator_fallback_model": "the operator's fallback model (default: the task's)",
+    "operator_timeout": "the operator's HTTP timeout in seconds (0 = the task's)",
+    "operator_concurrency": "the operator's requests in flight (0 = the task's)",
+    "operator_rpm": "the operator's requests per minute limit (0 = the task's)",
+    "operator_tpm": "the operator's tokens per minute limit (0 = the task's)",
+    "operator_max_retries": "the operator's attempts per call (0 = the task's)",
+    "operator_prices": "prices of the operator's models, over the task's (same form as prices)",
+    "operator_max_calls": "stop after the operator made this many calls (0 = no cap of its own)",
+    "operator_max_tokens_total": "stop after the operator used this many tokens (0 = no cap "
+    "of its own)",
+    "operator_max_cost": "stop after the operator cost this much USD (0 = no cap of its own; "
+    "needs prices)",
+    "task_description": "one line describing the task, given to operator templates as {task} "
+    "(default: derived from the labels or the metric)",
 }
 
 ENV_KEYS = {
     "OPENAI_BASE_URL": "base_url",
+    "EVOPROMPT_OPERATOR_BASE_URL": "operator_base_url",
     "EVOPROMPT_RESULT_DIR": "result_dir",
     "MLFLOW_TRACKING_URI": "track_uri",
 }

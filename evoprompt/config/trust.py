@@ -7,8 +7,9 @@ when it is signed by this user's key (:mod:`evoprompt.checkpoint.seal`), when th
 gives the same value again (flag, config file or environment), or with ``--trust-folder``:
 
 * code: ``metric`` (a ``python:`` one) and ``templates`` (a file, not the built-in set);
-* where the key and the data go: ``base_url``;
-* what a cost budget counts: ``prices``, when a ``max_cost`` is in effect (a folder whose
+* where the key and the data go: ``base_url`` and ``operator_base_url``;
+* what a cost budget counts: ``prices`` and ``operator_prices``, when a ``max_cost`` (the
+  run's or the operator's) is in effect (a folder whose
   prices no budget confirmed is not signed either: :func:`unsealed`).
 
 The budget caps themselves (``max_calls``, ``max_tokens_total``, ``max_cost``) are not asked
@@ -23,19 +24,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from evoprompt.config.roles import OPERATOR_KEYS
 from evoprompt.config.table import Config, split_userinfo
 
 TRUST_FLAG = "--trust-folder"
 
 
+def _endpoint(key: str) -> Callable[[Config, Config], bool]:
+    """A URL other than this invocation's (its ``user:password@`` aside)."""
+    return lambda final, own: (
+        split_userinfo(getattr(final, key))[0] != split_userinfo(getattr(own, key))[0]
+    )
+
+
+def _prices(key: str) -> Callable[[Config, Config], bool]:
+    """A price table other than this invocation's, while a cost budget counts by it."""
+    return lambda final, own: _budgeted(final) and getattr(final, key) != getattr(own, key)
+
+
+def _budgeted(config: Config) -> bool:
+    """Whether a cost budget (the run's or a role's) counts by the prices."""
+    return config.max_cost > 0 or config.operator_max_cost > 0
+
+
+Check = Callable[[Config, Config], bool]
+# Where the key and the data go, and what a cost budget counts: asked about for every role, the
+# task's key and the operator's own for the same setting (config/roles.py), so a role's
+# endpoint or price table is covered by construction.
+_PER_ROLE: dict[str, Callable[[str], Check]] = {"base_url": _endpoint, "prices": _prices}
+URL_KEYS = frozenset(("base_url", OPERATOR_KEYS["base_url"]))
+PRICE_KEYS = ("prices", OPERATOR_KEYS["prices"])
+
 # key -> whether the folder's value (in ``final``) needs confirming, given this invocation's own
-RISKY: dict[str, Callable[[Config, Config], bool]] = {
+RISKY: dict[str, Check] = {
     "metric": lambda final, own: final.metric != own.metric and final.metric.startswith("python:"),
     "templates": lambda final, own: final.templates not in (own.templates, Config.templates),
-    "base_url": lambda final, own: (
-        split_userinfo(final.base_url)[0] != split_userinfo(own.base_url)[0]
-    ),
-    "prices": lambda final, own: final.max_cost > 0 and final.prices != own.prices,
+    **{
+        key: check(key)
+        for setting, check in _PER_ROLE.items()
+        for key in (setting, OPERATOR_KEYS[setting])
+    },
 }
 
 
@@ -46,7 +74,7 @@ def unconfirmed(final: Config, own: Config) -> list[str]:
     for key, risky in RISKY.items():
         value = getattr(final, key)
         if risky(final, own):
-            shown = split_userinfo(value)[0] if key == "base_url" else value
+            shown = split_userinfo(value)[0] if key in URL_KEYS else value
             found.append(f"{key} = {shown!r}")
     return found
 
@@ -58,8 +86,12 @@ def unsealed(found: Config, running: Config, *, trust: bool) -> list[str]:
     signing them would let a later budget count by forged prices. Unless ``trust``
     (``--trust-folder``), such a folder stays unsigned and a budgeted resume still asks."""
     found_here = unconfirmed(found, running)
-    if not trust and running.max_cost <= 0 and found.prices != Config().prices:
-        found_here.append(f"prices = {found.prices!r}")
+    if not trust and not _budgeted(running):
+        found_here += [
+            f"{key} = {getattr(found, key)!r}"
+            for key in PRICE_KEYS
+            if getattr(found, key) != getattr(Config(), key)
+        ]
     return found_here
 
 

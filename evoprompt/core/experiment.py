@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.journal import Journal
-from evoprompt.checkpoint.journal_rows import PROBED
+from evoprompt.checkpoint.journal_rows import PROBED, ROLES
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
+from evoprompt.config.roles import Role, for_role
+from evoprompt.core.clients import build_clients, build_transports
 from evoprompt.core.engine import Engine
 from evoprompt.core.heldout import Tester
 from evoprompt.core.judging import TestSet
@@ -34,11 +36,8 @@ from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.budget import Budget, Prices
-from evoprompt.llm.client import LLMClient
-from evoprompt.llm.limiter import AdaptiveLimiter
+from evoprompt.llm.backends import operator_key as operator_api_key
 from evoprompt.llm.probe import HOW, EndpointMemory, Probing
-from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.metrics.custom import Custom
 from evoprompt.strategies.registry import make_strategy
@@ -107,23 +106,26 @@ def check_input(config: Config, metric: str | None = None) -> Task:
     backend's packages, the templates file, the dataset. Called before any resume offer and
     before anything is created, so bad input costs one line and leaves nothing on disk
     (raises ConfigError or DatasetError)."""
-    backend = backend_spec(config.backend)
-    missing = backend.missing()
-    if missing is not None:
-        raise ConfigError(missing)
+    writer = backend_spec(for_role(config, "operator").backend)
+    for spec in dict.fromkeys((backend_spec(config.backend), writer)):
+        missing = spec.missing()
+        if missing is not None:
+            raise ConfigError(missing)
     if config.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
         raise ConfigError("--track mlflow needs MLflow: pip install 'evoprompt[mlflow]'")
-    load_templates(config.templates, completion=backend.completion_mode)
+    load_templates(config.templates, completion=writer.completion_mode)
     return load_task(config, metric)
 
 
-def learned_window(summary: Path) -> int:
-    """The concurrency the limiter had reached when the experiment last saved (0: none known).
-
-    A resume opens that window after its first success instead of ramping up from one."""
+def learned_window(summary: Path, role: Role = "task") -> int:
+    """The concurrency ``role``'s limiter had reached when the experiment last saved (0: none
+    known). A resume opens that window after its first success instead of ramping up from one.
+    """
     try:
-        raw = json.loads(read_text(summary))
-        learned = Summary.from_json(raw).api_stats.get("concurrency", {}).get("limit", 0)
+        stats = Summary.from_json(json.loads(read_text(summary))).api_stats
+        if role != "task":
+            stats = stats.get(ROLES, {}).get(role, {})
+        learned = stats.get("concurrency", {}).get("limit", 0)
     except (OSError, ValueError, SchemaError, AttributeError, PathRefused):
         return 0
     return learned if isinstance(learned, int) and learned > 0 else 0
@@ -137,6 +139,8 @@ class Experiment:
     registered metric's name (default: the config's ``metric``). ``shared``: the limiter,
     transport and budget this experiment shares with others in the process (a sweep); without
     it, its own. ``trust`` (``--trust-folder``) keeps journal rows that carry no checksum.
+    ``operator_key``: the operator's API key (default: ``$EVOPROMPT_OPERATOR_API_KEY``, else
+    ``api_key``), held in memory only.
     """
 
     def __init__(
@@ -150,20 +154,22 @@ class Experiment:
         metric: str | None = None,
         shared: Shared | None = None,
         trust: bool = False,
+        operator_key: str | None = None,
     ):
         self.config = config
         self.exp_dir = exp_dir
         self.display = display or Silent()
         self.task = task or load_task(config, metric)
-        # The transport first: settings it refuses (the key, a proxy, a CA bundle) stop the run
-        # before the journal is opened, so nothing in the folder changes.
-        backend = backend_spec(config.backend)
-        transport = shared.backend(config) if shared else backend.build(config, api_key)
+        # The transports first: settings they refuse (a key, a proxy, a CA bundle) stop the
+        # run before the journal is opened, so nothing in the folder changes.
+        operator_key = operator_api_key(api_key) if operator_key is None else operator_key
+        transports = build_transports(config, api_key, operator_key, shared)
         self.store = CheckpointStore(exp_dir, enabled=config.checkpoint)
         make_dirs(exp_dir)
         self.journal = Journal(
             Layout(exp_dir).journal if config.checkpoint else None, trust_unchecked=trust
         )
+        transport = transports.task
         if isinstance(transport, Probing):
             where = Layout(exp_dir).endpoint if config.checkpoint else None
             journal, say = self.journal, self.display.line
@@ -176,32 +182,17 @@ class Experiment:
                     on_probed=lambda mode: say(f"scoring by loglik: {mode} ({HOW[mode]})"),
                 )
             )
-        self.client = LLMClient(
-            transport,
+        summary = Layout(exp_dir).summary
+        self.clients = build_clients(
+            config,
+            transports,
             self.journal,
-            policy=RetryPolicy(
-                config.max_retries, config.retry_delay, config.retry_strategy, config.max_retry_wait
-            ),
-            limiter=shared.limiter(config)
-            if shared
-            else AdaptiveLimiter(
-                config.concurrency,
-                rpm=config.rpm,
-                tpm=config.tpm,
-                learned=learned_window(Layout(exp_dir).summary),
-            ),
-            budget=shared.budget
-            if shared
-            else Budget(config.max_calls, config.max_tokens_total, config.max_cost),
-            prices=Prices(config.prices),
-            fallback_model=config.fallback_model,
-            on_retry=self.display.retry,
-            max_outage=config.max_outage,
-            on_probe=self.display.outage,
-            on_notice=self.display.line,
+            operator_key_differs=operator_key != api_key,
+            display=self.display,
+            shared=shared,
+            learned=lambda role: learned_window(summary, role),
         )
-        if shared:
-            shared.join(self.client)
+        self.client = self.clients.task
         fitted = self.task.metric
         scorer = make_scorer(config, fitted)
         self.evaluator = Evaluator(
@@ -227,11 +218,13 @@ class Experiment:
                 progress=self.display.advance,
             )
         )
+        writer = for_role(config, "operator")
+        operator = backend_spec(writer.backend)
         self.breeder = Breeder(
-            self.client,
-            load_templates(config.templates, completion=backend.completion_mode),
-            model=config.model,
-            temperature=backend.evolve_temperature_for(config),
+            self.clients.operator,
+            load_templates(config.templates, completion=operator.completion_mode),
+            model=writer.model,
+            temperature=operator.evolve_temperature_for(config),
         )
         self.engine: Engine | None = None
         self.tracker = open_tracker(config.track, config.track_uri, exp_dir, self.display.line)
@@ -277,8 +270,19 @@ class Experiment:
         return self.engine
 
     def api_stats(self) -> dict[str, Any]:
-        """The journal's counts and the concurrency the limiter learned (for status)."""
-        return {**self.journal.stats(), "concurrency": self.client.limiter.learned()}
+        """The journal's counts and the concurrency the limiter learned (for status); per
+        role, the operator's own when it has a limiter of its own."""
+        stats = {**self.journal.stats(), "concurrency": self.client.limiter.learned()}
+        if self.clients.separate_limits:
+            roles = stats.setdefault(ROLES, {})
+            operator = roles.setdefault("operator", {})
+            operator["concurrency"] = self.clients.operator.limiter.learned()
+        return stats
+
+    def stop(self) -> None:
+        """Start no new call in either role; calls on the wire land in the journal."""
+        for client in self.clients.both:
+            client.stop()
 
     async def aclose(self) -> None:
         self.display.close()  # first: whatever happens next, no bar is left open to print into

@@ -99,15 +99,15 @@ def _stop_of(exc: BaseException, stopping: bool) -> tuple[Stage, str, str] | Non
         return (
             ERROR,
             "endpoint",
-            f"error: the LLM endpoint stayed unreachable for {exc.seconds:.0f}s "
-            f"(--max-outage): {exc.last.reason}; resume once it is back",
+            f"error: the {exc.where or 'LLM endpoint'} stayed unreachable for "
+            f"{exc.seconds:.0f}s (--max-outage): {exc.last.reason}; resume once it is back",
         )
     if isinstance(exc, RetriesExhausted):
         return (
             ERROR,
             "endpoint",
-            f"error: the LLM endpoint kept failing: {exc.last.reason} (a call failed all "
-            f"{exc.attempts} of its attempts); resume once it is back",
+            f"error: the {exc.where or 'LLM endpoint'} kept failing: {exc.last.reason} (a call "
+            f"failed all {exc.attempts} of its attempts); resume once it is back",
         )
     if isinstance(exc, FatalError):
         kind = "quota" if isinstance(exc, QuotaExhausted) else "fatal"
@@ -280,7 +280,7 @@ class Session:
         if self.stop_reason is None:
             self.stop_reason = reason
         if self.experiment is not None:
-            self.experiment.client.stop()
+            self.experiment.stop()
         task = self._task
         if task is None:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from evoprompt.config import Config
+from evoprompt.config.roles import Role, for_role
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Budget
 from evoprompt.llm.client import LLMClient
@@ -34,10 +35,16 @@ class PooledBudget(Budget):
 
     def exceeded(self, totals: dict[str, float], reserved_calls: int) -> str | None:
         pooled = {"calls": 0.0, "tokens": 0.0, "cost": 0.0}
-        for client in self.clients:
-            for name, value in client.journal.totals().items():
+        journals = {id(client.journal): client.journal for client in self.clients}
+        for journal in journals.values():  # an experiment's two roles share one journal
+            for name, value in journal.totals().items():
                 pooled[name] += value
         return super().exceeded(pooled, sum(client.in_flight for client in self.clients))
+
+
+def borrowed(backend: Backend) -> Backend:
+    """``backend`` handed to one more user, who never closes it (its owner does)."""
+    return _Borrowed(backend)
 
 
 class _Borrowed:
@@ -72,31 +79,31 @@ class Shared:
         self.api_key = api_key
         self.budget = PooledBudget(config.max_calls, config.max_tokens_total, config.max_cost)
         self._limiters: dict[Endpoint, AdaptiveLimiter] = {}
-        self._backends: dict[Endpoint, Backend] = {}
+        self._backends: dict[tuple[str, str, str], Backend] = {}
 
-    def limiter(self, config: Config) -> AdaptiveLimiter:
+    def limiter(self, config: Config, role: Role = "task") -> AdaptiveLimiter:
+        """The limiter of ``config``'s endpoint (a role's settings: ``for_role``), with the
+        common settings of that role."""
         key = endpoint(config)
         if key not in self._limiters:
-            common = self.config
+            common = for_role(self.config, role)
             self._limiters[key] = AdaptiveLimiter(
                 common.concurrency, rpm=common.rpm, tpm=common.tpm
             )
         return self._limiters[key]
 
-    def backend(self, config: Config) -> Backend:
-        key = endpoint(config)
-        if key not in self._backends:
+    def backend(self, config: Config, api_key: str | None = None, role: Role = "task") -> Backend:
+        """The transport of ``config``'s endpoint, sent ``api_key`` (default: the task's)."""
+        key = self.api_key if api_key is None else api_key
+        where = (*endpoint(config), key)
+        if where not in self._backends:
             build = backend_spec(config.backend).build
-            self._backends[key] = build(self.config_for(config), self.api_key)
-        return _Borrowed(self._backends[key])
+            self._backends[where] = build(self.config_for(config, role), key)
+        return _Borrowed(self._backends[where])
 
-    def config_for(self, config: Config) -> Config:
+    def config_for(self, config: Config, role: Role = "task") -> Config:
         """The cell's config with the shared transport settings (one pool per endpoint)."""
-        return replace(config, concurrency=self.config.concurrency)
-
-    def join(self, client: LLMClient) -> None:
-        """Count this client's spending against the pooled budget."""
-        self.budget.clients.append(client)
+        return replace(config, concurrency=for_role(self.config, role).concurrency)
 
     def peak(self) -> int:
         """The most requests ever in flight against one endpoint (for tests and reports)."""

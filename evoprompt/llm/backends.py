@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import os
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from evoprompt.config import Config, ConfigError, split_userinfo
+from evoprompt.config.roles import OPERATOR_KEY_ENV
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
@@ -181,23 +183,62 @@ def settle_backend(config: Config, api_key: str) -> str | None:
     config.model = config.model or spec.default_model
     if config.scorer == "auto":
         config.scorer = spec.default_scorer
-    # Record the temperature evolution calls really use (config.json, the resume guard).
-    config.evolve_temperature = spec.evolve_temperature_for(config)
+    writer = _settle_operator(config)
+    # Record the temperature evolution calls really use (config.json, the resume guard): the
+    # operator's backend makes them.
+    config.evolve_temperature = writer.evolve_temperature_for(config)
     need = SCORER_NEEDS[config.scorer]
     if need not in spec.capabilities:
         # Registration guarantees the backend runs its default scorer, so another one fits.
         other = next(s for s, n in SCORER_NEEDS.items() if n in spec.capabilities)
         why = "is a base model" if need == "chat" else "gives no log-likelihoods"
         raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
-    if split_userinfo(config.base_url)[1]:
-        said = (
-            "ignored: OPENAI_API_KEY is sent as the Bearer token"
-            if api_key
-            else "sent as HTTP Basic auth (no OPENAI_API_KEY is set)"
-        )
-        line = f"note: the user:password in the base URL is never stored; it is {said}"
-        notice = f"{notice}\n{line}" if notice else line
+    task = (config.base_url, api_key, "OPENAI_API_KEY", "base URL")
+    operator = (
+        config.operator_base_url,
+        operator_key(api_key),
+        f"{OPERATOR_KEY_ENV} or OPENAI_API_KEY",
+        "operator base URL",
+    )
+    for url, key, var, what in (task, operator) if operator[:2] != task[:2] else (task,):
+        if split_userinfo(url)[1]:
+            said = (
+                f"ignored: {var} is sent as the Bearer token"
+                if key
+                else f"sent as HTTP Basic auth (no {var} is set)"
+            )
+            line = f"note: the user:password in the {what} is never stored; it is {said}"
+            notice = f"{notice}\n{line}" if notice else line
     return notice
+
+
+def operator_key(task_key: str) -> str:
+    """The operator's API key: ``$EVOPROMPT_OPERATOR_API_KEY``, else the task's."""
+    return os.environ.get(OPERATOR_KEY_ENV, "") or task_key
+
+
+def _settle_operator(config: Config) -> BackendSpec:
+    """Settle the operator's backend, model and base URL into the config (config.json holds
+    them, so a fork or resume keeps the operator it had). Unset, each is the task's; when an
+    operator base URL or key is given with no backend, the operator is an endpoint (openai),
+    and a backend other than the task's starts from its own defaults."""
+    backend = config.operator_backend
+    if backend in ("", "auto"):
+        named = config.operator_base_url or os.environ.get(OPERATOR_KEY_ENV, "")
+        backend = "openai" if named else config.backend
+    spec = _REGISTRY.get(backend)
+    if spec is None:
+        choices = ", ".join(backend_choices())
+        raise ConfigError(
+            f"config key 'operator_backend' must be one of {choices}, got {backend!r}"
+        )
+    same = backend == config.backend
+    config.operator_backend = backend
+    config.operator_model = config.operator_model or (config.model if same else spec.default_model)
+    config.operator_base_url = config.operator_base_url or (
+        config.base_url if same else spec.default_base_url
+    )
+    return spec
 
 
 @register_backend(

@@ -15,19 +15,21 @@ class Budget:
     max_calls: int = 0
     max_tokens: int = 0
     max_cost: float = 0.0
+    flags: str = "--"  # how the flags that raise it begin ("--operator-": a role's own)
 
     def exceeded(self, totals: dict[str, float], reserved_calls: int) -> str | None:
+        flags = self.flags
         if self.max_calls and totals["calls"] + reserved_calls >= self.max_calls:
-            return f"call budget reached ({self.max_calls} calls; raise --max-calls to go on)"
+            return f"call budget reached ({self.max_calls} calls; raise {flags}max-calls to go on)"
         if self.max_tokens and totals["tokens"] >= self.max_tokens:
             return (
                 f"token budget reached ({int(totals['tokens'])} of {self.max_tokens}; "
-                "raise --max-tokens-total to go on)"
+                f"raise {flags}max-tokens-total to go on)"
             )
         if self.max_cost and totals["cost"] >= self.max_cost:
             return (
                 f"cost budget reached (${totals['cost']:.4f} of ${self.max_cost}; "
-                "raise --max-cost to go on)"
+                f"raise {flags}max-cost to go on)"
             )
         return None
 

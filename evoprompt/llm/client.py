@@ -53,8 +53,17 @@ class LLMClient:
         max_outage: float = 0.0,
         on_probe: ProbeListener | None = None,
         on_notice: Callable[[str], None] | None = None,
+        role: str = "",
+        endpoint: str = "",
+        role_budget: Budget | None = None,
+        outage: OutageGate | None = None,
     ):
         self.backend = backend
+        # Which role this client asks for (task or operator), at which endpoint (backend and
+        # base URL, no credentials): recorded with each answer and failure in the journal.
+        self.role = role
+        self.endpoint = endpoint
+        self.role_budget = role_budget  # the role's own budget, beside the run's total
         self.journal = journal
         self._commits = GroupCommit(journal)  # durable answers, one transaction per loop turn
         self.policy = policy
@@ -65,10 +74,10 @@ class LLMClient:
         self.on_retry: RetryListener | None = on_retry
         self.on_notice = on_notice
         self.max_outage = max_outage
-        self.outage = OutageGate(
+        # One gate per endpoint: clients of one endpoint pause together during its outage.
+        self.outage = outage or OutageGate(
             max_outage, lambda n: min(max(policy.delay, 0.1) * 2**n, policy.cap), on_probe
         )
-        self._reached = False  # the endpoint has answered an attempt in this run
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
         self._stopping = False
         self._split = backend.parts if isinstance(backend, Splitting) else None
@@ -112,6 +121,9 @@ class LLMClient:
         if self._stopping:
             raise StopRequested("the run is stopping")
         why = self.budget.exceeded(self.journal.totals(), len(self._in_flight))
+        if not why and self.role_budget is not None:
+            own = self.role_budget.exceeded(self.journal.totals(self.role), len(self._in_flight))
+            why = own and f"{self.role} {own}"
         if why:
             raise BudgetExceeded(why)
         shared = self._in_flight[key] = asyncio.get_running_loop().create_future()
@@ -120,6 +132,10 @@ class LLMClient:
             response = await self._pay(request, key)
             shared.set_result(response)
             return response
+        except RetriesExhausted as exc:
+            exc.where = exc.where or self._where()
+            shared.set_exception(exc)
+            raise
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 shared.cancel()
@@ -145,7 +161,7 @@ class LLMClient:
         usage = response.usage
         await self._commits.put(
             Answer(key, response.to_json(), response.model, usage.prompt_tokens,
-                   usage.completion_tokens, cost, attempts, fallback)
+                   usage.completion_tokens, cost, attempts, fallback, self.role, self.endpoint)
         )  # fmt: skip
         return response
 
@@ -173,7 +189,7 @@ class LLMClient:
 
     def _rideable(self) -> bool:
         """Whether a call whose retries ran out waits out an outage rather than fail."""
-        return self._reached and self.max_outage > 0
+        return self.outage.reached and self.max_outage > 0
 
     async def _send_riding_outages(
         self, request: LLMRequest, key: str
@@ -287,12 +303,20 @@ class LLMClient:
                     if queued is not None:
                         QUEUE_WAIT.reset(queued)
                 self.limiter.succeeded(self.limiter.clock.latency(mark), kind, mark)
-            self._reached = True
+            self.outage.reached = True
             return response
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:
-        self.journal.record_failure(request.key(), request.model, exc.reason, attempts)
+        self.journal.record_failure(
+            request.key(), request.model, exc.reason, attempts, self.role, self.endpoint
+        )
+
+    def _where(self) -> str:
+        """The role and endpoint, for the line that says which one failed ("" unnamed)."""
+        if not self.role:
+            return ""
+        return f"{self.role} endpoint ({self.endpoint})" if self.endpoint else self.role
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -50,6 +50,7 @@ class RetriesExhausted(Exception):
         super().__init__(f"{last.reason} (after {attempts} attempts)")
         self.last = last
         self.attempts = attempts
+        self.where = ""  # the role and endpoint whose calls failed (set by the client)
 
 
 class Draining(Exception):

@@ -50,6 +50,9 @@ class OutageGate:
         self._open = asyncio.Event()
         self._open.set()
         self._outage: asyncio.Future[None] | None = None
+        # The endpoint has answered an attempt in this run (by any client sharing the gate):
+        # only then is a call whose retries ran out taken for an outage to ride.
+        self.reached = False
 
     async def passed(self) -> None:
         """Return once no outage is being ridden out."""
