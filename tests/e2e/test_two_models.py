@@ -1,0 +1,219 @@
+"""Two models, two roles: the operator endpoint writes the prompts (GA/DE operator calls and
+paraphrases), the task endpoint scores them (dev and test). Every test runs the real CLI
+against two loopback servers, one per role, each accepting only its own key, and counts what
+each one was asked."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoprompt.testing.server import FakeLLMServer, Faults
+from tests.conftest import (
+    FAST_RETRY,
+    cli_env,
+    duplicate_answers,
+    outcome,
+    run_cli,
+    start_cli,
+    summary,
+    wait_for,
+)
+
+TASK_KEY, OPERATOR_KEY = "sk-task-7f3a9c", "sk-operator-51d2e8"
+ARGS = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
+ARGS += ["--batch-size", "4", "--test-size", "12", "--no-prune", *FAST_RETRY]
+ARGS += ["--model", "scorer", "--operator-model", "writer"]
+
+
+class Pair:
+    """The task endpoint and the operator endpoint, each taking only its own key."""
+
+    def __init__(self, task: Faults | None = None, operator: Faults | None = None):
+        self.task = FakeLLMServer(faults=task or Faults(api_key=TASK_KEY)).start()
+        self.operator = FakeLLMServer(faults=operator or Faults(api_key=OPERATOR_KEY)).start()
+
+    def env(self) -> dict[str, str]:
+        env = cli_env(self.task, key=TASK_KEY)
+        env["EVOPROMPT_OPERATOR_API_KEY"] = OPERATOR_KEY
+        return env
+
+    def args(self, result_dir: Path, exp_id: str, *extra: str) -> list[str]:
+        return [*ARGS, "--operator-base-url", self.operator.url, "--result-dir", str(result_dir),
+                "--experiment-id", exp_id, *extra]  # fmt: skip
+
+    def answered(self) -> int:
+        return sum(s.stats().get("answered", 0) for s in (self.task, self.operator))
+
+    def stop(self) -> None:
+        self.task.stop()
+        self.operator.stop()
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    servers = Pair()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def bodies(server: FakeLLMServer) -> list[dict[str, Any]]:
+    return [json.loads(body) for body in server.answered_bodies]
+
+
+def journal_rows(exp_dir: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(exp_dir / "journal.sqlite") as db:
+        return db.execute("SELECT role, model, endpoint FROM responses").fetchall()
+
+
+def no_secret_anywhere(result_dir: Path, *outputs: str) -> None:
+    for secret in (TASK_KEY, OPERATOR_KEY):
+        for text in outputs:
+            assert secret not in text
+        for path in result_dir.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("algorithm", ["ga", "de"])
+def test_each_endpoint_gets_only_its_roles_requests(
+    tmp_path: Path, pair: Pair, algorithm: str
+) -> None:
+    done = run_cli(pair.args(tmp_path, "two", "--algorithm", algorithm), pair.env())
+    assert done.returncode == 0, done.stderr
+    task, operator = pair.task.stats(), pair.operator.stats()
+    # The operator wrote every prompt (paraphrase top-up and the algorithm's operator calls)
+    # and scored nothing; the task model scored every dev and test row and wrote nothing.
+    assert operator["answered"] == operator["answered_evolve"] > 0
+    assert task["answered"] > 0 and "answered_evolve" not in task
+    asked = bodies(pair.operator)
+    assert {b["model"] for b in asked} == {"writer"}
+    assert {b["model"] for b in bodies(pair.task)} == {"scorer"}
+    chats = ["\n".join(m["content"] for m in b["messages"]) for b in asked]
+    assert any("Variation:" in c for c in chats)  # the paraphrase top-up (2 seeds, 4 prompts)
+    word = "Basic Prompt" if algorithm == "de" else "Cross over"
+    assert any(word in c for c in chats)
+    doc = summary(tmp_path, "two")
+    assert doc["test"]["size"] == 12  # the held-out phase ran, on the task model
+    roles = doc["api_stats"]["roles"]
+    assert roles["operator"]["calls"] == operator["answered"]
+    assert roles["task"]["calls"] == task["answered"]
+    rows = Counter(journal_rows(tmp_path / "two"))
+    assert rows == {
+        ("operator", "writer", f"openai {pair.operator.url}"): operator["answered"],
+        ("task", "scorer", f"openai {pair.task.url}"): task["answered"],
+    }
+    no_secret_anywhere(tmp_path, done.stdout, done.stderr)
+
+
+def kill_after_answers(pair: Pair, proc: subprocess.Popen[str], calls: int) -> bool:
+    target = pair.answered() + calls
+    wait_for(lambda: proc.poll() is not None or pair.answered() >= target, timeout=120)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def test_sigkill_at_random_moments_then_resume_asks_neither_endpoint_twice(
+    tmp_path: Path,
+) -> None:
+    slow = {"latency": 0.03}
+    reference = Pair(Faults(api_key=TASK_KEY, **slow), Faults(api_key=OPERATOR_KEY, **slow))
+    try:
+        done = run_cli(reference.args(tmp_path, "ref"), reference.env())
+        assert done.returncode == 0, done.stderr
+        total = reference.answered()
+    finally:
+        reference.stop()
+    chooser = random.Random(20261206)
+    pair = Pair(Faults(api_key=TASK_KEY, **slow), Faults(api_key=OPERATOR_KEY, **slow))
+    kills = 0
+    try:
+        while kills < 8:
+            proc = start_cli(pair.args(tmp_path, "victim"), pair.env())
+            if not kill_after_answers(pair, proc, chooser.randint(1, total // 10)):
+                break
+            kills += 1
+        final = run_cli(pair.args(tmp_path, "victim"), pair.env())
+        assert final.returncode == 0, final.stderr
+        twice = {role: duplicate_answers(s) for role, s in
+                 (("task", pair.task), ("operator", pair.operator))}  # fmt: skip
+        operator_bodies = bodies(pair.operator)
+    finally:
+        pair.stop()
+    assert kills >= 6
+    doc = summary(tmp_path, "victim")
+    assert outcome(doc) == outcome(summary(tmp_path, "ref"))
+    # Only what was on the wire at a kill (at most `concurrency` = 8 per endpoint) is asked
+    # again, and the journal counts it as lost in flight.
+    assert twice["task"] + twice["operator"] <= doc["api_stats"]["lost_in_flight"]
+    assert twice["task"] <= kills * 8 and twice["operator"] <= kills * 8
+    # No role's request ever went to the other's endpoint, across every resume.
+    assert all(b["model"] == "writer" for b in operator_bodies)
+
+
+def test_operator_budget_stops_naming_the_role_and_resumes(tmp_path: Path, pair: Pair) -> None:
+    reference = run_cli(pair.args(tmp_path, "ref"), pair.env())
+    assert reference.returncode == 0, reference.stderr
+    stopped = run_cli(pair.args(tmp_path, "capped", "--operator-max-calls", "3"), pair.env())
+    assert stopped.returncode == 75, stopped.stderr
+    assert "operator call budget reached" in stopped.stderr
+    assert "--operator-max-calls" in stopped.stderr
+    doc = summary(tmp_path, "capped")
+    assert doc["api_stats"]["roles"]["operator"]["calls"] == 3
+    assert doc["status"] == "interrupted"  # a budget stop, resumable
+    resumed = run_cli(pair.args(tmp_path, "capped", "--operator-max-calls", "100"), pair.env())
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(summary(tmp_path, "capped")) == outcome(summary(tmp_path, "ref"))
+
+
+def test_fork_changing_only_the_operator_reasks_only_the_operator(tmp_path: Path) -> None:
+    # An operator deaf to the sampling seed: a new operator model answers the same children.
+    pair = Pair(operator=Faults(api_key=OPERATOR_KEY, ignore_seed=True))
+    try:
+        done = run_cli(pair.args(tmp_path, "src"), pair.env())
+        assert done.returncode == 0, done.stderr
+        task_before, operator_before = pair.task.stats(), pair.operator.stats()
+        fork = ["fork", "src", "--at-generation", "1", "--operator-model", "writer2"]
+        forked = run_cli(
+            [*fork, "--experiment-id", "f1", "--result-dir", str(tmp_path)], pair.env()
+        )
+        assert forked.returncode == 0, forked.stderr
+        task_after, operator_after = pair.task.stats(), pair.operator.stats()
+        new_bodies = bodies(pair.operator)
+    finally:
+        pair.stop()
+    # The same children came out, so their scoring (dev and test) is all in the journal copy.
+    assert task_after["requests"] == task_before["requests"]
+    asked = operator_after["answered"] - operator_before["answered"]
+    assert 0 < asked <= operator_before["answered"]
+    assert {b["model"] for b in new_bodies} == {"writer", "writer2"}
+    assert outcome(summary(tmp_path, "f1")) == outcome(summary(tmp_path, "src"))
+
+
+def test_fork_changing_only_the_task_model_reuses_every_operator_answer(
+    tmp_path: Path, pair: Pair
+) -> None:
+    done = run_cli(pair.args(tmp_path, "src"), pair.env())
+    assert done.returncode == 0, done.stderr
+    operator_before = pair.operator.stats()["requests"]
+    fork = ["fork", "src", "--at-generation", "0", "--model", "scorer2"]
+    forked = run_cli([*fork, "--experiment-id", "f0", "--result-dir", str(tmp_path)], pair.env())
+    assert forked.returncode == 0, forked.stderr
+    assert pair.operator.stats()["requests"] == operator_before
+    assert {b["model"] for b in bodies(pair.task)} == {"scorer", "scorer2"}
+    config = json.loads((tmp_path / "f0" / "config.json").read_text())
+    assert (config["model"], config["operator_model"]) == ("scorer2", "writer")
