@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 
 from evoprompt.config import Config
+from evoprompt.config.roles import ROLES, for_role
 from evoprompt.core.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
 from evoprompt.core.experiment import Task
 from evoprompt.core.pilot import Pilot
@@ -31,7 +32,8 @@ def _row(phase: Phase) -> str:
 
 def table(bill: Bill, config: Config) -> list[str]:
     """One line per phase, then the totals, pruning's range and the budget's verdict."""
-    lines = [HEADER, *(_row(phase) for phase in [*bill.phases, bill.total()])]
+    by_role = [bill.total(role=role) for role in ROLES]
+    lines = [HEADER, *(_row(phase) for phase in [*bill.phases, *by_role, bill.total()])]
     if bill.basis:
         lines.append(f"completion tokens of scoring answers: {bill.basis}")
     if bill.upper:
@@ -44,8 +46,7 @@ def table(bill: Bill, config: Config) -> list[str]:
         lines.append(f"with pruning: about {low}-{high} calls (scoring of generations 1+ shrinks)")
     if loglik_per_label(config):
         lines.append(PER_LABEL)
-    if not config.prices.get(config.model):
-        lines.append(f"no price for {config.model} in prices: cost shown as 0")
+    lines += unpriced(config)
     if bill.initial:
         refusal, warning = judge_budget(bill, config)
         if refusal or warning:
@@ -53,15 +54,39 @@ def table(bill: Bill, config: Config) -> list[str]:
     return lines
 
 
+def unpriced(config: Config) -> list[str]:
+    """A line for each role's model with no price (its cost is shown as 0)."""
+    models = {
+        settings.model: settings.prices for settings in (for_role(config, role) for role in ROLES)
+    }
+    return [
+        f"no price for {model} in prices: cost shown as 0"
+        for model, prices in models.items()
+        if not prices.get(model)
+    ]
+
+
 def render(bill: Bill, config: Config, pilot: Pilot | None) -> str:
     """A fresh run's plan: what runs, then the table."""
     calls = f"{pilot.spent.calls} paid pilot calls made, no other" if pilot else "No call is made"
     first = (
         f"Dry run: {config.algorithm.upper()} on {config.dataset} with {config.model} "
-        f"({config.backend}), population {config.population_size}, dev {config.dev_size}, "
-        f"{config.max_generations} generations. {calls}."
+        f"({config.backend}){_writer(config)}, population {config.population_size}, "
+        f"dev {config.dev_size}, {config.max_generations} generations. {calls}."
     )
     return "\n".join([first, *table(bill, config)])
+
+
+def _writer(config: Config) -> str:
+    """ ", prompts by MODEL (BACKEND)" when the operator is not the task model."""
+    writer = for_role(config, "operator")
+    if (writer.model, writer.backend, writer.base_url) == (
+        config.model,
+        config.backend,
+        config.base_url,
+    ):
+        return ""
+    return f", prompts by {writer.model} ({writer.backend})"
 
 
 def as_json(bill: Bill, config: Config) -> dict[str, object]:
@@ -108,6 +133,5 @@ def sweep_bill(
         note = "; ".join(filter(None, [note, bill.basis]))
         lines.append(f"{cell_id:<{width}}" + _row(phase)[22:] + (f"  {note}" if note else ""))
     lines.append(f"{'total':<{width}}" + _row(whole)[22:])
-    if not config.prices.get(config.model):
-        lines.append(f"no price for {config.model} in prices: cost shown as 0")
+    lines += unpriced(config)
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from evoprompt.config import Config
+from evoprompt.config.roles import ROLES, Role, for_role
 from evoprompt.core.experiment import Task
 from evoprompt.core.replies import Replies, floor, from_task, rows
 from evoprompt.core.state import Individual
@@ -51,6 +52,7 @@ class Phase:
     completion_tokens: int
     cost_usd: float
     generation: int | None = None  # the generation it belongs to (None: the test phase)
+    role: Role = "task"  # who answers it: the task model (scoring) or the operator (writing)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,10 +73,13 @@ class Bill:
     upper: bool = False  # those lengths are the cap: every completion figure is a bound
     lower: Bill | None = None  # with ``upper``: the same plan at the least plausible lengths
 
-    def total(self, phases: list[Phase] | None = None) -> Phase:
+    def total(self, phases: list[Phase] | None = None, role: Role | None = None) -> Phase:
+        """The sum of ``phases`` (default: all), of one ``role``'s only when given."""
         chosen = self.phases if phases is None else phases
+        if role is not None:
+            chosen = [p for p in chosen if p.role == role]
         return Phase(
-            "total",
+            f"{role} total" if role else "total",
             sum(p.calls for p in chosen),
             sum(p.prompt_tokens for p in chosen),
             sum(p.completion_tokens for p in chosen),
@@ -101,6 +106,7 @@ class Bill:
             "basis": self.basis,
             "upper_bound": self.upper,
             "phases": [p.to_json() for p in self.phases],
+            "roles": {role: _bare(self.total(role=role)) for role in ROLES},
         }
 
     def after(self, keep: Callable[[Phase], bool]) -> Bill:
@@ -137,10 +143,14 @@ def per_label(request: LLMRequest) -> list[LLMRequest]:
 
 
 class _Pricer:
-    def __init__(self, config: Config):
-        self.prices = Prices(config.prices)
-        self.model = config.model
-        self.per_label = loglik_per_label(config)
+    """Prices one role's requests at its model's prices."""
+
+    def __init__(self, config: Config, role: Role = "task"):
+        settings = for_role(config, role)
+        self.prices = Prices(settings.prices)
+        self.model = settings.model
+        self.per_label = role == "task" and loglik_per_label(config)
+        self.role = role
 
     def phase(self, name: str, requests: list[LLMRequest], reply_tokens: float) -> Phase:
         if self.per_label:
@@ -150,7 +160,7 @@ class _Pricer:
             sum(min(reply_tokens, r.max_tokens) for r in requests if r.kind != "loglik")
         )
         cost = self.prices.cost(LLMResponse(usage=Usage(prompt, completion)), self.model)
-        return Phase(name, len(requests), prompt, completion, cost)
+        return Phase(name, len(requests), prompt, completion, cost, role=self.role)
 
 
 class _Scoring:
@@ -202,17 +212,18 @@ def estimate(
     ``replies`` says (default: what the task asks for), less the scoring requests ``free``
     says a journal answers (the seeds' test rows, on a fork or a resume)."""
     replies = replies or from_task(config, task)
-    pricer = _Pricer(config)
+    pricer = _Pricer(config, "operator")
     seeds = list(dict.fromkeys(" ".join(p.split()) for p in config.seed_prompts))
     size = config.population_size
     seeds = seeds[:size]
     prompt_chars = sum(len(s) for s in seeds) // max(1, len(seeds))
-    backend = backend_spec(config.backend)
+    writer = for_role(config, "operator")
+    backend = backend_spec(writer.backend)
     templates = load_templates(config.templates, completion=backend.completion_mode)
     temperature = backend.evolve_temperature_for(config)
 
     def operator_phase(name: str, plans: list[Any], generation: int) -> Phase:
-        requests = [operator_request(templates, p, 0, config.model, temperature) for p in plans]
+        requests = [operator_request(templates, p, 0, writer.model, temperature) for p in plans]
         phase = pricer.phase(name, requests, replies.operator or 2 * (prompt_chars // 4) + 24)
         return replace(phase, generation=generation)
 
@@ -265,30 +276,39 @@ def bill_after(bill: Bill, generation: int, *, test: bool = True) -> Bill:
     )
 
 
-def _over(phase: Phase, config: Config) -> str | None:
+def _over(phase: Phase, config: Config, flags: str = "--") -> str | None:
     """The first budget ``phase`` overruns, as the flag and the estimate, or None."""
     if config.max_calls and phase.calls > config.max_calls:
-        return f"--max-calls {config.max_calls}: about {phase.calls} calls"
+        return f"{flags}max-calls {config.max_calls}: about {phase.calls} calls"
     tokens = phase.prompt_tokens + phase.completion_tokens
     if config.max_tokens_total and tokens > config.max_tokens_total:
-        return f"--max-tokens-total {config.max_tokens_total}: about {tokens} tokens"
+        return f"{flags}max-tokens-total {config.max_tokens_total}: about {tokens} tokens"
     if config.max_cost and phase.cost_usd > config.max_cost:
-        return f"--max-cost {config.max_cost}: about ${phase.cost_usd:.4f}"
+        return f"{flags}max-cost {config.max_cost}: about ${phase.cost_usd:.4f}"
     return None
 
 
+def _over_any(bill: Bill, phases: list[Phase], config: Config) -> str | None:
+    """The first budget ``phases`` overrun: the run's total, or the operator's own."""
+    operator = bill.total(phases, role="operator")
+    return _over(bill.total(phases), config) or _over(
+        operator, for_role(config, "operator"), "--operator-"
+    )
+
+
 def judge_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
-    """(why the run is refused, a warning): refused when the budget cannot pay even for the
-    initial population, warned when it may not pay for the whole run. An upper-bound bill
-    refuses only on its lower estimate: answers need not run to ``max_tokens``."""
+    """(why the run is refused, a warning): refused when the budget (the run's, or the
+    operator's own) cannot pay even for the initial population, warned when it may not pay for
+    the whole run. An upper-bound bill refuses only on its lower estimate: answers need not
+    run to ``max_tokens``."""
     least = bill.lower or bill
-    initial = _over(least.total(least.phases[: least.initial]), config)
+    initial = _over_any(least, least.phases[: least.initial], config)
     if initial:
         return (
             f"the budget cannot cover even the initial population ({initial}); raise it",
             None,
         )
-    whole = _over(bill.total(), config)
+    whole = _over_any(bill, bill.phases, config)
     if whole:
         bound = " if every answer runs to max_tokens (an upper bound)" if bill.upper else ""
         return None, (

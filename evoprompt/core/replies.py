@@ -20,6 +20,7 @@ from pathlib import Path
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
+from evoprompt.config.roles import for_role
 from evoprompt.core.experiment import Task
 from evoprompt.evaluation.scorers import CONTENT_FREE, make_scorer
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
@@ -72,7 +73,7 @@ def journaled(exp_dir: Path, config: Config, task: Task) -> Replies:
     a child on a dev or test row. Answers of neither kind (a child being scored when the run
     stopped, a refused reply) are left out. Read-only; no file is left behind."""
     answers = _answers(Layout(exp_dir).journal)
-    completion = backend_spec(config.backend).completion_mode
+    completion = backend_spec(for_role(config, "operator").backend).completion_mode
     children = {
         key: child
         for key, (text, _) in answers.items()

@@ -217,3 +217,24 @@ def test_fork_changing_only_the_task_model_reuses_every_operator_answer(
     assert {b["model"] for b in bodies(pair.task)} == {"scorer", "scorer2"}
     config = json.loads((tmp_path / "f0" / "config.json").read_text())
     assert (config["model"], config["operator_model"]) == ("scorer2", "writer")
+
+
+def test_dry_run_bills_each_role_close_to_what_the_run_spends(tmp_path: Path, pair: Pair) -> None:
+    args = pair.args(tmp_path, "billed", "--algorithm", "de")
+    dry = run_cli([*args, "--dry-run", "--json"], pair.env())
+    assert dry.returncode == 0, dry.stderr
+    assert pair.answered() == 0  # the bill asked nobody
+    text = run_cli([*args, "--dry-run"], pair.env())
+    assert "operator total" in text.stdout and "task total" in text.stdout
+    assert "prompts by writer (openai)" in text.stdout
+    done = run_cli(args, pair.env())
+    assert done.returncode == 0, done.stderr
+    bill = json.loads(dry.stdout)["roles"]
+    spent = summary(tmp_path, "billed")["api_stats"]["roles"]
+    for role in ("task", "operator"):
+        assert abs(bill[role]["calls"] - spent[role]["calls"]) <= 0.1 * spent[role]["calls"]
+        # The loopback server bills a request's whole JSON body (4 characters a token), the
+        # bill its text: the same tolerance as the single-model dry-run test.
+        tokens = spent[role]["prompt_tokens"]
+        assert abs(bill[role]["prompt_tokens"] - tokens) <= 0.5 * tokens
+    assert bill["operator"]["calls"] + bill["task"]["calls"] == json.loads(dry.stdout)["calls"]
