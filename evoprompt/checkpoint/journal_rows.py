@@ -80,11 +80,11 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         LOST: lost,
         RESENT: counters.get(RESENT, 0),
         PINGS: counters.get(PINGS, 0),
-        ROLES: role_stats(db),
+        BY_ROLE: role_stats(db),
     }
 
 
-ROLES = "roles"  # api_stats per role: what the task model and the operator each spent
+BY_ROLE = "roles"  # api_stats per role: what the task model and the operator each spent
 ROLE_FIGURES = ("calls", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.journal_rows import (
+    BY_ROLE,
     LOST,
     REJECTED,
     ROLE_FIGURES,
-    ROLES,
     open_readonly,
     who,
 )
@@ -107,7 +107,7 @@ def set_aside(exp_dir: Path, live: sqlite3.Connection) -> dict[str, Any]:
                 figures["prompt_tokens"] += prompt
                 figures["completion_tokens"] += completion
                 figures["cost_usd"] += cost
-    total[ROLES] = roles
+    total[BY_ROLE] = roles
     return total
 
 
@@ -121,8 +121,10 @@ def spent(
         if key in stats:
             value = stats[key] - inherited.get(key, 0) + aside.get(key, 0)
             stats[key] = round(value, 6) if key == "cost_usd" else int(value)
-    if ROLES in stats:
-        stats[ROLES] = _roles_spent(stats[ROLES], aside.get(ROLES, {}), inherited.get(ROLES, {}))
+    if BY_ROLE in stats:
+        stats[BY_ROLE] = _roles_spent(
+            stats[BY_ROLE], aside.get(BY_ROLE, {}), inherited.get(BY_ROLE, {})
+        )
     calls = stats.get("retried_calls", 0)
     retried_ok = stats.get(_RETRIED_OK, 0)
     stats["retry_success_rate"] = round(retried_ok / calls, 4) if calls else None

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from evoprompt.checkpoint.journal_rows import BY_ROLE
 from evoprompt.cli.folders import experiment_dir, named_sweep, num, result_dir_of, table_text
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
@@ -155,12 +156,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{stats.get('completion_tokens')} out, cost ${stats.get('cost_usd', 0):.4f}, "
             f"children rejected {stats.get('children_rejected', 0)}"
         )
-        learned = stats.get("concurrency")
-        if isinstance(learned, dict):
-            print(
-                f"Concurrency: learned {learned.get('limit')} (peak {learned.get('peak')} in "
-                f"flight, configured maximum {learned.get('maximum')})"
-            )
+        roles = stats.get(BY_ROLE)
+        for role, figures in (roles if isinstance(roles, dict) else {}).items():
+            if isinstance(figures, dict):
+                print(
+                    f"  {role + ':':<9} calls {figures.get('calls')} (failed "
+                    f"{figures.get('failed')}), tokens {figures.get('prompt_tokens')} in / "
+                    f"{figures.get('completion_tokens')} out, cost "
+                    f"${figures.get('cost_usd') or 0:.4f}"
+                )
+        _print_concurrency("Concurrency", stats.get("concurrency"))
+        operator = roles.get("operator") if isinstance(roles, dict) else None
+        if isinstance(operator, dict):  # the operator's own limiter (another endpoint)
+            _print_concurrency("Operator concurrency", operator.get("concurrency"))
     test = snap.summary.test if snap.summary else None
     if test is not None:
         print(f"Held-out {verdict_line(test)}")
@@ -182,3 +190,11 @@ def _print_branching(snap: Snapshot) -> None:
         print("  forks:       " + ", ".join(f"{i} (at generation {g})" for i, g in forks))
     for name, record in rollbacks(snap.exp_dir):
         print(f"  rolled back: {describe_rollback(name, record)}")
+
+
+def _print_concurrency(what: str, learned: object) -> None:
+    if isinstance(learned, dict):
+        print(
+            f"{what}: learned {learned.get('limit')} (peak {learned.get('peak')} in "
+            f"flight, configured maximum {learned.get('maximum')})"
+        )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.journal import Journal
-from evoprompt.checkpoint.journal_rows import PROBED, ROLES
+from evoprompt.checkpoint.journal_rows import BY_ROLE, PROBED
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
@@ -124,7 +124,7 @@ def learned_window(summary: Path, role: Role = "task") -> int:
     try:
         stats = Summary.from_json(json.loads(read_text(summary))).api_stats
         if role != "task":
-            stats = stats.get(ROLES, {}).get(role, {})
+            stats = stats.get(BY_ROLE, {}).get(role, {})
         learned = stats.get("concurrency", {}).get("limit", 0)
     except (OSError, ValueError, SchemaError, AttributeError, PathRefused):
         return 0
@@ -274,7 +274,7 @@ class Experiment:
         role, the operator's own when it has a limiter of its own."""
         stats = {**self.journal.stats(), "concurrency": self.client.limiter.learned()}
         if self.clients.separate_limits:
-            roles = stats.setdefault(ROLES, {})
+            roles = stats.setdefault(BY_ROLE, {})
             operator = roles.setdefault("operator", {})
             operator["concurrency"] = self.clients.operator.limiter.learned()
         return stats

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.journal_rows import BY_ROLE
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
@@ -214,7 +215,10 @@ def build(
         scored.rows.append(
             [str(rank), fmt(row.fitness), fmt(row.generation), row.operator or "-", row.text]
         )
-    api = [(key, fmt(value)) for key, value in (stats or {}).items()]
+    api = [(key, fmt(value)) for key, value in (stats or {}).items() if key != BY_ROLE]
+    api += [
+        (f"{role} role", fmt(figures)) for role, figures in (stats or {}).get(BY_ROLE, {}).items()
+    ]
     if stats is not None:
         api.append(("source", stats_source))
     return ReportData(

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from evoprompt.checkpoint.atomic import CorruptFile
-from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
+from evoprompt.checkpoint.journal_rows import BY_ROLE, journal_stats, open_readonly
 from evoprompt.checkpoint.layout import JOURNAL, LATEST, SUMMARY, Layout
 from evoprompt.checkpoint.nofollow import READ, PathRefused, open_nofollow, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
@@ -293,8 +293,14 @@ def api_stats(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
                 stats = experiment_spend(snap.exp_dir, db, journal_stats(db))
             # What only the running process knows (the concurrency the limiter learned), as
             # of the last save.
-            if snap.summary is not None and "concurrency" in snap.summary.api_stats:
-                stats["concurrency"] = snap.summary.api_stats["concurrency"]
+            saved = snap.summary.api_stats if snap.summary is not None else {}
+            if "concurrency" in saved:
+                stats["concurrency"] = saved["concurrency"]
+            operator = saved.get(BY_ROLE, {}).get("operator", {})
+            if isinstance(operator, dict) and "concurrency" in operator:
+                stats.setdefault(BY_ROLE, {}).setdefault("operator", {})["concurrency"] = operator[
+                    "concurrency"
+                ]
             return stats, JOURNAL
         except (sqlite3.Error, PathRefused) as exc:
             snap.notes.append(f"{JOURNAL} is unreadable ({exc})")

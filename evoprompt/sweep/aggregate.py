@@ -5,9 +5,10 @@ Each finished cell gives one value per figure (its best prompt's dev score, that
 score, its test gain over the best seed prompt); a row holds their mean, sample standard
 deviation (ddof=1) and a 95% Student-t interval of the mean (scipy), plus the calls, tokens,
 cost and wall time (every session of the cell, killed ones included) summed over its finished
-cells. Cells not finished yet are left out (``n`` counts the finished ones); a figure no cell
-has (no test phase) is left empty. A cell whose summary.json cannot be read is named in its
-row's ``unreadable`` column, never dropped silently.
+cells, the calls, tokens and cost also per role (task, operator). Cells not finished yet are
+left out (``n`` counts the finished ones); a figure no cell has (no test phase) is left empty.
+A cell whose summary.json cannot be read is named in its row's ``unreadable`` column, never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scipy import stats
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import SweepLayout
 from evoprompt.checkpoint.schema.sweep import SweepRecord
+from evoprompt.config.roles import ROLES
 from evoprompt.sweep.figures import UNREADABLE, CellFigures, read_figures
 
 SEED = "seed"
@@ -42,6 +44,7 @@ STAT_COLUMNS = (
     "tokens",
     "cost_usd",
     "wall_s",
+    *(f"{role}_{figure}" for role in ROLES for figure in ("calls", "tokens", "cost_usd")),
     "unreadable",
 )
 CONFIDENCE = 0.95
@@ -101,10 +104,22 @@ def row(
         "tokens": sum(c.tokens for c in cells),
         "cost_usd": sum(c.cost for c in cells),
         "wall_s": sum(c.wall_s for c in cells),
+        **_by_role(cells),
         "unreadable": " ".join(unreadable),
     }
     varied = {k: _cell_value(v) for k, v in params.items() if k != SEED}
     return {**varied, **figures}
+
+
+def _by_role(cells: list[CellFigures]) -> dict[str, Any]:
+    """Calls, tokens and cost per role summed over ``cells`` (empty when a cell's summary
+    predates roles: a partial sum would pass for the whole)."""
+    known = all(set(ROLES) <= set(c.roles) for c in cells) and bool(cells)
+    return {
+        f"{role}_{figure}": sum(c.roles[role][i] for c in cells) if known else None
+        for role in ROLES
+        for i, figure in enumerate(("calls", "tokens", "cost_usd"))
+    }
 
 
 def aggregate(record: SweepRecord, sweep_dir: Path) -> pd.DataFrame:

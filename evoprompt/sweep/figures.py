@@ -9,10 +9,11 @@ before held-out evaluation existed) simply has no test figures.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoprompt.checkpoint.journal_rows import BY_ROLE
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
@@ -78,6 +79,8 @@ class CellFigures:
     tokens: int
     cost: float
     wall_s: float  # seconds its sessions ran
+    # per role (task, operator): calls, tokens and cost (none from a summary before roles)
+    roles: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
 
 UNREADABLE = "unreadable"  # the status of a cell whose summary.json cannot be read
@@ -107,4 +110,19 @@ def read_figures(exp_dir: Path) -> CellFigures | None:
         tokens=int(stats.get("prompt_tokens", 0)) + int(stats.get("completion_tokens", 0)),
         cost=float(stats.get("cost_usd", 0.0)),
         wall_s=doc.wall_s if doc.wall_s is not None else sum(g.duration_s for g in doc.generations),
+        roles=_roles(stats.get(BY_ROLE)),
     )
+
+
+def _roles(found: Any) -> dict[str, tuple[int, int, float]]:
+    """Each role's calls, tokens and cost from api_stats' ``roles`` (skipping what is not)."""
+    roles: dict[str, tuple[int, int, float]] = {}
+    if not isinstance(found, dict):
+        return roles
+    for role, figures in found.items():
+        try:
+            tokens = int(figures["prompt_tokens"]) + int(figures["completion_tokens"])
+            roles[str(role)] = (int(figures["calls"]), tokens, float(figures["cost_usd"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return roles

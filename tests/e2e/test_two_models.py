@@ -114,7 +114,16 @@ def test_each_endpoint_gets_only_its_roles_requests(
         ("operator", "writer", f"openai {pair.operator.url}"): operator["answered"],
         ("task", "scorer", f"openai {pair.task.url}"): task["answered"],
     }
-    no_secret_anywhere(tmp_path, done.stdout, done.stderr)
+    status = run_cli(["status", "two", "--result-dir", str(tmp_path)], pair.env())
+    assert status.returncode == 0, status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.strip().startswith("operator:"))
+    assert f"calls {operator['answered']} " in line
+    assert "Operator concurrency: learned" in status.stdout  # its own limiter, its own window
+    report = run_cli(["report", "two", "--result-dir", str(tmp_path)], pair.env())
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "two" / "report.html").read_text()
+    assert "operator role" in html and "task role" in html
+    no_secret_anywhere(tmp_path, done.stdout, done.stderr, status.stdout, report.stdout)
 
 
 def kill_after_answers(pair: Pair, proc: subprocess.Popen[str], calls: int) -> bool:

@@ -150,3 +150,22 @@ def test_wall_time_is_the_summaries_total_over_sessions(tmp_path: Path) -> None:
     )
     frame = write_aggregate(record, tmp_path)
     assert frame.iloc[0]["wall_s"] == pytest.approx(24.5)  # an older summary: its generations
+
+
+def test_rows_give_calls_tokens_and_cost_per_role(tmp_path: Path) -> None:
+    docs: dict[str, dict[str, Any] | None] = {}
+    for seed in (1, 2):
+        doc = summary(0.5, None, None)
+        doc["api_stats"]["roles"] = {
+            "task": {"calls": 8, "prompt_tokens": 80, "completion_tokens": 4, "cost_usd": 0.05},
+            "operator": {"calls": 2, "prompt_tokens": 20, "completion_tokens": 3, "cost_usd": 0.2},
+        }
+        docs[f"algorithm-ga_seed-{seed}"] = doc
+    docs["algorithm-de_seed-1"] = summary(0.6, None, None)  # written before roles: no split
+    write_aggregate(make(tmp_path, docs), tmp_path)
+    frame = pd.read_csv(tmp_path / "aggregate.csv")
+    ga, de = frame.iloc[0], frame.iloc[1]
+    assert (ga["task_calls"], ga["task_tokens"], ga["task_cost_usd"]) == (16, 168, 0.1)
+    assert (ga["operator_calls"], ga["operator_tokens"]) == (4, 46)
+    assert ga["operator_cost_usd"] == pytest.approx(0.4)
+    assert de[["task_calls", "operator_calls", "operator_cost_usd"]].isna().all()
