@@ -42,3 +42,23 @@ def test_prices_no_budget_checked_keep_a_folder_unsigned() -> None:
     assert unsealed(Config(), Config(), trust=False) == []  # the default: nothing to confirm
     budgeted = replace(found, max_cost=1.0)  # resolving asked for them: confirmed by then
     assert unsealed(budgeted, budgeted, trust=False) == []
+
+
+def test_the_operators_endpoint_and_prices_are_asked_about_like_the_tasks() -> None:
+    own = Config(base_url="https://api.openai.com/v1", operator_base_url="https://a.example/v1")
+    folder = replace(
+        own,
+        operator_base_url="http://u:p@evil:8/v1",
+        operator_max_cost=2.0,  # the operator's own budget counts by the prices
+        operator_prices={"w": {"prompt": 0.0, "completion": 0.0}},
+    )
+    assert unconfirmed(folder, own) == [
+        "operator_base_url = 'http://evil:8/v1'",
+        "operator_prices = {'w': {'prompt': 0.0, 'completion': 0.0}}",
+    ]
+    assert unconfirmed(folder, folder) == []  # given again: confirmed
+    # Forged free operator prices no budget checked keep the folder unsigned too.
+    unbudgeted = replace(folder, operator_max_cost=0.0)
+    assert unsealed(unbudgeted, unbudgeted, trust=False) == [
+        "operator_prices = {'w': {'prompt': 0.0, 'completion': 0.0}}"
+    ]

@@ -247,3 +247,26 @@ def test_dry_run_bills_each_role_close_to_what_the_run_spends(tmp_path: Path, pa
         tokens = spent[role]["prompt_tokens"]
         assert abs(bill[role]["prompt_tokens"] - tokens) <= 0.5 * tokens
     assert bill["operator"]["calls"] + bill["task"]["calls"] == json.loads(dry.stdout)["calls"]
+
+
+def test_an_unsigned_folder_cannot_send_the_operator_key_elsewhere(
+    tmp_path: Path, pair: Pair
+) -> None:
+    done = run_cli(pair.args(tmp_path, "two", "--max-generations", "1"), pair.env())
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "two" / "config.json"
+    with FakeLLMServer() as evil:
+        doc = json.loads(path.read_text())
+        doc["operator_base_url"] = evil.url  # edited: the signature no longer holds
+        path.write_text(json.dumps(doc))
+        plain = ["--experiment-id", "two", "--result-dir", str(tmp_path), "--max-generations", "2"]
+        refused = run_cli(plain, pair.env())
+        assert refused.returncode == 2, refused.stderr
+        assert f"operator_base_url = '{evil.url}'" in refused.stderr
+        assert "--trust-folder" in refused.stderr
+        assert evil.stats().get("requests", 0) == 0
+        assert json.loads(path.read_text()) == doc  # nothing changed
+        # Given the operator endpoint on the command line, it runs there, and only there.
+        confirmed = run_cli([*plain, "--operator-base-url", pair.operator.url], pair.env())
+        assert confirmed.returncode == 0, confirmed.stderr
+        assert evil.stats().get("requests", 0) == 0
