@@ -47,12 +47,14 @@ def for_role(config: Config, role: Role) -> Config:
     budget (0: none); prices are the task's with the operator's on top."""
     if role == "task":
         return config
+    # Another backend has its own endpoint: the task's base URL is never the operator's.
+    apart = config.operator_backend not in ("", "auto", config.backend)
     changes: dict[str, Any] = {}
     for key, own in OPERATOR_KEYS.items():
         value = getattr(config, own)
         if key == "prices":
             changes[key] = {**config.prices, **value}
-        elif value or key in _OWN:
+        elif value or key in _OWN or (apart and key == "base_url"):
             changes[key] = value
     return replace(config, **changes)
 

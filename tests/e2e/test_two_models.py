@@ -270,3 +270,30 @@ def test_an_unsigned_folder_cannot_send_the_operator_key_elsewhere(
         confirmed = run_cli([*plain, "--operator-base-url", pair.operator.url], pair.env())
         assert confirmed.returncode == 0, confirmed.stderr
         assert evil.stats().get("requests", 0) == 0
+
+
+def test_an_operator_outage_pauses_breeding_and_loses_nothing(tmp_path: Path) -> None:
+    reference = Pair()
+    try:
+        done = run_cli(reference.args(tmp_path, "ref"), reference.env())
+        assert done.returncode == 0, done.stderr
+    finally:
+        reference.stop()
+    pair = Pair(operator=Faults(api_key=OPERATOR_KEY, latency=0.05))
+    try:
+        proc = start_cli(pair.args(tmp_path, "paused"), pair.env())
+        # the paraphrase top-up answered: the operator endpoint is known to be up; then it goes
+        wait_for(lambda: pair.operator.stats().get("answered", 0) >= 2, timeout=60)
+        pair.operator.set_faults(down=True)
+        wait_for(lambda: len(pair.operator.models_at) >= 2, timeout=60)  # probed, paused
+        assert proc.poll() is None  # the run waits for its operator, it does not end
+        pair.operator.set_faults(down=False)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        task_probes = len(pair.task.models_at)
+        twice = duplicate_answers(pair.task) + duplicate_answers(pair.operator)
+    finally:
+        pair.stop()
+    assert outcome(summary(tmp_path, "paused")) == outcome(summary(tmp_path, "ref"))
+    assert task_probes == 0  # only the endpoint that was away was probed
+    assert twice == 0  # nothing answered was asked again
