@@ -288,7 +288,7 @@ def test_an_operator_outage_pauses_breeding_and_loses_nothing(tmp_path: Path) ->
         wait_for(lambda: len(pair.operator.models_at) >= 2, timeout=60)  # probed, paused
         assert proc.poll() is None  # the run waits for its operator, it does not end
         pair.operator.set_faults(down=False)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         task_probes = len(pair.task.models_at)
         twice = duplicate_answers(pair.task) + duplicate_answers(pair.operator)
