@@ -16,6 +16,7 @@ from evoprompt.config.resolve import (
     validate,
 )
 from evoprompt.config.table import (
+    BUILTIN_TEMPLATES,
     CHOICES,
     DEFAULT_SEED_PROMPTS,
     ENV_KEYS,
@@ -29,6 +30,7 @@ from evoprompt.config.table import (
 )
 
 __all__ = [
+    "BUILTIN_TEMPLATES",
     "CHOICES",
     "DEFAULT_SEED_PROMPTS",
     "ENV_KEYS",

@@ -16,6 +16,10 @@ DEFAULT_SEED_PROMPTS = (
     "Read the input and decide which label best describes it.",
 )
 
+# The built-in operator template sets: with the {task} line (the default), and without it (what
+# experiments created before {task} existed used: evoprompt.evolution.templates).
+BUILTIN_TEMPLATES = ("evoprompt", "evoprompt-v1")
+
 # Fields that define *which* experiment this is: resuming under a different value is refused
 # (the spec's six, plus what changes the dev set, the scoring or the sampled calls' keys).
 GUARDED = (
@@ -248,8 +252,8 @@ HELP: dict[str, str] = {
     "max_generations": "generations after the initial population; raise it with "
     "--experiment-id ID to extend a finished run",
     "seed": "seed of the experiment's random generator and of the dev split",
-    "templates": "operator templates: 'evoprompt' (built in) or a TOML file overriding any of "
-    "ga/de/paraphrase",
+    "templates": "operator templates: 'evoprompt' (built in; 'evoprompt-v1': without the task "
+    "line) or a TOML file overriding any of ga/de/paraphrase",
     "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0); "
     "a backend may fix its own (the local base model uses 1.0)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evoprompt.config.roles import OPERATOR_KEYS
-from evoprompt.config.table import Config, split_userinfo
+from evoprompt.config.table import BUILTIN_TEMPLATES, Config, split_userinfo
 
 TRUST_FLAG = "--trust-folder"
 
@@ -58,7 +58,7 @@ PRICE_KEYS = ("prices", OPERATOR_KEYS["prices"])
 # key -> whether the folder's value (in ``final``) needs confirming, given this invocation's own
 RISKY: dict[str, Check] = {
     "metric": lambda final, own: final.metric != own.metric and final.metric.startswith("python:"),
-    "templates": lambda final, own: final.templates not in (own.templates, Config.templates),
+    "templates": lambda final, own: final.templates not in (own.templates, *BUILTIN_TEMPLATES),
     **{
         key: check(key)
         for setting, check in _PER_ROLE.items()

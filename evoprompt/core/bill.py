@@ -25,7 +25,7 @@ import numpy as np
 
 from evoprompt.config import Config
 from evoprompt.config.roles import ROLES, Role, for_role
-from evoprompt.core.experiment import Task
+from evoprompt.core.experiment import Task, describe_task
 from evoprompt.core.replies import Replies, floor, from_task, rows
 from evoprompt.core.state import Individual
 from evoprompt.evaluation.scorers import make_scorer
@@ -219,7 +219,11 @@ def estimate(
     prompt_chars = sum(len(s) for s in seeds) // max(1, len(seeds))
     writer = for_role(config, "operator")
     backend = backend_spec(writer.backend)
-    templates = load_templates(config.templates, completion=backend.completion_mode)
+    templates = load_templates(
+        config.templates,
+        completion=backend.completion_mode,
+        task=describe_task(config, task.metric),
+    )
     temperature = backend.evolve_temperature_for(config)
 
     def operator_phase(name: str, plans: list[Any], generation: int) -> Phase:

@@ -34,7 +34,7 @@ from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
-from evoprompt.evolution.templates import load_templates
+from evoprompt.evolution.templates import load_templates, task_line
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.backends import operator_key as operator_api_key
 from evoprompt.llm.probe import HOW, EndpointMemory, Probing
@@ -99,6 +99,11 @@ def load_task(config: Config, metric: str | None = None, *, run_code: bool = Tru
         )
     dev = dev_split(data, config.dev_size, config.seed)
     return Task(dev, fitted, _test_set(config, data, fitted))
+
+
+def describe_task(config: Config, metric: Metric) -> str:
+    """The line operator templates get as ``{task}``."""
+    return task_line(config.task_description, config.metric, metric.choices())
 
 
 def check_input(config: Config, metric: str | None = None) -> Task:
@@ -222,7 +227,11 @@ class Experiment:
         operator = backend_spec(writer.backend)
         self.breeder = Breeder(
             self.clients.operator,
-            load_templates(config.templates, completion=operator.completion_mode),
+            load_templates(
+                config.templates,
+                completion=operator.completion_mode,
+                task=describe_task(config, fitted),
+            ),
             model=writer.model,
             temperature=operator.evolve_temperature_for(config),
         )

@@ -22,7 +22,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import config_fields
 from evoprompt.checkpoint.seal import MAC_FIELD, KeyRefused, sign, signed
-from evoprompt.config import Config, ConfigError, resolve
+from evoprompt.config import BUILTIN_TEMPLATES, Config, ConfigError, resolve
 from evoprompt.config.trust import refusal, unconfirmed, unsealed
 from evoprompt.llm.backends import settle_backend
 
@@ -46,8 +46,17 @@ class Stored:
     @property
     def fields(self) -> dict[str, Any]:
         """The config keys (no lineage). The folder's own ``result_dir`` is never used: the
-        experiment is where it was found, and its writes must not go anywhere else."""
-        return {k: v for k, v in config_fields(self.doc).items() if k != "result_dir"}
+        experiment is where it was found, and its writes must not go anywhere else. A config
+        written before ``{task}`` existed (no ``task_description``) was bred with the built-in
+        templates without the task line: it keeps them (``evoprompt-v1``), so its resumes and
+        forks ask what its journal answers."""
+        found = {k: v for k, v in config_fields(self.doc).items() if k != "result_dir"}
+        if (
+            "task_description" not in found
+            and found.get("templates", BUILTIN_TEMPLATES[0]) == (BUILTIN_TEMPLATES[0])
+        ):
+            found["templates"] = BUILTIN_TEMPLATES[1]
+        return found
 
     def as_found(self) -> Config:
         """The stored settings, settled, for comparing and showing: never to be run."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from evoprompt.checkpoint.seal import MAC_FIELD
+from evoprompt.core.stored import write_config
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import (
     FAST_RETRY,
@@ -297,3 +299,33 @@ def test_an_operator_outage_pauses_breeding_and_loses_nothing(tmp_path: Path) ->
     assert outcome(summary(tmp_path, "paused")) == outcome(summary(tmp_path, "ref"))
     assert task_probes == 0  # only the endpoint that was away was probed
     assert twice == 0  # nothing answered was asked again
+
+
+def test_an_experiment_from_before_the_task_line_goes_on_with_its_own_templates(
+    tmp_path: Path, pair: Pair
+) -> None:
+    """A config.json written before ``{task}`` (no task_description, templates 'evoprompt')
+    was bred without the task line: extending it asks nothing its journal answers and ends as
+    a run made with those templates throughout."""
+    old = ["--templates", "evoprompt-v1"]
+    apart = Pair()  # the straight run's calls are not the extended one's
+    try:
+        straight = run_cli(apart.args(tmp_path, "straight", *old), apart.env())
+        assert straight.returncode == 0, straight.stderr
+    finally:
+        apart.stop()
+    first = run_cli(pair.args(tmp_path, "old", *old, "--max-generations", "1"), pair.env())
+    assert first.returncode == 0, first.stderr
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    del doc["task_description"], doc[MAC_FIELD]
+    write_config(tmp_path / "old", {**doc, "templates": "evoprompt"})  # as an older version
+    before = Counter(pair.operator.answered_bodies)
+    extended = run_cli(
+        ["--experiment-id", "old", "--result-dir", str(tmp_path), "--max-generations", "2"],
+        pair.env(),
+    )
+    assert extended.returncode == 0, extended.stderr
+    asked = Counter(pair.operator.answered_bodies) - before
+    assert not any("Task of the prompts" in body for body in asked)
+    assert outcome(summary(tmp_path, "old")) == outcome(summary(tmp_path, "straight"))
+    assert duplicate_answers(pair.task) == duplicate_answers(pair.operator) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evoprompt.config import ConfigError
-from evoprompt.evolution.templates import load_templates
+from evoprompt.evolution.templates import load_templates, task_line
 from evoprompt.strategies.registry import operators
 
 GOOD = {
@@ -51,8 +51,9 @@ def test_a_file_overriding_only_ga_keeps_the_other_builtin_chat_templates(
         loaded = load_templates(str(path), completion=completion)
         assert loaded.completion == completion
         assert loaded.texts["ga"] == GOOD["ga"]
-        assert loaded.texts["de"] == operators()["de"].chat
-        assert loaded.texts["paraphrase"] == operators()["paraphrase"].chat
+        builtin = load_templates("evoprompt", completion=False).texts
+        assert loaded.texts["de"] == builtin["de"]
+        assert loaded.texts["paraphrase"] == builtin["paraphrase"]
 
 
 @pytest.mark.parametrize(
@@ -108,3 +109,31 @@ def test_literal_braces_are_allowed(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "t.toml", {**GOOD, "ga": "{{json}} {prompt1} {prompt2}"})
     loaded = load_templates(str(path), completion=False)
     assert loaded.render("ga", prompt1="a", prompt2="b") == "{json} a b"
+
+
+def test_the_builtin_templates_give_the_writer_the_task_line() -> None:
+    line = task_line("", "accuracy", ("positive", "negative"))
+    assert line == "classify each input as one of: positive, negative"
+    for completion in (False, True):
+        loaded = load_templates("evoprompt", completion=completion, task=line)
+        old = load_templates("evoprompt-v1", completion=completion, task=line)
+        for name, op in operators().items():
+            values = {p: f"<{p}>" for p in op.placeholders}
+            text = loaded.render(name, **values)
+            assert text.startswith(("Task of the prompts: ", "Task: ")) and line in text
+            # evoprompt-v1: the set experiments made before {task} were bred with, unchanged
+            assert old.render(name, **values) == (op.completion if completion else op.chat).format(
+                **values
+            )
+
+
+def test_task_line_from_the_setting_the_labels_or_the_metric() -> None:
+    assert task_line("  Spot the\nsarcasm  ", "accuracy", ("a", "b")) == "Spot the sarcasm"
+    assert task_line("", "exact_match", ()).endswith("the answer must match the reference exactly")
+    assert "python:m.py:f" in task_line("", "python:m.py:f", ())
+
+
+def test_a_file_template_may_use_the_task(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "t.toml", {"paraphrase": "For {task}, reword: {prompt}"})
+    loaded = load_templates(str(path), completion=False, task="sorting mail")
+    assert loaded.render("paraphrase", prompt="P") == "For sorting mail, reword: P"
