@@ -9,6 +9,8 @@ import pytest
 
 from evoprompt.cli.args import build_parser, split
 from evoprompt.config import Config, ConfigError, env_values, read_toml, resolve
+from evoprompt.config.roles import for_role
+from evoprompt.llm.backends import settle_backend
 
 DEFAULT_TOML = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
 
@@ -238,3 +240,30 @@ def test_shipped_configs_resolve(name: str) -> None:
         pytest.skip(f"{path.name} is not there")
     config = resolve(toml=read_toml(path), env={}, flags={})
     assert config.name == name
+
+
+def test_the_operator_table_env_and_defaults() -> None:
+    toml = {
+        "model": "small",
+        "operator": {"model": "big", "max_cost": 1.5, "prices": {"big": {"prompt": 2.0}}},
+    }
+    env = env_values({"EVOPROMPT_OPERATOR_BASE_URL": "http://op:8/v1", "OPENAI_API_KEY": "k"})
+    config = resolve(toml=toml, env=env, flags={"backend": "openai"})
+    assert (config.operator_model, config.operator_max_cost) == ("big", 1.5)
+    assert config.operator_base_url == "http://op:8/v1"
+    settle_backend(config, "k")
+    writer = for_role(config, "operator")
+    assert (writer.backend, writer.model, writer.base_url) == ("openai", "big", "http://op:8/v1")
+    assert writer.prices == {"big": {"prompt": 2.0}} and writer.max_calls == 0
+    assert (writer.timeout, writer.concurrency) == (config.timeout, config.concurrency)
+    # no operator named: every setting the task's
+    plain = resolve(toml=None, env={}, flags={"backend": "openai", "model": "m"})
+    settle_backend(plain, "k")
+    same = for_role(plain, "operator")
+    assert (same.backend, same.model, same.base_url) == ("openai", "m", plain.base_url)
+    with pytest.raises(ConfigError, match=r"operator_modle.*did you mean 'operator_model'"):
+        resolve(toml={"operator": {"modle": "x"}}, env={}, flags={})
+    with pytest.raises(ConfigError, match="operator_base_url must start with http"):
+        resolve(toml=None, env={}, flags={"operator_base_url": "op:8"})
+    stored = Config(operator_base_url="http://u:pw@h/v1").to_dict()
+    assert stored["operator_base_url"] == "http://h/v1"  # the password is never stored

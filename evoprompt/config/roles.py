@@ -59,16 +59,6 @@ def for_role(config: Config, role: Role) -> Config:
     return replace(config, **changes)
 
 
-def same_endpoint(config: Config, task_key: str, operator_key: str) -> bool:
-    """Whether both roles talk to one endpoint with one key and the same limits: one limiter,
-    one transport and one outage pause then serve both, as when no operator is named."""
-    operator = for_role(config, "operator")
-    return task_key == operator_key and all(
-        getattr(operator, key) == getattr(config, key)
-        for key in ("backend", "base_url", "timeout", "concurrency", "rpm", "tpm", "http_client")
-    )
-
-
 def flatten_operator_table(values: dict[str, Any]) -> dict[str, Any]:
     """A config file's ``[operator]`` table as the flat ``operator_*`` keys (``prices`` inside
     it is the operator's price table); every other key as it is."""

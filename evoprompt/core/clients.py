@@ -87,7 +87,6 @@ def build_clients(
     transports: Transports,
     journal: Journal,
     *,
-    operator_key_differs: bool,
     display: Display,
     shared: Shared | None,
     learned: Callable[[Role], int],
@@ -100,8 +99,8 @@ def build_clients(
         if shared
         else PooledBudget(config.max_calls, config.max_tokens_total, config.max_cost)
     )
-    one_endpoint = transports.shared_by_roles and not operator_key_differs
-    one_endpoint = one_endpoint and same(config, _LIMITS, "", "")
+    # one transport (one key) and the same limits: one limiter and one outage pause
+    one_endpoint = transports.shared_by_roles and same(config, _LIMITS, "", "")
 
     def client(role: Role, limiter: AdaptiveLimiter | None, like: LLMClient | None) -> LLMClient:
         settings = for_role(config, role)
@@ -113,8 +112,6 @@ def build_clients(
                     settings.concurrency, rpm=settings.rpm, tpm=settings.tpm, learned=learned(role)
                 )
             )
-        own = Budget(settings.max_calls, settings.max_tokens_total, settings.max_cost,
-                     flags="--operator-")  # fmt: skip
         made = LLMClient(
             transports.task if role == "task" else transports.operator,
             journal,
@@ -134,7 +131,7 @@ def build_clients(
             on_notice=display.line,
             role=role,
             endpoint=endpoint_name(settings),
-            role_budget=own if role == "operator" and own != Budget(flags="--operator-") else None,
+            role_budget=_own_budget(settings) if role == "operator" else None,
             outage=like.outage if like is not None else None,
         )
         budget.clients.append(made)
@@ -146,3 +143,11 @@ def build_clients(
     else:
         operator = client("operator", None, None)
     return Clients(task, operator)
+
+
+def _own_budget(settings: Config) -> Budget | None:
+    """The operator's own budget (``for_role`` puts it in the budget keys), None when unset."""
+    own = Budget(
+        settings.max_calls, settings.max_tokens_total, settings.max_cost, flags="--operator-"
+    )
+    return own if own.max_calls or own.max_tokens or own.max_cost else None

@@ -192,7 +192,6 @@ class Experiment:
             config,
             transports,
             self.journal,
-            operator_key_differs=operator_key != api_key,
             display=self.display,
             shared=shared,
             learned=lambda role: learned_window(summary, role),
