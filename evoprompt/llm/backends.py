@@ -200,6 +200,14 @@ def settle_backend(config: Config, api_key: str) -> str | None:
         f"{OPERATOR_KEY_ENV} or OPENAI_API_KEY",
         "operator base URL",
     )
+    writes = (config.operator_backend, config.operator_model, config.operator_base_url)
+    if writes != (config.backend, config.model, config.base_url):
+        where = split_userinfo(config.operator_base_url)[0] or config.operator_backend
+        line = (
+            f"two models: {config.operator_model} ({where}) writes the prompts, "
+            f"{config.model} answers them"
+        )
+        notice = f"{notice}\n{line}" if notice else line
     for url, key, var, what in (task, operator) if operator[:2] != task[:2] else (task,):
         if split_userinfo(url)[1]:
             said = (

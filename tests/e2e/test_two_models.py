@@ -99,6 +99,7 @@ def test_each_endpoint_gets_only_its_roles_requests(
     # and scored nothing; the task model scored every dev and test row and wrote nothing.
     assert operator["answered"] == operator["answered_evolve"] > 0
     assert task["answered"] > 0 and "answered_evolve" not in task
+    assert f"two models: writer ({pair.operator.url}) writes the prompts" in done.stderr
     asked = bodies(pair.operator)
     assert {b["model"] for b in asked} == {"writer"}
     assert {b["model"] for b in bodies(pair.task)} == {"scorer"}
