@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from evoprompt.config import Config, ConfigError, split_userinfo
-from evoprompt.config.roles import OPERATOR_KEY_ENV
+from evoprompt.config.roles import OPERATOR_KEY_ENV, for_role
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
@@ -183,10 +183,10 @@ def settle_backend(config: Config, api_key: str) -> str | None:
     config.model = config.model or spec.default_model
     if config.scorer == "auto":
         config.scorer = spec.default_scorer
-    writer = _settle_operator(config)
+    writes_with = _settle_operator(config)
     # Record the temperature evolution calls really use (config.json, the resume guard): the
     # operator's backend makes them.
-    config.evolve_temperature = writer.evolve_temperature_for(config)
+    config.evolve_temperature = writes_with.evolve_temperature_for(config)
     need = SCORER_NEEDS[config.scorer]
     if need not in spec.capabilities:
         # Registration guarantees the backend runs its default scorer, so another one fits.
@@ -195,17 +195,20 @@ def settle_backend(config: Config, api_key: str) -> str | None:
         raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
     task = (config.base_url, api_key, "OPENAI_API_KEY", "base URL")
     operator = (
-        config.operator_base_url,
+        for_role(config, "operator").base_url,
         operator_key(api_key),
         f"{OPERATOR_KEY_ENV} or OPENAI_API_KEY",
         "operator base URL",
     )
-    writes = (config.operator_backend, config.operator_model, config.operator_base_url)
-    if writes != (config.backend, config.model, config.base_url):
-        where = split_userinfo(config.operator_base_url)[0] or config.operator_backend
+    writer = for_role(config, "operator")
+    if (writer.backend, writer.model, writer.base_url) != (
+        config.backend,
+        config.model,
+        config.base_url,
+    ):
+        where = split_userinfo(writer.base_url)[0] or writer.backend
         line = (
-            f"two models: {config.operator_model} ({where}) writes the prompts, "
-            f"{config.model} answers them"
+            f"two models: {writer.model} ({where}) writes the prompts, {config.model} answers them"
         )
         notice = f"{notice}\n{line}" if notice else line
     for url, key, var, what in (task, operator) if operator[:2] != task[:2] else (task,):
@@ -226,10 +229,11 @@ def operator_key(task_key: str) -> str:
 
 
 def _settle_operator(config: Config) -> BackendSpec:
-    """Settle the operator's backend, model and base URL into the config (config.json holds
-    them, so a fork or resume keeps the operator it had). Unset, each is the task's; when an
-    operator base URL or key is given with no backend, the operator is an endpoint (openai),
-    and a backend other than the task's starts from its own defaults."""
+    """The operator's backend, settled into the config only where the operator is named apart
+    from the task: with an operator base URL or key and no backend it is an endpoint (openai),
+    and on a backend other than the task's its model and base URL start from that backend's
+    defaults (config.json holds them, so a fork or resume keeps that operator). Left unset, each
+    stays "" and follows the task's, in this run and in every fork and resume of it."""
     backend = config.operator_backend
     if backend in ("", "auto"):
         named = config.operator_base_url or os.environ.get(OPERATOR_KEY_ENV, "")
@@ -240,12 +244,10 @@ def _settle_operator(config: Config) -> BackendSpec:
         raise ConfigError(
             f"config key 'operator_backend' must be one of {choices}, got {backend!r}"
         )
-    same = backend == config.backend
-    config.operator_backend = backend
-    config.operator_model = config.operator_model or (config.model if same else spec.default_model)
-    config.operator_base_url = config.operator_base_url or (
-        config.base_url if same else spec.default_base_url
-    )
+    if backend != config.backend:
+        config.operator_backend = backend
+        config.operator_model = config.operator_model or spec.default_model
+        config.operator_base_url = config.operator_base_url or spec.default_base_url
     return spec
 
 
