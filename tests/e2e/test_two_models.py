@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from evoprompt.checkpoint.seal import MAC_FIELD
-from evoprompt.core.stored import write_config
+from evoprompt.runner.stored import write_config
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import (
     FAST_RETRY,

@@ -18,17 +18,14 @@ from evoprompt.checkpoint.journal_rows import BY_ROLE, PROBED
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.config.roles import Role, for_role
-from evoprompt.core.clients import build_clients, build_transports
 from evoprompt.core.engine import Engine
 from evoprompt.core.heldout import Tester
 from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
-from evoprompt.core.shared import Shared
-from evoprompt.core.state import ExperimentState
-from evoprompt.core.stored import write_config
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
@@ -40,6 +37,9 @@ from evoprompt.llm.backends import operator_key as operator_api_key
 from evoprompt.llm.probe import HOW, EndpointMemory, Probing
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.metrics.custom import Custom
+from evoprompt.runner.clients import build_clients, build_transports
+from evoprompt.runner.shared import Shared
+from evoprompt.runner.stored import write_config
 from evoprompt.strategies.registry import make_strategy
 from evoprompt.tracking.worker import open_tracker
 

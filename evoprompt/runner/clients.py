@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.config import Config, split_userinfo
 from evoprompt.config.roles import Role, for_role
-from evoprompt.core.shared import PooledBudget, Shared, borrowed
 from evoprompt.display import Display
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Budget, Prices
@@ -25,6 +24,7 @@ from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import Backend
+from evoprompt.runner.shared import PooledBudget, Shared, borrowed
 
 _TRANSPORT = ("backend", "base_url", "timeout", "http_client")  # one transport serves both
 _LIMITS = ("concurrency", "rpm", "tpm")  # and, with these too, one limiter and outage pause
