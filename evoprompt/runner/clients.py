@@ -19,12 +19,12 @@ from evoprompt.config import Config, split_userinfo
 from evoprompt.config.roles import Role, for_role
 from evoprompt.display import Display
 from evoprompt.llm.backends import backend_spec
-from evoprompt.llm.budget import Budget, Prices
+from evoprompt.llm.budget import Prices
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import Backend
-from evoprompt.runner.shared import PooledBudget, Shared, borrowed
+from evoprompt.runner.shared import PooledBudget, Shared, borrowed, role_budget
 
 _TRANSPORT = ("backend", "base_url", "timeout", "http_client")  # one transport serves both
 _LIMITS = ("concurrency", "rpm", "tpm")  # and, with these too, one limiter and outage pause
@@ -91,9 +91,9 @@ def build_clients(
     shared: Shared | None,
     learned: Callable[[Role], int],
 ) -> Clients:
-    """Both roles' clients over ``journal``. The run's total budget is pooled over both (and
-    over every experiment of a sweep, through ``shared``); the operator's own budget, if any,
-    is checked against its calls alone."""
+    """Both roles' clients over ``journal``. The run's total budget is pooled over both, the
+    operator's own budget (if any) over its calls alone; through ``shared``, each over every
+    experiment of a sweep."""
     budget = (
         shared.budget
         if shared
@@ -104,6 +104,7 @@ def build_clients(
 
     def client(role: Role, limiter: AdaptiveLimiter | None, like: LLMClient | None) -> LLMClient:
         settings = for_role(config, role)
+        own = shared.operator_budget if shared and role == "operator" else role_budget(config, role)
         if limiter is None:
             limiter = (
                 shared.limiter(settings, role)
@@ -131,10 +132,12 @@ def build_clients(
             on_notice=display.line,
             role=role,
             endpoint=endpoint_name(settings),
-            role_budget=_own_budget(settings) if role == "operator" else None,
+            role_budget=own,
             outage=like.outage if like is not None else None,
         )
-        budget.clients.append(made)
+        for pool in (budget, own):
+            if pool is not None:
+                pool.clients.append(made)
         return made
 
     task = client("task", None, None)
@@ -143,11 +146,3 @@ def build_clients(
     else:
         operator = client("operator", None, None)
     return Clients(task, operator)
-
-
-def _own_budget(settings: Config) -> Budget | None:
-    """The operator's own budget (``for_role`` puts it in the budget keys), None when unset."""
-    own = Budget(
-        settings.max_calls, settings.max_tokens_total, settings.max_cost, flags="--operator-"
-    )
-    return own if own.max_calls or own.max_tokens or own.max_cost else None

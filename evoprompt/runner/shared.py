@@ -32,14 +32,25 @@ class PooledBudget(Budget):
     replaced by the sums over the pool (a closed client's journal keeps its totals)."""
 
     clients: list[LLMClient] = field(default_factory=list, compare=False)
+    role: str | None = None  # a role's own budget: its spend alone (None: every role's)
 
     def exceeded(self, totals: dict[str, float], reserved_calls: int) -> str | None:
         pooled = {"calls": 0.0, "tokens": 0.0, "cost": 0.0}
         journals = {id(client.journal): client.journal for client in self.clients}
         for journal in journals.values():  # an experiment's two roles share one journal
-            for name, value in journal.totals().items():
+            for name, value in journal.totals(self.role).items():
                 pooled[name] += value
         return super().exceeded(pooled, sum(client.in_flight for client in self.clients))
+
+
+def role_budget(config: Config, role: Role) -> PooledBudget | None:
+    """``role``'s own budget (``for_role`` puts it in the budget keys), None when it has none:
+    checked against that role's calls in every experiment it is handed to."""
+    own = for_role(config, role)
+    if role == "task" or not (own.max_calls or own.max_tokens_total or own.max_cost):
+        return None
+    flags = f"--{role}-"
+    return PooledBudget(own.max_calls, own.max_tokens_total, own.max_cost, flags, role=role)
 
 
 def borrowed(backend: Backend) -> Backend:
@@ -78,6 +89,7 @@ class Shared:
         self.config = config
         self.api_key = api_key
         self.budget = PooledBudget(config.max_calls, config.max_tokens_total, config.max_cost)
+        self.operator_budget = role_budget(config, "operator")  # every experiment's operator
         self._limiters: dict[Endpoint, AdaptiveLimiter] = {}
         self._backends: dict[tuple[str, str, str], Backend] = {}
 

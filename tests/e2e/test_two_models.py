@@ -330,3 +330,16 @@ def test_an_experiment_from_before_the_task_line_goes_on_with_its_own_templates(
     assert not any("Task of the prompts" in body for body in asked)
     assert outcome(summary(tmp_path, "old")) == outcome(summary(tmp_path, "straight"))
     assert duplicate_answers(pair.task) == duplicate_answers(pair.operator) == 0
+
+
+def test_a_sweeps_operator_budget_holds_for_all_its_cells(tmp_path: Path, pair: Pair) -> None:
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        "max_generations = 1\npopulation_size = 4\ndev_size = 12\ntest_size = 8\n"
+        f'[operator]\nmodel = "writer"\nbase_url = "{pair.operator.url}"\nmax_calls = 5\n'
+        "[grid]\nseed = [1, 2, 3]\n"
+    )
+    done = run_cli(["sweep", str(sweep), "--result-dir", str(tmp_path / "res")], pair.env())
+    assert done.returncode == 75, done.stderr
+    assert "operator call budget reached (5 calls" in done.stderr
+    assert pair.operator.stats()["answered"] == 5  # five in all, not five per cell
