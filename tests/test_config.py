@@ -10,7 +10,7 @@ import pytest
 from evoprompt.cli.args import build_parser, split
 from evoprompt.config import Config, ConfigError, env_values, read_toml, resolve
 from evoprompt.config.roles import for_role
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 
 DEFAULT_TOML = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
 
@@ -251,14 +251,14 @@ def test_the_operator_table_env_and_defaults() -> None:
     config = resolve(toml=toml, env=env, flags={"backend": "openai"})
     assert (config.operator_model, config.operator_max_cost) == ("big", 1.5)
     assert config.operator_base_url == "http://op:8/v1"
-    settle_backend(config, "k")
+    config = settle(config, "k").config
     writer = for_role(config, "operator")
     assert (writer.backend, writer.model, writer.base_url) == ("openai", "big", "http://op:8/v1")
     assert writer.prices == {"big": {"prompt": 2.0}} and writer.max_calls == 0
     assert (writer.timeout, writer.concurrency) == (config.timeout, config.concurrency)
     # no operator named: every setting the task's
     plain = resolve(toml=None, env={}, flags={"backend": "openai", "model": "m"})
-    settle_backend(plain, "k")
+    plain = settle(plain, "k").config
     same = for_role(plain, "operator")
     assert (same.backend, same.model, same.base_url) == ("openai", "m", plain.base_url)
     with pytest.raises(ConfigError, match=r"operator_modle.*did you mean 'operator_model'"):

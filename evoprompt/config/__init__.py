@@ -26,7 +26,6 @@ from evoprompt.config.table import (
     POSITIVE,
     Config,
     ConfigError,
-    split_userinfo,
 )
 
 __all__ = [
@@ -47,6 +46,5 @@ __all__ = [
     "read_toml",
     "resolve",
     "result_root",
-    "split_userinfo",
     "validate",
 ]

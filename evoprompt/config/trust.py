@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evoprompt.config.roles import OPERATOR_KEYS
-from evoprompt.config.table import BUILTIN_TEMPLATES, Config, split_userinfo
+from evoprompt.config.table import BUILTIN_TEMPLATES, Config
+from evoprompt.llm.transport import split_userinfo
 
 TRUST_FLAG = "--trust-folder"
 

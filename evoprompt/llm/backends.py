@@ -4,6 +4,10 @@ The rest of the program asks a backend's declared capabilities, never its name: 
 follows ``chat`` / ``loglik``, and operators write few-shot completion templates exactly when a
 backend has no chat. A new backend is one ``@register_backend(...)`` on a build function.
 Building is lazy, so reading the registry imports no HTTP library and no llama.cpp.
+
+Settling a config (:func:`settle`) is the one step that turns its ``auto`` choices into this
+registry's: every command that runs, bills or compares a config settles it here, once, and
+gets an immutable one back.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import functools
 import importlib.util
 import os
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, NamedTuple
 
-from evoprompt.config import Config, ConfigError, split_userinfo
+from evoprompt.config import Config, ConfigError
 from evoprompt.config.roles import OPERATOR_KEY_ENV, for_role
+from evoprompt.llm.transport import split_userinfo
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
@@ -161,45 +166,59 @@ def backend_choices() -> tuple[str, ...]:
     return ("auto", *_REGISTRY)
 
 
-def settle_backend(config: Config, api_key: str) -> str | None:
-    """Replace ``auto`` backend/scorer/model with concrete choices; return a notice, if any.
+def known(config: Config) -> Config:
+    """``config``, when its backend and the operator's are ``auto`` (or unset) or registered;
+    else ConfigError naming the choices (the check the config's other choices get when it is
+    resolved)."""
+    for key, unset in (("backend", "auto"), ("operator_backend", "")):
+        name = getattr(config, key)
+        if name not in (unset, "auto") and name not in _REGISTRY:
+            choices = ", ".join(backend_choices())
+            raise ConfigError(f"config key '{key}' must be one of {choices}, got {name!r}")
+    return config
+
+
+class Settled(NamedTuple):
+    """A config with its ``auto`` choices made, and what the user is told about them."""
+
+    config: Config
+    notice: str | None = None
+
+
+def settle(config: Config, api_key: str) -> Settled:
+    """``config`` with concrete backend, scorer, model and base URL, and a notice, if any.
 
     ``auto`` means the endpoint when a base URL or key is configured, else the embedded model,
     so a fresh clone with no credentials still runs a real experiment. Unset model, base URL
-    and scorer take the backend's declared defaults.
+    and scorer take the backend's declared defaults. Settling a settled config changes nothing.
+    The operator is settled beside the task (:func:`_settle_operator`).
     """
     notice = None
-    if config.backend == "auto":
+    backend = known(config).backend
+    if backend == "auto":
         if config.base_url or api_key:
-            config.backend = "openai"
+            backend = "openai"
         else:
-            config.backend = "local"
+            backend = "local"
             notice = AUTO_NOTICE
-    spec = _REGISTRY.get(config.backend)
-    if spec is None:
-        choices = ", ".join(backend_choices())
-        raise ConfigError(f"config key 'backend' must be one of {choices}, got {config.backend!r}")
-    config.base_url = config.base_url or spec.default_base_url
-    config.model = config.model or spec.default_model
-    if config.scorer == "auto":
-        config.scorer = spec.default_scorer
-    writes_with = _settle_operator(config)
-    # Record the temperature evolution calls really use (config.json, the resume guard): the
+    spec = _REGISTRY[backend]
+    config = replace(
+        config,
+        backend=backend,
+        base_url=config.base_url or spec.default_base_url,
+        model=config.model or spec.default_model,
+        scorer=spec.default_scorer if config.scorer == "auto" else config.scorer,
+    )
+    config, writes_with = _settle_operator(config)
+    # The temperature evolution calls really use (config.json, the resume guard): the
     # operator's backend makes them.
-    config.evolve_temperature = writes_with.evolve_temperature_for(config)
+    config = replace(config, evolve_temperature=writes_with.evolve_temperature_for(config))
     need = SCORER_NEEDS[config.scorer]
     if need not in spec.capabilities:
         # Registration guarantees the backend runs its default scorer, so another one fits.
         other = next(s for s, n in SCORER_NEEDS.items() if n in spec.capabilities)
         why = "is a base model" if need == "chat" else "gives no log-likelihoods"
         raise ConfigError(f"the {spec.name} backend {why}: it needs --scorer {other}")
-    task = (config.base_url, api_key, "OPENAI_API_KEY", "base URL")
-    operator = (
-        for_role(config, "operator").base_url,
-        operator_key(api_key),
-        f"{OPERATOR_KEY_ENV} or OPENAI_API_KEY",
-        "operator base URL",
-    )
     writer = for_role(config, "operator")
     if (writer.backend, writer.model, writer.base_url) != (
         config.backend,
@@ -211,6 +230,13 @@ def settle_backend(config: Config, api_key: str) -> str | None:
             f"two models: {writer.model} ({where}) writes the prompts, {config.model} answers them"
         )
         notice = f"{notice}\n{line}" if notice else line
+    task = (config.base_url, api_key, "OPENAI_API_KEY", "base URL")
+    operator = (
+        writer.base_url,
+        operator_key(api_key),
+        f"{OPERATOR_KEY_ENV} or OPENAI_API_KEY",
+        "operator base URL",
+    )
     for url, key, var, what in (task, operator) if operator[:2] != task[:2] else (task,):
         if split_userinfo(url)[1]:
             said = (
@@ -220,7 +246,7 @@ def settle_backend(config: Config, api_key: str) -> str | None:
             )
             line = f"note: the user:password in the {what} is never stored; it is {said}"
             notice = f"{notice}\n{line}" if notice else line
-    return notice
+    return Settled(config, notice)
 
 
 def operator_key(task_key: str) -> str:
@@ -228,7 +254,7 @@ def operator_key(task_key: str) -> str:
     return os.environ.get(OPERATOR_KEY_ENV, "") or task_key
 
 
-def _settle_operator(config: Config) -> BackendSpec:
+def _settle_operator(config: Config) -> tuple[Config, BackendSpec]:
     """The operator's backend, settled into the config only where the operator is named apart
     from the task: with an operator base URL or key and no backend it is an endpoint (openai),
     and on a backend other than the task's its model and base URL start from that backend's
@@ -245,10 +271,13 @@ def _settle_operator(config: Config) -> BackendSpec:
             f"config key 'operator_backend' must be one of {choices}, got {backend!r}"
         )
     if backend != config.backend:
-        config.operator_backend = backend
-        config.operator_model = config.operator_model or spec.default_model
-        config.operator_base_url = config.operator_base_url or spec.default_base_url
-    return spec
+        config = replace(
+            config,
+            operator_backend=backend,
+            operator_model=config.operator_model or spec.default_model,
+            operator_base_url=config.operator_base_url or spec.default_base_url,
+        )
+    return config, spec
 
 
 @register_backend(

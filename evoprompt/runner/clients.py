@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evoprompt.checkpoint.journal import Journal
-from evoprompt.config import Config, split_userinfo
+from evoprompt.config import Config
 from evoprompt.config.roles import Role, for_role
 from evoprompt.display import Display
 from evoprompt.llm.backends import backend_spec
@@ -23,6 +23,7 @@ from evoprompt.llm.budget import Prices
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
+from evoprompt.llm.transport import split_userinfo
 from evoprompt.llm.types import Backend
 from evoprompt.runner.shared import PooledBudget, Shared, borrowed, role_budget
 
