@@ -34,12 +34,13 @@ def test_a_run_killed_mid_run_resumes_to_the_uninterrupted_summary(tmp_path: Pat
         [*ARGS, "--result-dir", str(tmp_path), "--experiment-id", name]
         for name in ("whole", "victim")
     )
-    with FakeLLMServer() as quiet, FakeLLMServer(faults=Faults(latency=0.02)) as server:
+    with FakeLLMServer() as quiet, FakeLLMServer(faults=Faults(latency=0.05)) as server:
         whole = start_cli(uninterrupted, cli_env(quiet))  # alongside: the wall time of one
         env = cli_env(server)
         proc = start_cli(victim, env)
-        # mid-run: generation 0 saved and more answered since (a kill with calls in flight)
-        wait_for((tmp_path / "victim/checkpoints/gen0_batch0.json").exists, timeout=120)
+        # mid-run: generation 1 saved (the random generator has moved on from its seed) and
+        # more answered since (a kill with calls in flight)
+        wait_for((tmp_path / "victim/checkpoints/gen1_batch0.json").exists, timeout=120)
         more = server.stats().get("answered", 0) + 5
         wait_for(lambda: proc.poll() is not None or server.stats().get("answered", 0) >= more)
         assert proc.poll() is None, "the run ended before it could be killed"
