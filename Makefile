@@ -5,10 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The fast tier: every test but the heavy ones, which carry these markers (docs/testing.md).
 FAST := not slow and not local_model and not ray and not llama_server and not mlflow
-# Workers: most tests wait on sleeps, subprocesses and loopback servers, so twice the cores
-# of a 2-core machine keeps both busy. A file's tests stay on one worker (--dist loadfile):
-# its module-scoped fixtures (experiments made by real runs, a started server) are built once.
+# Workers: the fast tests mostly wait (sleeps, subprocesses, loopback servers), so twice the
+# cores of a 2-core machine keeps both busy. The full suite also runs the embedded model and
+# llama.cpp, which want the cores: one worker per core (4 timed out there on a loaded machine).
+# A file's tests stay on one worker (--dist loadfile): its module-scoped fixtures (experiments
+# made by real runs, a started server) are built once.
 WORKERS ?= 4
+TEST_WORKERS ?= auto
 
 .PHONY: run check test bench lint types fast-tests all-tests
 
@@ -43,7 +46,7 @@ fast-tests:
 	$(PY) -m pytest -q -n $(WORKERS) -m "$(FAST)" $(ARGS)
 
 all-tests:
-	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile --cov=evoprompt --durations=15 $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --cov=evoprompt --durations=15 $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)
