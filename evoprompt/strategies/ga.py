@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import roulette
-from evoprompt.strategies.bars import Seats
+from evoprompt.pruning.bars import Seats
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 

@@ -13,14 +13,15 @@ import pytest
 
 from evoprompt.checkpoint.schema import RowTally
 from evoprompt.data.loader import Dataset
-from evoprompt.evaluation import evaluator as evaluator_module
+from evoprompt.evaluation import phase as phase_module
 from evoprompt.evaluation.evaluator import Evaluator
-from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import BestFirst, Item, batch_major, best_first
+from evoprompt.evaluation.schedule import BatchMajor, Item
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Judged
-from evoprompt.strategies.bars import Bar, Hurdle, Seats
+from evoprompt.pruning.bars import Bar, Hurdle, Seats
+from evoprompt.pruning.bound import Pruner
+from evoprompt.pruning.order import BestFirst
 
 PENDING = Judged("", "", 0.0)
 ROWS = 16
@@ -29,6 +30,41 @@ ORDER = [5, 12, 0, 9, 3, 14, 1, 8, 2, 15, 4, 11, 6, 13, 7, 10]  # hardest first
 PROMPTS = ["weak", "strong", "middling"]
 WRONG = {"weak": {5, 12, 0, 9, 2}, "strong": {15}, "middling": {5, 8}}
 OPEN = {p: Bar(0.0, ties=True) for p in PROMPTS}  # bars nothing misses
+
+
+def todo_rows(todo: list[list[str]], batches: list[range]) -> dict[str, list[int]]:
+    """Per prompt, the rows of the batches it is to be asked on, in order."""
+    rows: dict[str, list[int]] = {}
+    for b, prompts in enumerate(todo):
+        for prompt in prompts:
+            rows.setdefault(prompt, []).extend(batches[b])
+    return rows
+
+
+def batch_major(todo: list[list[str]], batches: list[range]) -> BatchMajor:
+    """A closed batch-major schedule of ``todo`` (per batch, the prompts to ask)."""
+    schedule = BatchMajor(batches)
+    for prompt, rows in todo_rows(todo, batches).items():
+        schedule.add(prompt, rows)
+    schedule.close()
+    return schedule
+
+
+def best_first(
+    order: list[int],
+    prompts: list[str],
+    todo: list[list[str]],
+    batches: list[range],
+    pruner: Pruner,
+    concurrency: int,
+) -> BestFirst:
+    """A closed best-first schedule of ``todo``, prompts joining in the order of ``prompts``."""
+    schedule = BestFirst(order, batches, pruner, concurrency)
+    rows = todo_rows(todo, batches)
+    for prompt in prompts:
+        schedule.add(prompt, rows.get(prompt, ()))
+    schedule.close()
+    return schedule
 
 
 class Scoring:
@@ -194,7 +230,7 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
     async def save(*_: object) -> None:
         pass
 
-    monkeypatch.setattr(evaluator_module, "BestFirst", Broken)
+    monkeypatch.setattr(phase_module, "BestFirst", Broken)
     evaluator = Evaluator(
         cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
     )
@@ -310,7 +346,7 @@ def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
     }
     waits = Counter[bool]()
 
-    class Counted(evaluator_module.Wakeup):
+    class Counted(phase_module.Wakeup):
         async def wait(self) -> None:
             waits[self.over] += 1
             await super().wait()
@@ -356,7 +392,7 @@ def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
         return asyncio.run(asyncio.wait_for(scoring(), timeout=60))
 
     full = {p: score.fitness for p, score in run(None).items()}
-    monkeypatch.setattr(evaluator_module, "Wakeup", Counted)
+    monkeypatch.setattr(phase_module, "Wakeup", Counted)
     bars: dict[str, Hurdle] = {
         p: Seats(4, (0.75, 0.75, 0.7), frozenset(prompts[:k])) for k, p in enumerate(prompts)
     }
