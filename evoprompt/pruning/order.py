@@ -47,11 +47,9 @@ class BestFirst:
     first, a revived one last) is exempt up to its share, or to the end as the last open
     prompt: it is the likely survivor whose score raises the others' bars, and throttling it
     too leaves the slots to weaker prompts. So is a prompt whose bar no rival can raise
-    (DE's): waiting cannot cut it off sooner, only slow the run. On the benchmark's realistic
-    GA run (default seed) this saves about 22.6% where asking every prompt freely once closed
-    saved 21.9%, at the same wall time; idling whenever the leader is not safe saved 24.4%
-    but doubled the wall time at 100 ms per request. A pruned prompt's remaining pairs come
-    at once.
+    (DE's): waiting cannot cut it off sooner, only slow the run. (What this throttle saves
+    over a free best-first order: docs/pruning.md, with the figures in benchmarks/RESULTS.md.)
+    A pruned prompt's remaining pairs come at once.
     """
 
     def __init__(
@@ -97,6 +95,19 @@ class BestFirst:
         bar as it stands (a sibling answered meanwhile may still raise it)."""
         return self._wire(prompt) < max(1.0, self._pruner.leeway(prompt))
 
+    def _ready(self) -> list[str]:
+        """The open prompts another row may go to now: while more can join, the safe ones;
+        once closed, also any whose bar cannot rise (a fixed bar gains nothing by waiting),
+        and the leader up to its share (to the end as the last open prompt)."""
+        rows = self._rows
+        if not self.closed:
+            return [p for p in rows if self._safe(p)]
+        ready = [p for p in rows if not self._pruner.rises(p) or self._safe(p)]
+        lead = min(rows, key=self._pruner.lost)  # of equal bounds, the first in the queue
+        if self._wire(lead) < self._cap or len(rows) == 1:
+            ready.append(lead)
+        return ready
+
     def __next__(self) -> Item | None:
         rows, pruned = self._rows, self._pruner.pruned
         for prompt in [p for p in rows if p in pruned]:
@@ -107,14 +118,8 @@ class BestFirst:
             if self.closed:
                 raise StopIteration
             return None
-        if self.closed:  # a fixed bar gains nothing by waiting: only a rising one is throttled
-            ready = [p for p in rows if not self._pruner.rises(p) or self._safe(p)]
-            lead = min(rows, key=self._pruner.lost)  # of equal bounds, the first in the queue
-            if self._wire(lead) < self._cap or len(rows) == 1:  # the last: no one to share with
-                ready.append(lead)
-        else:
-            ready = [p for p in rows if self._safe(p)]
-        if not ready:
+        ready = self._ready()
+        if not ready:  # every row that could go out now may be paid for nothing: wait
             return None
         best = max(ready, key=self._key)
         i = rows[best].popleft()
