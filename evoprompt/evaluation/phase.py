@@ -13,17 +13,16 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult, RowTally
 from evoprompt.evaluation.schedule import BatchMajor, batch_of
-from evoprompt.metrics.base import Judged
+from evoprompt.evaluation.scorers import Scorer
+from evoprompt.llm.client import LLMClient
+from evoprompt.metrics.base import Example, Judged, Metric
 from evoprompt.pruning.bars import Hurdle
 from evoprompt.pruning.bound import Pruner
 from evoprompt.pruning.order import BestFirst, hardest_first
-
-if TYPE_CHECKING:
-    from evoprompt.evaluation.evaluator import Evaluator
 
 BatchSaver = Callable[[int, range, list[PromptResult]], Awaitable[None]]
 """Called as each batch completes with (batch index, its dev rows, every prompt's results)."""
@@ -46,6 +45,20 @@ class BarsMoved:
 
 
 Arrival = Joined | BarsMoved
+
+
+class Scoring(Protocol):
+    """What a phase uses of its evaluator (:class:`~.evaluator.Evaluator`)."""
+
+    client: LLMClient
+    scorer: Scorer
+    metric: Metric
+    examples: list[Example]
+    concurrency: int
+
+    def progress(self, n: int) -> None: ...
+
+    def batches(self) -> list[range]: ...
 
 
 class Wakeup:
@@ -87,7 +100,7 @@ class Phase:
 
     def __init__(
         self,
-        evaluator: Evaluator,
+        evaluator: Scoring,
         done: dict[int, BatchRecord],
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None,

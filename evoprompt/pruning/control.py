@@ -19,7 +19,7 @@ from evoprompt.pruning.bars import AnyOf, Hurdle
 from evoprompt.pruning.bound import prunable
 
 if TYPE_CHECKING:
-    from evoprompt.core.state import Individual
+    from evoprompt.checkpoint.state import Individual
     from evoprompt.strategies.base import Offspring
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from evoprompt.checkpoint.schema.tally import RowTally
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Example, Judged, MeanMetric
 from evoprompt.pruning.bars import AnyOf, Bar, Hurdle
