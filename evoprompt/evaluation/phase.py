@@ -116,7 +116,7 @@ class Phase:
         self._work: BatchMajor | BestFirst = (
             BatchMajor(self._batches)
             if tally is None or bars is None
-            else BestFirst(hardest_first(tally), self._batches, self.pruner, evaluator.concurrency)
+            else BestFirst(hardest_first(tally), self.pruner, evaluator.concurrency)
         )
         self._left = [0] * len(self._batches)  # pairs not counted done yet, per batch
         self._asked: set[int] = set()  # batches with pairs to ask here
@@ -152,11 +152,11 @@ class Phase:
 
     async def worker(self) -> None:
         """Ask pairs until the schedule runs out, waiting while none is ready."""
-        for item in self._work:
-            if item is None:  # nothing to ask until a prompt joins or an answer lands
+        for pair in self._work:
+            if pair is None:  # nothing to ask until a prompt joins or an answer lands
                 await self._wakeup.wait()
             else:
-                await self._ask(*item)
+                await self._ask(*pair)
 
     def finish(self, tally: RowTally | None) -> None:
         """Check that every pair was counted done once; count every row judged into
@@ -198,7 +198,7 @@ class Phase:
             self._evaluator.progress(-len(rows))
             self._work.add(prompt, rows)
 
-    async def _ask(self, b: int, prompt: str, i: int) -> None:
+    async def _ask(self, prompt: str, i: int) -> None:
         """Ask one pair (or skip it: its prompt is pruned); save its batch once complete."""
         if prompt in self.pruner.pruned:
             self._skipped.setdefault(prompt, []).append(i)
@@ -210,6 +210,7 @@ class Phase:
             self.pruner.answered(prompt, found.score)
             self._wakeup.wake()  # an answer can make a waiting row safe to ask
         self._evaluator.progress(1)
+        b = self._batch_of[i]
         self._left[b] -= 1
         if self._left[b] == 0 and self._wakeup.over:
             await self._complete(b)

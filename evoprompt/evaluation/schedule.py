@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-Item = tuple[int, str, int]
-"""(batch index, prompt, row index)."""
+Pair = tuple[str, int]
+"""(prompt, row index)."""
 
 
 def batch_of(batches: Sequence[range]) -> list[int]:
@@ -28,13 +28,13 @@ class BatchMajor:
     def __init__(self, batches: Sequence[range]):
         self.closed = False
         self._batch_of = batch_of(batches)
-        self._queues: list[deque[Item]] = [deque() for _ in batches]
+        self._queues: list[deque[Pair]] = [deque() for _ in batches]
         self._first = 0  # no batch before it has pairs left
 
     def add(self, prompt: str, rows: Iterable[int]) -> None:
         for i in rows:
             b = self._batch_of[i]
-            self._queues[b].append((b, prompt, i))
+            self._queues[b].append((prompt, i))
             self._first = min(self._first, b)
 
     def close(self) -> None:
@@ -43,7 +43,7 @@ class BatchMajor:
     def __iter__(self) -> BatchMajor:
         return self
 
-    def __next__(self) -> Item | None:
+    def __next__(self) -> Pair | None:
         while self._first < len(self._queues):
             queue = self._queues[self._first]
             if queue:
@@ -52,21 +52,3 @@ class BatchMajor:
         if self.closed:
             raise StopIteration
         return None
-
-
-def todo_rows(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> dict[str, list[int]]:
-    """Per prompt, the rows of the batches it is to be asked on, in order."""
-    rows: dict[str, list[int]] = {}
-    for b, prompts in enumerate(todo):
-        for prompt in prompts:
-            rows.setdefault(prompt, []).extend(batches[b])
-    return rows
-
-
-def batch_major(todo: Sequence[Sequence[str]], batches: Sequence[range]) -> BatchMajor:
-    """A closed batch-major schedule of ``todo`` (per batch, the prompts to ask)."""
-    schedule = BatchMajor(batches)
-    for prompt, rows in todo_rows(todo, batches).items():
-        schedule.add(prompt, rows)
-    schedule.close()
-    return schedule

@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 
 from evoprompt.checkpoint.schema.tally import RowTally
-from evoprompt.evaluation.schedule import Item, batch_of
 from evoprompt.pruning.bound import Pruner
 
 SHARE = 2  # at most 1/SHARE of the slots on one prompt's rows while others can be asked
@@ -52,25 +51,22 @@ class BestFirst:
     A pruned prompt's remaining pairs come at once.
     """
 
-    def __init__(
-        self, order: Sequence[int], batches: Sequence[range], pruner: Pruner, concurrency: int
-    ):
+    def __init__(self, order: Sequence[int], pruner: Pruner, concurrency: int):
         self.closed = False
         self._place = {row: k for k, row in enumerate(order)}
-        self._batch_of = batch_of(batches)
         self._pruner = pruner
         self._cap = max(1, concurrency // SHARE)
         self._rows: dict[str, deque[int]] = {}
         self._waiting: dict[str, int] = {}  # rows not answered when the prompt joined
         self._sent: dict[str, int] = {}
-        self._flush: deque[Item] = deque()  # pruned prompts' pairs, handed out at once
+        self._flush: deque[tuple[str, int]] = deque()  # pruned prompts' pairs, handed out at once
 
     def add(self, prompt: str, rows: Iterable[int]) -> None:
         """A prompt joins, or one revived (its bar fell) goes on with the rows it skipped,
         and those of its pairs not handed out yet."""
-        unsent = [i for _, p, i in self._flush if p == prompt]
+        unsent = [i for p, i in self._flush if p == prompt]
         if unsent:
-            self._flush = deque(item for item in self._flush if item[1] != prompt)
+            self._flush = deque(pair for pair in self._flush if pair[0] != prompt)
         everything = [*self._rows.get(prompt, ()), *unsent, *rows]
         left = deque(sorted(everything, key=self._place.__getitem__))
         if left:
@@ -108,10 +104,10 @@ class BestFirst:
             ready.append(lead)
         return ready
 
-    def __next__(self) -> Item | None:
+    def __next__(self) -> tuple[str, int] | None:
         rows, pruned = self._rows, self._pruner.pruned
         for prompt in [p for p in rows if p in pruned]:
-            self._flush.extend((self._batch_of[i], prompt, i) for i in rows.pop(prompt))
+            self._flush.extend((prompt, i) for i in rows.pop(prompt))
         if self._flush:
             return self._flush.popleft()
         if not rows:
@@ -126,4 +122,4 @@ class BestFirst:
         if not rows[best]:
             del rows[best]
         self._sent[best] += 1
-        return self._batch_of[i], best, i
+        return best, i
