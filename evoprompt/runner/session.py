@@ -17,6 +17,7 @@ from typing import Any
 
 from evoprompt.branching.rollback import finish_pending
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full, sweep_temp_files
+from evoprompt.checkpoint.formats import refuse_newer
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
 from evoprompt.checkpoint.nofollow import (
@@ -169,6 +170,8 @@ class Session:
         for a tampered state.pkl (nothing in it runs).
         """
         finished: list[RollbackRecord] = []
+        if self.resuming:
+            refuse_newer(self.exp_dir)  # before the journal or a rollback is touched
         if self.resuming and self.config.checkpoint:
             # A rollback killed after its commit point (signed, or --trust-folder): before the
             # journal is opened, so one that is refused leaves every file as it was.
