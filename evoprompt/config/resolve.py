@@ -25,6 +25,7 @@ from evoprompt.config.table import (
     ConfigError,
     split_userinfo,
 )
+from evoprompt.data.manual import PromptsError, seed_prompts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,11 +206,19 @@ def resolve(
     flags: dict[str, Any],
     base: dict[str, Any] | None = None,
 ) -> Config:
-    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags."""
+    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags; the seed
+    prompts may come from a file or a public task's manual prompts
+    (:func:`evoprompt.data.manual.seed_prompts`)."""
     config = Config()
     if base is not None:
         apply(config, base, "the stored config.json")
     apply(config, toml or {}, "the config file")
     apply(config, env, "the environment")
     apply(config, flags, "the command line")
+    try:
+        prompts = seed_prompts(config.dataset, base, [toml or {}, env, flags])
+    except PromptsError as exc:
+        raise ConfigError(str(exc)) from None
+    if prompts is not None:
+        config.seed_prompts = prompts
     return validate(config)
