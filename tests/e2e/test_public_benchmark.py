@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from evoprompt.data.manual import manual_prompts
-from tests.conftest import ROOT, cli_env, make_server, summary, wait_for
+from tests.conftest import ROOT, cli_env, make_server, run_cli, summary, wait_for
 
 TINY = """population_size = 4
 max_generations = 1
@@ -224,3 +224,18 @@ def test_kill_9_of_the_command_and_a_rerun_buy_no_answer_twice(
     assert [{k: c[k] for k in keys} for c in got["cells"]] == [
         {k: c[k] for k in keys} for c in want["cells"]
     ]
+
+
+def test_a_bad_seed_prompts_source_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, says in (
+        (["--seed-prompts-from", "manual"], "dataset sentiment has no manual prompts"),
+        (
+            ["--dataset", "sst2", "--seed-prompts-from", str(tmp_path / "none.txt")],
+            "cannot read it",
+        ),
+    ):
+        ran = run_cli([*args, "--result-dir", str(tmp_path)], cli_env(None))
+        assert ran.returncode == 2, ran.stderr
+        assert says in ran.stderr and ran.stderr.strip().count("\n") == 0
+        assert "Traceback" not in ran.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing started
