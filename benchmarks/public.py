@@ -34,6 +34,7 @@ from bench.public_table import write  # noqa: E402
 
 from evoprompt.checkpoint.layout import SweepLayout  # noqa: E402
 from evoprompt.config import Config  # noqa: E402
+from evoprompt.sweep.state import SweepError  # noqa: E402
 
 MAIN = ROOT / "main.py"
 
@@ -77,7 +78,11 @@ def main() -> int:
     if not done:
         print(f"no sweep folder under {args.result_dir}: run without --table-only", file=sys.stderr)
         return code or 2
-    write(done, args.out)
+    try:
+        write(done, args.out)
+    except SweepError as exc:  # an unreadable sweep.json: one line, as the sweep command says
+        print(exc, file=sys.stderr)
+        return 2
     print(f"table: {args.out / 'PUBLIC.md'} (figure public.png, figures public.json)")
     return code
 
