@@ -9,11 +9,12 @@ AG News, several seeds, held-out test, in one command.
 
 It runs ``sweeps/public.toml`` as the sweep ``public`` (``--sweep-id``) under ``result/``
 (``--result-dir``), then writes ``benchmarks/PUBLIC.md``, ``public.json`` and ``public.png``
-(``--out``) from the sweep's folders alone (``bench/public_table.py``). The sweep is an
-ordinary one: stop it at any moment (Ctrl+C, kill -9, a power cut) and rerun the same command;
-finished cells are kept, the others resume from their checkpoints and no answered call is
-bought again. Any other flag goes to ``main.py sweep`` (``--max-parallel``, ``--concurrency``,
-``--max-cost``, ``--prices``, ...); cells run two at a time unless ``--max-parallel`` says.
+(``--out``) from the sweep's folders alone (``bench/public_table.py`` reads them,
+``bench/public_render.py`` writes the files). The sweep is an ordinary one: stop it at any
+moment (Ctrl+C, kill -9, a power cut) and rerun the same command; finished cells are kept,
+the others resume from their checkpoints and no answered call is bought again. Any other flag
+goes to ``main.py sweep`` (``--max-parallel``, ``--concurrency``, ``--max-cost``,
+``--prices``, ...); cells run two at a time unless ``--max-parallel`` says.
 
 Few-shot GA: once the config has a ``shots`` key (issue 31), ``sweeps/public_shots.toml``
 runs too, as the sweep ``ID-shots``, and its rows join the table.
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(1, str(ROOT))  # this checkout's evoprompt, whatever else is installed
 
-from bench.public_table import write  # noqa: E402
+from bench.public_render import write  # noqa: E402
 
 from evoprompt.checkpoint.layout import SweepLayout  # noqa: E402
 from evoprompt.config import Config  # noqa: E402

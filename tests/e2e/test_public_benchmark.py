@@ -130,6 +130,11 @@ def _recomputed(sweep: Path, task: str, algorithm: str) -> dict[str, Any]:
             d["test"]["comparison"]["delta"] > 0 and d["test"]["comparison"]["p_value"] < 0.05
             for d in docs
         ),
+        "kept_manual": sum(
+            d["test"]["results"][0]["role"] == "best"
+            and d["test"]["results"][0]["prompt"] == d["test"]["comparison"]["baseline_prompt"]
+            for d in docs
+        ),
         "calls": sum(d["api_stats"]["calls"] for d in docs),
         "wall": sum(d["wall_s"] for d in docs),
     }
@@ -158,6 +163,7 @@ def test_every_figure_recomputes_from_the_result_folders(done: dict[str, Any]) -
             assert row["test"]["ci_high"] == pytest.approx(want["high"])
             assert row["gain"]["mean"] == pytest.approx(want["gain"])
             assert row["significant"] == want["significant"]
+            assert row["kept_manual"] == want["kept_manual"]
             assert row["calls"] == want["calls"]
             assert row["wall_s"] == pytest.approx(want["wall"])
             assert f"| {algorithm.upper()} | {want['test']:.3f} ± {want['std']:.3f} (n=2) |" in text
