@@ -300,7 +300,7 @@ def _over_any(bill: Bill, phases: list[Phase], config: Config) -> str | None:
     )
 
 
-def judge_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
+def against_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
     """(why the run is refused, a warning): refused when the budget (the run's, or the
     operator's own) cannot pay even for the initial population, warned when it may not pay for
     the whole run. An upper-bound bill refuses only on its lower estimate: answers need not

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from evoprompt.billing.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
+from evoprompt.billing.bill import Bill, Phase, against_budget, estimate, loglik_per_label
 from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
 from evoprompt.config.roles import ROLES, for_role
@@ -48,7 +48,7 @@ def table(bill: Bill, config: Config) -> list[str]:
         lines.append(PER_LABEL)
     lines += unpriced(config)
     if bill.initial:
-        refusal, warning = judge_budget(bill, config)
+        refusal, warning = against_budget(bill, config)
         if refusal or warning:
             lines.append(f"this run would be refused: {refusal}" if refusal else str(warning))
     return lines
@@ -90,7 +90,7 @@ def _writer(config: Config) -> str:
 
 
 def as_json(bill: Bill, config: Config) -> dict[str, object]:
-    refusal, warning = judge_budget(bill, config) if bill.initial else (None, None)
+    refusal, warning = against_budget(bill, config) if bill.initial else (None, None)
     doc = {**bill.to_json(), "loglik_per_label": loglik_per_label(config)}
     return {**doc, "refused": refusal, "warning": warning}
 
