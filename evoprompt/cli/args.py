@@ -39,6 +39,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "test_size",
             "test_dataset",
             "test_top_k",
+            "shots",
+            "train_size",
+            "length_penalty",
         ),
     ),
     (

@@ -38,6 +38,9 @@ GUARDED = (
     "test_size",
     "test_dataset",
     "test_top_k",
+    "shots",
+    "train_size",
+    "length_penalty",
 )
 
 
@@ -71,6 +74,9 @@ class Config:
     seed: int = 7
     templates: str = "evoprompt"
     evolve_temperature: float = 0.5
+    shots: int = 0
+    train_size: int = 0
+    length_penalty: float = 0.0
     # LLM
     backend: str = "auto"
     scorer: str = "auto"
@@ -191,6 +197,9 @@ NON_NEGATIVE = {
     "max_tokens",
     "evolve_temperature",
     "seed",
+    "shots",
+    "train_size",
+    "length_penalty",
 }
 # Upper bounds, where a larger value is refused by every endpoint (OpenAI's temperature range).
 AT_MOST = {"evolve_temperature": 2.0}
@@ -222,6 +231,12 @@ HELP: dict[str, str] = {
     "ga/de/paraphrase",
     "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0); "
     "a backend may fix its own (the local base model uses 1.0)",
+    "shots": "exemplars a prompt may carry besides its instruction (up to K, drawn from the "
+    "train pool and evolved with it; 0 = instructions only)",
+    "train_size": "train pool rows exemplars come from, disjoint from dev and test (0 = "
+    "automatic: a quarter of the rows left after dev, at most 100; used only with --shots)",
+    "length_penalty": "select on score - L * tokens / mean tokens of the seed prompts "
+    "(0 = no penalty)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
     "model": "model name sent to the endpoint (default gpt-4o-mini, or the local Gemma)",

@@ -44,6 +44,9 @@ from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evaluation.prune import prunable
 from evoprompt.evolution.diversity import diversity
 from evoprompt.evolution.operators import Breeder
+from evoprompt.fewshot.evolve import Shots, assign
+from evoprompt.fewshot.length import LengthPenalty, prompt_tokens
+from evoprompt.fewshot.prompt import compose
 from evoprompt.strategies.bars import AnyOf, Hurdle
 from evoprompt.strategies.base import Offspring, Strategy
 from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
@@ -70,8 +73,10 @@ class Engine:
         recorder: Recorder,
         display: Display,
         tester: Tester | None = None,
+        shots: Shots | None = None,
     ):
         self.config = config
+        self.shots = shots  # None: prompts are bare instructions (--shots 0)
         self.tester = tester  # None: no test set (test_size 0, or no rows left)
         self.state = state
         self.evaluator = evaluator
@@ -80,6 +85,11 @@ class Engine:
         self.store = store  # read only: batches an interrupted run already saved
         self.recorder = recorder
         self.display = display
+        # the seed prompts' mean tokens scale the penalty: those of generation 0, as scored
+        self.penalty = LengthPenalty.of(
+            config.length_penalty,
+            [ind.text for ind in state.scored.values() if ind.generation == 0],
+        )
 
     async def run(self) -> ExperimentState:
         if self.state.generation < 0:
@@ -134,9 +144,14 @@ class Engine:
         texts = list(origin)
         if len(texts) < size:
             self._shrink(len(texts), size)
+        rng = self.state.rng()
+        if self.shots is not None:  # each prompt's exemplars, drawn in population order
+            origin = {compose(t, self.shots.draw(rng)): plan for t, plan in origin.items()}
+            texts = list(origin)
+        self.penalty = LengthPenalty.of(self.config.length_penalty, texts)
         scores = await self._score(texts, 0)
         population = [self._individual(t, scores, 0, origin[t]) for t in texts]
-        await self._finish(0, population, len(scores), started, self.state.rng_state)
+        await self._finish(0, population, len(scores), started, dict(rng.bit_generator.state))
 
     def _add(self, child: str | None, plan: Offspring, origin: dict[str, Offspring | None]) -> bool:
         """Add a new distinct prompt to the initial population (False: none or a repeat)."""
@@ -183,6 +198,8 @@ class Engine:
         self.recorder.phase_started(generation)
         rng = self.state.rng()
         plans = self.strategy.plan(self.state.population, rng, generation)
+        if self.shots is not None:
+            plans = assign(plans, self.shots, rng)
         children: list[str | None] = [None] * len(plans)
         bars = self._bars(plans, children)
         scores = await self._score(self._brood(generation, plans, children, bars), generation, bars)
@@ -315,7 +332,8 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        return await self.evaluator.evaluate(texts, done, save, bars, self._row_tally())
+        tally = self._row_tally()
+        return await self.evaluator.evaluate(texts, done, save, bars, tally, self.penalty)
 
     def _row_tally(self) -> RowTally | None:
         """The state's tally of what prompts lost on each dev row, where pruning can use it
@@ -337,13 +355,16 @@ class Engine:
         if text not in scores:
             return self.state.scored[text]
         score = scores[text]
+        analysis = score.analysis
+        if self.config.shots or self.config.length_penalty:  # what selection weighed
+            analysis = {**analysis, "score": score.fitness, "prompt_tokens": prompt_tokens(text)}
         return Individual(
             text=text,
-            fitness=score.fitness,
+            fitness=self.penalty.fitness(score.fitness, text),
             generation=generation,
             parents=plan.parents if plan else (),
             operator=plan.operator if plan else "seed",
-            analysis=score.analysis,
+            analysis=analysis,
             pruned=score.pruned,
         )
 

@@ -28,11 +28,14 @@ from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.core.stored import write_config
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
+from evoprompt.data.train import train_split
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates
+from evoprompt.fewshot.evolve import Shots
+from evoprompt.fewshot.prompt import exemplars
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Budget, Prices
 from evoprompt.llm.client import LLMClient
@@ -48,14 +51,18 @@ from evoprompt.tracking.worker import open_tracker
 @dataclass(frozen=True)
 class Task:
     """What prompts are scored on: the dev split, the metric fitted to the whole dataset, and
-    the held-out test set (None when ``test_size`` is 0)."""
+    the held-out test set (None when ``test_size`` is 0) and the train pool exemplars come
+    from (None without ``--shots``)."""
 
     dev: Dataset
     metric: Metric
     test: TestSet | None = None
+    train: Dataset | None = None
 
 
-def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
+def _test_set(
+    config: Config, data: Dataset, fitted: Metric, train: Dataset | None
+) -> TestSet | None:
     if config.test_size == 0:
         return None
     other = None
@@ -67,7 +74,7 @@ def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
                 f"test dataset {config.test_dataset} has labels not in the label set: "
                 f"{', '.join(unknown)} (allowed: {', '.join(fitted.choices())})"
             )
-    held = held_out_split(data, config.dev_size, config.test_size, config.seed, other)
+    held = held_out_split(data, config.dev_size, config.test_size, config.seed, other, train)
     folded = (other or data).folded
     return TestSet(held.test, config.test_dataset or config.dataset, held.dropped, folded)
 
@@ -99,7 +106,10 @@ def load_task(config: Config, metric: str | None = None, *, run_code: bool = Tru
             )
         )
     dev = dev_split(data, config.dev_size, config.seed)
-    return Task(dev, fitted, _test_set(config, data, fitted))
+    train = None
+    if config.shots:
+        train = train_split(data, config.dev_size, config.train_size, config.seed)
+    return Task(dev, fitted, _test_set(config, data, fitted, train), train)
 
 
 def check_input(config: Config, metric: str | None = None) -> Task:
@@ -273,6 +283,9 @@ class Experiment:
             recorder=recorder,
             display=self.display,
             tester=tester,
+            shots=Shots(self.config.shots, exemplars(self.task.train))
+            if self.config.shots and self.task.train is not None
+            else None,
         )
         return self.engine
 

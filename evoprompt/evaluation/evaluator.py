@@ -138,6 +138,7 @@ class Evaluator:
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None = None,
         tally: RowTally | None = None,
+        penalty: Callable[[str], float] | None = None,
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
@@ -153,7 +154,9 @@ class Evaluator:
         rows and no more can join; a prompt pruned part-way through a batch is left out of
         that batch's file. ``tally``: every row judged here is counted into it; with ``bars``
         too, rows are asked in its order, the prompt that can still reach the highest fitness
-        first (otherwise batch-major, prompts in turn).
+        first (otherwise batch-major, prompts in turn). ``penalty``: what each prompt's length
+        takes off its fitness before it meets its bar (``fewshot.length``; the scores returned
+        are not penalised).
         """
         batches = self.batches()
         if tally is not None and len(tally) != len(self.examples):
@@ -161,7 +164,7 @@ class Evaluator:
         streaming = not isinstance(prompts, Sequence)
         batch = batch_of(batches)
         judged: dict[str, list[Judged]] = {}
-        pruner = Pruner(self.metric, bars if bars is not None else {}, judged, _PENDING)
+        pruner = Pruner(self.metric, bars if bars is not None else {}, judged, _PENDING, penalty)
         work: BatchMajor | BestFirst = (
             BatchMajor(batches)
             if tally is None or bars is None

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from evoprompt.evolution.selection import distinct_others
+from evoprompt.fewshot.prompt import instruction_of
 from evoprompt.strategies.bars import Bar
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
@@ -88,7 +89,7 @@ class DifferentialEvolution:
             values = {
                 "donor1": d1,
                 "donor2": d2,
-                "differences": differing_parts(d1, d2),
+                "differences": differing_parts(instruction_of(d1), instruction_of(d2)),
                 "best": best,
                 "base": ind.text,
             }
