@@ -1,0 +1,143 @@
+"""Few-shot prompts (--shots) and the length penalty, on real runs against the loopback
+endpoint: what every scoring request showed the model is checked at the server."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoprompt.fewshot.length import prompt_tokens
+from evoprompt.fewshot.prompt import split
+from evoprompt.testing.answers import INPUT, exemplars_in, last
+from evoprompt.testing.server import FakeLLMServer, Faults
+from tests.conftest import FAST_RETRY, cli_env, make_server, outcome, run_cli, start_cli
+from tests.conftest import summary as read_summary
+from tests.conftest import wait_for
+
+FEW = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
+FEW += ["--test-size", "24", "--shots", "4", "--batch-size", "4", *FAST_RETRY]
+
+
+def run(root: Path, exp_id: str, server: FakeLLMServer, *extra: str) -> dict[str, Any]:
+    args = [*FEW, *extra, "--result-dir", str(root), "--experiment-id", exp_id]
+    done = run_cli(args, cli_env(server), timeout=300)
+    assert done.returncode == 0, done.stderr
+    return read_summary(root, exp_id)
+
+
+def scored(root: Path, exp_id: str) -> list[dict[str, Any]]:
+    """Every prompt the run scored (population.jsonl)."""
+    lines = (root / exp_id / "population.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def shown(query: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A scoring query's instruction (its first line) and the exemplars it showed."""
+    return query.split("\n", 1)[0], tuple(exemplars_in(query))
+
+
+@pytest.mark.parametrize("algorithm", ["ga", "de"])
+def test_every_scoring_request_carries_its_prompts_exemplars_and_none_is_a_dev_or_test_row(
+    tmp_path: Path, algorithm: str
+) -> None:
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        doc = run(tmp_path, algorithm, server, "--algorithm", algorithm)
+        queries = list(server.queries)
+        truth = server.truth
+    prompts = [row["text"] for row in scored(tmp_path, algorithm)]
+    expected = {(split(p)[0], tuple((e.text, e.answer) for e in split(p)[1])) for p in prompts}
+    seen = {shown(q) for q in queries}
+    assert seen == expected  # each request shows exactly one scored prompt's exemplars, in order
+    assert sum(bool(e) for _, e in expected) >= len(expected) // 2
+    assert max(len(e) for _, e in expected) <= 4
+    asked = {last(INPUT, q) for q in queries}  # the dev rows, then the test rows
+    exemplar_texts = {text for _, shots in seen for text, _ in shots}
+    assert exemplar_texts and not exemplar_texts & asked
+    assert all(truth[text] == answer for _, shots in seen for text, answer in shots)
+    assert doc["test"] is not None and doc["best_analysis"]["prompt_tokens"] == prompt_tokens(
+        doc["best_prompt"]
+    )
+
+
+def test_kill_9_and_resume_gives_the_uninterrupted_summary(tmp_path: Path) -> None:
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        whole = run(tmp_path, "whole", server)
+    server = make_server(shot_skill=0.05, latency=0.02)
+    try:
+        args = [*FEW, "--result-dir", str(tmp_path), "--experiment-id", "cut"]
+        proc = start_cli(args, cli_env(server))
+        batches = tmp_path / "cut/checkpoints/batches"
+        wait_for(lambda: proc.poll() is not None or any(batches.glob("gen1_*")), timeout=120)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        done = run_cli(args, cli_env(server), timeout=300)
+        assert done.returncode == 0, done.stderr
+    finally:
+        server.stop()
+    cut = read_summary(tmp_path, "cut")
+    assert outcome(cut) == outcome(whole)
+    assert cut["test"]["results"] == whole["test"]["results"]
+
+
+@pytest.mark.parametrize("penalty", ["0", "0.3"])
+def test_pruning_stays_exact_with_and_without_a_length_penalty(
+    tmp_path: Path, penalty: str
+) -> None:
+    """The bars are on the penalised fitness: pruning changes which calls are made, never
+    the result, penalty or not (checked for GA's seats and DE's fixed bars)."""
+    found: dict[str, dict[str, Any]] = {}
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        for algorithm in ("ga", "de"):
+            for prune in ("--prune", "--no-prune"):
+                exp_id = f"{algorithm}{prune}"
+                found[exp_id] = run(
+                    tmp_path,
+                    exp_id,
+                    server,
+                    "--algorithm",
+                    algorithm,
+                    prune,
+                    "--length-penalty",
+                    penalty,
+                    "--test-size",
+                    "0",
+                    "--max-generations",
+                    "3",
+                )
+    for algorithm in ("ga", "de"):
+        pruned, full = found[f"{algorithm}--prune"], found[f"{algorithm}--no-prune"]
+        assert outcome(pruned) == outcome(full)
+        assert any(g["pruned_share"] for g in pruned["generations"])  # pruning did happen
+
+
+# On the loopback endpoint's dev rows (seed 7, 16 rows) the longer scores 0.5, the shorter
+# 0.4375: one row better, at 21 tokens against 8.
+SHORT = "Classify the text carefully."
+LONG = "Classify the text carefully, reading the whole review once more before answering."
+
+
+@pytest.mark.parametrize(("penalty", "chosen"), [("0", LONG), ("0.1", SHORT)])
+def test_a_length_penalty_selects_the_shorter_of_two_close_prompts(
+    tmp_path: Path, penalty: str, chosen: str
+) -> None:
+    args = ["--seed-prompts", SHORT, LONG, "--population-size", "2", "--max-generations", "0"]
+    args += ["--dev-size", "16", "--seed", "7", "--test-size", "0", "--length-penalty", penalty]
+    with FakeLLMServer() as server:
+        done = run_cli(
+            [*args, "--result-dir", str(tmp_path), "--experiment-id", "x"], cli_env(server)
+        )
+    assert done.returncode == 0, done.stderr
+    doc = read_summary(tmp_path, "x")
+    rows = {row["text"]: row for row in scored(tmp_path, "x")}
+    score = {text: row["analysis"].get("score", row["fitness"]) for text, row in rows.items()}
+    assert score == {LONG: 0.5, SHORT: 0.4375}
+    assert doc["best_prompt"] == chosen
+    seed_tokens = (prompt_tokens(SHORT) + prompt_tokens(LONG)) / 2
+    for text, row in rows.items():
+        expected = score[text] - float(penalty) * prompt_tokens(text) / seed_tokens
+        assert row["fitness"] == pytest.approx(expected)
