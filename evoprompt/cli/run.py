@@ -36,6 +36,7 @@ from evoprompt.core.session import Outcome, Session
 from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
+from evoprompt.fewshot.prompt import brief
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.experiment import loglik_mode
@@ -307,7 +308,8 @@ def _print_summary(exp_dir: Path, config: Config) -> None:
     stats = doc.api_stats
     rate = stats["retry_success_rate"]
     print(f"\nExperiment {doc.experiment_id}: {doc.status}")
-    print(f"Best fitness {doc.best_fitness:.4f}: {doc.best_prompt}")
+    best = brief(doc.best_prompt) if doc.best_prompt else None
+    print(f"Best fitness {doc.best_fitness:.4f}: {best}")
     for gen in doc.generations:
         print(
             f"  gen {gen.generation:>3}  best {gen.best_fitness:.4f}  "

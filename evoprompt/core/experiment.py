@@ -24,6 +24,7 @@ from evoprompt.core.engine import Engine
 from evoprompt.core.heldout import Tester
 from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
+from evoprompt.core.result import Pricing
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.core.stored import write_config
@@ -258,6 +259,7 @@ class Experiment:
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
             on_saved=self.tracker.poke if self.tracker else lambda: None,
+            pricing=self.pricing(),
         )
         test, evaluator = self.task.test, self.test_evaluator
         tester = (
@@ -288,6 +290,14 @@ class Experiment:
             else None,
         )
         return self.engine
+
+    def pricing(self) -> Pricing | None:
+        """Whether summary.json prices its finalists (few-shot or length-penalised runs), and
+        at what price per million prompt tokens of the task model."""
+        config = self.config
+        if not (config.shots or config.length_penalty):
+            return None
+        return Pricing(config.prices.get(config.model, {}).get("prompt"))
 
     def api_stats(self) -> dict[str, Any]:
         """The journal's counts and the concurrency the limiter learned (for status)."""

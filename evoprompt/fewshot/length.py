@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from evoprompt.fewshot.prompt import render
 
@@ -52,3 +53,19 @@ class LengthPenalty:
     def fitness(self, score: float, prompt: str) -> float:
         """The fitness selection (and every pruning bar) runs on."""
         return score - self(prompt) if self.weight else score
+
+
+def price_list(finalists: Iterable[tuple[str, str]], price: float | None) -> list[dict[str, Any]]:
+    """Per (role, prompt): its tokens and what 1,000 uses of it cost at ``price`` USD per
+    million prompt tokens (None: no price configured for the task model)."""
+    return [
+        {
+            "role": role,
+            "prompt": prompt,
+            "tokens": prompt_tokens(prompt),
+            "cost_per_1000_uses": None
+            if price is None
+            else cost_per_1000(prompt_tokens(prompt), price),
+        }
+        for role, prompt in finalists
+    ]

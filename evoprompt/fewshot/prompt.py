@@ -79,6 +79,14 @@ def render(prompt: str, hint: str = "") -> str:
     return "\n\n".join([head, *(shown(e) for e in exemplars)])
 
 
+def brief(prompt: str) -> str:
+    """One line for people: the instruction and how many exemplars it carries."""
+    instruction, exemplars = split(prompt)
+    if not exemplars:
+        return instruction
+    return f"{instruction} [+{len(exemplars)} exemplar{'s' if len(exemplars) > 1 else ''}]"
+
+
 def readable(prompt: str) -> str:
     """The prompt for people: the instruction, then its exemplars numbered."""
     instruction, exemplars = split(prompt)

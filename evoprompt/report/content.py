@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
+from evoprompt.fewshot.prompt import brief
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Details,
@@ -14,6 +15,7 @@ from evoprompt.report.experiment import (
     when,
 )
 from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
+from evoprompt.report.pareto import WITHIN, cheapest_near_best, front, points
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 LINEAGE_LIMIT = 300
@@ -92,6 +94,9 @@ class ReportData:
     has_plot: bool
     scored: Table  # every prompt ever scored (population.jsonl), best first
     test: HeldOutSection | None = None
+    pareto: Table = field(default_factory=lambda: Table(["tokens", "score", "prompt"]))
+    pareto_note: str = ""  # the cheapest prompt within a point of the best
+    pareto_png: bytes | None = None
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -214,6 +219,16 @@ def build(
         scored.rows.append(
             [str(rank), fmt(row.fitness), fmt(row.generation), row.operator or "-", row.text]
         )
+    found = points(det.scored)
+    pareto = Table(["tokens", "score", "prompt"])
+    pareto.rows = [[str(p.tokens), fmt(p.score), p.prompt] for p in front(found)]
+    near = cheapest_near_best(found)
+    note = (
+        f"cheapest prompt within {WITHIN} of the best score: {near.tokens} tokens, score "
+        f"{fmt(near.score)}: {brief(near.prompt)}"
+        if near
+        else ""
+    )
     api = [(key, fmt(value)) for key, value in (stats or {}).items()]
     if stats is not None:
         api.append(("source", stats_source))
@@ -232,6 +247,8 @@ def build(
         has_plot=bool(det.generations),
         scored=scored,
         test=None if det.test is None else held_out(det.test, metric),
+        pareto=pareto,
+        pareto_note=note,
     )
 
 
@@ -239,11 +256,14 @@ def report_parts(exp_dir: Path) -> tuple[ReportData, bytes | None]:
     """What a report of ``exp_dir`` shows and its fitness plot (PNG; None before a generation
     is done): the ``report`` command and the tracker render it. Needs matplotlib."""
     from evoprompt.report.experiment import api_stats, details, snapshot
+    from evoprompt.report.pareto import front_png
     from evoprompt.report.plot import fitness_png
 
     snap = snapshot(exp_dir)
     det = details(snap)
     stats, source = api_stats(snap)
     data = build(snap, det, stats, source)
+    if data.pareto.rows:
+        data.pareto_png = front_png(points(det.scored), title=snap.id)
     rows = [g.to_json() for g in det.generations]
     return data, fitness_png(rows, title=snap.id) if data.has_plot else None

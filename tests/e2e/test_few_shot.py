@@ -4,7 +4,9 @@ endpoint: what every scoring request showed the model is checked at the server."
 from __future__ import annotations
 
 import json
+import re
 import signal
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,8 @@ from evoprompt.fewshot.length import prompt_tokens
 from evoprompt.fewshot.prompt import split
 from evoprompt.testing.answers import INPUT, exemplars_in, last
 from evoprompt.testing.server import FakeLLMServer, Faults
-from tests.conftest import FAST_RETRY, cli_env, make_server, outcome, run_cli, start_cli
+from tests.conftest import FAST_RETRY, cli_env, make_server, outcome, run_cli, start_cli, wait_for
 from tests.conftest import summary as read_summary
-from tests.conftest import wait_for
 
 FEW = ["--population-size", "4", "--max-generations", "2", "--dev-size", "16", "--seed", "7"]
 FEW += ["--test-size", "24", "--shots", "4", "--batch-size", "4", *FAST_RETRY]
@@ -141,3 +142,46 @@ def test_a_length_penalty_selects_the_shorter_of_two_close_prompts(
     for text, row in rows.items():
         expected = score[text] - float(penalty) * prompt_tokens(text) / seed_tokens
         assert row["fitness"] == pytest.approx(expected)
+
+
+def _cells(html: str, section: str) -> list[list[str]]:
+    """The rows of the table inside ``<div id="section">`` of a report."""
+    body = html.split(f'<div id="{section}">', 1)[1].split("</div>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    cells = [[unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)] for r in rows]
+    return [row for row in cells if row]  # the header row has none
+
+
+def test_the_report_draws_the_pareto_front_and_the_summary_prices_the_finalists(
+    tmp_path: Path,
+) -> None:
+    prices = '{"fake": {"prompt": 0.15, "completion": 0.6}}'
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        doc = run(tmp_path, "x", server, "--model", "fake", "--prices", prices)
+    made = run_cli(["report", "x", "--result-dir", str(tmp_path)], cli_env(None))
+    assert made.returncode == 0, made.stderr
+    html = (tmp_path / "x" / "report.html").read_text()
+    assert 'id="pareto-plot"' in html
+    shown_front = [(int(t), float(s), p) for t, s, p in _cells(html, "pareto")]
+    # by hand: every fully scored prompt, kept unless another scores at least as well with at
+    # most as many tokens (better on one)
+    everyone = [
+        (prompt_tokens(r["text"]), r["analysis"].get("score", r["fitness"]), r["text"])
+        for r in scored(tmp_path, "x")
+        if not r.get("pruned")
+    ]
+    by_hand = sorted(
+        (
+            (t, s, p)
+            for t, s, p in everyone
+            if not any(t2 <= t and s2 >= s and (t2, s2) != (t, s) for t2, s2, _ in everyone)
+        ),
+        key=lambda x: (x[0], -x[1], x[2]),
+    )
+    assert [(t, round(s, 4), p) for t, s, p in by_hand] == shown_front
+    assert len(shown_front) >= 2  # score rises with exemplars, and so does length
+    costs = doc["prompt_costs"]
+    assert [c["role"] for c in costs] == [r["role"] for r in doc["test"]["results"]]
+    for cost in costs:
+        assert cost["tokens"] == prompt_tokens(cost["prompt"])
+        assert cost["cost_per_1000_uses"] == pytest.approx(cost["tokens"] * 0.15 / 1000)

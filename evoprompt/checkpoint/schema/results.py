@@ -133,9 +133,11 @@ class Summary:
     test: TestReport | None = None
     test_history: list[TestReport] = field(default_factory=list)
     wall_s: float | None = None  # seconds all its sessions ran, killed ones up to their last save
+    # with --shots or --length-penalty: each finalist's tokens and cost per 1,000 uses
+    prompt_costs: list[JsonDict] | None = None
 
     def to_json(self) -> JsonDict:
-        return {
+        doc: JsonDict = {
             "experiment_id": self.experiment_id,
             "status": self.status,
             "best_prompt": self.best_prompt,
@@ -148,6 +150,9 @@ class Summary:
             "test_history": [t.to_json() for t in self.test_history],
             "wall_s": self.wall_s,
         }
+        if self.prompt_costs is not None:  # absent, as before few-shot, when not asked for
+            doc["prompt_costs"] = self.prompt_costs
+        return doc
 
     @classmethod
     def from_json(cls, raw: Any) -> Summary:
@@ -164,6 +169,7 @@ class Summary:
             test=None if doc.get("test") is None else TestReport.from_json(doc["test"]),
             test_history=[TestReport.from_json(t) for t in doc.get("test_history") or []],
             wall_s=opt(doc, "wall_s", NUMBER, "a number"),
+            prompt_costs=opt(doc, "prompt_costs", list, "a list"),
         )
 
 
