@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from evoprompt.data.loader import load_dataset
+from evoprompt.data.train import train_split
 from evoprompt.fewshot.length import prompt_tokens
 from evoprompt.fewshot.prompt import split
 from evoprompt.testing.answers import INPUT, exemplars_in, last
@@ -185,3 +187,88 @@ def test_the_report_draws_the_pareto_front_and_the_summary_prices_the_finalists(
     for cost in costs:
         assert cost["tokens"] == prompt_tokens(cost["prompt"])
         assert cost["cost_per_1000_uses"] == pytest.approx(cost["tokens"] * 0.15 / 1000)
+
+
+def _total(out: str) -> tuple[int, int]:
+    """(calls, prompt tokens) of a dry run's total line."""
+    line = next(line for line in out.splitlines() if line.startswith("total"))
+    calls, prompt_tokens_, *_ = line.split()[1:]
+    return int(calls), int(prompt_tokens_)
+
+
+def test_the_dry_run_bills_exemplars_as_longer_prompts(tmp_path: Path) -> None:
+    totals = []
+    for shots in ("0", "4", "8"):
+        args = ["--dry-run", "--backend", "openai", "--test-size", "0", "--shots", shots]
+        done = run_cli([*args, "--result-dir", str(tmp_path)], cli_env(None))
+        assert done.returncode == 0, done.stderr
+        totals.append(_total(done.stdout + done.stderr))
+    assert totals[0][0] == totals[1][0] == totals[2][0]  # the same calls
+    assert totals[0][1] < totals[1][1] < totals[2][1]  # each one longer
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_fork_and_a_new_test_set_keep_exemplars_and_never_test_on_a_train_row(
+    tmp_path: Path,
+) -> None:
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        src = run(tmp_path, "src", server)
+        exemplar_texts = {e.text for row in scored(tmp_path, "src") for e in split(row["text"])[1]}
+        # a new test set: two train rows the prompts show as exemplars, and ten rows neither
+        # in the train pool nor asked before
+        data = load_dataset("sentiment", "text", "label")
+        seen = set(train_split(data, 16, 0, 7).texts) | {last(INPUT, q) for q in server.queries}
+        assert exemplar_texts <= seen
+        fresh = [t for t in data.texts if t not in seen][:10]
+        rows = [*sorted(exemplar_texts)[:2], *fresh]
+        csv = tmp_path / "new.csv"
+        csv.write_text("text,label\n" + "".join(f'"{t}",{server.truth[t]}\n' for t in rows))
+        before = len(server.queries)
+        where = ["--result-dir", str(tmp_path)]
+        tested = run_cli(["test", "src", "--test-dataset", str(csv), *where], cli_env(server))
+        assert tested.returncode == 0, tested.stderr
+        asked = {last(INPUT, q) for q in server.queries[before:]}
+        assert asked and not asked & exemplar_texts
+        forked = run_cli(
+            [
+                "fork",
+                "src",
+                "--at-generation",
+                "1",
+                "--algorithm",
+                "de",
+                "--experiment-id",
+                "de",
+                *where,
+            ],
+            cli_env(server),
+        )
+        assert forked.returncode == 0, forked.stderr
+    doc = read_summary(tmp_path, "src")
+    assert doc["test"]["size"] == 10 and doc["test"]["dropped_duplicates"] == 2
+    fork = read_summary(tmp_path, "de")
+    assert fork["generations"][:2] == src["generations"][:2]
+    assert any(split(p["text"])[1] for p in fork["population"])
+
+
+def test_shots_and_length_penalty_are_sweepable(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        "population_size = 4\ndev_size = 16\nmax_generations = 1\ntest_size = 8\n"
+        "[grid]\nshots = [0, 2]\nlength_penalty = [0.0, 0.2]\n"
+    )
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        done = run_cli(
+            ["sweep", str(grid), "--result-dir", str(tmp_path), "--sweep-id", "s"],
+            cli_env(server),
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr
+    cells = sorted(p for p in (tmp_path / "s").iterdir() if (p / "summary.json").exists())
+    assert len(cells) == 4
+    for cell in cells:
+        config = json.loads((cell / "config.json").read_text())
+        doc = json.loads((cell / "summary.json").read_text())
+        carries = any(split(p["text"])[1] for p in doc["population"])
+        assert carries == bool(config["shots"])
+        assert ("prompt_costs" in doc) == bool(config["shots"] or config["length_penalty"])
