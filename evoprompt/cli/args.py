@@ -42,6 +42,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "shots",
             "train_size",
             "length_penalty",
+            "worked_column",
         ),
     ),
     (

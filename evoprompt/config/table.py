@@ -41,6 +41,7 @@ GUARDED = (
     "shots",
     "train_size",
     "length_penalty",
+    "worked_column",
 )
 
 
@@ -77,6 +78,7 @@ class Config:
     shots: int = 0
     train_size: int = 0
     length_penalty: float = 0.0
+    worked_column: str = "worked"
     # LLM
     backend: str = "auto"
     scorer: str = "auto"
@@ -235,6 +237,8 @@ HELP: dict[str, str] = {
     "train pool and evolved with it; 0 = instructions only)",
     "train_size": "train pool rows exemplars come from, disjoint from dev and test (0 = "
     "automatic: a quarter of the rows left after dev, at most 100; used only with --shots)",
+    "worked_column": "column holding a train row's worked answer (its steps ending in the gold "
+    "answer), shown by exemplars in place of the bare gold value where the data has it",
     "length_penalty": "select on score - L * tokens / mean tokens of the seed prompts "
     "(0 = no penalty)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",

@@ -181,7 +181,7 @@ def exemplar_stand_in(config: Config, task: Task) -> Callable[[str, int], str]:
     """A prompt's stand-in with K/2 train rows as exemplars (the mean of generation 0's draw
     of 0 to K, which evolution keeps about level), the ``i``-th taking the pool's rows from
     ``i`` on: longer prompts cost more. Without --shots, the prompt as it is."""
-    pool = exemplars(task.train)
+    pool = exemplars(task.train, task.worked)
     count = min((config.shots + 1) // 2, len(pool))
     if not count:
         return lambda text, i: text

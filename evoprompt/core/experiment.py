@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from evoprompt.core.result import Pricing
 from evoprompt.core.shared import Shared
 from evoprompt.core.state import ExperimentState
 from evoprompt.core.stored import write_config
-from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
+from evoprompt.data.loader import (
+    Dataset,
+    DatasetError,
+    column_of,
+    dev_split,
+    held_out_split,
+    load_dataset,
+)
 from evoprompt.data.train import train_split
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
@@ -59,6 +67,7 @@ class Task:
     metric: Metric
     test: TestSet | None = None
     train: Dataset | None = None
+    worked: Mapping[str, str] = field(default_factory=dict)  # train text -> worked answer
 
 
 def _test_set(
@@ -107,10 +116,12 @@ def load_task(config: Config, metric: str | None = None, *, run_code: bool = Tru
             )
         )
     dev = dev_split(data, config.dev_size, config.seed)
-    train = None
+    train, worked = None, {}
     if config.shots:
         train = train_split(data, config.dev_size, config.train_size, config.seed)
-    return Task(dev, fitted, _test_set(config, data, fitted, train), train)
+        if config.worked_column:
+            worked = column_of(config.dataset, config.text_column, config.worked_column)
+    return Task(dev, fitted, _test_set(config, data, fitted, train), train, worked)
 
 
 def check_input(config: Config, metric: str | None = None) -> Task:
@@ -285,7 +296,7 @@ class Experiment:
             recorder=recorder,
             display=self.display,
             tester=tester,
-            shots=Shots(self.config.shots, exemplars(self.task.train))
+            shots=Shots(self.config.shots, exemplars(self.task.train, self.task.worked))
             if self.config.shots and self.task.train is not None
             else None,
         )

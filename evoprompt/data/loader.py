@@ -138,6 +138,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def column_of(source: str, text_column: str, column: str) -> dict[str, str]:
+    """Each text's non-empty value in ``column`` (none when the data has no such column): the
+    worked answers exemplars show for a reasoning task (``worked_column``)."""
+    columns, rows = _read(source)
+    if column not in columns or text_column not in columns:
+        return {}
+    found: dict[str, str] = {}
+    for row in rows:
+        text, value = row[text_column], str(row[column] or "").strip()
+        if text is not None and value:
+            found.setdefault(str(text), value)
+    return found
+
+
 def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
     """The dataset, read once per process for each version of the file: a sweep's cells load
     the same one (reading it again for each of 2,000 cells took 5 s before the first call)."""

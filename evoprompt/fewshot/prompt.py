@@ -14,7 +14,7 @@ form (see docs/few-shot.md for why a block and not chat turns).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,11 +38,17 @@ class Exemplar:
         return self.worked or self.gold
 
 
-def exemplars(pool: Dataset | None) -> tuple[Exemplar, ...]:
-    """The train pool's rows as exemplars, in the pool's (seeded) order."""
+def exemplars(
+    pool: Dataset | None, worked: Mapping[str, str] | None = None
+) -> tuple[Exemplar, ...]:
+    """The train pool's rows as exemplars, in the pool's (seeded) order, each with its worked
+    answer where ``worked`` (text -> worked answer) has one."""
     if pool is None:
         return ()
-    return tuple(Exemplar(text, gold) for text, gold in zip(pool.texts, pool.gold))
+    worked = worked or {}
+    return tuple(
+        Exemplar(text, gold, worked.get(text, "")) for text, gold in zip(pool.texts, pool.gold)
+    )
 
 
 def compose(instruction: str, exemplars: Sequence[Exemplar]) -> str:

@@ -272,3 +272,24 @@ def test_shots_and_length_penalty_are_sweepable(tmp_path: Path) -> None:
         carries = any(split(p["text"])[1] for p in doc["population"])
         assert carries == bool(config["shots"])
         assert ("prompt_costs" in doc) == bool(config["shots"] or config["length_penalty"])
+
+
+def test_exemplars_of_a_reasoning_task_show_the_worked_answer_the_data_has(
+    tmp_path: Path,
+) -> None:
+    data = load_dataset("arith", "text", "label")
+    worked = {
+        t: f"Adding up what the problem gives: {g}. The answer is {g}."
+        for t, g in zip(data.texts, data.gold)
+    }
+    csv = tmp_path / "arith.csv"
+    csv.write_text(
+        "text,label,worked\n"
+        + "".join(f'"{t}",{g},"{worked[t]}"\n' for t, g in zip(data.texts, data.gold))
+    )
+    args = ["--dataset", str(csv), "--metric", "exact_match", "--max-tokens", "64"]
+    with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
+        run(tmp_path, "x", server, *args, "--max-generations", "1")
+        queries = list(server.queries)
+    shown_answers = [(t, a) for q in queries for t, a in exemplars_in(q)]
+    assert shown_answers and all(worked[t] == a for t, a in shown_answers)
