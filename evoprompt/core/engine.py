@@ -90,6 +90,8 @@ class Engine:
             config.length_penalty,
             [ind.text for ind in state.scored.values() if ind.generation == 0],
         )
+        # a fork or rollback may change the penalty: what was scored is weighed anew
+        state.repriced(lambda text, score: self.penalty.fitness(score, text))
 
     async def run(self) -> ExperimentState:
         if self.state.generation < 0:

@@ -244,6 +244,16 @@ def test_fork_and_a_new_test_set_keep_exemplars_and_never_test_on_a_train_row(
             cli_env(server),
         )
         assert forked.returncode == 0, forked.stderr
+        # a fork under a length penalty weighs what its parent scored anew
+        priced = ["fork", "src", "--at-generation", "1", "--experiment-id", "short"]
+        forked = run_cli([*priced, "--length-penalty", "0.3", *where], cli_env(server))
+        assert forked.returncode == 0, forked.stderr
+    rows = scored(tmp_path, "short")
+    seeds = [r["text"] for r in rows if r["generation"] == 0]
+    mean = sum(map(prompt_tokens, seeds)) / len(seeds)
+    for row in rows:
+        score = row["analysis"]["score"]
+        assert row["fitness"] == pytest.approx(score - 0.3 * prompt_tokens(row["text"]) / mean)
     doc = read_summary(tmp_path, "src")
     assert doc["test"]["size"] == 10 and doc["test"]["dropped_duplicates"] == 2
     fork = read_summary(tmp_path, "de")
