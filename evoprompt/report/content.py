@@ -19,6 +19,7 @@ from evoprompt.report.pareto import WITHIN, cheapest_near_best, front, points
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 LINEAGE_LIMIT = 300
+PRICE_HEADERS = ["role", "tokens", "USD per 1,000 uses", "prompt"]
 
 
 @dataclass
@@ -96,6 +97,8 @@ class ReportData:
     test: HeldOutSection | None = None
     pareto: Table = field(default_factory=lambda: Table(["tokens", "score", "prompt"]))
     pareto_note: str = ""  # the cheapest prompt within a point of the best
+    # each finalist's tokens and cost per 1,000 uses (summary.json's prompt_costs)
+    prices: Table = field(default_factory=lambda: Table(PRICE_HEADERS))
     pareto_png: bytes | None = None
 
 
@@ -229,6 +232,13 @@ def build(
         if near
         else ""
     )
+    prices = Table(PRICE_HEADERS)
+    for cost in (snap.summary.prompt_costs if snap.summary else None) or []:
+        per = cost.get("cost_per_1000_uses")
+        shown = "no price configured" if per is None else fmt(per, 6)
+        prices.rows.append(
+            [str(cost.get("role")), fmt(cost.get("tokens")), shown, brief(str(cost.get("prompt")))]
+        )
     api = [(key, fmt(value)) for key, value in (stats or {}).items()]
     if stats is not None:
         api.append(("source", stats_source))
@@ -249,6 +259,7 @@ def build(
         test=None if det.test is None else held_out(det.test, metric),
         pareto=pareto,
         pareto_note=note,
+        prices=prices,
     )
 
 

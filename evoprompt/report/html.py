@@ -137,6 +137,8 @@ def render_html(data: ReportData, png: bytes | None) -> str:
     if data.pareto_note:
         parts.append(f"<p>{escape(data.pareto_note)}</p>")
     parts.append(f'<div id="pareto"><h3>Pareto front</h3>{_table(data.pareto)}</div>')
+    if data.prices.rows:
+        parts += ["<h3>What the finalists cost to use</h3>", _table(data.prices)]
     parts += _section("Generations", _table(data.generations), len(data.generations.rows))
     population = data.population
     parts += _section("Final population, best first", _table(population), len(population.rows))

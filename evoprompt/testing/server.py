@@ -225,6 +225,8 @@ class FakeLLMServer:
         else:
             prompt = body.get("prompt", "")
             texts = [str(p) for p in prompt] if isinstance(prompt, list) else [str(prompt)]
+            if body.get("echo"):  # the query, without the label it scores
+                texts = [t.rpartition("\nAnswer: ")[0] + "\nAnswer:" for t in texts]
         with self._lock:
             self.queries.extend(t for t in texts if not is_evolution(t) and "\nAnswer:" in t)
 

@@ -43,13 +43,16 @@ def shown(query: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return query.split("\n", 1)[0], tuple(exemplars_in(query))
 
 
-@pytest.mark.parametrize("algorithm", ["ga", "de"])
+@pytest.mark.parametrize(
+    ("algorithm", "scorer"), [("ga", "generate"), ("de", "generate"), ("ga", "loglik")]
+)
 def test_every_scoring_request_carries_its_prompts_exemplars_and_none_is_a_dev_or_test_row(
-    tmp_path: Path, algorithm: str
+    tmp_path: Path, algorithm: str, scorer: str
 ) -> None:
     with FakeLLMServer(faults=Faults(shot_skill=0.05)) as server:
-        doc = run(tmp_path, algorithm, server, "--algorithm", algorithm)
-        queries = list(server.queries)
+        doc = run(tmp_path, algorithm, server, "--algorithm", algorithm, "--scorer", scorer)
+        # scoring queries (not the log-likelihood probe's question)
+        queries = [q for q in server.queries if "\n\nInput: " in q]
         truth = server.truth
     prompts = [row["text"] for row in scored(tmp_path, algorithm)]
     expected = {(split(p)[0], tuple((e.text, e.answer) for e in split(p)[1])) for p in prompts}
@@ -57,7 +60,7 @@ def test_every_scoring_request_carries_its_prompts_exemplars_and_none_is_a_dev_o
     assert seen == expected  # each request shows exactly one scored prompt's exemplars, in order
     assert sum(bool(e) for _, e in expected) >= len(expected) // 2
     assert max(len(e) for _, e in expected) <= 4
-    asked = {last(INPUT, q) for q in queries}  # the dev rows, then the test rows
+    asked = {last(INPUT, q) for q in queries} - {"N/A"}  # the dev rows, then the test rows
     exemplar_texts = {text for _, shots in seen for text, _ in shots}
     assert exemplar_texts and not exemplar_texts & asked
     assert all(truth[text] == answer for _, shots in seen for text, answer in shots)
@@ -184,6 +187,7 @@ def test_the_report_draws_the_pareto_front_and_the_summary_prices_the_finalists(
     assert len(shown_front) >= 2  # score rises with exemplars, and so does length
     costs = doc["prompt_costs"]
     assert [c["role"] for c in costs] == [r["role"] for r in doc["test"]["results"]]
+    assert html.count("USD per 1,000 uses") == 1 and f"{costs[0]['cost_per_1000_uses']:.6f}" in html
     for cost in costs:
         assert cost["tokens"] == prompt_tokens(cost["prompt"])
         assert cost["cost_per_1000_uses"] == pytest.approx(cost["tokens"] * 0.15 / 1000)
