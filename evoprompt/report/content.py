@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
-from evoprompt.fewshot.prompt import brief
+from evoprompt.fewshot.prompt import brief, readable
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.experiment import (
     Details,
@@ -119,7 +119,7 @@ def _lineage_line(entry: Ancestor) -> LineageLine:
     label = f"gen {row.generation} · {row.operator} · {fmt(row.fitness)}"
     if entry.repeated:
         label += " · shown above"
-    return LineageLine(entry.depth, label, entry.text)
+    return LineageLine(entry.depth, label, readable(entry.text))
 
 
 def _branching(snap: Snapshot) -> list[tuple[str, str]]:
@@ -148,7 +148,7 @@ def held_out(test: TestReport, metric: str) -> HeldOutSection:
                 fmt(r.test_fitness),
                 _interval(r.ci_low, r.ci_high),
                 "-" if r.gap is None else f"{r.gap:+.4f}",
-                r.prompt,
+                readable(r.prompt),
             ]
         )
     notes = [f"test set: {test.size} rows of {test.source}"]
@@ -205,7 +205,7 @@ def build(
                 fmt(g.mean_fitness),
                 fmt(g.evaluated),
                 fmt(g.duration_s, 2),
-                g.best_prompt,
+                readable(g.best_prompt),
             ]
         )
     origin = {row.text: row for row in det.scored}
@@ -213,18 +213,30 @@ def build(
     for rank, row in enumerate(det.population, 1):
         known = origin.get(row.text, row)
         population.rows.append(
-            [str(rank), fmt(row.fitness), fmt(known.generation), known.operator or "-", row.text]
+            [
+                str(rank),
+                fmt(row.fitness),
+                fmt(known.generation),
+                known.operator or "-",
+                readable(row.text),
+            ]
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
     analysis = analysis_table(metric, det.analysis)
     scored = Table(["rank", "fitness", "born", "operator", "prompt"])
     for rank, row in enumerate(sorted(det.scored, key=lambda r: -r.fitness), 1):
         scored.rows.append(
-            [str(rank), fmt(row.fitness), fmt(row.generation), row.operator or "-", row.text]
+            [
+                str(rank),
+                fmt(row.fitness),
+                fmt(row.generation),
+                row.operator or "-",
+                readable(row.text),
+            ]
         )
     found = points(det.scored)
     pareto = Table(["tokens", "score", "prompt"])
-    pareto.rows = [[str(p.tokens), fmt(p.score), p.prompt] for p in front(found)]
+    pareto.rows = [[str(p.tokens), fmt(p.score), readable(p.prompt)] for p in front(found)]
     near = cheapest_near_best(found)
     note = (
         f"cheapest prompt within {WITHIN} of the best score: {near.tokens} tokens, score "
@@ -246,7 +258,7 @@ def build(
         title=f"evoprompt report: {snap.id}",
         overview=overview,
         notes=list(dict.fromkeys(snap.notes)),
-        best_prompt=det.best_prompt,
+        best_prompt=readable(det.best_prompt) if det.best_prompt else None,
         generations=generations,
         population=population,
         lineage=[_lineage_line(e) for e in entries],

@@ -15,7 +15,7 @@ import pytest
 from evoprompt.data.loader import load_dataset
 from evoprompt.data.train import train_split
 from evoprompt.fewshot.length import prompt_tokens
-from evoprompt.fewshot.prompt import split
+from evoprompt.fewshot.prompt import readable, split
 from evoprompt.testing.answers import INPUT, exemplars_in, last
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import FAST_RETRY, cli_env, make_server, outcome, run_cli, start_cli, wait_for
@@ -183,7 +183,7 @@ def test_the_report_draws_the_pareto_front_and_the_summary_prices_the_finalists(
         ),
         key=lambda x: (x[0], -x[1], x[2]),
     )
-    assert [(t, round(s, 4), p) for t, s, p in by_hand] == shown_front
+    assert [(t, round(s, 4), readable(p)) for t, s, p in by_hand] == shown_front
     assert len(shown_front) >= 2  # score rises with exemplars, and so does length
     costs = doc["prompt_costs"]
     assert [c["role"] for c in costs] == [r["role"] for r in doc["test"]["results"]]
