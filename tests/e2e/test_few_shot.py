@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from evoprompt.data.loader import load_dataset
+from evoprompt.data.loader import dev_split, held_out_split, load_dataset
 from evoprompt.data.train import train_split
 from evoprompt.fewshot.length import prompt_tokens
 from evoprompt.fewshot.prompt import readable, split
@@ -61,6 +61,13 @@ def test_every_scoring_request_carries_its_prompts_exemplars_and_none_is_a_dev_o
     assert sum(bool(e) for _, e in expected) >= len(expected) // 2
     assert max(len(e) for _, e in expected) <= 4
     asked = {last(INPUT, q) for q in queries} - {"N/A"}  # the dev rows, then the test rows
+    data = load_dataset("sentiment", "text", "label")
+    dev = set(dev_split(data, 16, 7).texts)
+    test = set(held_out_split(data, 16, 24, 7, exclude=train_split(data, 16, 0, 7)).test.texts)
+    assert asked == dev | test and len(test) == 24
+    order = [last(INPUT, q) for q in queries]
+    last_dev = max(i for i, text in enumerate(order) if text in dev)
+    assert all(text not in test for text in order[: last_dev + 1])  # no test row before
     exemplar_texts = {text for _, shots in seen for text, _ in shots}
     assert exemplar_texts and not exemplar_texts & asked
     assert all(truth[text] == answer for _, shots in seen for text, answer in shots)
