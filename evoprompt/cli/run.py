@@ -34,7 +34,6 @@ from evoprompt.config import Config, ConfigError, env_seconds, env_values, read_
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.fewshot.prompt import brief
-from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.experiment import loglik_mode
 from evoprompt.report.verdict import detail_lines, verdict_line
@@ -82,9 +81,8 @@ def _dry_run(layers: Layers, as_json: bool, pilot: int | None) -> int:
     but the ``pilot``'s, when one is asked for."""
     from evoprompt.cli.dry_run import dry_run
 
-    config = layers.resolve()
     api_key = os.environ.get("OPENAI_API_KEY", "")
-    settle_backend(config, api_key)
+    config = layers.settle(api_key).config
     task = load_task(config, run_code=False)  # a dry run never imports a python: metric
     if pilot is None:
         print(dry_run(config, task, as_json))

@@ -27,10 +27,10 @@ from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program, sweep_next_steps
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
 from evoprompt.cli.signals import SAFE, StopSignals
-from evoprompt.config import Config, ConfigError, env_values, resolve
-from evoprompt.llm.backends import settle_backend
+from evoprompt.config import ConfigError, env_values
+from evoprompt.llm.backends import settle
+from evoprompt.runner.launch import Layers, check_id
 from evoprompt.runner.launch import SessionError as LaunchError
-from evoprompt.runner.launch import check_id
 from evoprompt.runner.shared import Shared
 from evoprompt.sweep.aggregate import write_aggregate
 from evoprompt.sweep.local import CellEnd, LocalEngine
@@ -115,10 +115,10 @@ class Driver:
             raise SweepError("--engine ray needs Ray: pip install 'evoprompt[ray]'")
         self.api_key = os.environ.get("OPENAI_API_KEY", "")
         env = env_values()
-        self.base: Config = resolve(toml=self.spec.base, env=env, flags=flags)
-        if self.base.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
+        base = Layers(self.spec.base, env, flags).resolve()
+        if base.track == "mlflow" and importlib.util.find_spec("mlflow") is None:
             raise SweepError("--track mlflow needs MLflow: pip install 'evoprompt[mlflow]'")
-        notice = settle_backend(self.base, self.api_key)
+        self.base, notice = settle(base, self.api_key)
         self.root = confine_to(Path(self.base.result_dir))
         self.sweep_id = _sweep_id(
             self.spec, self.root, self.options.get("sweep_id"), bool(options.get("fresh"))

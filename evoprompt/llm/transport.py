@@ -81,6 +81,15 @@ def _connection_failed(exc: Exception) -> TransientError:
     return TransientError(f"connection failed ({exc.__class__.__name__}: {exc})")
 
 
+def split_userinfo(url: str) -> tuple[str, str]:
+    """``url`` without its ``user:password@`` part, and that part ("" when there is none)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), userinfo
+
+
 def basic_auth(user: str, password: str) -> str:
     """An ``Authorization`` (or ``Proxy-Authorization``) value for HTTP Basic auth."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

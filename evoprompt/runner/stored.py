@@ -11,7 +11,6 @@ the next resume is silent (:meth:`Stored.seal`).
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from evoprompt.checkpoint.schema import config_fields
 from evoprompt.checkpoint.seal import MAC_FIELD, KeyRefused, sign, signed
 from evoprompt.config import Config, ConfigError, resolve
 from evoprompt.config.trust import refusal, unconfirmed, unsealed
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import Settled, settle
 
 
 class StoredError(ConfigError):
@@ -51,9 +50,7 @@ class Stored:
 
     def as_found(self) -> Config:
         """The stored settings, settled, for comparing and showing: never to be run."""
-        config = resolve(base=self.fields, toml=None, env={}, flags={})
-        settle_backend(config, "")
-        return config
+        return settle(resolve(base=self.fields, toml=None, env={}, flags={}), "").config
 
     def resolve(
         self,
@@ -63,21 +60,18 @@ class Stored:
         api_key: str,
         *,
         trust: bool = False,
-    ) -> Config:
-        """The stored settings with this invocation's layers on top; Untrusted when the folder
-        is unsigned and sets a risky value this invocation does not confirm."""
-        final = resolve(base=self.fields, toml=toml, env=env, flags=flags)
+    ) -> Settled:
+        """The stored settings with this invocation's layers on top, settled; Untrusted when
+        the folder is unsigned and sets a risky value this invocation does not confirm."""
+        final = settle(resolve(base=self.fields, toml=toml, env=env, flags=flags), api_key)
         if self.signed or trust:
             return final
         try:
-            own = resolve(toml=toml, env=env, flags=flags)
-            settle_backend(own, api_key)
+            own = settle(resolve(toml=toml, env=env, flags=flags), api_key).config
         except ConfigError:
-            own = Config()  # this invocation alone is incomplete: the defaults confirm
-            settle_backend(own, api_key)
-        settled = copy.deepcopy(final)
-        settle_backend(settled, api_key)
-        found = unconfirmed(settled, own)
+            # This invocation alone is incomplete: the defaults confirm.
+            own = settle(Config(), api_key).config
+        found = unconfirmed(final.config, own)
         if found:
             raise Untrusted(refusal(f"{self.exp_dir.name}/config.json", found))
         return final
