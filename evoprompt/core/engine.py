@@ -28,11 +28,9 @@ from evoprompt.checkpoint.schema import (
     BatchRecord,
     GenerationRow,
     PromptResult,
-    RowTally,
     Stage,
     TestReport,
 )
-from evoprompt.checkpoint.schema.tally import rows_key
 from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
@@ -41,13 +39,13 @@ from evoprompt.core.judging import finalists, given
 from evoprompt.core.recorder import Recorder
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
-from evoprompt.evaluation.prune import prunable
+from evoprompt.evaluation.phase import Arrival, BarsMoved, Joined
 from evoprompt.evolution.diversity import diversity
 from evoprompt.evolution.operators import Breeder
 from evoprompt.fewshot.evolve import Shots, assign
 from evoprompt.fewshot.length import LengthPenalty, prompt_tokens
 from evoprompt.fewshot.prompt import compose
-from evoprompt.strategies.bars import AnyOf, Hurdle
+from evoprompt.pruning.control import Brood, Pruning
 from evoprompt.strategies.base import Offspring, Strategy
 from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
 
@@ -85,6 +83,12 @@ class Engine:
         self.store = store  # read only: batches an interrupted run already saved
         self.recorder = recorder
         self.display = display
+        self.pruning = Pruning(
+            prune=config.prune,
+            metric=evaluator.metric,
+            threshold=getattr(strategy, "threshold", None),
+            size=config.population_size,
+        )
         # the seed prompts' mean tokens scale the penalty: those of generation 0, as scored
         self.penalty = LengthPenalty.of(
             config.length_penalty,
@@ -203,7 +207,7 @@ class Engine:
         if self.shots is not None:
             plans = assign(plans, self.shots, rng)
         children: list[str | None] = [None] * len(plans)
-        bars = self._bars(plans, children)
+        bars = self.pruning.brood(self.state.population, plans)
         scores = await self._score(self._brood(generation, plans, children, bars), generation, bars)
         dropped = children.count(None)
         if dropped:
@@ -231,11 +235,12 @@ class Engine:
         generation: int,
         plans: list[Offspring],
         children: list[str | None],
-        bars: dict[str, Hurdle] | None,
-    ) -> AsyncGenerator[str | None, None]:
+        bars: Brood | None,
+    ) -> AsyncGenerator[Arrival, None]:
         """Breed every plan's child into ``children``, yielding each child to score as soon as
-        its operator reply arrives (None: replies that added none), ``bars`` brought up to
-        date first, so no slot waits for the slowest reply while children are ready.
+        its operator reply arrives (:class:`BarsMoved` for replies that added none), ``bars``
+        brought up to date first, so no slot waits for the slowest reply while children are
+        ready.
 
         Replies are journaled like any call: a resumed run gets the same children back,
         perhaps in another order, which changes which rows are asked first, never a score.
@@ -266,46 +271,23 @@ class Engine:
                     children[reply[0]] = reply[1]
                 if None in arrived:
                     breeding.result()  # a failed breed stops the generation here
-                if bars is not None:  # replaced, not updated: a child's bar may have gone
-                    bars.clear()
-                    bars.update(self._bars(plans, children) or {})
-                fresh: list[str | None] = []
+                if bars is not None:
+                    bars.bred(children)
+                fresh: list[Arrival] = []
                 for k in sorted(k for k, _ in filter(None, arrived)):
                     child = children[k]
                     if child is not None and child not in joined and self._unscored(child):
                         joined.add(child)
-                        fresh.append(child)
+                        fresh.append(Joined(child))
                     else:
                         self.display.advance(rows)  # no rows to ask for this plan
-                for child in fresh or [None]:
-                    yield child
+                for arrival in fresh or [BarsMoved()]:
+                    yield arrival
                 if None in arrived:
                     return
         finally:
             breeding.cancel()
             await asyncio.gather(breeding, return_exceptions=True)
-
-    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Hurdle] | None:
-        """Per child bred so far (None in ``children``: none yet, or none usable), the bar it
-        must clear to survive (``prune``; None: no pruning). A child with no bar (or a strategy
-        that declares none) is scored in full. Until the brood is in, a bar may still change:
-        it rises as siblings bred by earlier plans come in (GA's ties), and falls where another
-        plan breeds the same child (it survives by clearing any one of their bars): the
-        evaluator then goes on scoring a child it had pruned."""
-        threshold = getattr(self.strategy, "threshold", None)
-        if not self.config.prune or threshold is None:
-            return None
-        declared = threshold(self.state.population, plans, children, self.config.population_size)
-        bars: dict[str, list[Hurdle | None]] = {}
-        for child, bar in zip(children, declared):
-            if child is not None:
-                bars.setdefault(child, []).append(bar)
-        chosen: dict[str, Hurdle] = {}
-        for text, found in bars.items():
-            real = [bar for bar in found if bar is not None]
-            if len(real) == len(found):
-                chosen[text] = real[0] if len(real) == 1 else AnyOf(tuple(real))
-        return chosen
 
     def _unscored(self, text: str) -> bool:
         """Not scored yet, or only pruned so far (resumed: the journal answers the rows asked)."""
@@ -314,9 +296,9 @@ class Engine:
 
     async def _score(
         self,
-        texts: list[str] | AsyncGenerator[str | None, None],
+        texts: list[str] | AsyncGenerator[Arrival, None],
         generation: int,
-        bars: dict[str, Hurdle] | None = None,
+        bars: Brood | None = None,
     ) -> dict[str, Score]:
         """Scores of the texts not scored yet, or only pruned so far; ``texts`` may also arrive
         while others are scored (see ``_brood``)."""
@@ -334,20 +316,11 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        tally = self._row_tally()
+        dev = [example.text for example in self.evaluator.examples]
+        tally = self.pruning.tally(self.state.row_tally, dev)
+        if tally is not None:  # kept with the state: a resumed run goes on from it
+            self.state.row_tally = tally
         return await self.evaluator.evaluate(texts, done, save, bars, tally, self.penalty)
-
-    def _row_tally(self) -> RowTally | None:
-        """The state's tally of what prompts lost on each dev row, where pruning can use it
-        (started here, or started over when it counts other rows: a fork on another dev set):
-        against bars, the rows missed most go first, so a child that will miss its bar is
-        pruned after fewer calls (the scores are the same in any order)."""
-        if not (self.config.prune and prunable(self.evaluator.metric)):
-            return None
-        texts = [example.text for example in self.evaluator.examples]
-        if self.state.row_tally is None or self.state.row_tally.rows != rows_key(texts):
-            self.state.row_tally = RowTally.empty(texts)
-        return self.state.row_tally
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
