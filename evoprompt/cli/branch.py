@@ -23,8 +23,8 @@ from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.schema import Lineage
 from evoprompt.cli.args import build_parser, split
+from evoprompt.cli.ending import EXIT_OK, EXIT_USAGE, say
 from evoprompt.cli.hints import program, resume_command
-from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
 from evoprompt.config import ConfigError, env_values, read_toml, result_root
 from evoprompt.data.loader import DatasetError
 from evoprompt.runner.launch import SessionError, check_id

@@ -22,8 +22,9 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.cli.ending import EXIT_OK, EXIT_USAGE, drive, exit_code, say
 from evoprompt.cli.hints import program, retest_next_steps
-from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
+from evoprompt.cli.run import PROGRESS_ENV
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console

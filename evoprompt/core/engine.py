@@ -26,7 +26,6 @@ from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import (
     FINISHED,
     BatchRecord,
-    GenerationRow,
     PromptResult,
     Stage,
     TestReport,
@@ -35,27 +34,18 @@ from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.heldout import Tester
-from evoprompt.core.judging import finalists, given
 from evoprompt.core.recorder import Recorder
+from evoprompt.core.result import generation_row
+from evoprompt.core.seeding import Seeding
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evaluation.phase import Arrival, BarsMoved, Joined
-from evoprompt.evolution.diversity import diversity
 from evoprompt.evolution.operators import Breeder
 from evoprompt.fewshot.evolve import Shots, assign
 from evoprompt.fewshot.length import LengthPenalty, prompt_tokens
 from evoprompt.fewshot.prompt import compose
 from evoprompt.pruning.control import Brood, Pruning
 from evoprompt.strategies.base import Offspring, Strategy
-from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
-
-# Rounds of asks per missing initial prompt: the first SAME_ROUNDS as every earlier version
-# asked them (their journaled answers stay valid), the rest listing the prompts already found.
-PARAPHRASE_ROUNDS, SAME_ROUNDS = 4, 2
-
-
-class PopulationError(RuntimeError):
-    """Even after re-asking, too few distinct initial prompts for the strategy to work with."""
 
 
 class Engine:
@@ -103,10 +93,7 @@ class Engine:
         while self.state.generation < self.config.max_generations:
             await self._generation(self.state.generation + 1)
         if self.tester is not None:
-            chosen = finalists(self.state, self.config.seed_prompts, self.config.test_top_k)
-            report = self.tester.recorded(self.state, chosen)
-            if report is None or report.generation != self.state.generation:
-                await self.tester.run(self.state, chosen)
+            await self.tester.final(self.state)
         await self.recorder.stopped(FINISHED)
         return self.state
 
@@ -115,41 +102,16 @@ class Engine:
         one already recorded is returned as is. The run's stop ``stop`` is what every save of
         this phase records (see :attr:`Recorder.kept`), and is saved again at its end."""
         assert self.tester is not None
-        seeds = self.config.seed_prompts
-        chosen = (
-            given(self.state, prompts, seeds)
-            if prompts
-            else finalists(self.state, seeds, self.config.test_top_k)
-        )
-        report = self.tester.recorded(self.state, chosen)
-        self.recorder.kept = stop
-        if report is None:
-            report = await self.tester.run(self.state, chosen)
-            await self.recorder.stopped(stop)
-        return report
+        return await self.tester.retest(self.state, prompts, stop)
 
     # -- phases ----------------------------------------------------------------------------
 
     async def _initial_population(self) -> None:
         started = time.monotonic()
         self.recorder.phase_started(0)
-        size = self.config.population_size
-        texts = list(dict.fromkeys(" ".join(p.split()) for p in self.config.seed_prompts))[:size]
-        origin: dict[str, Offspring | None] = dict.fromkeys(texts)
-        slots = list(range(size - len(texts)))
-        if slots:
-            self.display.phase("gen 0: paraphrasing seed prompts", len(slots))
-            seeds = list(texts)
-            for round_ in range(SAME_ROUNDS):
-                plans = [paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in slots]
-                found = await gather_or_cancel(
-                    [self.breeder.breed(plan, round_ * self.breeder.tries) for plan in plans]
-                )
-                slots = [i for i, p, c in zip(slots, plans, found) if not self._add(c, p, origin)]
-            await self._reask(slots, origin)
+        seeding = Seeding(self.config, self.breeder, self.strategy, self.display)
+        origin = await seeding.prompts()
         texts = list(origin)
-        if len(texts) < size:
-            self._shrink(len(texts), size)
         rng = self.state.rng()
         if self.shots is not None:  # each prompt's exemplars, drawn in population order
             origin = {compose(t, self.shots.draw(rng)): plan for t, plan in origin.items()}
@@ -158,46 +120,6 @@ class Engine:
         scores = await self._score(texts, 0)
         population = [self._individual(t, scores, 0, origin[t]) for t in texts]
         await self._finish(0, population, len(scores), started, dict(rng.bit_generator.state))
-
-    def _add(self, child: str | None, plan: Offspring, origin: dict[str, Offspring | None]) -> bool:
-        """Add a new distinct prompt to the initial population (False: none or a repeat)."""
-        if child is None or child in origin:
-            return False
-        origin[child] = plan
-        self.display.advance()
-        return True
-
-    async def _reask(self, slots: list[int], origin: dict[str, Offspring | None]) -> None:
-        """Re-ask the empty slots one at a time, each request listing every prompt found so far
-        and rewording a different one, so a model deaf to the sampling seed (which repeats its
-        answer to the same words) is asked something new."""
-        asked = 0
-        for round_ in range(SAME_ROUNDS, PARAPHRASE_ROUNDS):
-            left = []
-            for i in slots:
-                texts = list(origin)
-                plan = paraphrase_again(texts[asked % len(texts)], texts, f"init/para{i}")
-                asked += 1
-                child = await self.breeder.breed(plan, first_try=round_ * self.breeder.tries)
-                if not self._add(child, plan, origin):
-                    left.append(i)
-            slots = left
-
-    def _shrink(self, found: int, size: int) -> None:
-        """Go on with the distinct prompts found, or stop when the strategy cannot use so few."""
-        least = getattr(self.strategy, "min_population", 2)
-        algorithm = self.config.algorithm.upper()
-        if found < least:
-            raise PopulationError(
-                f"too few distinct initial prompts: the seed prompts and the model's paraphrases "
-                f"of them make {found}, and {algorithm} needs at least {least}; resuming would "
-                "get the same answers: start a new experiment with more distinct seed_prompts "
-                "or another model"
-            )
-        self.display.line(
-            f"warning: the model gave too few distinct paraphrases of the seed prompts: going "
-            f"on with a population of {found} instead of {size}"
-        )
 
     async def _generation(self, generation: int) -> None:
         started = time.monotonic()
@@ -359,22 +281,10 @@ class Engine:
         state.generation = generation
         best = state.best()
         assert best is not None
-        fitness = [ind.fitness for ind in population]
         born = [ind for ind in state.scored.values() if ind.generation == generation]
+        duration_s = round(time.monotonic() - started, 3)
         paid = self.evaluator.client.journal.totals()
-        row = GenerationRow(
-            generation=generation,
-            best_fitness=best.fitness,
-            mean_fitness=round(sum(fitness) / len(fitness), 6),
-            best_prompt=best.text,
-            evaluated=evaluated,
-            duration_s=round(time.monotonic() - started, 3),
-            diversity=diversity([ind.text for ind in population]),
-            calls=int(paid["calls"]),
-            tokens=int(paid["tokens"]),
-            cost_usd=round(paid["cost"], 6),
-            pruned_share=round(sum(ind.pruned for ind in born) / len(born), 6) if born else 0.0,
-        )
+        row = generation_row(generation, population, born, evaluated, duration_s, paid)
         state.generations.append(row)
         await self.recorder.generation_done(generation)
         self.display.close()

@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
+from evoprompt.checkpoint.schema.fields import (
+    NUMBER,
+    JsonDict,
+    as_object,
+    document,
+    get,
+    opt,
+    versioned,
+)
 from evoprompt.checkpoint.schema.heldout import TestReport
 
 T = TypeVar("T", int, float)
@@ -152,11 +160,11 @@ class Summary:
         }
         if self.prompt_costs is not None:  # absent, as before few-shot, when not asked for
             doc["prompt_costs"] = self.prompt_costs
-        return doc
+        return versioned(doc)
 
     @classmethod
     def from_json(cls, raw: Any) -> Summary:
-        doc = as_object(raw, "summary.json")
+        doc = document(raw, "summary.json")
         return cls(
             experiment_id=str(get(doc, "experiment_id", str, "a string")),
             status=str(get(doc, "status", str, "a string")),
