@@ -29,6 +29,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "labels",
             "dev_size",
             "seed_prompts",
+            "seed_prompts_from",
             "algorithm",
             "population_size",
             "max_generations",

@@ -24,6 +24,7 @@ from evoprompt.config.table import (
     Config,
     ConfigError,
 )
+from evoprompt.data.manual import PromptsError, seed_prompts
 from evoprompt.llm.transport import split_userinfo
 
 if sys.version_info >= (3, 11):
@@ -207,12 +208,20 @@ def resolve(
     flags: dict[str, Any],
     base: dict[str, Any] | None = None,
 ) -> Config:
-    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags. Not yet
-    settled: ``auto`` choices stay (:func:`evoprompt.llm.backends.settle`)."""
+    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags; the seed
+    prompts may come from a file or a public task's manual prompts
+    (:func:`evoprompt.data.manual.seed_prompts`). Not yet settled: ``auto`` choices stay
+    (:func:`evoprompt.llm.backends.settle`)."""
     config = Config()
     if base is not None:
         config = apply(config, base, "the stored config.json")
     config = apply(config, toml or {}, "the config file")
     config = apply(config, env, "the environment")
     config = apply(config, flags, "the command line")
+    try:
+        prompts = seed_prompts(config.dataset, base, [toml or {}, env, flags])
+    except PromptsError as exc:
+        raise ConfigError(str(exc)) from None
+    if prompts is not None:
+        config = replace(config, seed_prompts=prompts)
     return validate(config)

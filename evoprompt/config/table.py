@@ -66,6 +66,7 @@ class Config:
     labels: list[str] = field(default_factory=list)
     dev_size: int = 48
     seed_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_PROMPTS))
+    seed_prompts_from: str = ""
     metric: str = "accuracy"
     answer_pattern: str = ""
     max_tokens: int = 0
@@ -197,8 +198,8 @@ AT_MOST = {"evolve_temperature": 2.0}
 
 HELP: dict[str, str] = {
     "name": "config name; the experiment id defaults to NAME_YYYYMMDD_HHMMSS",
-    "dataset": "built-in dataset (sentiment, code_vuln, arith, summarize) or a .csv/.tsv/.jsonl "
-    "file",
+    "dataset": "built-in dataset (sentiment, code_vuln, arith, summarize; public: sst2, subj, "
+    "agnews) or a .csv/.tsv/.jsonl file",
     "text_column": "column holding the input text",
     "label_column": "column holding the gold value: the label, or the reference answer",
     "labels": "allowed labels, space-separated (a TOML list in a config file); default: the "
@@ -206,6 +207,9 @@ HELP: dict[str, str] = {
     "dev_size": "dev samples each prompt is scored on",
     "seed_prompts": "initial prompts, space-separated, each quoted (a TOML list in a config "
     "file); topped up with LLM paraphrases",
+    "seed_prompts_from": "read the seed prompts from 'manual' (a built-in public task's "
+    "prompts: what sst2, subj and agnews start from unless seed_prompts is set) or a text "
+    "file, one prompt per line",
     "metric": "how an output is scored: accuracy, exact_match, f1, contains, rouge_l or "
     "python:MODULE:FUNCTION",
     "answer_pattern": "regex whose group 1 (last match) is the answer the metric compares",

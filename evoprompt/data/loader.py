@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ BUILTIN = {
     "code_vuln": "code_vuln.csv",
     "arith": "arith.csv",
     "summarize": "summarize.csv",
+    # public tasks from the EvoPrompt paper's splits (public/README.md), gzipped
+    "sst2": "public/sst2.csv.gz",
+    "subj": "public/subj.csv.gz",
+    "agnews": "public/agnews.csv.gz",
 }
 
 # The longest cell (text or gold) a dataset may hold, in characters: about 250k tokens, more
@@ -53,9 +59,11 @@ def _read(source: str) -> Table:
     """The built-in sets are read with the csv module; pandas (about a second to import on a
     loaded machine, before the first request) only for a user's file."""
     if source in BUILTIN:
-        with (resources.files(__package__) / BUILTIN[source]).open(encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            return list(reader.fieldnames or ()), list(reader)
+        path = resources.files(__package__).joinpath(*BUILTIN[source].split("/"))
+        raw = path.read_bytes()
+        text = gzip.decompress(raw) if BUILTIN[source].endswith(".gz") else raw
+        reader = csv.DictReader(io.StringIO(text.decode("utf-8"), newline=""))
+        return list(reader.fieldnames or ()), list(reader)
     path = Path(source)
     if not path.is_file():
         names = ", ".join(BUILTIN)

@@ -50,6 +50,8 @@ class TestSection:
     size: int
     results: list[TestResult]
     delta: float | None  # best evolved minus best seed prompt, on the same test rows
+    p_value: float | None = None  # the paired test of that difference
+    baseline: str | None = None  # the best seed prompt (by dev)
 
     @classmethod
     def from_json(cls, raw: Any) -> TestSection:
@@ -59,10 +61,17 @@ class TestSection:
             size=int(get(doc, "size", NUMBER, "a number")),
             results=[TestResult.from_json(r) for r in get(doc, "results", list, "a list")],
             delta=opt(comparison, "delta", NUMBER, "a number"),
+            p_value=opt(comparison, "p_value", NUMBER, "a number"),
+            baseline=opt(comparison, "baseline_prompt", str, "a string"),
         )
 
     def best(self) -> float | None:
         found = [r.test_fitness for r in self.results if r.role == "best"]
+        return found[0] if found else None
+
+    def of_baseline(self) -> float | None:
+        """The best seed prompt's test score (the baseline of ``delta``)."""
+        found = [r.test_fitness for r in self.results if r.prompt == self.baseline]
         return found[0] if found else None
 
 

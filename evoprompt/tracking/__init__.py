@@ -9,5 +9,6 @@ tracker that was down is caught up by the next sync or by ``main.py track ID``.
 - :mod:`.content`: what a folder's files say should be logged (no MLflow import);
 - :mod:`.mlflow_sink`: the MLflow client calls, idempotent;
 - :mod:`.sync`: one sync of an experiment or a sweep, under the folder's tracking lock;
-- :mod:`.worker`: the background thread a run syncs on, and its one-line notices.
+- :mod:`.agent`: the idle-priority child process a run syncs in;
+- :mod:`.worker`: starts the agent, and its one-line notices.
 """

@@ -1,0 +1,176 @@
+"""The public-task table's files: PUBLIC.md, public.json and public.png, from the rows and
+cells of :mod:`bench.public_table` (nothing measured here: the same folders give the same
+files)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.public_table import TASKS, Cell, read_cells, rows
+from evoprompt.sweep.state import read_record
+
+
+def _acc(spread: dict[str, Any]) -> str:
+    std = f" ± {spread['std']:.3f}" if spread["std"] is not None else ""
+    return f"{spread['mean']:.3f}{std} (n={spread['n']})"
+
+
+def _ci(spread: dict[str, Any], sign: str = "") -> str:
+    if spread["ci_low"] is None:
+        return "n/a (one seed)"
+    return f"[{spread['ci_low']:{sign}.3f}, {spread['ci_high']:{sign}.3f}]"
+
+
+def _wall(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """One line: did the method beat the manual prompt, by the statistics of the row."""
+    gain, n = row["gain"], row["gain"]["n"]
+    task = TASKS.get(row["task"], row["task"])
+    where = f"{task}, {row['method']}: mean gain {gain['mean']:+.3f}"
+    kept = (
+        f" (in {row['kept_manual']} of {n} the best prompt by dev was still the manual one)"
+        if row["kept_manual"]
+        else ""
+    )
+    if gain["ci_low"] is not None and gain["ci_low"] > 0:
+        said = f"{where}, interval above 0; significant in {row['significant']} of {n} seeds"
+    elif row["significant"]:
+        said = f"{where}, interval includes 0; significant in {row['significant']} of {n} seeds"
+    else:
+        said = f"{where}: no significant gain in any of {n} seeds"
+    return said + kept
+
+
+def header(sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, Any]) -> str:
+    updated = max(read_record(s).updated for s in sweeps)
+    when = datetime.fromtimestamp(updated, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    seeds = ", ".join(str(s) for s in sorted({c.seed for c in cells})) or "none"
+    names = ", ".join(f"`{s.name}`" for s in sweeps)
+    return (
+        f"Sweep {names}, last changed {when}: model `{config.get('model', '?')}` "
+        f"({config.get('backend', '?')}, scored by {config.get('scorer', '?')}); population "
+        f"{config.get('population_size')}, generations {config.get('max_generations')}, dev "
+        f"{config.get('dev_size')} rows, test {config.get('test_size')} rows, seeds {seeds}; "
+        f"{len(cells)} of {total} cells finished."
+    )
+
+
+def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
+    lines = [
+        "# Public tasks: evolved prompts against the paper's manual prompts",
+        "",
+        intro,
+        "",
+        "| task | method | test accuracy, mean ± std | 95% CI of the mean | gain vs manual "
+        "[95% CI] | significant gains (p < 0.05) | calls | tokens | cost USD | wall |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        task = TASKS.get(row["task"], row["task"])
+        if row["method"] == "manual":
+            lines.append(
+                f"| {task} | manual (best on dev) | {_acc(row['test'])} | {_ci(row['test'])} "
+                "| | | | | | |"
+            )
+            continue
+        gain = row["gain"]
+        ps = ", ".join(f"{p:.3g}" for p in row["p_values"])
+        lines.append(
+            f"| {task} | {row['method']} | {_acc(row['test'])} | {_ci(row['test'])} "
+            f"| {gain['mean']:+.3f} {_ci(gain, '+')} | {row['significant']} of "
+            f"{gain['n']} (p: {ps}) | {row['calls']:,} | {row['tokens']:,} "
+            f"| {row['cost_usd']:.2f} | {_wall(row['wall_s'])} |"
+        )
+    lines += [
+        "",
+        "Test accuracy is on held-out rows no prompt was selected on; *manual* is the manual "
+        "prompt with the best dev score, judged on the same rows. The gain is each seed's best "
+        "evolved prompt minus that manual prompt on the same rows; *significant* counts the "
+        "seeds whose gain is positive with McNemar's exact p below 0.05. Calls, tokens, cost "
+        "and wall time are whole cells (the manual prompts' scoring included).",
+        "",
+        "Where evolution helped:",
+        "",
+        *[f"- {verdict(row)}" for row in table if row["method"] != "manual"],
+        "",
+        "## Cells",
+        "",
+        "| folder | seed | test | manual | gain | p | calls | wall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c.folder} | {c.seed} | {c.test:.3f} | {c.manual:.3f} | {c.gain:+.3f} "
+            f"| {c.p_value:.3g} | {c.calls:,} | {_wall(c.wall_s)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
+    """Test accuracy per task and method: the mean with its 95% interval, each seed a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = []
+    for x, row in enumerate(table):
+        spread = row["test"]
+        low = spread["ci_low"] if spread["ci_low"] is not None else spread["mean"]
+        high = spread["ci_high"] if spread["ci_high"] is not None else spread["mean"]
+        ax.errorbar(
+            x,
+            spread["mean"],
+            yerr=[[spread["mean"] - low], [high - spread["mean"]]],
+            fmt="o",
+            color="black" if row["method"] == "manual" else "tab:blue",
+            capsize=4,
+        )
+        seeds = [c for c in cells if c.folder in row["cells"]]
+        ax.scatter(
+            [x + 0.15] * len(seeds),
+            [c.manual if row["method"] == "manual" else c.test for c in seeds],
+            s=10,
+            color="gray",
+        )
+        labels.append(f"{TASKS.get(row['task'], row['task'])}\n{row['method']}")
+    ax.set_xticks(range(len(table)), labels, fontsize=7)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)  # an interval of few seeds can pass the bounds: shown clipped
+    ax.set_title("Held-out test accuracy: mean, 95% interval across seeds, each seed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write(sweeps: list[Path], out: Path) -> str:
+    """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders;
+    return the markdown."""
+    cells: list[Cell] = []
+    total = 0
+    config: dict[str, Any] = {}
+    for sweep in sweeps:
+        found, size, first = read_cells(sweep)
+        cells += found
+        total += size
+        config = config or first
+    table = rows(cells)
+    text = markdown(header(sweeps, cells, total, config), table, cells)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "PUBLIC.md").write_text(text, encoding="utf-8")
+    doc = {"rows": table, "cells": [asdict(c) for c in cells]}
+    (out / "public.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if table:
+        figure(table, cells, out / "public.png")
+    return text

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The public-task benchmark: GA and DE against the paper's manual prompts on SST-2, Subj and
+AG News, several seeds, held-out test, in one command.
+
+    python benchmarks/public.py                     # the embedded model: about 3 hours on 2 cores
+    OPENAI_API_KEY=... python benchmarks/public.py --sweep-id public-4o-mini \\
+        --base-url https://api.openai.com/v1 --model gpt-4o-mini       # any endpoint
+    python benchmarks/public.py --table-only        # write the table again from the folders
+
+It runs ``sweeps/public.toml`` as the sweep ``public`` (``--sweep-id``) under ``result/``
+(``--result-dir``), then writes ``benchmarks/PUBLIC.md``, ``public.json`` and ``public.png``
+(``--out``) from the sweep's folders alone (``bench/public_table.py`` reads them,
+``bench/public_render.py`` writes the files). The sweep is an ordinary one: stop it at any
+moment (Ctrl+C, kill -9, a power cut) and rerun the same command; finished cells are kept,
+the others resume from their checkpoints and no answered call is bought again. Any other flag
+goes to ``main.py sweep`` (``--max-parallel``, ``--concurrency``, ``--max-cost``,
+``--prices``, ...); cells run two at a time unless ``--max-parallel`` says.
+
+Few-shot GA: once the config has a ``shots`` key (issue 31), ``sweeps/public_shots.toml``
+runs too, as the sweep ``ID-shots``, and its rows join the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(1, str(ROOT))  # this checkout's evoprompt, whatever else is installed
+
+from bench.public_render import write  # noqa: E402
+
+from evoprompt.checkpoint.layout import SweepLayout  # noqa: E402
+from evoprompt.config import Config  # noqa: E402
+from evoprompt.sweep.state import SweepError  # noqa: E402
+
+MAIN = ROOT / "main.py"
+
+
+def sweeps(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(sweep id, sweep file) to run, the few-shot one only where the config knows shots."""
+    chosen = [(args.sweep_id, args.sweep_file)]
+    if "shots" in {f.name for f in fields(Config)} and args.shots_file is not None:
+        chosen.append((f"{args.sweep_id}-shots", args.shots_file))
+    return chosen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep-id", default="public", help="sweep folder name (default public)")
+    parser.add_argument("--result-dir", type=Path, default=Path("result"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="table folder")
+    parser.add_argument("--sweep-file", type=Path, default=ROOT / "sweeps" / "public.toml")
+    parser.add_argument(
+        "--shots-file",
+        type=Path,
+        default=ROOT / "sweeps" / "public_shots.toml",
+        help="few-shot GA sweep, run when the config has a shots key",
+    )
+    parser.add_argument("--table-only", action="store_true", help="run nothing; write the table")
+    args, extra = parser.parse_known_args()
+    if not any(a.startswith("--max-parallel") for a in extra):
+        extra += ["--max-parallel", "2"]
+    code = 0
+    for sweep_id, path in sweeps(args):
+        if args.table_only:
+            break
+        command = [sys.executable, str(MAIN), "sweep", str(path), "--sweep-id", sweep_id]
+        command += ["--result-dir", str(args.result_dir), *extra]
+        code = subprocess.run(command, check=False).returncode
+        if code != 0:
+            break
+    done = [
+        args.result_dir / s for s, _ in sweeps(args) if SweepLayout(args.result_dir / s).is_sweep()
+    ]
+    if not done:
+        print(f"no sweep folder under {args.result_dir}: run without --table-only", file=sys.stderr)
+        return code or 2
+    try:
+        write(done, args.out)
+    except SweepError as exc:  # an unreadable sweep.json: one line, as the sweep command says
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"table: {args.out / 'PUBLIC.md'} (figure public.png, figures public.json)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
