@@ -30,6 +30,7 @@ from evoprompt.config.roles import ROLES, Role, for_role
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import operator_request
 from evoprompt.evolution.templates import load_templates
+from evoprompt.fewshot.prompt import compose, exemplars
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Prices
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
@@ -186,6 +187,17 @@ class _Scoring:
         return self.pricer.phase(name, paid, self.reply_tokens)
 
 
+def exemplar_stand_in(config: Config, task: Task) -> Callable[[str, int], str]:
+    """A prompt's stand-in with K/2 train rows as exemplars (the mean of generation 0's draw
+    of 0 to K, which evolution keeps about level), the ``i``-th taking the pool's rows from
+    ``i`` on: longer prompts cost more. Without --shots, the prompt as it is."""
+    pool = exemplars(task.train, task.worked)
+    count = min((config.shots + 1) // 2, len(pool))
+    if not count:
+        return lambda text, i: text
+    return lambda text, i: compose(text, [pool[(i + j) % len(pool)] for j in range(count)])
+
+
 def heldout_bill(
     config: Config,
     task: Task,
@@ -237,13 +249,17 @@ def estimate(
     def scoring_phase(name: str, prompts: list[str], generation: int) -> Phase:
         return replace(scoring.phase(name, prompts, dev_rows), generation=generation)
 
-    # Stand-ins for prompts not known yet: as long as the seeds, distinct from one another.
+    dressed = exemplar_stand_in(config, task)
+
+    # Stand-ins for prompts not known yet: as long as the seeds, distinct from one another,
+    # with as many exemplars as a prompt carries on average (--shots).
     def stand_in(i: int) -> str:
-        return f"{seeds[i % len(seeds)]} ({i})"
+        return dressed(f"{seeds[i % len(seeds)]} ({i})", i)
 
     missing = range(size - len(seeds))
     paraphrases = [paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in missing]
-    population = seeds + [stand_in(i) for i in missing]
+    seeded = [dressed(seed, i) for i, seed in enumerate(seeds)]
+    population = seeded + [stand_in(i) for i in missing]
     phases = []
     if paraphrases:
         phases.append(operator_phase("gen 0 paraphrase", paraphrases, 0))
@@ -263,7 +279,7 @@ def estimate(
         # "scoring"
         k = min(config.test_top_k, size)
         n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
-        finalists = seeds[:n] + [stand_in(-1 - i) for i in range(n - len(seeds))]
+        finalists = seeded[:n] + [stand_in(-1 - i) for i in range(n - len(seeds))]
         phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
     lower = estimate(config, task, floor(task), free) if replies.upper else None
     return Bill(phases, initial, config.prune, replies.basis, replies.upper, lower)

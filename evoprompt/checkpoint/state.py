@@ -7,7 +7,8 @@ asks children their rows in the same order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,22 @@ class ExperimentState:
             and (self.generation < 0 or bool(self.population))
             and (self.row_tally is None or sound_tally(self.row_tally))
         )
+
+    def repriced(self, fitness: Callable[[str, float], float]) -> None:
+        """Give every prompt the fitness ``fitness(text, score)`` says (a fork or rollback
+        under another length penalty): its score is the analysis's ``score``, recorded
+        whenever a penalty or exemplars were on, else its fitness (no penalty then). A prompt
+        whose fitness does not change is left as it is."""
+
+        def again(ind: Individual) -> Individual:
+            score = float(ind.analysis.get("score", ind.fitness))
+            new = fitness(ind.text, score)
+            if new == ind.fitness:
+                return ind
+            return replace(ind, fitness=new, analysis={**ind.analysis, "score": score})
+
+        self.population = [again(ind) for ind in self.population]
+        self.scored = {text: again(ind) for text, ind in self.scored.items()}
 
     def best(self) -> Individual | None:
         return max(self.population, key=lambda ind: ind.fitness, default=None)

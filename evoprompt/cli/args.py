@@ -42,6 +42,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "test_dataset",
             "test_top_k",
             "task_description",
+            "shots",
+            "train_size",
+            "length_penalty",
+            "worked_column",
         ),
     ),
     (

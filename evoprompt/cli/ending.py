@@ -15,6 +15,7 @@ from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.cli.hints import next_steps
 from evoprompt.cli.signals import SAFE, StopSignals, signal_exit_code, signal_name
 from evoprompt.config import Config
+from evoprompt.fewshot.prompt import brief
 from evoprompt.report.verdict import detail_lines, verdict_line
 from evoprompt.runner.session import Outcome, Session
 
@@ -71,7 +72,8 @@ def print_summary(exp_dir: Path, config: Config) -> None:
     stats = doc.api_stats
     rate = stats["retry_success_rate"]
     print(f"\nExperiment {doc.experiment_id}: {doc.status}")
-    print(f"Best fitness {doc.best_fitness:.4f}: {doc.best_prompt}")
+    best = brief(doc.best_prompt) if doc.best_prompt else None
+    print(f"Best fitness {doc.best_fitness:.4f}: {best}")
     for gen in doc.generations:
         print(
             f"  gen {gen.generation:>3}  best {gen.best_fitness:.4f}  "

@@ -11,6 +11,7 @@ from evoprompt.checkpoint.journal_rows import BY_ROLE
 from evoprompt.cli.folders import experiment_dir, named_sweep, num, result_dir_of, table_text
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
+from evoprompt.fewshot.prompt import brief
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.details import api_stats, details
 from evoprompt.report.experiment import Snapshot, loglik_mode, snapshot, when
@@ -129,7 +130,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     completed = f"generation {done} of {limit}" if done >= 0 else "no generation yet"
     print(f"  completed:   {completed}")
     _print_branching(snap)
-    print(f"  best:        {num(det.best_fitness)}  {det.best_prompt or '(no prompt scored yet)'}")
+    best_prompt = brief(det.best_prompt) if det.best_prompt else "(no prompt scored yet)"
+    print(f"  best:        {num(det.best_fitness)}  {best_prompt}")
+    costs = snap.summary.prompt_costs if snap.summary else None
+    for cost in costs or []:
+        price = cost.get("cost_per_1000_uses")
+        paid = "no price configured" if price is None else f"${price:.4f} per 1,000 uses"
+        print(f"  tokens:      {cost.get('role')} {cost.get('tokens')} a use ({paid})")
     if "invalid" in det.analysis:
         flag = "  (MOSTLY INVALID: check the answer format)"
         flag = flag if det.analysis.get("mostly_invalid") else ""

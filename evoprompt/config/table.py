@@ -47,6 +47,10 @@ GUARDED = (
     "test_top_k",
     "operator_model",
     "task_description",
+    "shots",
+    "train_size",
+    "length_penalty",
+    "worked_column",
 )
 
 
@@ -83,6 +87,10 @@ class Config:
     seed: int = 7
     templates: str = "evoprompt"
     evolve_temperature: float = 0.5
+    shots: int = 0
+    train_size: int = 0
+    length_penalty: float = 0.0
+    worked_column: str = "worked"
     # LLM
     backend: str = "auto"
     scorer: str = "auto"
@@ -214,6 +222,9 @@ NON_NEGATIVE = {
     "operator_max_calls",
     "operator_max_tokens_total",
     "operator_max_cost",
+    "shots",
+    "train_size",
+    "length_penalty",
 }
 # Upper bounds, where a larger value is refused by every endpoint (OpenAI's temperature range).
 AT_MOST = {"evolve_temperature": 2.0}
@@ -248,6 +259,14 @@ HELP: dict[str, str] = {
     "line) or a TOML file overriding any of ga/de/paraphrase",
     "evolve_temperature": "sampling temperature of evolution calls (scoring always uses 0); "
     "a backend may fix its own (the local base model uses 1.0)",
+    "shots": "exemplars a prompt may carry besides its instruction (up to K, drawn from the "
+    "train pool and evolved with it; 0 = instructions only)",
+    "train_size": "train pool rows exemplars come from, disjoint from dev and test (0 = "
+    "automatic: a quarter of the rows left after dev, at most 100; used only with --shots)",
+    "worked_column": "column holding a train row's worked answer (its steps ending in the gold "
+    "answer), shown by exemplars in place of the bare gold value where the data has it",
+    "length_penalty": "select on score - L * tokens / mean tokens of the seed prompts "
+    "(0 = no penalty)",
     "backend": "openai (any OpenAI-compatible endpoint), local (embedded Gemma) or auto",
     "scorer": "generate (parse the answer) or loglik (compare label log-probabilities)",
     "model": "model name sent to the endpoint (default gpt-4o-mini, or the local Gemma)",

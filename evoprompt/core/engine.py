@@ -41,6 +41,9 @@ from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evaluation.phase import Arrival, BarsMoved, Joined
 from evoprompt.evolution.operators import Breeder
+from evoprompt.fewshot.evolve import Shots, assign
+from evoprompt.fewshot.length import LengthPenalty, prompt_tokens
+from evoprompt.fewshot.prompt import compose
 from evoprompt.pruning.control import Brood, Pruning
 from evoprompt.strategies.base import Offspring, Strategy
 
@@ -58,8 +61,10 @@ class Engine:
         recorder: Recorder,
         display: Display,
         tester: Tester | None = None,
+        shots: Shots | None = None,
     ):
         self.config = config
+        self.shots = shots  # None: prompts are bare instructions (--shots 0)
         self.tester = tester  # None: no test set (test_size 0, or no rows left)
         self.state = state
         self.evaluator = evaluator
@@ -74,6 +79,13 @@ class Engine:
             threshold=getattr(strategy, "threshold", None),
             size=config.population_size,
         )
+        # the seed prompts' mean tokens scale the penalty: those of generation 0, as scored
+        self.penalty = LengthPenalty.of(
+            config.length_penalty,
+            [ind.text for ind in state.scored.values() if ind.generation == 0],
+        )
+        # a fork or rollback may change the penalty: what was scored is weighed anew
+        state.repriced(lambda text, score: self.penalty.fitness(score, text))
 
     async def run(self) -> ExperimentState:
         if self.state.generation < 0:
@@ -100,15 +112,22 @@ class Engine:
         seeding = Seeding(self.config, self.breeder, self.strategy, self.display)
         origin = await seeding.prompts()
         texts = list(origin)
+        rng = self.state.rng()
+        if self.shots is not None:  # each prompt's exemplars, drawn in population order
+            origin = {compose(t, self.shots.draw(rng)): plan for t, plan in origin.items()}
+            texts = list(origin)
+        self.penalty = LengthPenalty.of(self.config.length_penalty, texts)
         scores = await self._score(texts, 0)
         population = [self._individual(t, scores, 0, origin[t]) for t in texts]
-        await self._finish(0, population, len(scores), started, self.state.rng_state)
+        await self._finish(0, population, len(scores), started, dict(rng.bit_generator.state))
 
     async def _generation(self, generation: int) -> None:
         started = time.monotonic()
         self.recorder.phase_started(generation)
         rng = self.state.rng()
         plans = self.strategy.plan(self.state.population, rng, generation)
+        if self.shots is not None:
+            plans = assign(plans, self.shots, rng)
         children: list[str | None] = [None] * len(plans)
         bars = self.pruning.brood(self.state.population, plans)
         scores = await self._score(self._brood(generation, plans, children, bars), generation, bars)
@@ -223,7 +242,7 @@ class Engine:
         tally = self.pruning.tally(self.state.row_tally, dev)
         if tally is not None:  # kept with the state: a resumed run goes on from it
             self.state.row_tally = tally
-        return await self.evaluator.evaluate(texts, done, save, bars, tally)
+        return await self.evaluator.evaluate(texts, done, save, bars, tally, self.penalty)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -233,13 +252,16 @@ class Engine:
         if text not in scores:
             return self.state.scored[text]
         score = scores[text]
+        analysis = score.analysis
+        if self.config.shots or self.config.length_penalty:  # what selection weighed
+            analysis = {**analysis, "score": score.fitness, "prompt_tokens": prompt_tokens(text)}
         return Individual(
             text=text,
-            fitness=score.fitness,
+            fitness=self.penalty.fitness(score.fitness, text),
             generation=generation,
             parents=plan.parents if plan else (),
             operator=plan.operator if plan else "seed",
-            analysis=score.analysis,
+            analysis=analysis,
             pruned=score.pruned,
         )
 

@@ -16,6 +16,7 @@ from evoprompt.checkpoint.schema import Comparison, TestReport, TestResult
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.evaluator import Score
+from evoprompt.fewshot.prompt import instruction_of
 from evoprompt.metrics.base import Example, Metric
 from evoprompt.stats import interval, paired_test
 
@@ -44,9 +45,20 @@ def seed_texts(seed_prompts: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(" ".join(p.split()) for p in seed_prompts))
 
 
+def scored_seeds(state: ExperimentState, seed_prompts: Sequence[str]) -> list[str]:
+    """The seed prompts as generation 0 scored them, in config order: with ``--shots``, each
+    seed instruction with the exemplars it was given."""
+    given = {
+        instruction_of(ind.text): ind.text
+        for ind in state.scored.values()
+        if ind.generation == 0 and ind.operator == "seed"
+    }
+    return [given[t] for t in seed_texts(seed_prompts) if t in given]
+
+
 def best_seed(state: ExperimentState, seed_prompts: Sequence[str]) -> str | None:
     """The seed prompt with the best dev score (the first in config order on a tie)."""
-    seeds = [t for t in seed_texts(seed_prompts) if t in state.scored]
+    seeds = scored_seeds(state, seed_prompts)
     return max(seeds, key=lambda t: state.scored[t].fitness, default=None)
 
 
@@ -54,7 +66,7 @@ def finalists(state: ExperimentState, seed_prompts: Sequence[str], top_k: int) -
     """The best prompt, then the seeds, then the rest of the top ``top_k`` by dev score."""
     best = state.best()
     ranked = sorted(state.population, key=lambda ind: -ind.fitness)[:top_k]
-    seeds = [t for t in seed_texts(seed_prompts) if t in state.scored]
+    seeds = scored_seeds(state, seed_prompts)
     chosen: dict[str, str] = {}
     if best is not None:
         chosen[best.text] = "best"

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from evoprompt.checkpoint.schema import BatchRecord, Descriptor, Stage, Summary
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position
-from evoprompt.core.result import write_results
+from evoprompt.core.result import Pricing, write_results
 
 T = TypeVar("T")
 Stats = Callable[[], dict[str, Any]]
@@ -62,6 +62,7 @@ class Recorder:
         cleanup_every: int,
         keep_last_n: int,
         on_saved: Callable[[], None] = lambda: None,
+        pricing: Pricing | None = None,
     ):
         self.store = store
         self.state = state
@@ -70,6 +71,7 @@ class Recorder:
         self.cleanup_every = cleanup_every
         self.keep_last_n = keep_last_n
         self.on_saved = on_saved  # after each results write (the tracker syncs from those)
+        self.pricing = pricing  # finalists' tokens and cost in summary.json (few-shot runs)
         self.cursor = Cursor(state.generation + 1, 0)
         self._wall_before = earlier_wall_s(store.read_cursor()[0], state)
         self._started = time.monotonic()
@@ -149,21 +151,23 @@ class Recorder:
 
     def _save_generation(self, generation: int, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, snapshot=True)
-        write_results(self.exp_dir, self.state, "running", stats, _wall(position))
+        write_results(self.exp_dir, self.state, "running", stats, _wall(position), self.pricing)
         if generation and generation % self.cleanup_every == 0:
             self.store.cleanup(generation, self.keep_last_n)
         self.on_saved()
 
     def _save_tested(self, position: Position, stats: dict[str, Any]) -> None:
         self.store.save_state(self.state, position, history=False)
-        write_results(self.exp_dir, self.state, "running", stats, _wall(position))
+        write_results(self.exp_dir, self.state, "running", stats, _wall(position), self.pricing)
         self.on_saved()
 
     def _save_stop(self, position: Position, stats: dict[str, Any]) -> Summary:
         """Record why the run stopped (finished, interrupted, error) in latest and summary."""
         self.store.save_cursor(position)
         stage = Stage(str(position.metadata["stage"]))
-        summary = write_results(self.exp_dir, self.state, stage.status, stats, _wall(position))
+        summary = write_results(
+            self.exp_dir, self.state, stage.status, stats, _wall(position), self.pricing
+        )
         self.on_saved()
         return summary
 

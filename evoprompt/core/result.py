@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import GenerationRow, Summary
 from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.evolution.diversity import diversity
+from evoprompt.fewshot.length import price_list
 
 
 def generation_row(
@@ -42,9 +44,30 @@ def generation_row(
     )
 
 
+@dataclass(frozen=True)
+class Pricing:
+    """The task model's price (USD per million prompt tokens; None: not configured)."""
+
+    price: float | None
+
+
+def finalist_roles(state: ExperimentState) -> list[tuple[str, str]]:
+    """(role, prompt) of the last test phase's finalists; without one, the population ranked."""
+    if state.tests:
+        return [(r.role, r.prompt) for r in state.tests[-1].results]
+    ranked = sorted(state.population, key=lambda ind: -ind.fitness)
+    return [("best" if i == 0 else "population", ind.text) for i, ind in enumerate(ranked)]
+
+
 def summary(
-    state: ExperimentState, status: str, api_stats: dict[str, Any], wall_s: float | None = None
+    state: ExperimentState,
+    status: str,
+    api_stats: dict[str, Any],
+    wall_s: float | None = None,
+    pricing: Pricing | None = None,
 ) -> Summary:
+    """``pricing``: list each finalist's tokens and cost per 1,000 uses (--shots or
+    --length-penalty runs; None leaves summary.json as it was before few-shot existed)."""
     best = state.best()
     return Summary(
         experiment_id=state.experiment_id,
@@ -58,6 +81,7 @@ def summary(
         test=state.tests[-1] if state.tests else None,
         test_history=list(state.tests[:-1]),
         wall_s=wall_s,
+        prompt_costs=None if pricing is None else price_list(finalist_roles(state), pricing.price),
     )
 
 
@@ -67,10 +91,11 @@ def write_results(
     status: str,
     api_stats: dict[str, Any],
     wall_s: float | None = None,
+    pricing: Pricing | None = None,
 ) -> Summary:
     """``wall_s``: seconds all the experiment's sessions ran (None: not known here)."""
     layout = Layout(exp_dir)
-    doc = summary(state, status, api_stats, wall_s)
+    doc = summary(state, status, api_stats, wall_s, pricing)
     atomic_write_text(
         layout.summary, json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n"
     )

@@ -146,6 +146,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def column_of(source: str, text_column: str, column: str) -> dict[str, str]:
+    """Each text's non-empty value in ``column`` (none when the data has no such column): the
+    worked answers exemplars show for a reasoning task (``worked_column``)."""
+    columns, rows = _read(source)
+    if column not in columns or text_column not in columns:
+        return {}
+    found: dict[str, str] = {}
+    for row in rows:
+        text, value = row[text_column], str(row[column] or "").strip()
+        if text is not None and value:
+            found.setdefault(str(text), value)
+    return found
+
+
 def load_dataset(source: str, text_column: str, label_column: str) -> Dataset:
     """The dataset, read once per process for each version of the file: a sweep's cells load
     the same one (reading it again for each of 2,000 cells took 5 s before the first call)."""
@@ -212,7 +226,12 @@ def _order(data: Dataset, seed: int, stream: int) -> list[int]:
     return [int(i) for i in np.random.default_rng([seed, stream]).permutation(len(data))]
 
 
-def _rows(data: Dataset, rows: list[int]) -> Dataset:
+def dev_order(data: Dataset, seed: int) -> list[int]:
+    """The seeded permutation the dev split takes its first rows from."""
+    return _order(data, seed, 0xDE5)
+
+
+def rows_of(data: Dataset, rows: list[int]) -> Dataset:
     return Dataset(
         tuple(data.texts[i] for i in rows), tuple(data.gold[i] for i in rows), data.source
     )
@@ -222,7 +241,7 @@ def dev_split(data: Dataset, size: int, seed: int) -> Dataset:
     """The first ``size`` rows of a seeded permutation (a separate stream from evolution's RNG)."""
     if size > len(data):
         raise DatasetError(f"--dev-size {size} is larger than the dataset ({len(data)} rows)")
-    return _rows(data, _order(data, seed, 0xDE5)[:size])
+    return rows_of(data, dev_order(data, seed)[:size])
 
 
 @dataclass(frozen=True)
@@ -234,26 +253,36 @@ class HeldOut:
 
 
 def held_out_split(
-    data: Dataset, dev_size: int, size: int, seed: int, other: Dataset | None = None
+    data: Dataset,
+    dev_size: int,
+    size: int,
+    seed: int,
+    other: Dataset | None = None,
+    exclude: Dataset | None = None,
 ) -> HeldOut:
     """At most ``size`` rows disjoint from the dev split by row and by text.
 
     Without ``other`` they are the rows after the dev rows in the dev split's permutation (the
     dev set is unchanged); with it, the first rows of a seeded permutation of ``other``. A
     candidate whose text is also a dev text is dropped (counted in ``dropped``), so a prompt is
-    never judged on an input it was selected on.
+    never judged on an input it was selected on. ``exclude`` (the train pool) is left out the
+    same way, its texts counted in ``dropped``, its rows of ``data`` not at all (they were
+    never candidates).
     """
-    dev_order = _order(data, seed, 0xDE5)
-    dev_texts = {data.texts[i] for i in dev_order[:dev_size]}
+    order = dev_order(data, seed)
+    dev_texts = {data.texts[i] for i in order[:dev_size]}
+    train = set(exclude.texts) if exclude is not None else set()
     source = data if other is None else other
-    pool = dev_order[dev_size:] if other is None else _order(other, seed, 0x7E57)
+    pool = order[dev_size:] if other is None else _order(other, seed, 0x7E57)
+    if other is None:
+        pool = [i for i in pool if data.texts[i] not in train]
     kept: list[int] = []
     dropped = 0
     for i in pool:
         if len(kept) >= size:
             break
-        if source.texts[i] in dev_texts:
+        if source.texts[i] in dev_texts or source.texts[i] in train:
             dropped += 1
         else:
             kept.append(i)
-    return HeldOut(_rows(source, kept), dropped)
+    return HeldOut(rows_of(source, kept), dropped)

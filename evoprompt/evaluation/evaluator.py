@@ -88,6 +88,7 @@ class Evaluator:
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None = None,
         tally: RowTally | None = None,
+        penalty: Callable[[str], float] | None = None,
     ) -> dict[str, Score]:
         """Fitness of each prompt; ``done`` holds batch documents recovered from disk.
 
@@ -103,11 +104,13 @@ class Evaluator:
         rows and no more can join; a prompt pruned part-way through a batch is left out of
         that batch's file. ``tally``: every row judged here is counted into it; with ``bars``
         too, rows are asked in its order, the prompt that can still reach the highest fitness
-        first (otherwise batch-major, prompts in turn).
+        first (otherwise batch-major, prompts in turn). ``penalty``: what each prompt's length
+        takes off its fitness before it meets its bar (``fewshot.length``; the scores returned
+        are not penalised).
         """
         if tally is not None and len(tally) != len(self.examples):
             raise ValueError("a row tally must have one entry per dev row")
-        phase = Phase(self, done, save, bars, tally)
+        phase = Phase(self, done, save, bars, tally, penalty)
         tasks: list[Awaitable[None]] = [phase.worker() for _ in range(self.concurrency)]
         if isinstance(prompts, Sequence):
             phase.fixed(prompts)

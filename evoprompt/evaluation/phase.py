@@ -105,6 +105,7 @@ class Phase:
         save: BatchSaver,
         bars: Mapping[str, Hurdle] | None,
         tally: RowTally | None,
+        penalty: Callable[[str], float] | None = None,
     ) -> None:
         self._evaluator = evaluator
         self._done = done
@@ -112,7 +113,9 @@ class Phase:
         self._batches = evaluator.batches()
         self._batch_of = batch_of(self._batches)
         self.judged: dict[str, list[Judged]] = {}
-        self.pruner = Pruner(evaluator.metric, {} if bars is None else bars, self.judged, PENDING)
+        self.pruner = Pruner(
+            evaluator.metric, {} if bars is None else bars, self.judged, PENDING, penalty
+        )
         self._work: BatchMajor | BestFirst = (
             BatchMajor(self._batches)
             if tally is None or bars is None

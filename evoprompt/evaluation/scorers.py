@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from evoprompt.config import Config
+from evoprompt.fewshot.prompt import render
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest, LLMResponse
 from evoprompt.metrics import Metric
@@ -23,7 +24,8 @@ CONTENT_FREE = "N/A"
 
 
 def query_text(instruction: str, text: str) -> str:
-    """The prompt a task model sees for one sample (also parsed by the test endpoint)."""
+    """The prompt a task model sees for one sample (also parsed by the test endpoint);
+    ``instruction`` is a rendered prompt, exemplars included (``fewshot.prompt.render``)."""
     return f"{instruction}\n\nInput: {text}\nAnswer:"
 
 
@@ -47,7 +49,7 @@ class GenerateScorer:
         self.max_tokens = max_tokens  # short for a label, longer for reasoning and generation
 
     def request(self, instruction: str, text: str) -> LLMRequest:
-        content = query_text(f"{instruction}\n{self.hint}" if self.hint else instruction, text)
+        content = query_text(render(instruction, self.hint), text)
         return LLMRequest(
             kind="chat",
             model=self.model,
@@ -84,7 +86,7 @@ class LoglikScorer:
         return LLMRequest(
             kind="loglik",
             model=self.model,
-            prompt=query_text(instruction, text),
+            prompt=query_text(render(instruction), text),
             continuations=tuple(f" {label}" for label in self.labels),
         )
 

@@ -13,6 +13,7 @@ from evoprompt.checkpoint.journal_rows import REJECTED
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
 from evoprompt.evolution.gate import gate
 from evoprompt.evolution.templates import Templates
+from evoprompt.fewshot.prompt import compose, instruction_of
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.types import LLMRequest
 from evoprompt.strategies.base import Offspring
@@ -48,8 +49,9 @@ class Breeder:
             child = extract_prompt(reply)
             if child is None:
                 continue
-            if gate(child, plan.parents, self.templates.texts[plan.operator]) is None:
-                return child
+            parents = [instruction_of(p) for p in plan.parents]
+            if gate(child, parents, self.templates.texts[plan.operator]) is None:
+                return child if plan.exemplars is None else compose(child, plan.exemplars)
             if fresh:  # counted once per paid reply, not again when a resume replays it
                 self.client.journal.bump(REJECTED)
         return None
@@ -58,8 +60,9 @@ class Breeder:
 def operator_request(
     templates: Templates, plan: Offspring, attempt: int, model: str, temperature: float
 ) -> LLMRequest:
-    """The call that breeds ``plan`` (also rendered, never sent, by the dry run's estimate)."""
-    text = templates.render(plan.operator, **plan.values)
+    """The call that breeds ``plan`` (also rendered, never sent, by the dry run's estimate):
+    the operator model sees prompts' instructions, never their exemplars."""
+    text = templates.render(plan.operator, **{k: instruction_of(v) for k, v in plan.values.items()})
     site = f"{plan.site}/try{attempt}"
     if templates.completion:
         return LLMRequest(

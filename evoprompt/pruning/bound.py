@@ -8,11 +8,15 @@ have missed the bar too and selection is unchanged. Other metrics are never prun
 others' bars (``evoprompt.pruning.bars``) are handed each prompt's least fitness: what it
 has earned so far while it is scored, its exact fitness once finished; it only rises, and so
 do they.
+
+With a length penalty, each prompt's fitness against the bars is its score minus its fixed
+penalty (known before its first row): every figure a bar sees (its bound, what it has earned,
+its finished fitness) is shifted by that constant, so the bound stays exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from evoprompt.metrics.base import Judged, MeanMetric, Metric
 from evoprompt.pruning.bars import Hurdle
@@ -33,7 +37,8 @@ class Pruner:
     ``finished`` holds the exact fitness of every prompt answered on all its rows. Against a
     bar, a prompt still being scored is a rival with the fitness it has already earned (its
     rows not answered counted as misses), so a sibling on its way to a high score raises the
-    others' bars before it finishes.
+    others' bars before it finishes. ``penalty`` (none: 0.0) is what a prompt's length takes
+    off its score; ``finished`` and :meth:`bound` are scores, unpenalised.
     """
 
     def __init__(
@@ -42,8 +47,10 @@ class Pruner:
         bars: Mapping[str, Hurdle],
         judged: Mapping[str, list[Judged]],
         pending: Judged,
+        penalty: Callable[[str], float] | None = None,
     ):
         self.metric = metric
+        self.penalty = penalty or (lambda prompt: 0.0)
         self.bars = bars if prunable(metric) else {}
         self.judged = judged
         self.pending = pending
@@ -72,7 +79,7 @@ class Pruner:
         revived = []
         for prompt in list(self.pruned):
             bar = self.bars.get(prompt)
-            if bar is None or bar.clears(self.bound(prompt), self._rivals(prompt)):
+            if bar is None or bar.clears(self._best(prompt), self._rivals(prompt)):
                 self.pruned.discard(prompt)
                 self._floors.pop(prompt, None)
                 self._count(prompt)
@@ -109,15 +116,15 @@ class Pruner:
         """At most the fitness the prompt ends with: the running tally's error is far below
         the slack taken off (a rival must be surely fitter to rank ahead)."""
         rows = len(self.judged[prompt])
-        return (rows - self._left[prompt] - self._lost[prompt]) / rows - _SLACK
+        earned = (rows - self._left[prompt] - self._lost[prompt]) / rows
+        return earned - _SLACK - self.penalty(prompt)
 
     def _rivals(self, prompt: str) -> dict[str, float]:
         return {t: f for t, f in self._least.items() if t != prompt}
 
     def _finish(self, prompt: str) -> None:
-        self.finished[prompt] = self._least[prompt] = self.metric.fitness(
-            [j.score for j in self.judged[prompt]]
-        )
+        self.finished[prompt] = self.metric.fitness([j.score for j in self.judged[prompt]])
+        self._least[prompt] = self.finished[prompt] - self.penalty(prompt)
         if self.bars:
             self._refresh()
 
@@ -125,9 +132,9 @@ class Pruner:
         bar = self.bars.get(prompt)
         if bar is None:
             return
-        rough = 1.0 - self._lost[prompt] / len(self.judged[prompt])
+        rough = 1.0 - self._lost[prompt] / len(self.judged[prompt]) - self.penalty(prompt)
         floor = self._floors.get(prompt, float("inf"))  # a bar that just came: check it
-        if rough > floor + _SLACK or bar.clears(self.bound(prompt), self._rivals(prompt)):
+        if rough > floor + _SLACK or bar.clears(self._best(prompt), self._rivals(prompt)):
             return
         self.pruned.add(prompt)
 
@@ -146,7 +153,7 @@ class Pruner:
         floor = self._floors.get(prompt)
         if floor is None or prompt not in self.bars:
             return float("inf")
-        return len(self.judged[prompt]) * (1.0 - floor) - self._lost[prompt]
+        return len(self.judged[prompt]) * (1.0 - floor - self.penalty(prompt)) - self._lost[prompt]
 
     def rises(self, prompt: str) -> bool:
         """Whether the prompt's bar can still rise with its rivals' scores."""
@@ -157,6 +164,10 @@ class Pruner:
         """The best fitness the prompt can still reach."""
         rows = self.judged[prompt]
         return self.metric.fitness([1.0 if j is self.pending else j.score for j in rows])
+
+    def _best(self, prompt: str) -> float:
+        """The best fitness, penalty taken off, the prompt can still reach: what its bar sees."""
+        return self.bound(prompt) - self.penalty(prompt)
 
     def _open(self, prompt: str) -> bool:
         return prompt in self._left and prompt not in self.finished and prompt not in self.pruned

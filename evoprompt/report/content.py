@@ -8,13 +8,16 @@ from typing import Any
 
 from evoprompt.checkpoint.journal_rows import BY_ROLE
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
+from evoprompt.fewshot.prompt import brief, readable
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
 from evoprompt.report.details import Details
 from evoprompt.report.experiment import Snapshot, when
 from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
+from evoprompt.report.pareto import WITHIN, cheapest_near_best, front, points
 from evoprompt.report.verdict import detail_lines, verdict_line
 
 LINEAGE_LIMIT = 300
+PRICE_HEADERS = ["role", "tokens", "USD per 1,000 uses", "prompt"]
 
 
 @dataclass
@@ -90,6 +93,11 @@ class ReportData:
     has_plot: bool
     scored: Table  # every prompt ever scored (population.jsonl), best first
     test: HeldOutSection | None = None
+    pareto: Table = field(default_factory=lambda: Table(["tokens", "score", "prompt"]))
+    pareto_note: str = ""  # the cheapest prompt within a point of the best
+    # each finalist's tokens and cost per 1,000 uses (summary.json's prompt_costs)
+    prices: Table = field(default_factory=lambda: Table(PRICE_HEADERS))
+    pareto_png: bytes | None = None
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -109,7 +117,7 @@ def _lineage_line(entry: Ancestor) -> LineageLine:
     label = f"gen {row.generation} · {row.operator} · {fmt(row.fitness)}"
     if entry.repeated:
         label += " · shown above"
-    return LineageLine(entry.depth, label, entry.text)
+    return LineageLine(entry.depth, label, readable(entry.text))
 
 
 def _branching(snap: Snapshot) -> list[tuple[str, str]]:
@@ -138,7 +146,7 @@ def held_out(test: TestReport, metric: str) -> HeldOutSection:
                 fmt(r.test_fitness),
                 _interval(r.ci_low, r.ci_high),
                 "-" if r.gap is None else f"{r.gap:+.4f}",
-                r.prompt,
+                readable(r.prompt),
             ]
         )
     notes = [f"test set: {test.size} rows of {test.source}"]
@@ -195,7 +203,7 @@ def build(
                 fmt(g.mean_fitness),
                 fmt(g.evaluated),
                 fmt(g.duration_s, 2),
-                g.best_prompt,
+                readable(g.best_prompt),
             ]
         )
     origin = {row.text: row for row in det.scored}
@@ -203,14 +211,43 @@ def build(
     for rank, row in enumerate(det.population, 1):
         known = origin.get(row.text, row)
         population.rows.append(
-            [str(rank), fmt(row.fitness), fmt(known.generation), known.operator or "-", row.text]
+            [
+                str(rank),
+                fmt(row.fitness),
+                fmt(known.generation),
+                known.operator or "-",
+                readable(row.text),
+            ]
         )
     entries, truncated = lineage(det.scored, det.best_prompt) if det.best_prompt else ([], False)
     analysis = analysis_table(metric, det.analysis)
     scored = Table(["rank", "fitness", "born", "operator", "prompt"])
     for rank, row in enumerate(sorted(det.scored, key=lambda r: -r.fitness), 1):
         scored.rows.append(
-            [str(rank), fmt(row.fitness), fmt(row.generation), row.operator or "-", row.text]
+            [
+                str(rank),
+                fmt(row.fitness),
+                fmt(row.generation),
+                row.operator or "-",
+                readable(row.text),
+            ]
+        )
+    found = points(det.scored)
+    pareto = Table(["tokens", "score", "prompt"])
+    pareto.rows = [[str(p.tokens), fmt(p.score), readable(p.prompt)] for p in front(found)]
+    near = cheapest_near_best(found)
+    note = (
+        f"cheapest prompt within {WITHIN} of the best score: {near.tokens} tokens, score "
+        f"{fmt(near.score)}: {brief(near.prompt)}"
+        if near
+        else ""
+    )
+    prices = Table(PRICE_HEADERS)
+    for cost in (snap.summary.prompt_costs if snap.summary else None) or []:
+        per = cost.get("cost_per_1000_uses")
+        shown = "no price configured" if per is None else fmt(per, 6)
+        prices.rows.append(
+            [str(cost.get("role")), fmt(cost.get("tokens")), shown, brief(str(cost.get("prompt")))]
         )
     api = [(key, fmt(value)) for key, value in (stats or {}).items() if key != BY_ROLE]
     api += [
@@ -222,7 +259,7 @@ def build(
         title=f"evoprompt report: {snap.id}",
         overview=overview,
         notes=list(dict.fromkeys(snap.notes)),
-        best_prompt=det.best_prompt,
+        best_prompt=readable(det.best_prompt) if det.best_prompt else None,
         generations=generations,
         population=population,
         lineage=[_lineage_line(e) for e in entries],
@@ -233,6 +270,9 @@ def build(
         has_plot=bool(det.generations),
         scored=scored,
         test=None if det.test is None else held_out(det.test, metric),
+        pareto=pareto,
+        pareto_note=note,
+        prices=prices,
     )
 
 
@@ -241,11 +281,14 @@ def report_parts(exp_dir: Path) -> tuple[ReportData, bytes | None]:
     is done): the ``report`` command and the tracker render it. Needs matplotlib."""
     from evoprompt.report.details import api_stats, details
     from evoprompt.report.experiment import snapshot
+    from evoprompt.report.pareto import front_png
     from evoprompt.report.plot import fitness_png
 
     snap = snapshot(exp_dir)
     det = details(snap)
     stats, source = api_stats(snap)
     data = build(snap, det, stats, source)
+    if data.pareto.rows:
+        data.pareto_png = front_png(points(det.scored), title=snap.id)
     rows = [g.to_json() for g in det.generations]
     return data, fitness_png(rows, title=snap.id) if data.has_plot else None

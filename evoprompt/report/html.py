@@ -53,6 +53,8 @@ _NUMERIC = {
     "dev - test",
     "test rows",
     "test score",
+    "tokens",
+    "score",
 }
 
 
@@ -125,6 +127,18 @@ def render_html(data: ReportData, png: bytes | None) -> str:
         )
     else:
         parts.append("<p>No completed generation yet: nothing to plot.</p>")
+    parts.append("<h2>Score against prompt tokens</h2>")
+    if data.pareto_png is not None:
+        encoded = base64.b64encode(data.pareto_png).decode("ascii")
+        parts.append(
+            f'<img id="pareto-plot" alt="dev score against prompt tokens, every scored prompt" '
+            f'src="data:image/png;base64,{encoded}">'
+        )
+    if data.pareto_note:
+        parts.append(f"<p>{escape(data.pareto_note)}</p>")
+    parts.append(f'<div id="pareto"><h3>Pareto front</h3>{_table(data.pareto)}</div>')
+    if data.prices.rows:
+        parts += ["<h3>What the finalists cost to use</h3>", _table(data.prices)]
     parts += _section("Generations", _table(data.generations), len(data.generations.rows))
     population = data.population
     parts += _section("Final population, best first", _table(population), len(population.rows))

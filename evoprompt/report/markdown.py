@@ -45,6 +45,12 @@ def render_markdown(data: ReportData, plot_name: str | None) -> str:
         if plot_name
         else "No completed generation yet: nothing to plot.\n"
     )
+    out.append("## Pareto front: score against prompt tokens\n")
+    if data.pareto_note:
+        out.append(data.pareto_note + "\n")
+    out.append(_table(data.pareto))
+    if data.prices.rows:
+        out += ["### What the finalists cost to use\n", _table(data.prices)]
     out += ["## Generations\n", _table(data.generations)]
     out += ["## Final population, best first\n", _table(data.population)]
     out += ["## Every prompt scored, best first\n", _table(data.scored)]

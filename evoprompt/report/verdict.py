@@ -4,6 +4,8 @@ the per-prompt lines beside it (dev vs test, the gap, the majority-class baselin
 from __future__ import annotations
 
 from evoprompt.checkpoint.schema import TestReport, TestResult
+from evoprompt.fewshot.length import prompt_tokens
+from evoprompt.fewshot.prompt import brief
 
 SIGNIFICANCE = 0.05
 TEST_NAMES = {"mcnemar-exact": "McNemar", "permutation": "permutation"}
@@ -39,17 +41,33 @@ def verdict_line(report: TestReport) -> str:
     return line + f"{worse}{test} p{p_value}"
 
 
+def tokens_line(report: TestReport) -> str | None:
+    """The first tested prompt against the best seed on length: what each use costs in prompt
+    tokens (exemplars included), beside the score comparison above it."""
+    first = report.results[0] if report.results else None
+    comparison = report.comparison
+    seed = report.result_for(comparison.baseline_prompt) if comparison else None
+    if first is None or seed is None:
+        return None
+    mine, theirs = prompt_tokens(first.prompt), prompt_tokens(seed.prompt)
+    return f"  prompt tokens: {first.role} {mine} vs best seed {theirs} ({mine - theirs:+d} a use)"
+
+
 def detail_lines(report: TestReport) -> list[str]:
     """Each tested prompt's dev and test score and dev - test gap, and the baselines."""
     lines = []
     for r in report.results:
         dev = "  -  " if r.dev_fitness is None else f"{r.dev_fitness:.3f}"
         gap = "" if r.gap is None else f"  gap {r.gap:+.3f}"
-        prompt = r.prompt if len(r.prompt) <= 70 else r.prompt[:67] + "..."
+        prompt = brief(r.prompt)
+        prompt = prompt if len(prompt) <= 70 else prompt[:67] + "..."
         lines.append(
             f"  {r.role:<5} dev {dev}  test {r.test_fitness:.3f} "
             f"[{r.ci_low:.3f}, {r.ci_high:.3f}]{gap}  {prompt}"
         )
+    tokens = tokens_line(report)
+    if tokens:
+        lines.append(tokens)
     if report.majority is not None:
         lines.append(
             f"  majority-class baseline (always '{report.majority['label']}'): "

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,23 @@ from evoprompt.core.engine import Engine
 from evoprompt.core.finalists import TestSet
 from evoprompt.core.heldout import Tester
 from evoprompt.core.recorder import Recorder
-from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
+from evoprompt.core.result import Pricing
+from evoprompt.data.loader import (
+    Dataset,
+    DatasetError,
+    column_of,
+    dev_split,
+    held_out_split,
+    load_dataset,
+)
+from evoprompt.data.train import train_split
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import Breeder
 from evoprompt.evolution.templates import load_templates, task_line
+from evoprompt.fewshot.evolve import Shots
+from evoprompt.fewshot.prompt import exemplars
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.backends import operator_key as operator_api_key
 from evoprompt.llm.probe import HOW, EndpointMemory, Probing
@@ -47,14 +59,19 @@ from evoprompt.tracking.worker import open_tracker
 @dataclass(frozen=True)
 class Task:
     """What prompts are scored on: the dev split, the metric fitted to the whole dataset, and
-    the held-out test set (None when ``test_size`` is 0)."""
+    the held-out test set (None when ``test_size`` is 0) and the train pool exemplars come
+    from (None without ``--shots``)."""
 
     dev: Dataset
     metric: Metric
     test: TestSet | None = None
+    train: Dataset | None = None
+    worked: Mapping[str, str] = field(default_factory=dict)  # train text -> worked answer
 
 
-def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
+def _test_set(
+    config: Config, data: Dataset, fitted: Metric, train: Dataset | None
+) -> TestSet | None:
     if config.test_size == 0:
         return None
     other = None
@@ -66,7 +83,7 @@ def _test_set(config: Config, data: Dataset, fitted: Metric) -> TestSet | None:
                 f"test dataset {config.test_dataset} has labels not in the label set: "
                 f"{', '.join(unknown)} (allowed: {', '.join(fitted.choices())})"
             )
-    held = held_out_split(data, config.dev_size, config.test_size, config.seed, other)
+    held = held_out_split(data, config.dev_size, config.test_size, config.seed, other, train)
     folded = (other or data).folded
     return TestSet(held.test, config.test_dataset or config.dataset, held.dropped, folded)
 
@@ -98,7 +115,12 @@ def load_task(config: Config, metric: str | None = None, *, run_code: bool = Tru
             )
         )
     dev = dev_split(data, config.dev_size, config.seed)
-    return Task(dev, fitted, _test_set(config, data, fitted))
+    train, worked = None, {}
+    if config.shots:
+        train = train_split(data, config.dev_size, config.train_size, config.seed)
+        if config.worked_column:
+            worked = column_of(config.dataset, config.text_column, config.worked_column)
+    return Task(dev, fitted, _test_set(config, data, fitted, train), train, worked)
 
 
 def describe_task(config: Config, metric: Metric) -> str:
@@ -249,6 +271,7 @@ class Experiment:
             cleanup_every=self.config.cleanup_every,
             keep_last_n=self.config.keep_last_n,
             on_saved=self.tracker.poke if self.tracker else lambda: None,
+            pricing=self.pricing(),
         )
         test, evaluator = self.task.test, self.test_evaluator
         tester = (
@@ -276,8 +299,19 @@ class Experiment:
             recorder=recorder,
             display=self.display,
             tester=tester,
+            shots=Shots(self.config.shots, exemplars(self.task.train, self.task.worked))
+            if self.config.shots and self.task.train is not None
+            else None,
         )
         return self.engine
+
+    def pricing(self) -> Pricing | None:
+        """Whether summary.json prices its finalists (few-shot or length-penalised runs), and
+        at what price per million prompt tokens of the task model."""
+        config = self.config
+        if not (config.shots or config.length_penalty):
+            return None
+        return Pricing(config.prices.get(config.model, {}).get("prompt"))
 
     def api_stats(self) -> dict[str, Any]:
         """The journal's counts and the concurrency the limiter learned (for status); per

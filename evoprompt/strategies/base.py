@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # keeps `import evoprompt.config` (which reads the registry) 
     import numpy as np
 
     from evoprompt.checkpoint.state import Individual
+    from evoprompt.fewshot.prompt import Exemplar
     from evoprompt.pruning.bars import Hurdle
 
 
@@ -39,12 +40,16 @@ class Offspring:
     """One child to breed: which operator's template, filled how, and the prompts it descends from.
 
     ``site`` (``gen3/child2``) becomes part of the journal key of the call that breeds it.
+    ``exemplars``: the child's exemplar set under ``--shots`` (None: a bare instruction), drawn
+    up front like every other choice (``evoprompt.fewshot.evolve``); the operator model sees
+    the parents' instructions only and the child is its instruction with these exemplars.
     """
 
     operator: str
     values: dict[str, str]
     parents: tuple[str, ...]
     site: str
+    exemplars: tuple[Exemplar, ...] | None = None
 
 
 class Strategy(Protocol):

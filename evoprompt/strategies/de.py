@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from evoprompt.fewshot.prompt import instruction_of
 from evoprompt.pruning.bars import Bar
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
@@ -88,7 +89,7 @@ class DifferentialEvolution:
             values = {
                 "donor1": d1,
                 "donor2": d2,
-                "differences": differing_parts(d1, d2),
+                "differences": differing_parts(instruction_of(d1), instruction_of(d2)),
                 "best": best,
                 "base": ind.text,
             }

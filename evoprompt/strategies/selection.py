@@ -14,9 +14,11 @@ def roulette_probabilities(fitness: Sequence[float]) -> npt.NDArray[np.float64]:
     """Selection probability proportional to fitness.
 
     A tiny floor keeps zero-fitness prompts selectable, so two distinct parents can always be
-    drawn even when only one prompt has scored above zero.
+    drawn even when only one prompt has scored above zero. A length penalty can take fitness
+    below zero: the wheel is then shifted so the least fit prompt weighs the floor.
     """
-    weights = np.asarray(fitness, dtype=np.float64) + _FLOOR
+    weights = np.asarray(fitness, dtype=np.float64)
+    weights = weights - min(0.0, float(weights.min(initial=0.0))) + _FLOOR
     probabilities: npt.NDArray[np.float64] = weights / weights.sum()
     return probabilities
 

@@ -14,6 +14,10 @@ request text (and the gold labels it is given):
 - generation (a gold text of several words, no label list): the reference with each word kept
   with a probability that is the prompt's quality (jittered per sample), the rest replaced by
   filler, so ROUGE-L and F1 grow with the magic words;
+- exemplars (few-shot prompts: ``Input: ...`` / ``Answer: ...`` pairs before the query): with
+  ``shot_skill`` > 0 each exemplar whose answer is the gold one adds that much to the
+  prompt's quality; the sample's roll is the instruction's, so more right exemplars only ever
+  turn misses into hits;
 - evolution (any request containing ``<prompt>``): the child is the parent plus the other parent's
   magic words plus one new word picked by a hash of the request; with ``worse_children`` > 0,
   that share of children (picked by a hash of the request) instead drops one of the parent's
@@ -44,6 +48,7 @@ NO_TAGS = "Here is an improved prompt, but I forgot the tags."
 ECHO = "<prompt>{parent}</prompt>"
 
 INPUT = r"\n\nInput: (.*)\nAnswer:"  # the sample inside the scorer's query
+SHOT = re.compile(r"\n\nInput: (.*)\nAnswer: (.+)")  # an exemplar before it (answer given)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 GENERATION_WORDS = 3  # a gold value of at least this many words is a reference text
 FILLER = ("something", "stuff", "matter", "thing")
@@ -82,6 +87,11 @@ def last(pattern: str, text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
+def exemplars_in(content: str) -> list[tuple[str, str]]:
+    """The (input, answer) exemplars a scoring query shows before its own input."""
+    return [(text, answer.strip()) for text, answer in SHOT.findall(content)]
+
+
 def is_evolution(content: str) -> bool:
     """Operator requests ask for a child in <prompt> tags; everything else is a query."""
     return "<prompt>" in content
@@ -105,15 +115,27 @@ class Answers:
         worse_children: float = 0.0,
         skill: float = 0.0,
         hard_rows: float = 0.0,
+        shot_skill: float = 0.0,
     ) -> None:
         self.truth = truth
         self.worse_children = worse_children
         self.skill = skill
         self.hard_rows = hard_rows
+        self.shot_skill = shot_skill
 
-    def quality(self, instruction: str) -> float:
-        """The share of samples the instruction gets right from this endpoint's model."""
-        return min(0.95, quality(instruction) + self.skill)
+    def quality(self, instruction: str, bonus: float = 0.0) -> float:
+        """The share of samples the instruction gets right from this endpoint's model
+        (``bonus``: what its exemplars add, see :meth:`bonus`)."""
+        return min(0.95, quality(instruction) + self.skill + bonus)
+
+    def bonus(self, content: str) -> float:
+        """What the query's exemplars add to its prompt's quality: ``shot_skill`` for each
+        whose answer is the gold one (a worked answer counts when it ends with it)."""
+        right = sum(
+            text in self.truth and answer.rstrip(".").endswith(self.truth[text])
+            for text, answer in exemplars_in(content)
+        )
+        return self.shot_skill * right
 
     def chat(self, content: str, seed: str) -> tuple[str, str]:
         """The kind of request (``evolve`` or ``classify``) and the reply text."""
@@ -124,12 +146,13 @@ class Answers:
         labels = [x.strip() for x in (last(r"Possible answers: (.*)\.", content) or "").split(",")]
         labels = [x for x in labels if x]
         gold = self.truth.get(text)
+        bonus = self.bonus(content)
         if not labels and gold is not None:
             if NUMBER.fullmatch(gold.replace(",", "")):
-                return "reason", self.reason(instruction, text, gold)
+                return "reason", self.reason(instruction, text, gold, bonus)
             if len(gold.split()) >= GENERATION_WORDS:
-                return "generate", self.generate(instruction, text, gold)
-        return "classify", self.classify(instruction, text, labels)
+                return "generate", self.generate(instruction, text, gold, bonus)
+        return "classify", self.classify(instruction, text, labels, bonus)
 
     def roll(self, instruction: str, text: str) -> float:
         """Uniform in [0, 1) per (prompt, sample); right when below the prompt's quality. With
@@ -145,11 +168,11 @@ class Answers:
         r = self.hard_rows
         return normal.cdf(math.sqrt(r) * z_row + math.sqrt(1 - r) * z_pair)
 
-    def reason(self, instruction: str, text: str, gold: str) -> str:
+    def reason(self, instruction: str, text: str, gold: str, bonus: float = 0.0) -> str:
         """Worked steps quoting the problem's numbers, then the answer (or a wrong one)."""
         given = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
         steps = f"Step by step: the problem gives {', '.join(given) or 'no numbers'}."
-        if self.roll(instruction, text) >= self.quality(instruction):
+        if self.roll(instruction, text) >= self.quality(instruction, bonus):
             if unit("invalid", instruction, text) < 0.2:
                 return f"{steps} I am not sure how to finish this."
             value = float(gold.replace(",", "")) + 1 + int(unit("wrong", instruction, text) * 9)
@@ -164,9 +187,9 @@ class Answers:
             return f"{steps}\n**Answer:** {gold}"
         return f"{steps} Therefore the answer is {gold} in total."
 
-    def generate(self, instruction: str, text: str, reference: str) -> str:
+    def generate(self, instruction: str, text: str, reference: str, bonus: float = 0.0) -> str:
         """The reference with each word kept with about the prompt's quality, else filler."""
-        share = self.quality(instruction) + (unit("share", instruction, text) - 0.5) * 0.3
+        share = self.quality(instruction, bonus) + (unit("share", instruction, text) - 0.5) * 0.3
         words = reference.split()
         kept = [
             word
@@ -176,11 +199,11 @@ class Answers:
         ]
         return " ".join(kept)
 
-    def classify(self, instruction: str, text: str, labels: list[str]) -> str:
-        """Right with probability ``self.quality(instruction)``, else a wrong label or a
-        non-answer."""
+    def classify(self, instruction: str, text: str, labels: list[str], bonus: float = 0.0) -> str:
+        """Right with probability ``self.quality(instruction, bonus)``, else a wrong label or
+        a non-answer."""
         gold = self.truth.get(text, labels[0] if labels else "unknown")
-        if self.roll(instruction, text) < self.quality(instruction):
+        if self.roll(instruction, text) < self.quality(instruction, bonus):
             return f"{gold}." if unit("style", text) < 0.5 else f"The answer is: {gold.upper()}"
         others = [x for x in labels if x != gold]
         if not others or unit("invalid", instruction, text) < 0.2:
@@ -223,7 +246,8 @@ class Answers:
             if text == "N/A":
                 value = -2.0
             else:
-                predicted = self.classify(instruction, text, labels).rstrip(".")
+                bonus = self.bonus(context)
+                predicted = self.classify(instruction, text, labels, bonus).rstrip(".")
                 value = -0.5 if predicted.lower().endswith(label.lower()) else -3.0
             choices.append(
                 {
@@ -252,7 +276,7 @@ class Answers:
         instruction = content.split("\n\nInput: ")[0]
         text = last(INPUT, content) or ""
         labels = sorted(set(self.truth.values()))
-        predicted = self.classify(instruction, text, labels).rstrip(".")
+        predicted = self.classify(instruction, text, labels, self.bonus(content)).rstrip(".")
         top: list[dict[str, Any]] = [
             {"token": label.split()[0], "logprob": self._logprob(text, predicted, label)}
             for label in labels

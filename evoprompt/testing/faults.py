@@ -46,6 +46,9 @@ class Faults:
     # towards 1: they miss the same samples, as a real model does on sarcasm or mixed reviews);
     # each prompt's accuracy is unchanged
     hard_rows: float = 0.0
+    # added to a prompt's accuracy for each exemplar it carries whose answer is the gold one
+    # (capped at 0.95 with the rest): a model that learns from examples, so few-shot matters
+    shot_skill: float = 0.0
     # operator replies take up to this many seconds more than the rest, each its own share by a
     # hash of the request: a real model writes children of different lengths, so a brood's
     # replies arrive over seconds, not together

@@ -60,6 +60,7 @@ class FakeLLMServer:
         self.answered_log: list[tuple[float, float, str]] = []
         self.posts_at: list[float] = []  # arrival of every completion request
         self.models_at: list[float] = []  # arrival of every GET /models (an outage probe)
+        self.queries: list[str] = []  # every scoring query's text (see _note_query)
         self.inflight = 0
         self.peak_inflight = 0
         self._inflight_bodies: Counter[str] = Counter()
@@ -153,13 +154,29 @@ class FakeLLMServer:
         p_no_tags = self.faults.p_no_tags
         if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
             return "evolve", NO_TAGS
-        self.answers.worse_children = self.faults.worse_children
-        self.answers.skill = self.faults.skill
-        self.answers.hard_rows = self.faults.hard_rows
         if is_evolution(content) and self.faults.echo_parent:
             return "evolve", ECHO.format(parent=parent_of(content))
         seed = "" if self.faults.ignore_seed else str(body.get("seed", ""))
         return self.answers.chat(content, seed)
+
+    def _tune(self) -> None:
+        """The model's knobs as the faults now set them."""
+        f, answers = self.faults, self.answers
+        answers.worse_children, answers.skill = f.worse_children, f.skill
+        answers.hard_rows, answers.shot_skill = f.hard_rows, f.shot_skill
+
+    def _note_query(self, path: str, body: dict[str, Any]) -> None:
+        """Keep every scoring query's text (``queries``): what a prompt showed the model,
+        its exemplars included."""
+        if path.endswith("/chat/completions"):
+            texts = [chat_content(body)]
+        else:
+            prompt = body.get("prompt", "")
+            texts = [str(p) for p in prompt] if isinstance(prompt, list) else [str(prompt)]
+            if body.get("echo"):  # the query, without the label it scores
+                texts = [t.rpartition("\nAnswer: ")[0] + "\nAnswer:" for t in texts]
+        with self._lock:
+            self.queries.extend(t for t in texts if not is_evolution(t) and "\nAnswer:" in t)
 
     def respond(
         self, path: str, body: dict[str, Any], authorization: str, arrived: float = 0.0
@@ -176,6 +193,8 @@ class FakeLLMServer:
             with self._lock:
                 self.counts[f"status_{fault[0]}"] += 1
             return fault
+        self._tune()
+        self._note_query(path, body)
         if path.endswith("/chat/completions") and body.get("logprobs"):
             kind, completion_chars = "loglik", 1
             choices = self.answers.chat_logprobs(chat_content(body), self.faults.no_chat_logprobs)

@@ -34,6 +34,9 @@ dataset = ["sst2", "agnews"]
 algorithm = ["ga", "de"]
 seed = [1, 2]
 """
+# The few-shot sweep the benchmark adds once the config has `shots` (issue 31): one cell here,
+# not the full sweeps/public_shots.toml.
+TINY_SHOTS = TINY.split("[grid]")[0] + 'shots = 2\nalgorithm = "ga"\n[grid]\ndataset = ["sst2"]\n'
 CELLS = [
     f"dataset-{t}_algorithm-{a}_seed-{s}"
     for t in ("sst2", "agnews")
@@ -45,11 +48,14 @@ CONCURRENCY = 3
 
 def command(folder: Path, *extra: str) -> list[str]:
     (folder / "tiny.toml").write_text(TINY)
+    (folder / "tiny_shots.toml").write_text(TINY_SHOTS)
     return [
         sys.executable,
         str(ROOT / "benchmarks" / "public.py"),
         "--sweep-file",
         str(folder / "tiny.toml"),
+        "--shots-file",
+        str(folder / "tiny_shots.toml"),
         "--sweep-id",
         "tiny",
         "--result-dir",

@@ -124,3 +124,29 @@ def test_a_sibling_still_being_scored_raises_the_bar_with_the_score_it_has_earne
     assert not pruner.pruned  # "a" has earned 0.5: it could end level with "b"
     answer(pruner, "a", 2, 1.0)
     assert pruner.pruned == {"b"} and "a" not in pruner.finished
+
+
+def _penalised(bars: dict[str, Bar], cut: float) -> tuple[dict[str, Score], int]:
+    """Scores with GUESS's length costing it ``cut``, and the rows GUESS was asked."""
+    scorer = ScriptedScorer()
+    scores = asyncio.run(
+        evaluator(scorer).evaluate(
+            PROMPTS, {}, _discard, bars, penalty=lambda p: cut if p == GUESS else 0.0
+        )
+    )
+    return scores, sum(n for (prompt, _), n in scorer.calls.items() if prompt == GUESS)
+
+
+async def _discard(batch_idx: int, rows: range, results: list[PromptResult]) -> None:
+    pass
+
+
+def test_the_bar_is_on_the_penalised_fitness() -> None:
+    full, _ = run(ScriptedScorer(), {})
+    # 0.3 clears a bar of 0.3 exactly; less its length's 0.15 it cannot
+    scores, asked = _penalised({GUESS: Bar(0.3, ties=True)}, 0.15)
+    assert scores[GUESS].pruned and asked < len(DEV)
+    assert scores[GUESS].fitness >= full[GUESS].fitness  # a bound on the score, unpenalised
+    # 0.3 - 0.15 clears 0.15 exactly: scored in full, the score unpenalised and exact
+    scores, asked = _penalised({GUESS: Bar(0.15, ties=True)}, 0.15)
+    assert scores == full and asked == len(DEV)

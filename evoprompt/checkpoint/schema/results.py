@@ -141,23 +141,26 @@ class Summary:
     test: TestReport | None = None
     test_history: list[TestReport] = field(default_factory=list)
     wall_s: float | None = None  # seconds all its sessions ran, killed ones up to their last save
+    # with --shots or --length-penalty: each finalist's tokens and cost per 1,000 uses
+    prompt_costs: list[JsonDict] | None = None
 
     def to_json(self) -> JsonDict:
-        return versioned(
-            {
-                "experiment_id": self.experiment_id,
-                "status": self.status,
-                "best_prompt": self.best_prompt,
-                "best_fitness": self.best_fitness,
-                "best_analysis": self.best_analysis,
-                "generations": [g.to_json() for g in self.generations],
-                "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
-                "api_stats": self.api_stats,
-                "test": None if self.test is None else self.test.to_json(),
-                "test_history": [t.to_json() for t in self.test_history],
-                "wall_s": self.wall_s,
-            }
-        )
+        doc: JsonDict = {
+            "experiment_id": self.experiment_id,
+            "status": self.status,
+            "best_prompt": self.best_prompt,
+            "best_fitness": self.best_fitness,
+            "best_analysis": self.best_analysis,
+            "generations": [g.to_json() for g in self.generations],
+            "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
+            "api_stats": self.api_stats,
+            "test": None if self.test is None else self.test.to_json(),
+            "test_history": [t.to_json() for t in self.test_history],
+            "wall_s": self.wall_s,
+        }
+        if self.prompt_costs is not None:  # absent, as before few-shot, when not asked for
+            doc["prompt_costs"] = self.prompt_costs
+        return versioned(doc)
 
     @classmethod
     def from_json(cls, raw: Any) -> Summary:
@@ -174,6 +177,7 @@ class Summary:
             test=None if doc.get("test") is None else TestReport.from_json(doc["test"]),
             test_history=[TestReport.from_json(t) for t in doc.get("test_history") or []],
             wall_s=opt(doc, "wall_s", NUMBER, "a number"),
+            prompt_costs=opt(doc, "prompt_costs", list, "a list"),
         )
 
 
