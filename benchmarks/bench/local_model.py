@@ -230,13 +230,16 @@ def agreement(plan: Plan) -> dict[str, Any]:
 
 
 def threads(plan: Plan) -> dict[str, Any]:
-    """The short workload on 1 thread and on 2, interleaved; and what one batch of 8 rows'
-    tokens (8 x 32, as parallel sequences would be) costs against 8 batches of 32."""
+    """The short workload on 1 thread, on 2 and as the thread pace picks (the default),
+    interleaved; and what one batch of 8 rows' tokens (8 x 32, as parallel sequences would
+    be) costs against 8 batches of 32."""
     rows = [t for t, _ in texts()[: plan.local_rows]]
     work = {"short": requests(INSTRUCTION, rows)}
     backends = {n: LocalBackend(n_threads=n) for n in (1, 2)}
+    paced = LocalBackend()
     contenders = {f"{n} thread(s)": backend_call(b) for n, b in backends.items()}
-    seconds = rounds(contenders, work, plan.local_rounds)
+    seconds = rounds({**contenders, "paced": backend_call(paced)}, work, plan.local_rounds)
+    LOOP.run(paced.aclose())
     batch: dict[str, float] = {}
     for n, backend in backends.items():
         tokens = backend._llm.tokenize(fewshot())[:256]
