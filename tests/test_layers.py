@@ -3,16 +3,18 @@ load none of the machinery that runs experiments (so they stay fast and safe to 
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 RUNNING = (
     "evoprompt.core.engine",
-    "evoprompt.core.session",
-    "evoprompt.core.experiment",
+    "evoprompt.runner.session",
+    "evoprompt.runner.experiment",
     "evoprompt.llm.client",
     "evoprompt.evolution",
     "evoprompt.evaluation",
@@ -54,3 +56,67 @@ def test_the_checkpoint_package_imports_nothing_from_llm(package: str) -> None:
     loaded = loaded_after(package)
     assert package in loaded
     assert [m for m in loaded if m.startswith(("evoprompt.llm", "evoprompt.core"))] == []
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` (by file) -> the evoprompt modules it imports, lazy ones too."""
+    root = Path(__file__).resolve().parents[1]
+    found: dict[str, set[str]] = {}
+    for path in sorted((root / package.replace(".", "/")).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[path.relative_to(root).as_posix()] = {n for n in names if n.startswith("evoprompt")}
+    return found
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(f"{p}.") for p in prefixes)
+
+
+# Who may not import whom: the loop knows nothing of how it is run, billed or branched; the
+# runner nothing of billing; branching of the runner only config.json's one reader and writer
+# (a resume finishes a pending rollback, so the runner uses branching); the config nothing of
+# the backends that settle it; the checkpoint package nothing above it.
+ABOVE = ("evoprompt.cli", "evoprompt.report", "evoprompt.sweep", "evoprompt.tracking")
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "evoprompt.core": (
+        *ABOVE,
+        "evoprompt.runner",
+        "evoprompt.billing",
+        "evoprompt.branching",
+    ),
+    "evoprompt.runner": (*ABOVE[:3], "evoprompt.billing"),
+    "evoprompt.billing": ABOVE,
+    "evoprompt.branching": (
+        *ABOVE,
+        "evoprompt.billing",
+        "evoprompt.runner.session",
+        "evoprompt.runner.launch",
+        "evoprompt.runner.experiment",
+        "evoprompt.runner.shared",
+        "evoprompt.runner.answers",
+    ),
+    "evoprompt.strategies": ("evoprompt.core", "evoprompt.evolution", "evoprompt.evaluation"),
+    "evoprompt.checkpoint": (
+        "evoprompt.llm",
+        "evoprompt.core",
+        "evoprompt.runner",
+        "evoprompt.billing",
+        "evoprompt.branching",
+        "evoprompt.config",
+    ),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_point_down(package: str) -> None:
+    wrong = {
+        module: sorted(n for n in names if _within(n, FORBIDDEN[package]))
+        for module, names in _imports(package).items()
+    }
+    assert {m: n for m, n in wrong.items() if n} == {}

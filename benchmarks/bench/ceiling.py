@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from evoprompt.checkpoint.schema import RowTally
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.evaluation.schedule import hardest_first
 from evoprompt.strategies.ga import GeneticAlgorithm
 

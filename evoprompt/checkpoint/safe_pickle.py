@@ -3,6 +3,9 @@
 ``pickle`` resolves every class or function a stream names through ``find_class``; refusing
 all names but the project's state types, plain builtins and numpy's array machinery stops
 payloads like ``os.system`` before anything is called.
+
+A state type that moves to another module keeps its old path in :data:`MOVED`: every
+``state.pkl`` written before the move names the old one, and still loads.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any
 
 ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
-        ("evoprompt.core.state", "ExperimentState"),
-        ("evoprompt.core.state", "Individual"),
+        ("evoprompt.checkpoint.state", "ExperimentState"),
+        ("evoprompt.checkpoint.state", "Individual"),
         ("evoprompt.checkpoint.schema.tally", "RowTally"),
         ("evoprompt.checkpoint.schema.results", "GenerationRow"),
         ("evoprompt.checkpoint.schema.heldout", "TestReport"),
@@ -50,6 +53,10 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
 )
 
 
+# Old module path -> where its state types live now (pickles name the module of each class).
+MOVED: dict[str, str] = {"evoprompt.core.state": "evoprompt.checkpoint.state"}
+
+
 class UnsafePickle(pickle.UnpicklingError):
     """The stream names something outside the allow-list."""
 
@@ -60,6 +67,7 @@ class UnsafePickle(pickle.UnpicklingError):
 
 class _AllowListUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module = MOVED.get(module, module)
         if (module, name) not in ALLOWED:
             raise UnsafePickle(f"{module}.{name}")
         return super().find_class(module, name)

@@ -14,6 +14,9 @@ import argparse
 import os
 from pathlib import Path
 
+from evoprompt.branching.fork import ForkPlan, changed_keys, default_id, fork
+from evoprompt.branching.rollback import rollback
+from evoprompt.branching.snapshot import BranchError
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
@@ -22,13 +25,10 @@ from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import program, resume_command
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
 from evoprompt.config import ConfigError, env_values, read_toml, result_root
-from evoprompt.core.branching import BranchError
-from evoprompt.core.fork import ForkPlan, changed_keys, default_id, fork
-from evoprompt.core.launch import SessionError, check_id
-from evoprompt.core.rollback import rollback
-from evoprompt.core.stored import Stored, StoredError, read_stored
 from evoprompt.data.loader import DatasetError
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.launch import SessionError, check_id
+from evoprompt.runner.stored import Stored, StoredError, read_stored
 
 
 def _source(result_dir: Path, exp_id: str) -> tuple[Path, Stored]:
@@ -94,9 +94,9 @@ def cmd_fork(argv: list[str]) -> int:
 
 def _fork_dry_run(plan: ForkPlan, json_out: bool) -> int:
     """The fork's bill: nothing is created, nothing called (BranchError as the fork would)."""
+    from evoprompt.billing.branch_bill import fork_bill
     from evoprompt.cli.dry_run import branch_bill
-    from evoprompt.core.branch_bill import fork_bill
-    from evoprompt.core.experiment import load_task
+    from evoprompt.runner.experiment import load_task
 
     config, lineage = plan.config, plan.lineage
     if plan.target.exists():

@@ -1,18 +1,18 @@
 """``--dry-run``: the plan and bill of a command that can spend (a run, a fork, a sweep, a
-test), with no call made and nothing written (see :mod:`evoprompt.core.bill` for how the
+test), with no call made and nothing written (see :mod:`evoprompt.billing.bill` for how the
 figures are estimated). The dispatcher (:mod:`evoprompt.cli.main`) forbids building any
 backend while a dry run is on, so a command that mishandled one still could not pay; only
-``--pilot N`` lifts that, for its own N calls (:mod:`evoprompt.core.pilot`)."""
+``--pilot N`` lifts that, for its own N calls (:mod:`evoprompt.billing.pilot`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
+from evoprompt.billing.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
+from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
-from evoprompt.core.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
-from evoprompt.core.experiment import Task
-from evoprompt.core.pilot import Pilot
+from evoprompt.runner.experiment import Task
 
 HEADER = f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}"
 

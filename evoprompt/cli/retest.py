@@ -25,15 +25,15 @@ from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.cli.hints import program, retest_next_steps
 from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
-from evoprompt.core.experiment import Task, load_task
-from evoprompt.core.launch import SessionError, check_id
-from evoprompt.core.session import Session
-from evoprompt.core.stored import read_stored
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError
 from evoprompt.report.verdict import detail_lines, verdict_line
+from evoprompt.runner.experiment import Task, load_task
+from evoprompt.runner.launch import SessionError, check_id
+from evoprompt.runner.session import Session
+from evoprompt.runner.stored import read_stored
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,9 +147,9 @@ def main(argv: list[str]) -> int:
 
 def _dry_run(exp_dir: Path, config: Config, task: Task, args: argparse.Namespace) -> int:
     """The bill of this test phase, from the snapshot and the journal, read only."""
+    from evoprompt.billing.branch_bill import retest_bill
+    from evoprompt.branching.snapshot import BranchError
     from evoprompt.cli.dry_run import branch_bill
-    from evoprompt.core.branch_bill import retest_bill
-    from evoprompt.core.branching import BranchError
 
     try:
         bill = retest_bill(exp_dir, config, task, args.prompt)

@@ -1,7 +1,7 @@
 """``python main.py [flags]``: start or resume an experiment, and exit with the spec's codes.
 
 Argv, printing, the terminal question, signals and exit codes live here; which experiment runs,
-the resume rules and how a stop is saved live in :mod:`evoprompt.core.session`.
+the resume rules and how a stop is saved live in :mod:`evoprompt.runner.session`.
 
 Exit codes: 0 finished; 130 Ctrl+C (143 SIGTERM), progress saved; 75 stopped by an endpoint
 failure, an exhausted quota or a budget, progress saved; 2 bad usage or input. Every exit after
@@ -26,20 +26,20 @@ from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import Summary
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.cli.args import build_parser, split
 from evoprompt.cli.hints import next_steps, resume_command
 from evoprompt.cli.signals import SAFE, StopSignals, signal_exit_code, signal_name
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, read_toml
-from evoprompt.core.experiment import Task, load_task
-from evoprompt.core.launch import Layers, Prepared, SessionError, prepare
-from evoprompt.core.session import Outcome, Session
-from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.experiment import loglik_mode
 from evoprompt.report.verdict import detail_lines, verdict_line
+from evoprompt.runner.experiment import Task, load_task
+from evoprompt.runner.launch import Layers, Prepared, SessionError, prepare
+from evoprompt.runner.session import Outcome, Session
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 EXIT_CODES = {
@@ -92,7 +92,7 @@ def _dry_run(layers: Layers, as_json: bool, pilot: int | None) -> int:
         raise ConfigError(f"--pilot takes a number of calls of at least 1, got {pilot}")
     if config.scorer == "loglik":
         raise ConfigError("--pilot measures generated answers; the loglik scorer has none")
-    from evoprompt.core.pilot import run_pilot
+    from evoprompt.billing.pilot import run_pilot
 
     try:
         measured = run_pilot(config, task, pilot, api_key)
@@ -196,7 +196,7 @@ def _check_budget(config: Config, task: Task) -> None:
     may not pay for the whole run (estimated only when a budget is set: start-up stays fast)."""
     if not (config.max_calls or config.max_tokens_total or config.max_cost):
         return
-    from evoprompt.core.bill import estimate, judge_budget
+    from evoprompt.billing.bill import estimate, judge_budget
 
     refusal, warning = judge_budget(estimate(config, task), config)
     if refusal:

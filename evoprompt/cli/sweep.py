@@ -28,10 +28,10 @@ from evoprompt.cli.hints import program, sweep_next_steps
 from evoprompt.cli.run import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, GRACE_ENV, say
 from evoprompt.cli.signals import SAFE, StopSignals
 from evoprompt.config import Config, ConfigError, env_values, resolve
-from evoprompt.core.launch import SessionError as LaunchError
-from evoprompt.core.launch import check_id
-from evoprompt.core.shared import Shared
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.launch import SessionError as LaunchError
+from evoprompt.runner.launch import check_id
+from evoprompt.runner.shared import Shared
 from evoprompt.sweep.aggregate import write_aggregate
 from evoprompt.sweep.local import CellEnd, LocalEngine
 from evoprompt.sweep.plan import CellPlan, plan_cells
@@ -213,10 +213,10 @@ def main(argv: list[str]) -> int:
 def _dry_run(driver: Driver) -> int:
     """Each cell's bill and the total: a finished cell costs nothing, a resumed one at most
     the generations it has not completed. Nothing is created."""
+    from evoprompt.billing.bill import Bill, estimate
+    from evoprompt.billing.branch_bill import resume_bill
     from evoprompt.cli.dry_run import sweep_bill
-    from evoprompt.core.bill import Bill, estimate
-    from evoprompt.core.branch_bill import resume_bill
-    from evoprompt.core.experiment import load_task
+    from evoprompt.runner.experiment import load_task
 
     bills: dict[str, tuple[Bill, str]] = {}
     for plan in driver.plans:

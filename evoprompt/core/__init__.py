@@ -1,1 +1,2 @@
-"""The experiment itself: its state, the generation loop, and the result files."""
+"""The generation loop: the engine, what its events leave on disk, the held-out test phase and
+the result files."""

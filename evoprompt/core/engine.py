@@ -33,12 +33,12 @@ from evoprompt.checkpoint.schema import (
     TestReport,
 )
 from evoprompt.checkpoint.schema.tally import rows_key
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.heldout import Tester
 from evoprompt.core.judging import finalists, given
 from evoprompt.core.recorder import Recorder
-from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
 from evoprompt.evaluation.prune import prunable

@@ -14,10 +14,10 @@ import hashlib
 from collections.abc import Sequence
 
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult, TestReport
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.core.judging import Finalists, TestSet, judge
 from evoprompt.core.recorder import Recorder
-from evoprompt.core.state import ExperimentState
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator
 from evoprompt.metrics.base import Example

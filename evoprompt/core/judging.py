@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evoprompt.checkpoint.schema import Comparison, TestReport, TestResult
-from evoprompt.core.state import ExperimentState
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.evaluator import Score
 from evoprompt.metrics.base import Example, Metric

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from evoprompt.checkpoint.schema import BatchRecord, Descriptor, Stage, Summary
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position
 from evoprompt.core.result import write_results
-from evoprompt.core.state import ExperimentState
 
 T = TypeVar("T")
 Stats = Callable[[], dict[str, Any]]

@@ -11,7 +11,7 @@ from typing import Any
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import GenerationRow, Summary
-from evoprompt.core.state import ExperimentState
+from evoprompt.checkpoint.state import ExperimentState
 
 
 def summary(

@@ -89,7 +89,7 @@ def calls_forbidden(why: str) -> Iterator[None]:
 @contextlib.contextmanager
 def calls_lifted() -> Iterator[None]:
     """Lift :func:`calls_forbidden` while inside: only for ``--pilot N``, whose one backend is
-    built here and used for its N calls (:mod:`evoprompt.core.pilot`); the guard is back for
+    built here and used for its N calls (:mod:`evoprompt.billing.pilot`); the guard is back for
     anything else the command builds."""
     held = _forbidden[:]
     _forbidden.clear()

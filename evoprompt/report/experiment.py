@@ -45,9 +45,9 @@ from evoprompt.checkpoint.schema import (
     TestReport,
 )
 from evoprompt.checkpoint.spend import experiment_spend
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, decode_state
-from evoprompt.core.state import ExperimentState
-from evoprompt.core.stored import StoredError, read_doc
+from evoprompt.runner.stored import StoredError, read_doc
 
 
 def is_experiment(folder: Path) -> bool:

@@ -10,8 +10,8 @@ from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.layout import ROLLBACK_MANIFEST, Layout
 from evoprompt.checkpoint.nofollow import PathRefused, is_real_dir
 from evoprompt.checkpoint.schema import Lineage, RollbackRecord, SchemaError
-from evoprompt.core.stored import read_doc
 from evoprompt.report.experiment import Snapshot
+from evoprompt.runner.stored import read_doc
 
 
 def lineage_of(snap: Snapshot) -> Lineage | None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoprompt.branching.rollback_check import UnsignedRecord, check_record, record_signed
+from evoprompt.branching.snapshot import BranchError
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json
 from evoprompt.checkpoint.journal_rows import bad_rows, journal_answers, open_readonly
 from evoprompt.checkpoint.layout import (
@@ -31,12 +33,10 @@ from evoprompt.checkpoint.layout import (
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import RollbackRecord, SchemaError, is_manager_payload
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
-from evoprompt.core.branching import BranchError
-from evoprompt.core.rollback_check import UnsignedRecord, check_record, record_signed
-from evoprompt.core.state import ExperimentState
-from evoprompt.core.stored import read_stored
 from evoprompt.metrics.base import Example
+from evoprompt.runner.stored import read_stored
 
 
 @dataclass
@@ -134,9 +134,9 @@ def _check_gaps(exp_dir: Path) -> FileCheck | None:
     were scored on cannot be loaded from here (nothing to match them with). Loads no code:
     a ``python:`` metric is not imported."""
     # Imported here: the other checks (and status) stay free of the runner's modules.
-    from evoprompt.core.answers import count_missing
-    from evoprompt.core.experiment import load_task
     from evoprompt.evaluation.scorers import make_scorer
+    from evoprompt.runner.answers import count_missing
+    from evoprompt.runner.experiment import load_task
 
     layout = Layout(exp_dir)
     try:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 if TYPE_CHECKING:  # keeps `import evoprompt.config` (which reads the registry) cheap
     import numpy as np
 
-    from evoprompt.core.state import Individual
+    from evoprompt.checkpoint.state import Individual
     from evoprompt.strategies.bars import Hurdle
 
 

@@ -10,15 +10,15 @@ import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from evoprompt.evolution.selection import distinct_others
 from evoprompt.strategies.bars import Bar
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
+from evoprompt.strategies.selection import distinct_others
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evoprompt.core.state import Individual
+    from evoprompt.checkpoint.state import Individual
 
 _CHAT = """\
 Please follow the instruction step-by-step to generate a better prompt.

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from evoprompt.evolution.selection import roulette
 from evoprompt.strategies.bars import Seats
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
+from evoprompt.strategies.selection import roulette
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evoprompt.core.state import Individual
+    from evoprompt.checkpoint.state import Individual
 
 _CHAT = """\
 Please follow the instruction step-by-step to generate a better prompt.

@@ -1,7 +1,7 @@
 """The local engine: every cell a concurrent asyncio task in this process.
 
-Cells are ordinary :class:`~evoprompt.core.session.Session` runs that share one
-:class:`~evoprompt.core.shared.Shared` (one adaptive limiter and one transport per endpoint, one
+Cells are ordinary :class:`~evoprompt.runner.session.Session` runs that share one
+:class:`~evoprompt.runner.shared.Shared` (one adaptive limiter and one transport per endpoint, one
 budget), so ``--concurrency`` is the total in flight against an endpoint and the budgets hold
 for the whole sweep. ``max_parallel`` bounds the cells in progress. A stop (Ctrl+C) reaches
 every running cell, each saves as a single run would, and no further cell starts.
@@ -18,13 +18,13 @@ from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import ConfigError
-from evoprompt.core.experiment import load_task
-from evoprompt.core.session import Outcome, Session
-from evoprompt.core.shared import Shared
-from evoprompt.core.state import ExperimentState
 from evoprompt.data.loader import DatasetError
 from evoprompt.llm.errors import FatalError
+from evoprompt.runner.experiment import load_task
+from evoprompt.runner.session import Outcome, Session
+from evoprompt.runner.shared import Shared
 from evoprompt.sweep.plan import CellPlan
 
 # Outcomes after which the other cells go on; any other (a stop, a budget, an endpoint that

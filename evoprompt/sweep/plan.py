@@ -14,7 +14,7 @@ from typing import Any
 
 from evoprompt.checkpoint.schema.sweep import CellRecord
 from evoprompt.config import Config, ConfigError
-from evoprompt.core.launch import Layers, SessionError, prepare
+from evoprompt.runner.launch import Layers, SessionError, prepare
 from evoprompt.sweep.spec import SweepSpec
 from evoprompt.sweep.state import SweepError
 

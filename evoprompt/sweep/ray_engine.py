@@ -37,7 +37,7 @@ import ray
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.shared import Shared
+from evoprompt.runner.shared import Shared
 from evoprompt.sweep.local import CELL_ONLY, CellEnd, Listener, LocalEngine, status_of
 from evoprompt.sweep.plan import CellPlan
 

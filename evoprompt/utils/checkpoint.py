@@ -20,8 +20,8 @@ from typing import Any
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.schema import MANAGER_FORMAT, is_manager_payload
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position
-from evoprompt.core.state import ExperimentState
 from evoprompt.utils.retry import RetryManager, is_transient, with_retry
 
 __all__ = [

@@ -17,7 +17,7 @@ from evoprompt.checkpoint.schema import (
     TestReport,
     TestResult,
 )
-from evoprompt.core.state import ExperimentState
+from evoprompt.checkpoint.state import ExperimentState
 
 REPORT = TestReport(
     size=3,

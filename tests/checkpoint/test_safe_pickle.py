@@ -14,8 +14,8 @@ import pytest
 from evoprompt.checkpoint.atomic import CorruptFile
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
 from evoprompt.checkpoint.schema import RowTally
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import decode_state, encode_state
-from evoprompt.core.state import ExperimentState, Individual
 from tests.conftest import TouchFile
 
 
@@ -179,3 +179,14 @@ def test_truncated_or_garbled_state_is_corrupt(tmp_path: Path) -> None:
         decode_state(path)
     with pytest.raises(CorruptFile, match="missing"):
         decode_state(tmp_path / "absent.pkl")
+
+
+def test_a_state_pkl_naming_the_old_module_path_loads() -> None:
+    """Written by the version whose state types lived in ``evoprompt.core.state`` (a real
+    generation-0 snapshot of a GA run): every resume of such an experiment reads one."""
+    path = Path(__file__).parent / "data" / "state_core_path.pkl"
+    assert b"evoprompt.core.state" in path.read_bytes()
+    _, loaded = decode_state(path)
+    assert isinstance(loaded, ExperimentState) and loaded.is_sound()
+    assert loaded.generation == 0 and len(loaded.population) == 6
+    assert all(isinstance(p, Individual) for p in loaded.population)

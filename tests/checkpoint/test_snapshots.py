@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evoprompt.branching.snapshot import spans
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state
-from evoprompt.core.branching import spans
 
 
 def _save(store: CheckpointStore, generation: int) -> None:

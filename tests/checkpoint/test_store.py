@@ -11,8 +11,8 @@ import pytest
 from evoprompt.checkpoint import store as store_module
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import Stage
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position
-from evoprompt.core.state import ExperimentState
 from evoprompt.report.verify import check_files
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from evoprompt.checkpoint.layout import Layout
-from evoprompt.core.session import Session
+from evoprompt.runner.session import Session
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import outcome
 from tests.core.test_prune import config_for

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from evoprompt.checkpoint.schema import TestReport
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.core.judging import Finalist, Finalists, TestSet, finalists, given, judge
-from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.data.loader import Dataset, dev_split, held_out_split
 from evoprompt.evaluation.evaluator import Score
 from evoprompt.metrics import Example, Judged, MeanMetric

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evoprompt.core.experiment import learned_window
+from evoprompt.runner.experiment import learned_window
 
 
 def summary(folder: Path, api_stats: object) -> Path:

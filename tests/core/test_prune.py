@@ -12,8 +12,8 @@ import pytest
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.session import Session
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.session import Session
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import outcome
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from evoprompt.checkpoint.atomic import read_checked_json
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import BatchRecord, Descriptor
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position
 from evoprompt.core.recorder import Recorder
-from evoprompt.core.state import ExperimentState
 
 
 class CountingStore(CheckpointStore):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.launch import check_guard, stored_config
 from evoprompt.data.loader import load_dataset
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.launch import check_guard, stored_config
 
 
 def test_arith_has_many_distinct_problems_with_one_numeric_answer() -> None:

@@ -94,7 +94,7 @@ def test_garbled_journal_is_one_clear_line(tmp_path: Path) -> None:
 def test_a_state_pkl_of_allowed_types_but_the_wrong_shape_is_rebuilt(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
-    from evoprompt.core.state import ExperimentState
+    from evoprompt.checkpoint.state import ExperimentState
 
     with FakeLLMServer() as server:
         kill_after_generation(server, tmp_path, 1)

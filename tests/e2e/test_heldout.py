@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from evoprompt.config import Config
-from evoprompt.core.experiment import load_task
 from evoprompt.metrics.accuracy import verbalize
+from evoprompt.runner.experiment import load_task
 from evoprompt.testing.answers import INPUT, chat_content, is_evolution, last
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (

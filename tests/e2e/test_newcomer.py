@@ -194,8 +194,8 @@ def test_a_finished_run_rerun_prints_its_summary_and_pipes_end_quietly(
 
 
 def test_config_json_records_the_evolve_temperature_used(tmp_path: Path) -> None:
-    from evoprompt.core.experiment import Experiment
     from evoprompt.llm.backends import settle_backend
+    from evoprompt.runner.experiment import Experiment
 
     config = Config(backend="local", result_dir=str(tmp_path), evolve_temperature=0.5)
     settle_backend(config, "")

@@ -11,9 +11,9 @@ from statistics import mean
 import pytest
 from rouge_score import rouge_scorer
 
-from evoprompt.core.experiment import load_task
-from evoprompt.core.stored import read_stored
 from evoprompt.metrics import Example, make_metric
+from evoprompt.runner.experiment import load_task
+from evoprompt.runner.stored import read_stored
 from evoprompt.testing.answers import INPUT, chat_content, is_evolution, last, quality, unit
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import (

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.cli.args import build_parser
 from evoprompt.config import Config, ConfigError, validate
-from evoprompt.core.experiment import Experiment
-from evoprompt.core.state import ExperimentState
 from evoprompt.llm import backends
 from evoprompt.llm.backends import backend_spec, register_backend, settle_backend
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Usage
+from evoprompt.runner.experiment import Experiment
 
 
 @pytest.fixture(autouse=True)

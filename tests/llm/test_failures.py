@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from evoprompt.checkpoint.journal import Journal
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import Config
-from evoprompt.core.experiment import Experiment
-from evoprompt.core.state import ExperimentState
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.openai_http import OpenAIBackend
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest
+from evoprompt.runner.experiment import Experiment
 from evoprompt.testing.server import FakeLLMServer
 
 QUESTION = LLMRequest(kind="chat", model="m", messages=(("user", "Say hi\n\nInput: x\nAnswer:"),))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import Config
-from evoprompt.core.experiment import Experiment
-from evoprompt.core.state import ExperimentState
 from evoprompt.llm.backends import settle_backend
 from evoprompt.metrics import Example, Judged, MeanMetric, base, register_metric
+from evoprompt.runner.experiment import Experiment
 from evoprompt.testing.server import FakeLLMServer
 
 WORDS = 3

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.strategies.registry import STRATEGIES
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.strategies.bars import AnyOf, Bar, Seats
 from evoprompt.strategies.ga import GeneticAlgorithm
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.strategies.de import DifferentialEvolution, differing_parts, replace_if_not_worse
 from tests.strategies.conftest import POPULATION, ind
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoprompt.core.state import Individual
+from evoprompt.checkpoint.state import Individual
 from evoprompt.strategies.base import ranked
 from evoprompt.strategies.ga import GeneticAlgorithm
 from tests.strategies.conftest import POPULATION, ind

@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.config import CHOICES, Config, ConfigError, validate
-from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.strategies.base import Offspring, Operator
 from evoprompt.strategies.ga import GeneticAlgorithm
 from evoprompt.strategies.registry import (

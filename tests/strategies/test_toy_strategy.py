@@ -10,10 +10,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.config import Config, validate
-from evoprompt.core.experiment import Experiment
-from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.experiment import Experiment
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 from evoprompt.testing.server import FakeLLMServer

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from evoprompt.checkpoint.safe_pickle import UnsafePickle, safe_loads
+from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state, encode_state
 from evoprompt.cli.inspect import main as inspect_main
-from evoprompt.core.state import ExperimentState, Individual
 from evoprompt.llm.errors import FatalError, TransientError
 from evoprompt.utils.checkpoint import (
     CheckpointManager,

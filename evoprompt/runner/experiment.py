@@ -18,15 +18,13 @@ from evoprompt.checkpoint.journal_rows import PROBED
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, make_dirs, read_text
 from evoprompt.checkpoint.schema import SchemaError, Summary
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
 from evoprompt.core.heldout import Tester
 from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
-from evoprompt.core.shared import Shared
-from evoprompt.core.state import ExperimentState
-from evoprompt.core.stored import write_config
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
 from evoprompt.evaluation.evaluator import Evaluator
@@ -41,6 +39,8 @@ from evoprompt.llm.probe import HOW, EndpointMemory, Probing
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics import Metric, MetricError, make_metric
 from evoprompt.metrics.custom import Custom
+from evoprompt.runner.shared import Shared
+from evoprompt.runner.stored import write_config
 from evoprompt.strategies.registry import make_strategy
 from evoprompt.tracking.worker import open_tracker
 

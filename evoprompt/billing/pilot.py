@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from evoprompt.billing.bill import Phase
+from evoprompt.billing.replies import Replies, rows
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.config import Config
-from evoprompt.core.bill import Phase
-from evoprompt.core.experiment import Task
-from evoprompt.core.replies import Replies, rows
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.llm.backends import backend_spec, calls_lifted
 from evoprompt.llm.budget import Prices
@@ -25,6 +24,7 @@ from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest, LLMResponse
+from evoprompt.runner.experiment import Task
 
 
 @dataclass(frozen=True)

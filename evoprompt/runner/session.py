@@ -1,6 +1,6 @@
 """Open, run and stop one experiment, usable from Python.
 
-The CLI calls :func:`evoprompt.core.launch.prepare` (which experiment, whether it resumes) and
+The CLI calls :func:`evoprompt.runner.launch.prepare` (which experiment, whether it resumes) and
 runs a :class:`Session`; it keeps only printing, the terminal question, signals and exit codes.
 What a resume restores, when an experiment is finished and how every stop is saved live here.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoprompt.branching.rollback import finish_pending
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full, sweep_temp_files
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
@@ -35,15 +36,10 @@ from evoprompt.checkpoint.schema import (
     Stage,
     TestReport,
 )
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import Config
-from evoprompt.core.answers import experiment_gaps
 from evoprompt.core.engine import PopulationError
-from evoprompt.core.experiment import Experiment, Task
 from evoprompt.core.recorder import Cursor
-from evoprompt.core.rollback import finish_pending
-from evoprompt.core.shared import Shared
-from evoprompt.core.state import ExperimentState
-from evoprompt.core.stored import StoredError, read_stored
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
     BudgetExceeded,
@@ -54,6 +50,10 @@ from evoprompt.llm.errors import (
 )
 from evoprompt.llm.outage import OutageTooLong
 from evoprompt.metrics import MetricFailed
+from evoprompt.runner.answers import experiment_gaps
+from evoprompt.runner.experiment import Experiment, Task
+from evoprompt.runner.shared import Shared
+from evoprompt.runner.stored import StoredError, read_stored
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
 

@@ -18,8 +18,8 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import refuse_database_links, refuse_links
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import INTERRUPTED
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore, Position, decode_state
-from evoprompt.core.state import ExperimentState
 
 
 class BranchError(Exception):

@@ -23,10 +23,10 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import BatchRecord, PopulationRow, SchemaError
 from evoprompt.checkpoint.store import read_batch
-from evoprompt.core.experiment import Experiment
 from evoprompt.core.heldout import inputs_digest
 from evoprompt.evaluation.scorers import GenerateScorer, Scorer
 from evoprompt.metrics.base import Example
+from evoprompt.runner.experiment import Experiment
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoprompt.branching.snapshot import (
+    BranchError,
+    copy_journal,
+    renamed,
+    resume_from,
+    state_at,
+)
 from evoprompt.checkpoint.atomic import fsync_dir
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import STAGING, Layout, is_safe_id
@@ -31,15 +38,8 @@ from evoprompt.checkpoint.nofollow import (
 )
 from evoprompt.checkpoint.schema import INTERRUPTED, Lineage
 from evoprompt.config import Config
-from evoprompt.core.branching import (
-    BranchError,
-    copy_journal,
-    renamed,
-    resume_from,
-    state_at,
-)
 from evoprompt.core.result import write_results
-from evoprompt.core.stored import write_config
+from evoprompt.runner.stored import write_config
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ A scoring call's completion is what the task asks for: a label's few tokens for
 classification, but for open answers (worked arithmetic, summaries) anything up to
 ``max_tokens``, which no rule guesses well. So the figure is measured where it can be: the
 experiment's own journal (a resume, a fork, a test phase) or a pilot of a few real calls
-(``--pilot N``, :mod:`evoprompt.core.pilot`). Failing both, an open answer is priced at
+(``--pilot N``, :mod:`evoprompt.billing.pilot`). Failing both, an open answer is priced at
 ``max_tokens``: an upper bound, labelled so, which a budget check only warns about.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.experiment import Task
 from evoprompt.evaluation.scorers import CONTENT_FREE, make_scorer
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
 from evoprompt.llm.backends import backend_spec
+from evoprompt.runner.experiment import Task
 
 MIN_ANSWERS = 8  # journaled answers of a kind below which their mean is not trusted
 

@@ -12,7 +12,7 @@ What came after (checkpoint files of later generations, the results, and unless
    done is simply applied again by the next rollback or resume (:func:`finish_pending`), when
    it is signed by this user's key (or with ``--trust-folder``).
 
-A record on disk is data, never trusted: :func:`~evoprompt.core.rollback_check.check_record`
+A record on disk is data, never trusted: :func:`~evoprompt.branching.rollback_check.check_record`
 must pass before it is applied (no record, forged or garbled, deletes an outside file or a
 paid answer).
 """
@@ -27,6 +27,19 @@ import sqlite3
 import time
 from pathlib import Path
 
+from evoprompt.branching.rollback_check import (
+    UnsignedRecord,
+    check_record,
+    record_signed,
+    write_record,
+)
+from evoprompt.branching.snapshot import (
+    completed_generation,
+    copy_journal,
+    renamed,
+    resume_from,
+    state_at,
+)
 from evoprompt.checkpoint.atomic import CorruptFile, fsync_dir, read_checked_json
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.layout import (
@@ -50,20 +63,7 @@ from evoprompt.checkpoint.nofollow import (
     rename,
 )
 from evoprompt.checkpoint.schema import INTERRUPTED, RollbackRecord, SchemaError
-from evoprompt.core.branching import (
-    completed_generation,
-    copy_journal,
-    renamed,
-    resume_from,
-    state_at,
-)
 from evoprompt.core.result import write_results
-from evoprompt.core.rollback_check import (
-    UnsignedRecord,
-    check_record,
-    record_signed,
-    write_record,
-)
 
 # ``<time>_g<from>_to_g<to>[_n]``: the folders :func:`rollback` names (hidden while set aside).
 ASIDE_NAME = re.compile(r"^\d{8}_\d{6}_g-?\d+_to_g\d+(_\d+)?$")

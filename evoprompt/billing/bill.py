@@ -4,7 +4,7 @@ Prompt tokens come from the requests the run would actually send, rendered here 
 sent: the scorer's request for every dev row, the operator templates filled with the seed
 prompts (later generations' prompts are assumed as long as the seeds). Tokens are counted as
 ``LLMRequest.estimated_tokens`` counts them (4 characters a token). Replies are priced as
-:mod:`evoprompt.core.replies` says (a label, the journal's or a pilot's mean, or for open
+:mod:`evoprompt.billing.replies` says (a label, the journal's or a pilot's mean, or for open
 answers ``max_tokens`` as an upper bound) and an operator call's, unless measured, at about
 two prompts' worth (capped by ``max_tokens``). Each child is assumed new and usable on its
 first try, so the call count is what an unpruned run makes when no reply is dropped;
@@ -23,16 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from evoprompt.billing.replies import Replies, floor, from_task, rows
+from evoprompt.checkpoint.state import Individual
 from evoprompt.config import Config
-from evoprompt.core.experiment import Task
-from evoprompt.core.replies import Replies, floor, from_task, rows
-from evoprompt.core.state import Individual
 from evoprompt.evaluation.scorers import make_scorer
 from evoprompt.evolution.operators import operator_request
 from evoprompt.evolution.templates import load_templates
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Prices
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
+from evoprompt.runner.experiment import Task
 from evoprompt.strategies.paraphrase import paraphrase
 from evoprompt.strategies.registry import make_strategy
 
@@ -67,7 +67,7 @@ class Bill:
     phases: list[Phase]
     initial: int  # how many of ``phases`` make the initial population
     prune: bool
-    basis: str = ""  # what the scoring answers' lengths rest on (core/replies.py)
+    basis: str = ""  # what the scoring answers' lengths rest on (billing/replies.py)
     upper: bool = False  # those lengths are the cap: every completion figure is a bound
     lower: Bill | None = None  # with ``upper``: the same plan at the least plausible lengths
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.core.session import Outcome, Session
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.session import Outcome, Session
 from evoprompt.testing.server import FakeLLMServer, Faults
 
 

@@ -17,15 +17,15 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from evoprompt.branching.snapshot import state_at
 from evoprompt.checkpoint.atomic import CHECKSUM_FIELD, write_checked_json
 from evoprompt.checkpoint.journal_rows import open_readonly, readonly_uri
 from evoprompt.checkpoint.layout import JOURNAL, ROLLBACK_MANIFEST, Layout
 from evoprompt.checkpoint.nofollow import PathRefused, refuse_database_links
 from evoprompt.checkpoint.schema import RollbackRecord
 from evoprompt.checkpoint.seal import KeyRefused, sign, signed
+from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config.trust import TRUST_FLAG
-from evoprompt.core.branching import state_at
-from evoprompt.core.state import ExperimentState
 
 
 class RecordRefused(PathRefused):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evoprompt.cli.hints import program, resume_command
 from evoprompt.config import Config
-from evoprompt.core.launch import choose_experiment, reserve_id
+from evoprompt.runner.launch import choose_experiment, reserve_id
 
 
 def test_runs_started_in_the_same_second_never_share_an_id(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ from evoprompt.checkpoint.nofollow import confine_to, is_real_dir
 from evoprompt.checkpoint.schema import Descriptor
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, ConfigError, resolve
-from evoprompt.core.experiment import Task, check_input
-from evoprompt.core.stored import StoredError, read_stored
 from evoprompt.llm.backends import settle_backend
+from evoprompt.runner.experiment import Task, check_input
+from evoprompt.runner.stored import StoredError, read_stored
 
 
 class SessionError(Exception):

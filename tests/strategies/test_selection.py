@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evoprompt.evolution.selection import distinct_others, roulette, roulette_probabilities
+from evoprompt.strategies.selection import distinct_others, roulette, roulette_probabilities
 
 
 def test_probabilities_are_proportional_to_fitness() -> None:

@@ -16,15 +16,15 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from evoprompt.billing.bill import Bill, bill_after, estimate, heldout_bill
+from evoprompt.billing.replies import journaled
+from evoprompt.branching.snapshot import BranchError, completed_generation, state_at
 from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config
-from evoprompt.core.bill import Bill, bill_after, estimate, heldout_bill
-from evoprompt.core.branching import BranchError, completed_generation, state_at
-from evoprompt.core.experiment import Task
 from evoprompt.core.judging import finalists, given
-from evoprompt.core.replies import journaled
+from evoprompt.runner.experiment import Task
 
 # Settings whose change changes the requests of the generations after N (pruning asks fewer
 # rows of some children); any other change replays the source's requests exactly.
