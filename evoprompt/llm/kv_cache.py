@@ -5,6 +5,7 @@ a call's logprobs do not depend on what the cache held before it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Collection
 from typing import Any
@@ -19,6 +20,13 @@ PAD = 8  # decode batches are padded to a multiple of this many tokens (see KVCa
 # An output row (262k vocabulary logits) costs about two tokens of the 270M model, whose
 # embedding is 168M of its 268M weights; the thread pace weighs a decode's work so.
 OUTPUT_WORK = 2
+# Tokens per llama_decode (a multiple of PAD, so the split changes no number): a stopped run
+# waits for at most one batch, and a 300-token template on one busy core takes many seconds.
+CHUNK = 64
+
+
+class Abandoned(Exception):
+    """The caller of this call was cancelled: its worker thread stops (nobody reads it)."""
 
 
 class KVCache:
@@ -42,6 +50,7 @@ class KVCache:
         self.held: list[int] = []  # the tokens the KV cache holds, from position 0
         self._held_row: np.ndarray | None = None  # the log-softmax row of their last token
         self.decoded = 0  # tokens decoded so far (prefix reuse shows as fewer)
+        self.stop: threading.Event | None = None  # set: the running call was abandoned
 
     def forget(self) -> None:
         """The cache may hold anything now (a call failed or was stopped midway)."""
@@ -101,10 +110,12 @@ class KVCache:
         and its rest by the next give the bit-identical numbers of decoding it all at once:
         what a call returns does not depend on what the cache held before it.
         """
-        lib, ctx, width = self._lib, self._ctx, self._llm._n_batch
+        lib, ctx, width = self._lib, self._ctx, min(self._llm._n_batch, CHUNK)
         rows: list[np.ndarray] = []
         self.decoded += len(tokens)
         for offset in range(0, len(tokens), width):
+            if self.stop is not None and self.stop.is_set():
+                raise Abandoned
             chunk = tokens[offset : offset + width]
             outputs = [start + offset + i >= first_output for i in range(len(chunk))]
             self._run_batch(chunk, start + offset, outputs)

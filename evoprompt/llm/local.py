@@ -27,17 +27,13 @@ import numpy as np
 from evoprompt.llm.errors import FatalError
 from evoprompt.llm.gemma_files import INSTALL_HINT, MISSING, default_cache_dir, ensure_model
 from evoprompt.llm.glibc_compat import native_lib
-from evoprompt.llm.kv_cache import PAD, KVCache
+from evoprompt.llm.kv_cache import PAD, Abandoned, KVCache
 from evoprompt.llm.prefix_queue import PrefixQueue, common_prefix
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _log = logging.getLogger(__name__)
 # llama.cpp keeps one process-wide log callback: it must outlive every model, so it lives here.
 _log_callback: Any = None
-
-
-class _Abandoned(Exception):
-    """The caller of this call was cancelled: its worker thread stops (nobody reads it)."""
 
 
 class LocalBackend:
@@ -47,8 +43,8 @@ class LocalBackend:
     loop (rather than parking executor threads), calls that share a prompt back to back so the
     KV cache is reused, and a ``threading.Lock`` is the actual guard, since a cancelled
     caller leaves its worker thread running with the context after its turn ends. That
-    thread is told so and stops at its next token or continuation, so a stopped run neither
-    waits for a generation nobody will read nor exits with one running.
+    thread is told so and stops at its next token, batch or continuation, so a stopped run
+    neither waits for a generation nobody will read nor exits with one running.
     """
 
     name = "local"
@@ -106,9 +102,10 @@ class LocalBackend:
     ) -> LLMResponse:
         with self._guard:
             if abandoned.is_set():
-                raise _Abandoned
+                raise Abandoned
             if self._llm is None:
                 self._load()
+            self._kv().stop = abandoned  # long decodes stop between their batches
             try:
                 return work(request, abandoned)
             except BaseException as exc:
@@ -183,7 +180,7 @@ class LocalBackend:
         text = ""
         for piece in llm._generate_from_n_past(len(prompt), request.max_tokens, stops):
             if abandoned.is_set():
-                raise _Abandoned
+                raise Abandoned
             text += piece
         # The binding does not report its token count; re-tokenising is exact up to merges.
         n_text = len(llm.tokenize(text, add_special=False))
@@ -209,7 +206,7 @@ class LocalBackend:
         logprobs: list[float] = []
         for full, common in zip(fulls, commons, strict=True):
             if abandoned.is_set():
-                raise _Abandoned
+                raise Abandoned
             if prefix_row is None or not cache.rewind(n_shared):
                 prefix_row = cache.prefix(context[:n_shared], prefix_row is None)
             tail = full[n_shared:-1]
