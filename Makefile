@@ -1,9 +1,19 @@
-# The two commands of the README. Both create .venv and install what they need on first use.
+# The two commands of the README, and the fast tier. Each creates .venv and installs what it
+# needs on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The fast tier: every test but the heavy ones, which carry these markers (docs/testing.md).
+FAST := not slow and not local_model and not ray and not llama_server and not mlflow
+# Workers: the fast tests mostly wait (sleeps, subprocesses, loopback servers), so twice the
+# cores of a 2-core machine keeps both busy. The full suite also runs the embedded model and
+# llama.cpp, which want the cores: one worker per core (4 timed out there on a loaded machine).
+# A file's tests stay on one worker (--dist loadfile): its module-scoped fixtures (experiments
+# made by real runs, a started server) are built once.
+WORKERS ?= 4
+TEST_WORKERS ?= auto
 
-.PHONY: run test bench
+.PHONY: run check test bench lint types fast-tests all-tests
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +30,23 @@ $(VENV)/.test-installed: pyproject.toml
 run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--flags ...")
 	$(PY) main.py $(ARGS)
 
-test: $(VENV)/.test-installed  ## lint, type-check, then every test with coverage (CLI subprocesses too)
+check: $(VENV)/.test-installed  ## lint, type-check and the fast tests, side by side (< 3 min)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint types fast-tests
+
+test: $(VENV)/.test-installed  ## lint, type-check, every test with coverage (CLI subprocesses too)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint types all-tests
+
+lint:
 	$(VENV)/bin/ruff check .
+
+types:
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q --cov=evoprompt --durations=15 $(ARGS)
+
+fast-tests:
+	$(PY) -m pytest -q -n $(WORKERS) -m "$(FAST)" $(ARGS)
+
+all-tests:
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --cov=evoprompt --durations=15 $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)

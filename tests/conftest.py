@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,8 @@ FAST_RETRY = ["--retry-delay", "0.01", "--max-retry-wait", "0.05"]
 # After Ctrl+C, how long calls on the wire may take to land; set explicitly for every CLI run
 # so tests that bound the stop time do not depend on the default.
 STOP_GRACE_S = 2.0
+# Experiments written before JSON documents carried a format version (see make_format_v1.sh).
+FORMAT_V1 = ROOT / "tests" / "fixtures" / "format_v1"
 
 
 @pytest.fixture
@@ -158,3 +161,16 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         stats = fake.stats()
     assert done.returncode == 0, done.stderr
     return {"summary": summary(result_dir, "ref"), "server": stats}
+
+
+@pytest.fixture
+def v1_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of FORMAT_V1's result folder, used with the key that signed it (the same user
+    after an upgrade)."""
+    shutil.copytree(FORMAT_V1 / "results", tmp_path / "results", symlinks=True)
+    key = tmp_path / "state" / "folder.key"
+    key.parent.mkdir()
+    shutil.copy(FORMAT_V1 / "folder.key", key)
+    key.chmod(0o600)
+    monkeypatch.setenv(KEY_ENV, str(key))
+    return tmp_path / "results"

@@ -4,16 +4,16 @@ by the e2e tests)."""
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
-import subprocess
-import sys
+from contextlib import redirect_stdout
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from evoprompt.cli.main import SUBCOMMANDS
+from evoprompt.cli.main import SUBCOMMANDS, main
 from tests.conftest import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -46,12 +46,17 @@ def test_every_link_resolves(page: Path) -> None:
 
 @cache
 def helped(subcommand: str) -> str:
+    """The --help of ``subcommand`` (the run's for ""), in-process: what it lists is under
+    test here, not the process (main.py's dispatch is run for real by the e2e tests)."""
     words = [subcommand, "--help"] if subcommand else ["--help"]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *words], capture_output=True, text=True, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    out = io.StringIO()
+    with redirect_stdout(out):
+        try:
+            code = main(words)
+        except SystemExit as stop:  # argparse's --help (some commands catch it themselves)
+            code = stop.code
+    assert code == 0, out.getvalue()
+    return out.getvalue()
 
 
 def commands(page: Path) -> list[list[str]]:

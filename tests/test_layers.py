@@ -102,6 +102,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "evoprompt.runner.answers",
     ),
     "evoprompt.strategies": ("evoprompt.core", "evoprompt.evolution", "evoprompt.evaluation"),
+    # Settling needs the backend registry, which needs the config: the config cannot need it.
+    "evoprompt.config": (
+        *ABOVE,
+        "evoprompt.llm.backends",
+        "evoprompt.llm.openai_http",
+        "evoprompt.llm.client",
+        "evoprompt.core",
+        "evoprompt.runner",
+    ),
     "evoprompt.checkpoint": (
         "evoprompt.llm",
         "evoprompt.core",

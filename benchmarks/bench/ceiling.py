@@ -21,7 +21,7 @@ from pathlib import Path
 
 from evoprompt.checkpoint.schema import RowTally
 from evoprompt.checkpoint.state import Individual
-from evoprompt.evaluation.schedule import hardest_first
+from evoprompt.pruning.order import hardest_first
 from evoprompt.strategies.ga import GeneticAlgorithm
 
 

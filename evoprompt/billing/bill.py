@@ -277,7 +277,7 @@ def _over(phase: Phase, config: Config) -> str | None:
     return None
 
 
-def judge_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
+def against_budget(bill: Bill, config: Config) -> tuple[str | None, str | None]:
     """(why the run is refused, a warning): refused when the budget cannot pay even for the
     initial population, warned when it may not pay for the whole run. An upper-bound bill
     refuses only on its lower estimate: answers need not run to ``max_tokens``."""

@@ -23,7 +23,7 @@ from evoprompt.checkpoint.journal_rows import open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config
-from evoprompt.core.judging import finalists, given
+from evoprompt.core.finalists import finalists, given
 from evoprompt.runner.experiment import Task
 
 # Settings whose change changes the requests of the generations after N (pruning asks fewer

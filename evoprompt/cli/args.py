@@ -13,6 +13,7 @@ from typing import Any
 
 from evoprompt.cli.hints import program
 from evoprompt.config import CHOICES, HELP, Config
+from evoprompt.llm.backends import backend_choices
 
 RUN_ONLY = {"config", "experiment_id", "yes", "fresh", "dry_run", "json", "trust_folder", "pilot"}
 
@@ -132,9 +133,9 @@ def _add_key(group: argparse._ArgumentGroup, name: str, default: Any) -> None:
         group.add_argument(flag, type=_json_table, metavar="JSON", help=help_text)
     else:
         shown = f" (default: {default})" if default not in ("", None) else ""
-        group.add_argument(
-            flag, type=type(default), choices=CHOICES.get(name), help=help_text + shown
-        )
+        # Backends register with the backend registry, which the config cannot import.
+        choices = backend_choices() if name == "backend" else CHOICES.get(name)
+        group.add_argument(flag, type=type(default), choices=choices, help=help_text + shown)
 
 
 def build_parser(pilot: bool = True) -> argparse.ArgumentParser:

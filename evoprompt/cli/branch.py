@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from evoprompt.branching.fork import ForkPlan, changed_keys, default_id, fork
@@ -22,11 +23,10 @@ from evoprompt.checkpoint.lock import ExperimentLock, ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.schema import Lineage
 from evoprompt.cli.args import build_parser, split
+from evoprompt.cli.ending import EXIT_OK, EXIT_USAGE, say
 from evoprompt.cli.hints import program, resume_command
-from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, say
 from evoprompt.config import ConfigError, env_values, read_toml, result_root
 from evoprompt.data.loader import DatasetError
-from evoprompt.llm.backends import settle_backend
 from evoprompt.runner.launch import SessionError, check_id
 from evoprompt.runner.stored import Stored, StoredError, read_stored
 
@@ -70,8 +70,7 @@ def cmd_fork(argv: list[str]) -> int:
     api_key = os.environ.get("OPENAI_API_KEY", "")
     flags["result_dir"] = str(result_dir)
     trust = bool(options.get("trust_folder"))
-    config = stored.resolve(toml, env_values(), flags, api_key, trust=trust)
-    settle_backend(config, api_key)
+    config = stored.resolve(toml, env_values(), flags, api_key, trust=trust).config
     if not config.checkpoint:
         raise BranchError("a fork lives on its checkpoints and journal: drop --no-checkpoint")
     parent = stored.as_found()
@@ -142,8 +141,7 @@ def cmd_rollback(argv: list[str]) -> int:
         f"{record.to_generation}: {len(record.files)} files and {record.answers} later answers "
         f"set aside in {layout.relative(layout.rolled_back)}/."
     )
-    config = stored.as_found()
-    config.result_dir = str(result_dir)
+    config = replace(stored.as_found(), result_dir=str(result_dir))
     say(f"Resume with: {resume_command(exp_dir.name, config)}")
     return EXIT_OK
 

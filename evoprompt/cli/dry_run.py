@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from evoprompt.billing.bill import Bill, Phase, estimate, judge_budget, loglik_per_label
+from evoprompt.billing.bill import Bill, Phase, against_budget, estimate, loglik_per_label
 from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
 from evoprompt.runner.experiment import Task
@@ -47,7 +47,7 @@ def table(bill: Bill, config: Config) -> list[str]:
     if not config.prices.get(config.model):
         lines.append(f"no price for {config.model} in prices: cost shown as 0")
     if bill.initial:
-        refusal, warning = judge_budget(bill, config)
+        refusal, warning = against_budget(bill, config)
         if refusal or warning:
             lines.append(f"this run would be refused: {refusal}" if refusal else str(warning))
     return lines
@@ -65,7 +65,7 @@ def render(bill: Bill, config: Config, pilot: Pilot | None) -> str:
 
 
 def as_json(bill: Bill, config: Config) -> dict[str, object]:
-    refusal, warning = judge_budget(bill, config) if bill.initial else (None, None)
+    refusal, warning = against_budget(bill, config) if bill.initial else (None, None)
     doc = {**bill.to_json(), "loglik_per_label": loglik_per_label(config)}
     return {**doc, "refused": refusal, "warning": warning}
 

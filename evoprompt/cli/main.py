@@ -93,9 +93,21 @@ def _guarded(command: Callable[[], int], dry: bool) -> int:
         return EXIT_BUG
 
 
+def _readable(run: Callable[[], int]) -> int:
+    """A folder written by a newer evoprompt stops every command with one line, whatever
+    reads it first; the reader raised before writing anything."""
+    from evoprompt.checkpoint.schema.fields import NewerFormat
+
+    try:
+        return run()
+    except NewerFormat as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    return _quiet_pipe(lambda: _dispatch(args))
+    return _quiet_pipe(lambda: _readable(lambda: _dispatch(args)))
 
 
 def console() -> int:

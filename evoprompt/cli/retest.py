@@ -22,12 +22,12 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.cli.ending import EXIT_OK, EXIT_USAGE, drive, exit_code, say
 from evoprompt.cli.hints import program, retest_next_steps
-from evoprompt.cli.run import EXIT_OK, EXIT_USAGE, PROGRESS_ENV, drive, exit_code, say
+from evoprompt.cli.run import PROGRESS_ENV
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, result_root
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
-from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError
 from evoprompt.report.verdict import detail_lines, verdict_line
 from evoprompt.runner.experiment import Task, load_task
@@ -88,10 +88,9 @@ def _config(args: argparse.Namespace, exp_dir: Path, api_key: str) -> Config:
         flags["test_size"] = args.test_size
     elif not stored.doc.get("test_size", 1):
         flags["test_size"] = Config().test_size
-    config = stored.resolve(None, env_values(), flags, api_key, trust=args.trust_folder)
+    config, notice = stored.resolve(None, env_values(), flags, api_key, trust=args.trust_folder)
     if config.test_size == 0:
         raise SessionError("--test-size 0 leaves nothing to test")
-    notice = settle_backend(config, api_key)
     if notice:
         say(notice)
     return config

@@ -1,7 +1,8 @@
 """``python main.py [flags]``: start or resume an experiment, and exit with the spec's codes.
 
-Argv, printing, the terminal question, signals and exit codes live here; which experiment runs,
-the resume rules and how a stop is saved live in :mod:`evoprompt.runner.session`.
+Argv, the run's header, the terminal question and signals live here; how a run ends (exit
+codes, the stop line, the summary) in :mod:`evoprompt.cli.ending`; which experiment runs, the
+resume rules and how a stop is saved in :mod:`evoprompt.runner.session`.
 
 Exit codes: 0 finished; 130 Ctrl+C (143 SIGTERM), progress saved; 75 stopped by an endpoint
 failure, an exhausted quota or a budget, progress saved; 2 bad usage or input. Every exit after
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,42 +23,32 @@ from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
 from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
-from evoprompt.checkpoint.nofollow import PathRefused, read_text
+from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
-from evoprompt.checkpoint.schema import Summary
-from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.cli.args import build_parser, split
-from evoprompt.cli.hints import next_steps, resume_command
-from evoprompt.cli.signals import SAFE, StopSignals, signal_exit_code, signal_name
+from evoprompt.cli.ending import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    EXIT_USAGE,
+    drive,
+    exit_code,
+    print_summary,
+    say,
+)
+from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config, ConfigError, env_seconds, env_values, read_toml
 from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
-from evoprompt.llm.backends import settle_backend
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.experiment import loglik_mode
-from evoprompt.report.verdict import detail_lines, verdict_line
 from evoprompt.runner.experiment import Task, load_task
 from evoprompt.runner.launch import Layers, Prepared, SessionError, prepare
-from evoprompt.runner.session import Outcome, Session
+from evoprompt.runner.session import Session
 
-EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
-EXIT_CODES = {
-    "finished": EXIT_OK,
-    "budget": EXIT_TEMPFAIL,
-    "endpoint": EXIT_TEMPFAIL,
-    "quota": EXIT_TEMPFAIL,
-    "disk_full": EXIT_TEMPFAIL,
-    "fatal": EXIT_USAGE,
-    "population": EXIT_USAGE,
-    "unsafe": EXIT_USAGE,
-}
 GRACE_ENV = "EVOPROMPT_STOP_GRACE_S"  # seconds calls on the wire get after Ctrl+C (default 2)
 # Off a terminal, seconds between plain progress lines (default 10).
 PROGRESS_ENV = "EVOPROMPT_PROGRESS_S"
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def _ask(question: str) -> bool:
@@ -81,9 +71,8 @@ def _dry_run(layers: Layers, as_json: bool, pilot: int | None) -> int:
     but the ``pilot``'s, when one is asked for."""
     from evoprompt.cli.dry_run import dry_run
 
-    config = layers.resolve()
     api_key = os.environ.get("OPENAI_API_KEY", "")
-    settle_backend(config, api_key)
+    config = layers.settle(api_key).config
     task = load_task(config, run_code=False)  # a dry run never imports a python: metric
     if pilot is None:
         print(dry_run(config, task, as_json))
@@ -196,9 +185,9 @@ def _check_budget(config: Config, task: Task) -> None:
     may not pay for the whole run (estimated only when a budget is set: start-up stays fast)."""
     if not (config.max_calls or config.max_tokens_total or config.max_cost):
         return
-    from evoprompt.billing.bill import estimate, judge_budget
+    from evoprompt.billing.bill import against_budget, estimate
 
-    refusal, warning = judge_budget(estimate(config, task), config)
+    refusal, warning = against_budget(estimate(config, task), config)
     if refusal:
         raise SessionError(refusal)
     if warning:
@@ -232,7 +221,7 @@ def _run_locked(session: Session) -> int:
     resume = session.resume
     if session.is_finished(state):
         say(f"Experiment {exp_dir.name} is already finished (--max-generations extends it).")
-        _print_summary(exp_dir, config)
+        print_summary(exp_dir, config)
         tracker = session.experiment.tracker if session.experiment else None
         if tracker is not None:  # a run killed in its final sync: what it missed goes now
             tracker.close()
@@ -258,7 +247,7 @@ def _run_locked(session: Session) -> int:
     outcome = asyncio.run(drive(session, state, next_step))
     code = exit_code(outcome, session)
     if code == EXIT_OK:
-        _print_summary(exp_dir, config)
+        print_summary(exp_dir, config)
     elif outcome.kind != "population":  # a resume would get the same answers: the line says
         say(next_step)  # what to do instead
     return code
@@ -271,57 +260,3 @@ def scoring(config: Config, exp_dir: Path) -> str:
         return f"scored by {config.scorer}"
     mode = loglik_mode(exp_dir)
     return f"scored by loglik ({mode or 'the endpoint probed at the first call'})"
-
-
-def exit_code(outcome: Outcome, session: Session) -> int:
-    if outcome.kind == "interrupted":
-        return signal_exit_code(session.stop_reason)
-    return EXIT_CODES[outcome.kind]
-
-
-async def drive(
-    session: Session, state: ExperimentState, next_step: str, retest: list[str] | None = None
-) -> Outcome:
-    """Run the session with Ctrl+C and SIGTERM turned into stop requests; say how it ended.
-    ``next_step``: the resume line, printed by a stop that user code keeps from completing;
-    ``retest``: run only a test phase (see :meth:`Session.run`)."""
-    farewell = f"{SAFE} {next_step}" if session.config.checkpoint else next_step
-    with StopSignals(session.request_stop, session.grace_s, farewell):
-        outcome = await session.run(state, retest=retest)
-    if outcome.kind == "interrupted":
-        line = f"\nInterrupted by {signal_name(session.stop_reason)}"
-    else:
-        line = outcome.line
-    if outcome.kind in ("disk_full", "unsafe", "population"):
-        say(line)
-    elif outcome.kind != "finished":
-        say(
-            f"{line}. Progress saved (generation {outcome.cursor.generation}, "
-            f"batch {outcome.cursor.batches_done})."
-        )
-    return outcome
-
-
-def _print_summary(exp_dir: Path, config: Config) -> None:
-    doc = Summary.from_json(json.loads(read_text(Layout(exp_dir).summary)))
-    stats = doc.api_stats
-    rate = stats["retry_success_rate"]
-    print(f"\nExperiment {doc.experiment_id}: {doc.status}")
-    print(f"Best fitness {doc.best_fitness:.4f}: {doc.best_prompt}")
-    for gen in doc.generations:
-        print(
-            f"  gen {gen.generation:>3}  best {gen.best_fitness:.4f}  "
-            f"mean {gen.mean_fitness:.4f}  scored {gen.evaluated}"
-        )
-    print(
-        f"API calls {stats['calls']} (succeeded {stats['succeeded']}, failed {stats['failed']}, "
-        f"retries {stats['retried']}, retry success "
-        f"{'n/a' if rate is None else f'{rate:.0%}'}), cache hits {stats['cache_hits']}, "
-        f"tokens {stats['prompt_tokens']} in / {stats['completion_tokens']} out, "
-        f"cost ${stats['cost_usd']:.4f}"
-    )
-    if doc.test is not None:
-        print(verdict_line(doc.test))
-        print("\n".join(detail_lines(doc.test)))
-    print(f"Results: {exp_dir}/summary.json")
-    print("\n".join(next_steps(exp_dir, config, doc.test is not None)))

@@ -11,14 +11,8 @@ from evoprompt.cli.folders import experiment_dir, named_sweep, num, result_dir_o
 from evoprompt.cli.hints import resume_command
 from evoprompt.config import Config
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
-from evoprompt.report.experiment import (
-    Snapshot,
-    api_stats,
-    details,
-    loglik_mode,
-    snapshot,
-    when,
-)
+from evoprompt.report.details import api_stats, details
+from evoprompt.report.experiment import Snapshot, loglik_mode, snapshot, when
 from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
 from evoprompt.report.sweeps import SweepView
 from evoprompt.report.verdict import detail_lines, verdict_line

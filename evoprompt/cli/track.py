@@ -82,10 +82,10 @@ def main(argv: list[str]) -> int:
     if importlib.util.find_spec("mlflow") is None:
         print("error: track needs MLflow: pip install 'evoprompt[mlflow]'", file=sys.stderr)
         return EXIT_USAGE
+    from evoprompt.tracking.agent import reason
     from evoprompt.tracking.mlflow_sink import MlflowSink
     from evoprompt.tracking.record import read_record
     from evoprompt.tracking.sync import sync_experiment, sync_sweep, target
-    from evoprompt.tracking.worker import reason
 
     where = target(uri, folder)
     cells = [folder / c.name for c in sorted(folder.iterdir())] if is_sweep else [folder]

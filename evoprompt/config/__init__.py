@@ -25,7 +25,6 @@ from evoprompt.config.table import (
     POSITIVE,
     Config,
     ConfigError,
-    split_userinfo,
 )
 
 __all__ = [
@@ -45,6 +44,5 @@ __all__ = [
     "read_toml",
     "resolve",
     "result_root",
-    "split_userinfo",
     "validate",
 ]

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import urllib.parse
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from evoprompt.config.table import (
     POSITIVE,
     Config,
     ConfigError,
-    split_userinfo,
 )
+from evoprompt.llm.transport import split_userinfo
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -136,15 +136,17 @@ def validate(config: Config) -> Config:
 
 
 def apply(config: Config, values: dict[str, Any], origin: str) -> Config:
-    """Overlay ``values`` on ``config``; unknown keys are an error naming the closest key."""
+    """``config`` with ``values`` laid over it; unknown keys are an error naming the closest
+    key."""
     known = {f.name: f for f in fields(Config)}
+    checked: dict[str, Any] = {}
     for key, value in values.items():
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"unknown config key '{key}' in {origin}{hint}")
-        setattr(config, key, _check_type(key, value, getattr(Config(), key)))
-    return config
+        checked[key] = _check_type(key, value, getattr(Config(), key))
+    return replace(config, **checked)
 
 
 def load_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
@@ -205,11 +207,12 @@ def resolve(
     flags: dict[str, Any],
     base: dict[str, Any] | None = None,
 ) -> Config:
-    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags."""
+    """Build the config: ``base`` (a stored config) or defaults < TOML < env < flags. Not yet
+    settled: ``auto`` choices stay (:func:`evoprompt.llm.backends.settle`)."""
     config = Config()
     if base is not None:
-        apply(config, base, "the stored config.json")
-    apply(config, toml or {}, "the config file")
-    apply(config, env, "the environment")
-    apply(config, flags, "the command line")
+        config = apply(config, base, "the stored config.json")
+    config = apply(config, toml or {}, "the config file")
+    config = apply(config, env, "the environment")
+    config = apply(config, flags, "the command line")
     return validate(config)

@@ -1,15 +1,18 @@
 """The config table: every key with its type, default, bounds, choices and help text.
 
 One flat dataclass is the single source for the TOML loader, the flags and the docs, so
-they never drift. Registry-backed choices (strategies, backends) are read lazily.
+they never drift. Registry-backed choices (strategies, HTTP transports) are read lazily; the
+backend's is checked where the backends are registered, when the config is settled
+(:func:`evoprompt.llm.backends.settle`), so this package imports nothing that imports it.
 """
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from evoprompt.llm.transport import split_userinfo
 
 DEFAULT_SEED_PROMPTS = (
     "Classify the text into one of the given labels.",
@@ -45,9 +48,11 @@ class ConfigError(ValueError):
     """Bad configuration: the message says what is wrong and how to fix it."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """The resolved settings of one experiment (never holds the API key)."""
+    """The resolved settings of one experiment (never holds the API key). Immutable: a
+    changed setting is a new config (``dataclasses.replace``), so a config handed to a run is
+    the one it keeps."""
 
     name: str = "default"
     # task and data
@@ -112,19 +117,10 @@ class Config:
         }
 
 
-def split_userinfo(url: str) -> tuple[str, str]:
-    """``url`` without its ``user:password@`` part, and that part ("" when there is none)."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, ""
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), userinfo
-
-
 class _Registered(Collection[str]):
-    """The names in a registry (strategies, backends, HTTP transports), imported at first use
+    """The names in a registry (strategies, HTTP transports), imported at first use
     and read at each use: one registered later is valid too, and reading a config (as the
-    inspection commands do) imports no strategy, backend or transport code. The registries
+    inspection commands do) imports no strategy or transport code. The registries
     import this module, not the other way round."""
 
     def __init__(self, names: Callable[[], Collection[str]]):
@@ -152,15 +148,8 @@ def _transport_names() -> Collection[str]:
     return TRANSPORTS.keys()
 
 
-def _backend_names() -> Collection[str]:
-    from evoprompt.llm.backends import backend_choices
-
-    return backend_choices()
-
-
 CHOICES: dict[str, Collection[str]] = {
     "algorithm": _Registered(_strategy_names),
-    "backend": _Registered(_backend_names),
     "scorer": ("auto", "generate", "loglik"),
     "retry_strategy": ("exponential", "linear"),
     "http_client": _Registered(_transport_names),

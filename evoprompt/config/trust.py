@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from evoprompt.config.table import Config, split_userinfo
+from evoprompt.config.table import Config
+from evoprompt.llm.transport import split_userinfo
 
 TRUST_FLAG = "--trust-folder"
 

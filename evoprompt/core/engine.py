@@ -26,35 +26,23 @@ from evoprompt._async import gather_or_cancel
 from evoprompt.checkpoint.schema import (
     FINISHED,
     BatchRecord,
-    GenerationRow,
     PromptResult,
-    RowTally,
     Stage,
     TestReport,
 )
-from evoprompt.checkpoint.schema.tally import rows_key
 from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config
 from evoprompt.core.heldout import Tester
-from evoprompt.core.judging import finalists, given
 from evoprompt.core.recorder import Recorder
+from evoprompt.core.result import generation_row
+from evoprompt.core.seeding import Seeding
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator, Score
-from evoprompt.evaluation.prune import prunable
-from evoprompt.evolution.diversity import diversity
+from evoprompt.evaluation.phase import Arrival, BarsMoved, Joined
 from evoprompt.evolution.operators import Breeder
-from evoprompt.strategies.bars import AnyOf, Hurdle
+from evoprompt.pruning.control import Brood, Pruning
 from evoprompt.strategies.base import Offspring, Strategy
-from evoprompt.strategies.paraphrase import paraphrase, paraphrase_again
-
-# Rounds of asks per missing initial prompt: the first SAME_ROUNDS as every earlier version
-# asked them (their journaled answers stay valid), the rest listing the prompts already found.
-PARAPHRASE_ROUNDS, SAME_ROUNDS = 4, 2
-
-
-class PopulationError(RuntimeError):
-    """Even after re-asking, too few distinct initial prompts for the strategy to work with."""
 
 
 class Engine:
@@ -80,6 +68,12 @@ class Engine:
         self.store = store  # read only: batches an interrupted run already saved
         self.recorder = recorder
         self.display = display
+        self.pruning = Pruning(
+            prune=config.prune,
+            metric=evaluator.metric,
+            threshold=getattr(strategy, "threshold", None),
+            size=config.population_size,
+        )
 
     async def run(self) -> ExperimentState:
         if self.state.generation < 0:
@@ -87,10 +81,7 @@ class Engine:
         while self.state.generation < self.config.max_generations:
             await self._generation(self.state.generation + 1)
         if self.tester is not None:
-            chosen = finalists(self.state, self.config.seed_prompts, self.config.test_top_k)
-            report = self.tester.recorded(self.state, chosen)
-            if report is None or report.generation != self.state.generation:
-                await self.tester.run(self.state, chosen)
+            await self.tester.final(self.state)
         await self.recorder.stopped(FINISHED)
         return self.state
 
@@ -99,84 +90,19 @@ class Engine:
         one already recorded is returned as is. The run's stop ``stop`` is what every save of
         this phase records (see :attr:`Recorder.kept`), and is saved again at its end."""
         assert self.tester is not None
-        seeds = self.config.seed_prompts
-        chosen = (
-            given(self.state, prompts, seeds)
-            if prompts
-            else finalists(self.state, seeds, self.config.test_top_k)
-        )
-        report = self.tester.recorded(self.state, chosen)
-        self.recorder.kept = stop
-        if report is None:
-            report = await self.tester.run(self.state, chosen)
-            await self.recorder.stopped(stop)
-        return report
+        return await self.tester.retest(self.state, prompts, stop)
 
     # -- phases ----------------------------------------------------------------------------
 
     async def _initial_population(self) -> None:
         started = time.monotonic()
         self.recorder.phase_started(0)
-        size = self.config.population_size
-        texts = list(dict.fromkeys(" ".join(p.split()) for p in self.config.seed_prompts))[:size]
-        origin: dict[str, Offspring | None] = dict.fromkeys(texts)
-        slots = list(range(size - len(texts)))
-        if slots:
-            self.display.phase("gen 0: paraphrasing seed prompts", len(slots))
-            seeds = list(texts)
-            for round_ in range(SAME_ROUNDS):
-                plans = [paraphrase(seeds[i % len(seeds)], f"init/para{i}") for i in slots]
-                found = await gather_or_cancel(
-                    [self.breeder.breed(plan, round_ * self.breeder.tries) for plan in plans]
-                )
-                slots = [i for i, p, c in zip(slots, plans, found) if not self._add(c, p, origin)]
-            await self._reask(slots, origin)
+        seeding = Seeding(self.config, self.breeder, self.strategy, self.display)
+        origin = await seeding.prompts()
         texts = list(origin)
-        if len(texts) < size:
-            self._shrink(len(texts), size)
         scores = await self._score(texts, 0)
         population = [self._individual(t, scores, 0, origin[t]) for t in texts]
         await self._finish(0, population, len(scores), started, self.state.rng_state)
-
-    def _add(self, child: str | None, plan: Offspring, origin: dict[str, Offspring | None]) -> bool:
-        """Add a new distinct prompt to the initial population (False: none or a repeat)."""
-        if child is None or child in origin:
-            return False
-        origin[child] = plan
-        self.display.advance()
-        return True
-
-    async def _reask(self, slots: list[int], origin: dict[str, Offspring | None]) -> None:
-        """Re-ask the empty slots one at a time, each request listing every prompt found so far
-        and rewording a different one, so a model deaf to the sampling seed (which repeats its
-        answer to the same words) is asked something new."""
-        asked = 0
-        for round_ in range(SAME_ROUNDS, PARAPHRASE_ROUNDS):
-            left = []
-            for i in slots:
-                texts = list(origin)
-                plan = paraphrase_again(texts[asked % len(texts)], texts, f"init/para{i}")
-                asked += 1
-                child = await self.breeder.breed(plan, first_try=round_ * self.breeder.tries)
-                if not self._add(child, plan, origin):
-                    left.append(i)
-            slots = left
-
-    def _shrink(self, found: int, size: int) -> None:
-        """Go on with the distinct prompts found, or stop when the strategy cannot use so few."""
-        least = getattr(self.strategy, "min_population", 2)
-        algorithm = self.config.algorithm.upper()
-        if found < least:
-            raise PopulationError(
-                f"too few distinct initial prompts: the seed prompts and the model's paraphrases "
-                f"of them make {found}, and {algorithm} needs at least {least}; resuming would "
-                "get the same answers: start a new experiment with more distinct seed_prompts "
-                "or another model"
-            )
-        self.display.line(
-            f"warning: the model gave too few distinct paraphrases of the seed prompts: going "
-            f"on with a population of {found} instead of {size}"
-        )
 
     async def _generation(self, generation: int) -> None:
         started = time.monotonic()
@@ -184,7 +110,7 @@ class Engine:
         rng = self.state.rng()
         plans = self.strategy.plan(self.state.population, rng, generation)
         children: list[str | None] = [None] * len(plans)
-        bars = self._bars(plans, children)
+        bars = self.pruning.brood(self.state.population, plans)
         scores = await self._score(self._brood(generation, plans, children, bars), generation, bars)
         dropped = children.count(None)
         if dropped:
@@ -212,11 +138,12 @@ class Engine:
         generation: int,
         plans: list[Offspring],
         children: list[str | None],
-        bars: dict[str, Hurdle] | None,
-    ) -> AsyncGenerator[str | None, None]:
+        bars: Brood | None,
+    ) -> AsyncGenerator[Arrival, None]:
         """Breed every plan's child into ``children``, yielding each child to score as soon as
-        its operator reply arrives (None: replies that added none), ``bars`` brought up to
-        date first, so no slot waits for the slowest reply while children are ready.
+        its operator reply arrives (:class:`BarsMoved` for replies that added none), ``bars``
+        brought up to date first, so no slot waits for the slowest reply while children are
+        ready.
 
         Replies are journaled like any call: a resumed run gets the same children back,
         perhaps in another order, which changes which rows are asked first, never a score.
@@ -247,46 +174,23 @@ class Engine:
                     children[reply[0]] = reply[1]
                 if None in arrived:
                     breeding.result()  # a failed breed stops the generation here
-                if bars is not None:  # replaced, not updated: a child's bar may have gone
-                    bars.clear()
-                    bars.update(self._bars(plans, children) or {})
-                fresh: list[str | None] = []
+                if bars is not None:
+                    bars.bred(children)
+                fresh: list[Arrival] = []
                 for k in sorted(k for k, _ in filter(None, arrived)):
                     child = children[k]
                     if child is not None and child not in joined and self._unscored(child):
                         joined.add(child)
-                        fresh.append(child)
+                        fresh.append(Joined(child))
                     else:
                         self.display.advance(rows)  # no rows to ask for this plan
-                for child in fresh or [None]:
-                    yield child
+                for arrival in fresh or [BarsMoved()]:
+                    yield arrival
                 if None in arrived:
                     return
         finally:
             breeding.cancel()
             await asyncio.gather(breeding, return_exceptions=True)
-
-    def _bars(self, plans: list[Offspring], children: list[str | None]) -> dict[str, Hurdle] | None:
-        """Per child bred so far (None in ``children``: none yet, or none usable), the bar it
-        must clear to survive (``prune``; None: no pruning). A child with no bar (or a strategy
-        that declares none) is scored in full. Until the brood is in, a bar may still change:
-        it rises as siblings bred by earlier plans come in (GA's ties), and falls where another
-        plan breeds the same child (it survives by clearing any one of their bars): the
-        evaluator then goes on scoring a child it had pruned."""
-        threshold = getattr(self.strategy, "threshold", None)
-        if not self.config.prune or threshold is None:
-            return None
-        declared = threshold(self.state.population, plans, children, self.config.population_size)
-        bars: dict[str, list[Hurdle | None]] = {}
-        for child, bar in zip(children, declared):
-            if child is not None:
-                bars.setdefault(child, []).append(bar)
-        chosen: dict[str, Hurdle] = {}
-        for text, found in bars.items():
-            real = [bar for bar in found if bar is not None]
-            if len(real) == len(found):
-                chosen[text] = real[0] if len(real) == 1 else AnyOf(tuple(real))
-        return chosen
 
     def _unscored(self, text: str) -> bool:
         """Not scored yet, or only pruned so far (resumed: the journal answers the rows asked)."""
@@ -295,9 +199,9 @@ class Engine:
 
     async def _score(
         self,
-        texts: list[str] | AsyncGenerator[str | None, None],
+        texts: list[str] | AsyncGenerator[Arrival, None],
         generation: int,
-        bars: dict[str, Hurdle] | None = None,
+        bars: Brood | None = None,
     ) -> dict[str, Score]:
         """Scores of the texts not scored yet, or only pruned so far; ``texts`` may also arrive
         while others are scored (see ``_brood``)."""
@@ -315,19 +219,11 @@ class Engine:
             record = BatchRecord(generation, batch_idx, (rows.start, rows.stop), results)
             await self.recorder.batch_done(record)
 
-        return await self.evaluator.evaluate(texts, done, save, bars, self._row_tally())
-
-    def _row_tally(self) -> RowTally | None:
-        """The state's tally of what prompts lost on each dev row, where pruning can use it
-        (started here, or started over when it counts other rows: a fork on another dev set):
-        against bars, the rows missed most go first, so a child that will miss its bar is
-        pruned after fewer calls (the scores are the same in any order)."""
-        if not (self.config.prune and prunable(self.evaluator.metric)):
-            return None
-        texts = [example.text for example in self.evaluator.examples]
-        if self.state.row_tally is None or self.state.row_tally.rows != rows_key(texts):
-            self.state.row_tally = RowTally.empty(texts)
-        return self.state.row_tally
+        dev = [example.text for example in self.evaluator.examples]
+        tally = self.pruning.tally(self.state.row_tally, dev)
+        if tally is not None:  # kept with the state: a resumed run goes on from it
+            self.state.row_tally = tally
+        return await self.evaluator.evaluate(texts, done, save, bars, tally)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -363,22 +259,10 @@ class Engine:
         state.generation = generation
         best = state.best()
         assert best is not None
-        fitness = [ind.fitness for ind in population]
         born = [ind for ind in state.scored.values() if ind.generation == generation]
+        duration_s = round(time.monotonic() - started, 3)
         paid = self.evaluator.client.journal.totals()
-        row = GenerationRow(
-            generation=generation,
-            best_fitness=best.fitness,
-            mean_fitness=round(sum(fitness) / len(fitness), 6),
-            best_prompt=best.text,
-            evaluated=evaluated,
-            duration_s=round(time.monotonic() - started, 3),
-            diversity=diversity([ind.text for ind in population]),
-            calls=int(paid["calls"]),
-            tokens=int(paid["tokens"]),
-            cost_usd=round(paid["cost"], 6),
-            pruned_share=round(sum(ind.pruned for ind in born) / len(born), 6) if born else 0.0,
-        )
+        row = generation_row(generation, population, born, evaluated, duration_s, paid)
         state.generations.append(row)
         await self.recorder.generation_done(generation)
         self.display.close()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from evoprompt.checkpoint.schema import BatchRecord, PromptResult, TestReport
+from evoprompt.checkpoint.schema import BatchRecord, PromptResult, Stage, TestReport
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore
-from evoprompt.core.judging import Finalists, TestSet, judge
+from evoprompt.core.finalists import Finalists, TestSet, finalists, given, heldout_report
 from evoprompt.core.recorder import Recorder
 from evoprompt.display import Display
 from evoprompt.evaluation.evaluator import Evaluator
@@ -40,6 +40,8 @@ class Tester:
         *,
         dev: Sequence[Example],
         seed: int,
+        seed_prompts: Sequence[str],
+        top_k: int,
         store: CheckpointStore,
         recorder: Recorder,
         display: Display,
@@ -48,6 +50,8 @@ class Tester:
         self.test = test
         self.dev = dev
         self.seed = seed
+        self.seed_prompts = list(seed_prompts)
+        self.top_k = top_k
         self.store = store
         self.recorder = recorder
         self.display = display
@@ -59,6 +63,29 @@ class Tester:
             if same_rows and [r.prompt for r in report.results] == chosen.texts:
                 return report
         return None
+
+    async def final(self, state: ExperimentState) -> None:
+        """The end of a run: the finalists tested, unless this generation's already were."""
+        chosen = finalists(state, self.seed_prompts, self.top_k)
+        report = self.recorded(state, chosen)
+        if report is None or report.generation != state.generation:
+            await self.run(state, chosen)
+
+    async def retest(self, state: ExperimentState, prompts: list[str], stop: Stage) -> TestReport:
+        """A test phase on demand: the finalists (or ``prompts``); one already recorded is
+        returned as is. ``stop`` is what every save of this phase records (see
+        :attr:`Recorder.kept`), and is saved again at its end."""
+        chosen = (
+            given(state, prompts, self.seed_prompts)
+            if prompts
+            else finalists(state, self.seed_prompts, self.top_k)
+        )
+        report = self.recorded(state, chosen)
+        self.recorder.kept = stop
+        if report is None:
+            report = await self.run(state, chosen)
+            await self.recorder.stopped(stop)
+        return report
 
     async def run(self, state: ExperimentState, chosen: Finalists) -> TestReport:
         """Score ``chosen`` on the test rows, append the report to the state and save it."""
@@ -81,7 +108,7 @@ class Tester:
             await self.recorder.test_batch_done(record)
 
         scores = await self.evaluator.evaluate(prompts, done, save)
-        report = judge(
+        report = heldout_report(
             chosen,
             scores,
             metric=self.evaluator.metric,

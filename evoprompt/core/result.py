@@ -11,7 +11,35 @@ from typing import Any
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.schema import GenerationRow, Summary
-from evoprompt.checkpoint.state import ExperimentState
+from evoprompt.checkpoint.state import ExperimentState, Individual
+from evoprompt.evolution.diversity import diversity
+
+
+def generation_row(
+    generation: int,
+    population: list[Individual],
+    born: list[Individual],
+    evaluated: int,
+    duration_s: float,
+    paid: dict[str, float],
+) -> GenerationRow:
+    """generations.csv's row of a finished generation: ``born`` its new prompts, ``paid``
+    the journal's totals so far."""
+    best = max(population, key=lambda ind: ind.fitness)
+    fitness = [ind.fitness for ind in population]
+    return GenerationRow(
+        generation=generation,
+        best_fitness=best.fitness,
+        mean_fitness=round(sum(fitness) / len(fitness), 6),
+        best_prompt=best.text,
+        evaluated=evaluated,
+        duration_s=duration_s,
+        diversity=diversity([ind.text for ind in population]),
+        calls=int(paid["calls"]),
+        tokens=int(paid["tokens"]),
+        cost_usd=round(paid["cost"], 6),
+        pruned_share=round(sum(ind.pruned for ind in born) / len(born), 6) if born else 0.0,
+    )
 
 
 def summary(

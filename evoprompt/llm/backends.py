@@ -4,6 +4,10 @@ The rest of the program asks a backend's declared capabilities, never its name: 
 follows ``chat`` / ``loglik``, and operators write few-shot completion templates exactly when a
 backend has no chat. A new backend is one ``@register_backend(...)`` on a build function.
 Building is lazy, so reading the registry imports no HTTP library and no llama.cpp.
+
+Settling a config (:func:`settle`) is the one step that turns its ``auto`` choices into this
+registry's: every command that runs, bills or compares a config settles it here, once, and
+gets an immutable one back.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import contextlib
 import functools
 import importlib.util
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, NamedTuple
 
-from evoprompt.config import Config, ConfigError, split_userinfo
+from evoprompt.config import Config, ConfigError
+from evoprompt.llm.transport import split_userinfo
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
@@ -159,30 +164,47 @@ def backend_choices() -> tuple[str, ...]:
     return ("auto", *_REGISTRY)
 
 
-def settle_backend(config: Config, api_key: str) -> str | None:
-    """Replace ``auto`` backend/scorer/model with concrete choices; return a notice, if any.
+def known(config: Config) -> Config:
+    """``config``, when its backend is ``auto`` or registered; else ConfigError naming the
+    choices (the check the config's other choices get when it is resolved)."""
+    if config.backend != "auto" and config.backend not in _REGISTRY:
+        choices = ", ".join(backend_choices())
+        raise ConfigError(f"config key 'backend' must be one of {choices}, got {config.backend!r}")
+    return config
+
+
+class Settled(NamedTuple):
+    """A config with its ``auto`` choices made, and what the user is told about them."""
+
+    config: Config
+    notice: str | None = None
+
+
+def settle(config: Config, api_key: str) -> Settled:
+    """``config`` with concrete backend, scorer, model and base URL, and a notice, if any.
 
     ``auto`` means the endpoint when a base URL or key is configured, else the embedded model,
     so a fresh clone with no credentials still runs a real experiment. Unset model, base URL
-    and scorer take the backend's declared defaults.
+    and scorer take the backend's declared defaults. Settling a settled config changes nothing.
     """
     notice = None
-    if config.backend == "auto":
+    backend = known(config).backend
+    if backend == "auto":
         if config.base_url or api_key:
-            config.backend = "openai"
+            backend = "openai"
         else:
-            config.backend = "local"
+            backend = "local"
             notice = AUTO_NOTICE
-    spec = _REGISTRY.get(config.backend)
-    if spec is None:
-        choices = ", ".join(backend_choices())
-        raise ConfigError(f"config key 'backend' must be one of {choices}, got {config.backend!r}")
-    config.base_url = config.base_url or spec.default_base_url
-    config.model = config.model or spec.default_model
-    if config.scorer == "auto":
-        config.scorer = spec.default_scorer
-    # Record the temperature evolution calls really use (config.json, the resume guard).
-    config.evolve_temperature = spec.evolve_temperature_for(config)
+    spec = _REGISTRY[backend]
+    config = replace(
+        config,
+        backend=backend,
+        base_url=config.base_url or spec.default_base_url,
+        model=config.model or spec.default_model,
+        scorer=spec.default_scorer if config.scorer == "auto" else config.scorer,
+        # The temperature evolution calls really use (config.json, the resume guard).
+        evolve_temperature=spec.evolve_temperature_for(config),
+    )
     need = SCORER_NEEDS[config.scorer]
     if need not in spec.capabilities:
         # Registration guarantees the backend runs its default scorer, so another one fits.
@@ -197,7 +219,7 @@ def settle_backend(config: Config, api_key: str) -> str | None:
         )
         line = f"note: the user:password in the base URL is never stored; it is {said}"
         notice = f"{notice}\n{line}" if notice else line
-    return notice
+    return Settled(config, notice)
 
 
 @register_backend(

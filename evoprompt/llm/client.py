@@ -3,12 +3,10 @@
 Order matters. A journaled answer is returned before anything else (a resumed run pays for
 nothing twice); budgets are checked before a request is admitted; each *attempt* holds a
 concurrency slot only while it is on the wire (not while it waits to retry); the answer is
-journaled before the caller sees it. Each attempt is marked in the journal as sent before it
-goes out (``lost_in_flight`` after a crash). Once the endpoint has answered in this run, a call
-whose retries run out pauses every call while :class:`~evoprompt.llm.outage.OutageGate` probes
-the endpoint (cheaply, one probe at a time), up to ``max_outage`` seconds, instead of ending the
-run. A call the backend sends as several requests (a log-likelihood per label on an
-``echo_single`` endpoint) is a call per request, each journaled as it arrives.
+journaled before the caller sees it. How a paid call is sent (attempts, retries, the fallback
+model, outages waited out) is :mod:`evoprompt.llm.sender`'s. A call the backend sends as several
+requests (a log-likelihood per label on an ``echo_single`` endpoint) is a call per request, each
+journaled as it arrives.
 """
 
 from __future__ import annotations
@@ -18,24 +16,13 @@ from collections.abc import Callable
 
 from evoprompt.checkpoint.group import GroupCommit
 from evoprompt.checkpoint.journal import Answer, BadRow, Journal
-from evoprompt.checkpoint.journal_rows import PINGS, RESENT
 from evoprompt.llm.budget import Budget, Prices
-from evoprompt.llm.errors import (
-    BudgetExceeded,
-    LLMError,
-    RateLimited,
-    RetriesExhausted,
-    SendInParts,
-    StopRequested,
-    TimedOut,
-)
+from evoprompt.llm.errors import BudgetExceeded, SendInParts, StopRequested
 from evoprompt.llm.limiter import AdaptiveLimiter
-from evoprompt.llm.outage import OutageGate, OutageTooLong, ProbeListener
-from evoprompt.llm.patience import QUEUE_WAIT, queue_wait
+from evoprompt.llm.outage import ProbeListener
 from evoprompt.llm.retry import RetryListener, RetryPolicy
-from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Pinging, Splitting, Usage
-
-CONGESTION_RESENDS = 3  # timeouts per attempt taken as a queue before one counts as a failure
+from evoprompt.llm.sender import Sender
+from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Splitting, Usage
 
 
 class LLMClient:
@@ -57,22 +44,25 @@ class LLMClient:
         self.backend = backend
         self.journal = journal
         self._commits = GroupCommit(journal)  # durable answers, one transaction per loop turn
-        self.policy = policy
         self.limiter = limiter
         self.budget = budget or Budget()
         self.prices = prices or Prices()
         self.fallback_model = fallback_model
-        self.on_retry: RetryListener | None = on_retry
         self.on_notice = on_notice
-        self.max_outage = max_outage
-        self.outage = OutageGate(
-            max_outage, lambda n: min(max(policy.delay, 0.1) * 2**n, policy.cap), on_probe
+        self._sender = Sender(
+            backend,
+            journal,
+            self._commits,
+            policy=policy,
+            limiter=limiter,
+            fallback_model=fallback_model,
+            on_retry=on_retry,
+            max_outage=max_outage,
+            on_probe=on_probe,
         )
-        self._reached = False  # the endpoint has answered an attempt in this run
         self._in_flight: dict[str, asyncio.Future[LLMResponse]] = {}
         self._stopping = False
         self._split = backend.parts if isinstance(backend, Splitting) else None
-        self._ping = backend.ping if isinstance(backend, Pinging) else None
 
     def answered(self, request: LLMRequest) -> bool:
         """Whether the journal holds a usable answer to ``request`` (it would cost nothing)."""
@@ -138,7 +128,7 @@ class LLMClient:
     async def _pay(self, request: LLMRequest, key: str) -> LLMResponse:
         """Send ``request`` and journal its answer."""
         try:
-            response, attempts, fallback = await self._send_riding_outages(request, key)
+            response, attempts, fallback = await self._sender.send(request, key)
         except SendInParts:  # learned only now, by the endpoint's probe in this attempt
             return await self._call_parts(self._parts(request))
         cost = self.prices.cost(response, request.model if not fallback else self.fallback_model)
@@ -170,129 +160,6 @@ class LLMClient:
     def stop(self) -> None:
         """Start no new call from now on; calls already on the wire land in the journal."""
         self._stopping = True
-
-    def _rideable(self) -> bool:
-        """Whether a call whose retries ran out waits out an outage rather than fail."""
-        return self._reached and self.max_outage > 0
-
-    async def _send_riding_outages(
-        self, request: LLMRequest, key: str
-    ) -> tuple[LLMResponse, int, bool]:
-        """Send ``request``; when its retries run out after the endpoint answered in this run,
-        wait out the outage rather than fail the run. The attempts returned are all of the
-        call's: a call answered after an outage is one answered call, not also a failed one."""
-        spent = 0  # attempts before the outages ridden out so far
-        while True:
-            try:
-                response, attempts, fallback = await self._send(request, key, spent)
-                return response, spent + attempts, fallback
-            except RetriesExhausted as exc:
-                if not self._rideable():
-                    raise  # recorded by _send
-                spent += exc.attempts
-                try:
-                    answer = await self.outage.ride(lambda: self._probe(request, key), exc)
-                except OutageTooLong as too_long:
-                    self._failed(request, too_long.last, spent)  # its probes are counted apart
-                    raise
-                except LLMError as fatal:  # a probe's answer that retrying cannot help
-                    self._failed(request, fatal, spent + 1)
-                    raise
-                if answer is not None:
-                    return answer, spent + 1, False
-
-    async def _probe(self, request: LLMRequest, key: str) -> LLMResponse | None:
-        """One outage probe, and only one on the wire: a cheap request (the model list) while
-        the endpoint is away, then this call's own request once that is answered (a server
-        whose model list answers may still fail completions: the outage goes on then). None:
-        the endpoint is back, but the call goes out in parts (sent again, as the others)."""
-        if self._ping is not None:
-            self.journal.bump(PINGS)
-            await self._ping()
-        try:
-            return await self._attempt(request, key, probe=True)
-        except SendInParts:
-            return None
-        except LLMError:
-            self.journal.bump(RESENT)  # a request no attempt of the call counts
-            raise
-
-    async def _send(
-        self, request: LLMRequest, key: str, spent: int = 0
-    ) -> tuple[LLMResponse, int, bool]:
-        """The call's attempts on its model, then on the fallback model; a failure that ends
-        the call (not one an outage ride may still answer) is recorded, with ``spent``
-        attempts before these."""
-        try:
-            response, attempts = await self.policy.run(
-                lambda: self._attempt(request, key), self.on_retry
-            )
-            return response, attempts, False
-        except RetriesExhausted as exc:
-            if not self.fallback_model:
-                if not self._rideable():
-                    self._failed(request, exc.last, spent + exc.attempts)
-                raise
-            primary_attempts = exc.attempts
-        except LLMError as exc:
-            self._failed(request, exc, spent + 1)
-            raise
-        backup = request.with_model(self.fallback_model)
-        try:
-            response, attempts = await self.policy.run(
-                lambda: self._attempt(backup, key), self.on_retry
-            )
-        except RetriesExhausted as exc:
-            total = primary_attempts + exc.attempts
-            if not self._rideable():
-                self._failed(backup, exc.last, spent + total)
-            raise RetriesExhausted(exc.last, total) from exc
-        except LLMError as exc:
-            self._failed(backup, exc, spent + primary_attempts + 1)
-            raise
-        return response, primary_attempts + attempts, True
-
-    async def _attempt(self, request: LLMRequest, key: str, probe: bool = False) -> LLMResponse:
-        """One request on the wire, marked in the journal as sent before it goes out; resent
-        (up to CONGESTION_RESENDS times) when it timed out in a congested server's queue."""
-        if not probe:
-            await self.outage.passed()
-        kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
-        for resend in range(CONGESTION_RESENDS + 1):
-            async with self.limiter.slot(request.estimated_tokens(), kind) as window:
-                await self._commits.sent(key)
-                mark = self.limiter.clock.start()
-                # the most that may queue with it: the window, or more where it was cut
-                ahead = max(self.limiter.limit, self.limiter.in_flight) - 1
-                wait = queue_wait(self.limiter.pace(kind), ahead)
-                queued = QUEUE_WAIT.set(wait) if wait else None
-                try:
-                    response = await self.backend.complete(request)
-                except SendInParts:
-                    self.journal.settled(key)  # nothing was asked for this key
-                    raise
-                except LLMError as exc:
-                    self.journal.settled(key)  # no answer: nothing billed
-                    if isinstance(exc, RateLimited):
-                        self.limiter.rate_limited(window)
-                    elif (
-                        isinstance(exc, TimedOut)
-                        and resend < CONGESTION_RESENDS
-                        and self.limiter.congested(window)
-                    ):
-                        self.journal.bump(RESENT)  # not an attempt of the call: counted here
-                        continue  # timed out in the server's queue: shrink, send again
-                    raise
-                finally:
-                    if queued is not None:
-                        QUEUE_WAIT.reset(queued)
-                self.limiter.succeeded(self.limiter.clock.latency(mark), kind, mark)
-            self._reached = True
-            return response
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _failed(self, request: LLMRequest, exc: LLMError, attempts: int) -> None:
-        self.journal.record_failure(request.key(), request.model, exc.reason, attempts)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

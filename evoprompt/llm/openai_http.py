@@ -15,7 +15,6 @@ import urllib.parse
 from dataclasses import replace
 from typing import Any
 
-from evoprompt.config import split_userinfo
 from evoprompt.llm.errors import (
     FatalError,
     LLMError,
@@ -38,7 +37,15 @@ from evoprompt.llm.probe import (
     probe,
 )
 from evoprompt.llm.shapes import ShapeWatch
-from evoprompt.llm.transport import DEFAULT, TRANSPORTS, Reply, Target, basic_auth, env_proxy
+from evoprompt.llm.transport import (
+    DEFAULT,
+    TRANSPORTS,
+    Reply,
+    Target,
+    basic_auth,
+    env_proxy,
+    split_userinfo,
+)
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 _QUOTA_WORDS = ("insufficient_quota", "quota", "billing", "credit")

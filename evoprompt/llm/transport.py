@@ -1,15 +1,17 @@
 """HTTP transports of the OpenAI-compatible backend: one JSON POST, its answer read whole.
 
 Two libraries can carry it (``http_client``). aiohttp is the default because the transport is
-most of the runner's CPU: against the same loopback endpoint a bare aiohttp loop spends about
-a quarter of a bare httpx loop's CPU per request (0.2 ms against 0.85 ms at concurrency 32;
-``benchmarks/bench/floor.py``), so a fast local server (vLLM, llama.cpp) is limited by the
-model rather than by the runner. httpx, the spec's transport, stays one flag away for a
-network or proxy that only it gets through.
+most of the runner's CPU: against the same loopback endpoint a bare aiohttp loop spends a
+fraction of a bare httpx loop's CPU per request (the "transport floor" of
+``benchmarks/RESULTS.md``, measured by ``benchmarks/bench/floor.py``), so a fast local server
+(vLLM, llama.cpp) is limited by the model rather than by the runner. httpx, the spec's
+transport, stays one flag away for a network or proxy that only it gets through.
 
 Each transport turns its library's failures into :mod:`evoprompt.llm.errors` types and hands
 back a :class:`Reply`; the backend above classifies status codes without knowing the library.
-The API key lives only in a transport's headers: never in a message or an exception.
+The API key lives only in a transport's headers: never in a message or an exception; a
+``user:password@`` in the base URL is split off here (:func:`split_userinfo`), so the config
+stores the URL without it and the backend sends it as Basic auth.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ def _invalid_url(exc: Exception) -> FatalError:
 
 def _connection_failed(exc: Exception) -> TransientError:
     return TransientError(f"connection failed ({exc.__class__.__name__}: {exc})")
+
+
+def split_userinfo(url: str) -> tuple[str, str]:
+    """``url`` without its ``user:password@`` part, and that part ("" when there is none)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), userinfo
 
 
 def basic_auth(user: str, password: str) -> str:

@@ -8,11 +8,8 @@ from typing import Any
 
 from evoprompt.checkpoint.schema import PopulationRow, TestReport
 from evoprompt.metrics import DEFAULT_METRIC, analysis_table
-from evoprompt.report.experiment import (
-    Details,
-    Snapshot,
-    when,
-)
+from evoprompt.report.details import Details
+from evoprompt.report.experiment import Snapshot, when
 from evoprompt.report.lineage import describe_rollback, forks_of, lineage_of, rollbacks
 from evoprompt.report.verdict import detail_lines, verdict_line
 
@@ -238,7 +235,8 @@ def build(
 def report_parts(exp_dir: Path) -> tuple[ReportData, bytes | None]:
     """What a report of ``exp_dir`` shows and its fitness plot (PNG; None before a generation
     is done): the ``report`` command and the tracker render it. Needs matplotlib."""
-    from evoprompt.report.experiment import api_stats, details, snapshot
+    from evoprompt.report.details import api_stats, details
+    from evoprompt.report.experiment import snapshot
     from evoprompt.report.plot import fitness_png
 
     snap = snapshot(exp_dir)

@@ -33,6 +33,7 @@ from evoprompt.checkpoint.layout import (
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
 from evoprompt.checkpoint.schema import RollbackRecord, SchemaError, is_manager_payload
+from evoprompt.checkpoint.schema.fields import document
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import decode_state, read_batch, read_descriptor
 from evoprompt.metrics.base import Example
@@ -171,8 +172,10 @@ def _check_plain_json(path: Path) -> FileCheck:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         check.problem = f"not valid JSON ({exc.__class__.__name__})"
         return check
-    if not isinstance(doc, dict):
-        check.problem = "not a JSON object"
+    try:
+        document(doc, path.name)  # a newer evoprompt's (NewerFormat) stops the command
+    except SchemaError as exc:
+        check.problem = str(exc)
     return check
 
 

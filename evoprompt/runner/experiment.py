@@ -22,8 +22,8 @@ from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import Config, ConfigError
 from evoprompt.core.engine import Engine
+from evoprompt.core.finalists import TestSet
 from evoprompt.core.heldout import Tester
-from evoprompt.core.judging import TestSet
 from evoprompt.core.recorder import Recorder
 from evoprompt.data.loader import Dataset, DatasetError, dev_split, held_out_split, load_dataset
 from evoprompt.display import Display, Silent
@@ -258,6 +258,8 @@ class Experiment:
                 test,
                 dev=self.evaluator.examples,
                 seed=self.config.seed,
+                seed_prompts=self.config.seed_prompts,
+                top_k=self.config.test_top_k,
                 store=self.store,
                 recorder=recorder,
                 display=self.display,

@@ -19,7 +19,7 @@ from evoprompt.checkpoint.nofollow import confine_to, is_real_dir
 from evoprompt.checkpoint.schema import Descriptor
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, ConfigError, resolve
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import Settled, known, settle
 from evoprompt.runner.experiment import Task, check_input
 from evoprompt.runner.stored import StoredError, read_stored
 
@@ -36,8 +36,13 @@ class Layers:
     env: dict[str, Any]
     flags: dict[str, Any]
 
-    def resolve(self, base: dict[str, Any] | None = None) -> Config:
-        return resolve(base=base, toml=self.toml, env=self.env, flags=self.flags)
+    def resolve(self) -> Config:
+        """The config these sources give, not yet settled (a misspelt backend is refused)."""
+        return known(resolve(toml=self.toml, env=self.env, flags=self.flags))
+
+    def settle(self, api_key: str) -> Settled:
+        """The config these sources give, settled: what a fresh run or its bill uses."""
+        return settle(self.resolve(), api_key)
 
 
 @dataclass(frozen=True)
@@ -101,9 +106,10 @@ def choose_experiment(
 ) -> tuple[str, bool]:
     """(experiment id, whether to resume it), following spec section 2's resume rules.
 
-    ``config`` is settled (``settle_backend``): only an experiment with its name and defining
-    settings is offered. ``ask`` poses the resume question (a terminal); without it one is
-    resumed only with ``auto_resume``, and otherwise a new one starts (``say`` tells why).
+    ``config`` is settled (:func:`~evoprompt.llm.backends.settle`): only an experiment with its
+    name and defining settings is offered. ``ask`` poses the resume question (a terminal);
+    without it one is resumed only with ``auto_resume``, and otherwise a new one starts
+    (``say`` tells why).
     """
     result_dir = Path(config.result_dir)
     if experiment_id is not None:
@@ -198,7 +204,7 @@ def prepare(
     confine_to(Path(config.result_dir))
     task = notice = None
     if experiment_id is None:
-        notice = settle_backend(config, api_key)
+        config, notice = settle(config, api_key)
         task = check_input(config, metric)
     exp_id, resuming = choose_experiment(
         config,
@@ -215,11 +221,10 @@ def prepare(
             found = stored.as_found()
         except (StoredError, ConfigError) as exc:
             raise SessionError(f"{exc}; cannot resume {exp_id}") from None
-        config = stored.resolve(layers.toml, layers.env, layers.flags, api_key, trust=trust)
-        notice = settle_backend(config, api_key)
+        config, notice = stored.resolve(layers.toml, layers.env, layers.flags, api_key, trust=trust)
         check_guard(found, config, exp_id)
     elif task is None:
-        notice = settle_backend(config, api_key)
+        config, notice = settle(config, api_key)
     if task is None:
         task = check_input(config, metric)
     if not resuming:

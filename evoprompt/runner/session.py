@@ -2,27 +2,26 @@
 
 The CLI calls :func:`evoprompt.runner.launch.prepare` (which experiment, whether it resumes) and
 runs a :class:`Session`; it keeps only printing, the terminal question, signals and exit codes.
-What a resume restores, when an experiment is finished and how every stop is saved live here.
+When an experiment is finished and how every stop is saved live here; what a resume
+restores is :mod:`evoprompt.runner.restore`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evoprompt.branching.rollback import finish_pending
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full, sweep_temp_files
+from evoprompt.checkpoint.formats import refuse_newer
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLock
 from evoprompt.checkpoint.nofollow import (
     PathRefused,
-    append_text,
     confine_to,
     make_dirs,
     remove_tree,
@@ -31,15 +30,14 @@ from evoprompt.checkpoint.schema import (
     BUDGET_EXHAUSTED,
     ERROR,
     INTERRUPTED,
-    RecoveryEntry,
     RollbackRecord,
     Stage,
     TestReport,
 )
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import Config
-from evoprompt.core.engine import PopulationError
 from evoprompt.core.recorder import Cursor
+from evoprompt.core.seeding import PopulationError
 from evoprompt.display import Display, Silent
 from evoprompt.llm.errors import (
     BudgetExceeded,
@@ -50,8 +48,8 @@ from evoprompt.llm.errors import (
 )
 from evoprompt.llm.outage import OutageTooLong
 from evoprompt.metrics import MetricFailed
-from evoprompt.runner.answers import experiment_gaps
 from evoprompt.runner.experiment import Experiment, Task
+from evoprompt.runner.restore import Resume, log_recovery, restore
 from evoprompt.runner.shared import Shared
 from evoprompt.runner.stored import StoredError, read_stored
 
@@ -59,22 +57,6 @@ GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to
 
 
 # -- running it ------------------------------------------------------------------------------
-
-
-@dataclass
-class Resume:
-    """How a resumed experiment got its state back (for recovery.log and the user)."""
-
-    source: str | None
-    generation: int
-    batch_idx: int
-    notes: list[str] = field(default_factory=list)
-    rebuilt: bool = False
-    stage: Stage | None = None  # the stop recorded by the last save
-
-    @property
-    def finished(self) -> bool:
-        return self.stage is not None and self.stage.text == "finished"
 
 
 @dataclass(frozen=True)
@@ -188,6 +170,8 @@ class Session:
         for a tampered state.pkl (nothing in it runs).
         """
         finished: list[RollbackRecord] = []
+        if self.resuming:
+            refuse_newer(self.exp_dir)  # before the journal or a rollback is touched
         if self.resuming and self.config.checkpoint:
             # A rollback killed after its commit point (signed, or --trust-folder): before the
             # journal is opened, so one that is refused leaves every file as it was.
@@ -206,14 +190,14 @@ class Session:
                 # Confirmed when they were resolved: signed, so the next resume is silent.
                 with contextlib.suppress(StoredError):
                     read_stored(self.exp_dir).seal(self.config, trust=self.trust)
-            state, self.resume = self._restore()
+            state, self.resume = restore(self.experiment)
             self.resume.notes[:0] = [
                 f"finished an interrupted rollback from generation {r.from_generation} to "
                 f"{r.to_generation} ({r.answers} answers set aside in checkpoints/rolled_back/)"
                 for r in finished
             ]
             if self.config.checkpoint and not self.is_finished(state):
-                self._log_recovery(self.resume, state)
+                log_recovery(self.exp_dir, self.resume, state)
         else:
             state = ExperimentState.new(self.exp_dir.name, self.config.seed)
             self.experiment.write_config()
@@ -227,51 +211,6 @@ class Session:
             and resume.finished
             and state.generation >= self.config.max_generations
         )
-
-    def _restore(self) -> tuple[ExperimentState, Resume]:
-        """The saved state, or a fresh one replayed from the journal when state.pkl is lost."""
-        assert self.experiment is not None
-        found = self.experiment.store.recover()
-        cursor = found.cursor
-        resume = Resume(
-            found.source,
-            cursor.generation if cursor else 0,
-            cursor.batch_idx if cursor else 0,
-            list(found.notes),
-            stage=cursor.stage if cursor else None,
-        )
-        gaps = experiment_gaps(self.experiment)
-        if gaps.missing or gaps.differing:
-            resume.notes.append(gaps.line())
-        state = found.state
-        if isinstance(state, ExperimentState) and not state.is_sound():
-            resume.notes.append("state.pkl is unusable (it has the wrong shape)")
-            state = None
-        if not isinstance(state, ExperimentState):
-            state = ExperimentState.new(self.exp_dir.name, self.config.seed)
-            lost = cursor.completed_generation if cursor else None
-            if lost is not None and lost >= 0:
-                resume.rebuilt = True
-                answers = int(self.experiment.journal.totals()["calls"])
-                resume.notes.append(
-                    f"rebuilding generations 0-{lost} by replaying the experiment from its seed "
-                    f"with the {answers} answers in the journal: no answered call is sent again"
-                    if answers
-                    else f"the journal is empty too: generations 0-{lost} are lost and will be "
-                    "re-run, re-sending their calls"
-                )
-        return state, resume
-
-    def _log_recovery(self, resume: Resume, state: ExperimentState) -> None:
-        entry = RecoveryEntry(
-            timestamp=time.time(),
-            restored_from=resume.source,
-            state="replayed from journal" if resume.rebuilt else "state.pkl",
-            completed_generation=state.generation,
-            cursor=(resume.generation, resume.batch_idx),
-            notes=resume.notes,
-        )
-        append_text(Layout(self.exp_dir).recovery_log, json.dumps(entry.to_json()) + "\n")
 
     def request_stop(self, reason: int | None = None) -> None:
         """Stop new calls; those on the wire get ``grace_s`` to land in the journal (they are

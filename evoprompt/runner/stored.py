@@ -11,7 +11,6 @@ the next resume is silent (:meth:`Stored.seal`).
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,12 @@ from typing import Any
 from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
-from evoprompt.checkpoint.schema import config_fields
+from evoprompt.checkpoint.schema import SchemaError, config_fields
+from evoprompt.checkpoint.schema.fields import FORMAT_FIELD, document, versioned
 from evoprompt.checkpoint.seal import MAC_FIELD, KeyRefused, sign, signed
 from evoprompt.config import Config, ConfigError, resolve
 from evoprompt.config.trust import refusal, unconfirmed, unsealed
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import Settled, settle
 
 
 class StoredError(ConfigError):
@@ -51,9 +51,7 @@ class Stored:
 
     def as_found(self) -> Config:
         """The stored settings, settled, for comparing and showing: never to be run."""
-        config = resolve(base=self.fields, toml=None, env={}, flags={})
-        settle_backend(config, "")
-        return config
+        return settle(resolve(base=self.fields, toml=None, env={}, flags={}), "").config
 
     def resolve(
         self,
@@ -63,21 +61,18 @@ class Stored:
         api_key: str,
         *,
         trust: bool = False,
-    ) -> Config:
-        """The stored settings with this invocation's layers on top; Untrusted when the folder
-        is unsigned and sets a risky value this invocation does not confirm."""
-        final = resolve(base=self.fields, toml=toml, env=env, flags=flags)
+    ) -> Settled:
+        """The stored settings with this invocation's layers on top, settled; Untrusted when
+        the folder is unsigned and sets a risky value this invocation does not confirm."""
+        final = settle(resolve(base=self.fields, toml=toml, env=env, flags=flags), api_key)
         if self.signed or trust:
             return final
         try:
-            own = resolve(toml=toml, env=env, flags=flags)
-            settle_backend(own, api_key)
+            own = settle(resolve(toml=toml, env=env, flags=flags), api_key).config
         except ConfigError:
-            own = Config()  # this invocation alone is incomplete: the defaults confirm
-            settle_backend(own, api_key)
-        settled = copy.deepcopy(final)
-        settle_backend(settled, api_key)
-        found = unconfirmed(settled, own)
+            # This invocation alone is incomplete: the defaults confirm.
+            own = settle(Config(), api_key).config
+        found = unconfirmed(final.config, own)
         if found:
             raise Untrusted(refusal(f"{self.exp_dir.name}/config.json", found))
         return final
@@ -103,13 +98,21 @@ def _parse(exp_dir: Path) -> dict[str, Any]:
         raise StoredError(f"{path} is unreadable ({type(exc).__name__})") from None
     if not isinstance(doc, dict):
         raise StoredError(f"{path} is not a JSON object")
-    return doc
+    try:
+        return document(doc, str(path))  # NewerFormat (not a StoredError) goes up as is
+    except SchemaError as exc:
+        raise StoredError(f"{path} is unusable ({exc})") from None
+
+
+def _fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a config.json says, without what only the file needs (its MAC and format)."""
+    return {k: v for k, v in doc.items() if k not in (MAC_FIELD, FORMAT_FIELD)}
 
 
 def read_doc(exp_dir: Path) -> dict[str, Any]:
     """config.json as a plain document (no MAC), for showing only (``status``, ``report``):
     nothing in it is run or sent. StoredError when it is missing or not a JSON object."""
-    return {k: v for k, v in _parse(exp_dir).items() if k != MAC_FIELD}
+    return _fields(_parse(exp_dir))
 
 
 def read_stored(exp_dir: Path) -> Stored:
@@ -120,13 +123,13 @@ def read_stored(exp_dir: Path) -> Stored:
         ok = signed(doc, exp_dir)
     except KeyRefused as exc:
         raise StoredError(str(exc)) from None
-    return Stored(exp_dir, {k: v for k, v in doc.items() if k != MAC_FIELD}, ok)
+    return Stored(exp_dir, _fields(doc), ok)
 
 
 def write_config(exp_dir: Path, doc: dict[str, Any]) -> None:
     """Write config.json signed with this user's key (atomically, never through a link)."""
     try:
-        text = json.dumps(sign(doc, exp_dir), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(sign(versioned(doc), exp_dir), indent=2, ensure_ascii=False) + "\n"
     except KeyRefused as exc:
         raise ConfigError(str(exc)) from None
     atomic_write_text(Layout(exp_dir).config, text)

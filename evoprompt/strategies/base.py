@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # keeps `import evoprompt.config` (which reads the registry) 
     import numpy as np
 
     from evoprompt.checkpoint.state import Individual
-    from evoprompt.strategies.bars import Hurdle
+    from evoprompt.pruning.bars import Hurdle
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Strategy(Protocol):
         children: Sequence[str | None],
         size: int,
     ) -> Sequence[Hurdle | None]:
-        """Per plan, the bar (``evoprompt.strategies.bars``) its child must clear to survive
+        """Per plan, the bar (``evoprompt.pruning.bars``) its child must clear to survive
         (None: no bar, score in full); ``children`` are the bred texts in plan order.
 
         Optional: a strategy without it has every child scored in full."""

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from evoprompt.strategies.bars import Bar
+from evoprompt.pruning.bars import Bar
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 from evoprompt.strategies.selection import distinct_others

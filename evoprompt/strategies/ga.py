@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from evoprompt.strategies.bars import Seats
+from evoprompt.pruning.bars import Seats
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
 from evoprompt.strategies.selection import roulette

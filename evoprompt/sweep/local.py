@@ -18,6 +18,7 @@ from evoprompt.checkpoint.journal import JournalUnusable
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle
+from evoprompt.checkpoint.schema.fields import NewerFormat
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import ConfigError
 from evoprompt.data.loader import DatasetError
@@ -127,7 +128,14 @@ class LocalEngine:
             return CellEnd("fatal", f"error: {exc}")
         try:
             return session, session.open()
-        except (ConfigError, JournalUnusable, FatalError, UnsafePickle, PathRefused) as exc:
+        except (
+            ConfigError,
+            JournalUnusable,
+            FatalError,
+            UnsafePickle,
+            PathRefused,
+            NewerFormat,
+        ) as exc:
             session.__exit__(None, None, None)
             return CellEnd("fatal", f"error: {exc}")
 

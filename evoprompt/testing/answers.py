@@ -23,7 +23,6 @@ request text (and the gold labels it is given):
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from importlib import resources
@@ -33,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from evoprompt.data.loader import BUILTIN
+from evoprompt.testing.wire import message_choices
 
 MAGIC = ("carefully", "expert", "evidence", "context", "precisely", "thorough")
 PLAIN = ("please", "now", "simply", "kindly", "also", "just")
@@ -82,48 +82,9 @@ def last(pattern: str, text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
-def chat_content(body: dict[str, Any]) -> str:
-    """A chat request's messages as one text, the way the answers below read it."""
-    return "\n".join(m.get("content", "") for m in body.get("messages", []))
-
-
 def is_evolution(content: str) -> bool:
     """Operator requests ask for a child in <prompt> tags; everything else is a query."""
     return "<prompt>" in content
-
-
-def usage(body: dict[str, Any], completion_chars: int) -> dict[str, int]:
-    """Tokens billed for an answered request: about four characters a token."""
-    billed = {
-        "prompt_tokens": len(json.dumps(body)) // 4 + 1,
-        "completion_tokens": completion_chars // 4 + 1,
-    }
-    billed["total_tokens"] = billed["prompt_tokens"] + billed["completion_tokens"]
-    return billed
-
-
-def message_choices(text: str) -> list[dict[str, Any]]:
-    """A chat reply's choices."""
-    message = {"role": "assistant", "content": text}
-    return [{"index": 0, "message": message, "finish_reason": "stop"}]
-
-
-def text_choices(text: str) -> list[dict[str, Any]]:
-    """A plain completion's choices."""
-    return [{"index": 0, "text": text, "finish_reason": "stop"}]
-
-
-def completion(
-    body: dict[str, Any], choices: list[dict[str, Any]], completion_chars: int
-) -> dict[str, Any]:
-    """The 200 reply to ``body``, billed for its size and ``completion_chars``."""
-    return {
-        "id": "fake",
-        "object": "chat.completion",
-        "model": body.get("model", ""),
-        "choices": choices,
-        "usage": usage(body, completion_chars),
-    }
 
 
 def parent_of(content: str) -> str:

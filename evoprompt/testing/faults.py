@@ -4,6 +4,7 @@ through ``POST /_faults``), the shape of an error reply, and the queue of the ``
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -76,3 +77,49 @@ class Turns:
         with self._changed:
             self._serving += 1
             self._changed.notify_all()
+
+
+def auth_fault(f: Faults, authorization: str, model: str) -> Reply | None:
+    """The reply of an endpoint that refuses this request outright: a wrong key, down, a
+    failing model, every request bad."""
+    if f.api_key and authorization != f"Bearer {f.api_key}":
+        return error_reply(
+            401,
+            "Incorrect API key provided",
+            type="invalid_request_error",
+            code="invalid_api_key",
+        )
+    if f.down or (f.fail_model and model == f.fail_model):
+        return error_reply(503, "service unavailable")
+    if f.fail_400:
+        return error_reply(400, "invalid request", type="invalid_request")
+    return None
+
+
+def refusal(f: Faults, path: str, body: dict[str, Any]) -> Reply | None:
+    """What an endpoint that lacks a feature answers to a request using it."""
+    completions = not path.endswith("/chat/completions")
+    if completions and f.refuse_lists and isinstance(body.get("prompt"), list):
+        return error_reply(500, "assert len(body.prompt) <= 1")  # llama-cpp-python 0.3.x
+    if completions and f.refuse_echo and body.get("echo"):
+        return error_reply(400, "echo is not supported with this model", type="invalid_request")
+    return None
+
+
+def chance(f: Faults, inflight: int, answered: int, roll: Callable[[], float]) -> Reply | None:
+    """A fault of load or luck: too many in flight, the quota spent, or one drawn by ``roll``
+    (called only when the others did not answer, so the draws follow the requests)."""
+    if f.max_inflight and inflight > f.max_inflight:
+        return error_reply(429, "too many requests in flight", {"Retry-After": "0"})
+    if 0 <= f.quota_after <= answered:
+        return error_reply(429, "You exceeded your current quota", code="insufficient_quota")
+    left = roll()
+    for threshold, outcome in (
+        (f.p_500, error_reply(500, "internal error")),
+        (f.p_429, error_reply(429, "slow down", {"Retry-After": f.retry_after})),
+        (f.p_nonjson, (200, {}, "<html><body>Bad gateway</body></html>")),
+    ):
+        if left < threshold:
+            return outcome
+        left -= threshold
+    return None

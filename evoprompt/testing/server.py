@@ -26,20 +26,9 @@ from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .answers import (
-    ECHO,
-    NO_TAGS,
-    Answers,
-    builtin_truth,
-    chat_content,
-    completion,
-    is_evolution,
-    message_choices,
-    parent_of,
-    text_choices,
-    unit,
-)
-from .faults import Faults, Reply, Turns, error_reply
+from .answers import ECHO, NO_TAGS, Answers, builtin_truth, is_evolution, parent_of, unit
+from .faults import Faults, Reply, Turns, auth_fault, chance, error_reply, refusal
+from .wire import chat_content, completion, message_choices, text_choices
 
 
 class _Server(ThreadingHTTPServer):
@@ -159,47 +148,6 @@ class FakeLLMServer:
         with self._lock:
             return self._random.random()
 
-    def _fault(self, authorization: str, model: str) -> Reply | None:
-        f = self.faults
-        if f.api_key and authorization != f"Bearer {f.api_key}":
-            return error_reply(
-                401,
-                "Incorrect API key provided",
-                type="invalid_request_error",
-                code="invalid_api_key",
-            )
-        if f.down or (f.fail_model and model == f.fail_model):
-            return error_reply(503, "service unavailable")
-        if f.fail_400:
-            return error_reply(400, "invalid request", type="invalid_request")
-        return None
-
-    def _refusal(self, path: str, body: dict[str, Any]) -> Reply | None:
-        """What an endpoint that lacks a feature answers to a request using it."""
-        completions = not path.endswith("/chat/completions")
-        if completions and self.faults.refuse_lists and isinstance(body.get("prompt"), list):
-            return error_reply(500, "assert len(body.prompt) <= 1")  # llama-cpp-python 0.3.x
-        if completions and self.faults.refuse_echo and body.get("echo"):
-            return error_reply(400, "echo is not supported with this model", type="invalid_request")
-        return None
-
-    def _chance(self) -> Reply | None:
-        f = self.faults
-        if f.max_inflight and self.inflight > f.max_inflight:
-            return error_reply(429, "too many requests in flight", {"Retry-After": "0"})
-        if 0 <= f.quota_after <= self.counts["answered"]:
-            return error_reply(429, "You exceeded your current quota", code="insufficient_quota")
-        roll = self._roll()
-        for threshold, outcome in (
-            (f.p_500, error_reply(500, "internal error")),
-            (f.p_429, error_reply(429, "slow down", {"Retry-After": f.retry_after})),
-            (f.p_nonjson, (200, {}, "<html><body>Bad gateway</body></html>")),
-        ):
-            if roll < threshold:
-                return outcome
-            roll -= threshold
-        return None
-
     def _chat(self, body: dict[str, Any]) -> tuple[str, str]:
         content = chat_content(body)
         p_no_tags = self.faults.p_no_tags
@@ -218,10 +166,11 @@ class FakeLLMServer:
     ) -> Reply:
         with self._lock:
             self.counts["requests"] += 1
+        f = self.faults
         fault = (
-            self._fault(authorization, body.get("model", ""))
-            or self._chance()
-            or self._refusal(path, body)
+            auth_fault(f, authorization, body.get("model", ""))
+            or chance(f, self.inflight, self.counts["answered"], self._roll)
+            or refusal(f, path, body)
         )
         if fault is not None:
             with self._lock:

@@ -33,6 +33,12 @@ def _requests() -> list[str] | None:
     return found
 
 
+def reason(exc: BaseException) -> str:
+    """The first line of an error, short (MLflow's can run to pages)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
 def priority(pid: int, *, idle: bool) -> None:
     """Idle scheduling while the run scores (the tracker gets only CPU time nobody else wants,
     so it cannot slow scoring), normal for the final sync, which the run's end waits for (the
@@ -50,7 +56,6 @@ def main(argv: list[str]) -> int:
     folder, sweep = Path(argv[0]), "--sweep" in argv[1:]
     priority(0, idle=True)
     from evoprompt.tracking.sync import sync_experiment, sync_sweep, target
-    from evoprompt.tracking.worker import reason
 
     where = target(os.environ.get(URI_ENV, ""), folder)
     sink = None

@@ -26,7 +26,7 @@ from evoprompt.checkpoint.schema import (
     TestReport,
     config_fields,
 )
-from evoprompt.config import split_userinfo
+from evoprompt.llm.transport import split_userinfo
 
 # Per-generation figures of summary.generations logged as one step each (step = generation).
 STEP_KEYS = (

@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import CorruptFile, read_checked_json, write_checked_json
-from evoprompt.checkpoint.schema.fields import JsonDict, SchemaError, as_object, get, opt
-
-FORMAT = 1
+from evoprompt.checkpoint.schema.fields import (
+    JsonDict,
+    SchemaError,
+    document,
+    get,
+    opt,
+    versioned,
+)
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,20 @@ class TrackingRecord:
         return replace(self, run_id=run_id)
 
     def to_json(self) -> JsonDict:
-        return {
-            "format": FORMAT,
-            "backend": self.backend,
-            "uri": self.uri,
-            "run_key": self.run_key,
-            "run_id": self.run_id,
-            "rollbacks": self.rollbacks,
-            "previous_run_id": self.previous_run_id,
-        }
+        return versioned(
+            {
+                "backend": self.backend,
+                "uri": self.uri,
+                "run_key": self.run_key,
+                "run_id": self.run_id,
+                "rollbacks": self.rollbacks,
+                "previous_run_id": self.previous_run_id,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> TrackingRecord:
-        doc = as_object(raw, "tracking.json")
+        doc = document(raw, "tracking.json")
         return cls(
             backend=get(doc, "backend", str, "a string"),
             uri=get(doc, "uri", str, "a string"),

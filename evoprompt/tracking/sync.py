@@ -18,7 +18,7 @@ from evoprompt.checkpoint.layout import TRACKING_LOCK, Layout, SweepLayout
 from evoprompt.checkpoint.nofollow import PathRefused, read_text
 from evoprompt.checkpoint.schema import SchemaError
 from evoprompt.checkpoint.schema.sweep import SweepRecord
-from evoprompt.config import split_userinfo
+from evoprompt.llm.transport import split_userinfo
 from evoprompt.tracking.content import (
     ExperimentFiles,
     aggregate_series,

@@ -17,16 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import evoprompt
-from evoprompt.tracking.agent import URI_ENV, priority
+from evoprompt.tracking.agent import URI_ENV, priority, reason
 from evoprompt.tracking.sync import Target, target
 
 CLOSE_WAIT_S = 60.0  # the most a run's end waits for its final sync
-
-
-def reason(exc: BaseException) -> str:
-    """The first line of an error, short (MLflow's can run to pages)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
 
 
 class Tracker:

@@ -12,7 +12,7 @@ import pytest
 
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 from evoprompt.runner.session import Session
 from evoprompt.testing.server import FakeLLMServer, Faults
 from tests.conftest import outcome
@@ -29,7 +29,7 @@ def config_for(url: str, tmp: Path, **settings: Any) -> Config:
         retry_delay=0.01,
         **settings,
     )
-    settle_backend(config, "sk-test")
+    config = settle(config, "sk-test").config
     return config
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
 from evoprompt.data.loader import load_dataset
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 from evoprompt.runner.launch import check_guard, stored_config
 
 
@@ -33,7 +33,7 @@ def test_experiments_saved_before_the_metric_keys_still_resume(tmp_path: Path) -
         del stored[key]
     Layout(tmp_path).config.write_text(json.dumps(stored))
     config = Config()
-    settle_backend(config, "")
+    config = settle(config, "").config
     old = stored_config(tmp_path)
     assert old is not None and old.metric == "accuracy"
     check_guard(old, config, "old")  # no SessionError: missing keys had their defaults

@@ -194,11 +194,11 @@ def test_a_finished_run_rerun_prints_its_summary_and_pipes_end_quietly(
 
 
 def test_config_json_records_the_evolve_temperature_used(tmp_path: Path) -> None:
-    from evoprompt.llm.backends import settle_backend
+    from evoprompt.llm.backends import settle
     from evoprompt.runner.experiment import Experiment
 
     config = Config(backend="local", result_dir=str(tmp_path), evolve_temperature=0.5)
-    settle_backend(config, "")
+    config = settle(config, "").config
     assert config.evolve_temperature == 1.0  # the local base model's declared temperature
     pytest.importorskip("llama_cpp_py_sync")
     Experiment(config, tmp_path / "t", "").write_config()

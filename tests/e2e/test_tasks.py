@@ -14,8 +14,9 @@ from rouge_score import rouge_scorer
 from evoprompt.metrics import Example, make_metric
 from evoprompt.runner.experiment import load_task
 from evoprompt.runner.stored import read_stored
-from evoprompt.testing.answers import INPUT, chat_content, is_evolution, last, quality, unit
+from evoprompt.testing.answers import INPUT, is_evolution, last, quality, unit
 from evoprompt.testing.server import FakeLLMServer
+from evoprompt.testing.wire import chat_content
 from tests.conftest import (
     FAST_RETRY,
     cli_env,

@@ -11,9 +11,10 @@ from typing import Any, cast
 
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.evaluation.evaluator import Evaluator, Score
+from evoprompt.evaluation.phase import Arrival, BarsMoved, Joined
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.accuracy import Accuracy
-from evoprompt.strategies.bars import AnyOf, Bar, Hurdle
+from evoprompt.pruning.bars import AnyOf, Bar, Hurdle
 from tests.evaluation.test_evaluator import DEV, LABELS, PROMPTS, ScriptedScorer
 
 CAREFUL, GUESS = PROMPTS  # GUESS is right on 3 of the 10 rows (rows 2, 4 and 8)
@@ -67,12 +68,12 @@ def test_a_prompt_joining_later_is_scored_as_in_a_fixed_list_and_batches_wait_fo
     progress = Counted(len(DEV.texts))
     joined: list[str] = []
 
-    async def brood() -> AsyncGenerator[str | None, None]:
+    async def brood() -> AsyncGenerator[Arrival, None]:
         joined.append(CAREFUL)
-        yield CAREFUL
+        yield Joined(CAREFUL)
         await progress.reached.wait()  # every row of the first one scored
         joined.append(GUESS)
-        yield GUESS
+        yield Joined(GUESS)
 
     scorer = ScriptedScorer()
     scores, saved = evaluate(scorer, brood(), progress)
@@ -88,11 +89,11 @@ def test_a_prompt_pruned_before_its_bar_fell_goes_on_and_is_scored_in_full() -> 
     progress = Counted(len(DEV.texts))
     bars: dict[str, Hurdle] = {GUESS: Bar(0.9, ties=True)}
 
-    async def brood() -> AsyncGenerator[str | None, None]:
-        yield GUESS
+    async def brood() -> AsyncGenerator[Arrival, None]:
+        yield Joined(GUESS)
         await progress.reached.wait()  # two rows asked, the other eight counted done unasked
         bars[GUESS] = AnyOf((Bar(0.9, ties=True), Bar(0.2, ties=True)))
-        yield None
+        yield BarsMoved()
 
     scorer = ScriptedScorer()
     scores, saved = evaluate(scorer, brood(), progress, bars)
@@ -107,11 +108,11 @@ def test_a_bar_that_rises_while_the_brood_breeds_prunes_a_prompt_already_scored_
     progress = Counted(2)
     bars: dict[str, Hurdle] = {GUESS: Bar(0.0, ties=True)}
 
-    async def brood() -> AsyncGenerator[str | None, None]:
-        yield GUESS
+    async def brood() -> AsyncGenerator[Arrival, None]:
+        yield Joined(GUESS)
         await progress.reached.wait()  # two rows asked, both missed: a bound of 0.8
         bars[GUESS] = Bar(0.9, ties=True)  # an earlier plan's sibling came in
-        yield None
+        yield BarsMoved()
 
     scorer = Pausing()
     scores, saved = evaluate(scorer, brood(), progress, bars)
@@ -126,8 +127,8 @@ def test_a_joining_prompt_takes_its_rows_from_saved_batches_and_counts_them_as_p
     _, saved = evaluate(ScriptedScorer(), [CAREFUL], Counted(0))
     done = {0: BatchRecord.from_json(saved[0])}
 
-    async def brood() -> AsyncGenerator[str | None, None]:
-        yield CAREFUL
+    async def brood() -> AsyncGenerator[Arrival, None]:
+        yield Joined(CAREFUL)
 
     scorer, progress = ScriptedScorer(), Counted(0)
     scores, resaved = evaluate(scorer, brood(), progress, done=done)

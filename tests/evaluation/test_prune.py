@@ -11,10 +11,10 @@ import pytest
 
 from evoprompt.checkpoint.schema import BatchRecord, PromptResult
 from evoprompt.evaluation.evaluator import Score
-from evoprompt.evaluation.prune import Pruner, prunable
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Example, Judged, MeanMetric
-from evoprompt.strategies.bars import Bar, Seats
+from evoprompt.pruning.bars import Bar, Seats
+from evoprompt.pruning.bound import Pruner, prunable
 from tests.evaluation.test_evaluator import DEV, LABELS, PROMPTS, ScriptedScorer, evaluator
 
 GUESS = PROMPTS[1]  # right on 3 of the 10 rows

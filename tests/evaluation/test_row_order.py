@@ -12,14 +12,14 @@ from evoprompt.checkpoint.journal import Journal
 from evoprompt.checkpoint.schema import RowTally
 from evoprompt.data.loader import Dataset
 from evoprompt.evaluation.evaluator import Evaluator, Score
-from evoprompt.evaluation.schedule import hardest_first
 from evoprompt.evaluation.scorers import GenerateScorer
 from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.openai_http import OpenAIBackend
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.metrics.accuracy import Accuracy
-from evoprompt.strategies.bars import Bar
+from evoprompt.pruning.bars import Bar
+from evoprompt.pruning.order import hardest_first
 from evoprompt.testing.answers import builtin_truth
 from evoprompt.testing.faults import Faults
 from evoprompt.testing.server import FakeLLMServer

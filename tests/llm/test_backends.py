@@ -4,6 +4,7 @@ backend defined here runs a whole experiment with one registration."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,9 +14,9 @@ import pytest
 
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.cli.args import build_parser
-from evoprompt.config import Config, ConfigError, validate
+from evoprompt.config import Config, ConfigError
 from evoprompt.llm import backends
-from evoprompt.llm.backends import backend_spec, register_backend, settle_backend
+from evoprompt.llm.backends import backend_spec, register_backend, settle
 from evoprompt.llm.types import Backend, LLMRequest, LLMResponse, Usage
 from evoprompt.runner.experiment import Experiment
 
@@ -27,8 +28,7 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def settled(**values: str) -> tuple[Config, str | None]:
-    config = Config(**values)  # type: ignore[arg-type]
-    return config, settle_backend(config, "")
+    return settle(Config(**values), "")  # type: ignore[arg-type]
 
 
 def never_built(config: Config, api_key: str) -> Backend:
@@ -55,8 +55,8 @@ def test_auto_without_credentials_is_the_local_base_model() -> None:
 
 
 def test_auto_with_a_key_is_the_endpoint_with_its_defaults() -> None:
-    config = Config(evolve_temperature=0.3)
-    assert settle_backend(config, "sk-x") is None
+    config, notice = settle(Config(evolve_temperature=0.3), "sk-x")
+    assert notice is None
     assert (config.backend, config.scorer, config.model) == ("openai", "generate", "gpt-4o-mini")
     assert config.base_url == "https://api.openai.com/v1"
     assert not backend_spec("openai").completion_mode
@@ -105,15 +105,15 @@ def test_registration_checks_the_declaration() -> None:
 
 def test_a_registered_backend_is_a_valid_config_and_flag() -> None:
     with pytest.raises(ConfigError, match="'backend' must be one of auto, openai, local,"):
-        validate(Config(backend="chatty"))
+        settle(Config(backend="chatty"), "")
     chat_only()
-    assert validate(Config(backend="chatty")).backend == "chatty"
+    assert settle(Config(backend="chatty"), "").config.backend == "chatty"
     assert build_parser().parse_args(["--backend", "chatty"]).backend == "chatty"
 
 
 def test_reading_the_registry_imports_no_transport() -> None:
     code = (
-        "import sys, evoprompt.config as c; names = list(c.CHOICES['backend']); "
+        "import sys, evoprompt.llm.backends as b; names = list(b.backend_choices()); "
         "loaded = [m for m in sys.modules if m.startswith(('httpx', 'aiohttp', 'llama'))]; "
         "print(names, loaded)"
     )
@@ -161,7 +161,7 @@ def test_a_toy_backend_runs_an_experiment_with_one_registration(tmp_path: Path) 
         batch_size=8,
         result_dir=str(tmp_path),
     )
-    settle_backend(config, "")
+    config = settle(config, "").config
     assert (config.model, config.scorer) == ("toy-1", "generate")
     experiment = Experiment(config, tmp_path / "toy", "")
     experiment.write_config()
@@ -185,3 +185,13 @@ def test_a_toy_backend_runs_an_experiment_with_one_registration(tmp_path: Path) 
         expected = share["positive" if ind.text.startswith("Toy prompt") else "negative"]
         assert ind.fitness == pytest.approx(expected)
     assert doc["best_fitness"] == pytest.approx(max(share.values()))
+
+
+def test_settling_returns_a_settled_config_and_leaves_the_given_one_alone() -> None:
+    given = Config()
+    config, notice = settle(given, "")
+    assert (given.backend, given.scorer, given.model) == ("auto", "auto", "")
+    assert (config.backend, config.scorer) == ("local", "loglik") and notice is not None
+    assert settle(config, "") == (config, None)  # settling a settled config changes nothing
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.backend = "openai"  # type: ignore[misc]

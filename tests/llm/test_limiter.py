@@ -159,8 +159,9 @@ def test_a_server_answering_one_request_at_a_time_gets_about_one() -> None:
 
     async def scenario(url: str) -> AdaptiveLimiter:
         limiter = AdaptiveLimiter(16)
-        # The timeout is 3x what a full initial window of 8 queued requests waits.
-        backend = OpenAIBackend(url, "k", timeout=3.0, concurrency=16)
+        # The timeout is far above what a full initial window of 8 queued requests waits
+        # (0.32 s), so that a loaded machine's pauses are not taken for lost requests.
+        backend = OpenAIBackend(url, "k", timeout=15.0, concurrency=16)
         client = LLMClient(backend, Journal(None), policy=RetryPolicy(1, 0.01), limiter=limiter)
         try:
             for start in range(0, 120, 40):  # three waves of demand, as generations send

@@ -28,10 +28,18 @@ def test_a_wait_is_measured_and_a_stall_is_not() -> None:
         await asyncio.sleep(0.03)
         return waited, clock.latency(mark), clock.stalled
 
-    waited, stalled_through, stalled = asyncio.run(scenario())
-    assert waited is not None and 0.1 <= waited < 0.5
-    assert stalled_through is None
-    assert stalled >= 0.15
+    # A loaded machine can deschedule the whole process during the plain wait, which the clock
+    # rightly counts as a stall: the wait must be measured on at least one of a few tries, the
+    # blocking sleep must be left out on every one.
+    measured = []
+    for _ in range(4):
+        waited, stalled_through, stalled = asyncio.run(scenario())
+        assert stalled_through is None
+        assert stalled >= 0.15
+        measured.append(waited)
+        if waited is not None:
+            break
+    assert any(w is not None and 0.1 <= w < 0.5 for w in measured), measured
 
 
 def test_a_client_stall_does_not_cut_the_window() -> None:

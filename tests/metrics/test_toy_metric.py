@@ -11,7 +11,7 @@ import pytest
 
 from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import Config
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 from evoprompt.metrics import Example, Judged, MeanMetric, base, register_metric
 from evoprompt.runner.experiment import Experiment
 from evoprompt.testing.server import FakeLLMServer
@@ -42,7 +42,7 @@ def test_a_toy_metric_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
             base_url=server.url,
             result_dir=str(tmp_path),
         )
-        settle_backend(config, "sk-test")
+        config = settle(config, "sk-test").config
 
         async def scenario() -> ExperimentState:
             experiment = Experiment(config, tmp_path / "toy", "sk-test", metric="terse")

@@ -12,7 +12,7 @@ from pathlib import Path
 from evoprompt.checkpoint.journal_rows import journal_stats, open_readonly
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.config import Config
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 from evoprompt.runner.session import Outcome, Session
 from evoprompt.testing.server import FakeLLMServer, Faults
 
@@ -28,7 +28,7 @@ def config_for(server: FakeLLMServer, result_dir: Path) -> Config:
         concurrency=4,
         retry_delay=0.01,
     )
-    settle_backend(config, "sk-test")
+    config = settle(config, "sk-test").config
     return config
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from evoprompt.checkpoint.state import ExperimentState, Individual
 from evoprompt.config import Config, validate
-from evoprompt.llm.backends import settle_backend
+from evoprompt.llm.backends import settle
 from evoprompt.runner.experiment import Experiment
 from evoprompt.strategies.base import Offspring, Operator, ranked
 from evoprompt.strategies.registry import register_strategy
@@ -73,7 +73,7 @@ def test_a_toy_strategy_runs_end_to_end(tmp_path: Path) -> None:
             base_url=server.url,
             result_dir=str(tmp_path),
         )
-        settle_backend(validate(config), "sk-test")
+        config = settle(validate(config), "sk-test").config
         state = run_toy(tmp_path, config)
         bodies = server.answered_bodies
 

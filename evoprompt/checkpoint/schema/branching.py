@@ -10,14 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
+from evoprompt.checkpoint.schema.fields import (
+    FORMAT_FIELD,
+    NUMBER,
+    JsonDict,
+    document,
+    get,
+    opt,
+    versioned,
+)
 
 LINEAGE_KEYS = ("parent", "forked_at", "changed", "inherited")
 
 
 def config_fields(stored: JsonDict) -> JsonDict:
-    """A stored config.json without its lineage keys: what the config resolver accepts."""
-    return {k: v for k, v in stored.items() if k not in LINEAGE_KEYS}
+    """A stored config.json without its lineage keys and format: what the config resolver
+    accepts."""
+    return {k: v for k, v in stored.items() if k not in LINEAGE_KEYS and k != FORMAT_FIELD}
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class Lineage:
     @classmethod
     def of_config(cls, stored: Any) -> Lineage | None:
         """The lineage a config.json records, or None for an experiment that is no fork."""
-        if not isinstance(stored, dict) or "parent" not in stored:
+        if not isinstance(stored, dict) or "parent" not in document(stored, "config.json"):
             return None
         return cls(
             parent=str(get(stored, "parent", str, "a string")),
@@ -67,20 +76,22 @@ class RollbackRecord:
     done: bool = False
 
     def to_json(self) -> JsonDict:
-        return {
-            "to_generation": self.to_generation,
-            "from_generation": self.from_generation,
-            "cutoff": self.cutoff,
-            "keep_answers": self.keep_answers,
-            "files": self.files,
-            "answers": self.answers,
-            "created": self.created,
-            "done": self.done,
-        }
+        return versioned(
+            {
+                "to_generation": self.to_generation,
+                "from_generation": self.from_generation,
+                "cutoff": self.cutoff,
+                "keep_answers": self.keep_answers,
+                "files": self.files,
+                "answers": self.answers,
+                "created": self.created,
+                "done": self.done,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> RollbackRecord:
-        doc = as_object(raw, "rollback.json")
+        doc = document(raw, "rollback.json")
         return cls(
             to_generation=int(get(doc, "to_generation", int, "an integer")),
             from_generation=int(get(doc, "from_generation", int, "an integer")),

@@ -11,8 +11,10 @@ from evoprompt.checkpoint.schema.fields import (
     JsonDict,
     SchemaError,
     as_object,
+    document,
     get,
     opt,
+    versioned,
 )
 from evoprompt.checkpoint.schema.stage import Stage
 
@@ -62,11 +64,11 @@ class Descriptor:
         }
         if self.state_sha256 is not None:
             doc.update(state_seq=self.state_seq, state_sha256=self.state_sha256)
-        return doc
+        return versioned(doc)
 
     @classmethod
     def from_json(cls, raw: Any) -> Descriptor:
-        doc = as_object(raw, "the checkpoint")
+        doc = document(raw, "the checkpoint")
         metadata = get(doc, "metadata", dict, "an object")
         if not isinstance(metadata.get("stage"), str):
             raise SchemaError("field 'metadata.stage' is missing")
@@ -161,11 +163,11 @@ class BatchRecord:
         }
         if self.inputs_sha256 is not None:
             doc["inputs_sha256"] = self.inputs_sha256
-        return doc
+        return versioned(doc)
 
     @classmethod
     def from_json(cls, raw: Any) -> BatchRecord:
-        doc = as_object(raw, "the batch")
+        doc = document(raw, "the batch")
         prompts = get(doc, "prompts", list, "a list")
         rows = get(doc, "rows", list, "a list")
         if len(rows) != 2 or not all(isinstance(r, int) for r in rows):

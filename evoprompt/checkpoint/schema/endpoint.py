@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get
+from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, document, get, versioned
 
 
 @dataclass(frozen=True)
@@ -22,16 +22,18 @@ class EndpointRecord:
     probed: float  # when (Unix time)
 
     def to_json(self) -> JsonDict:
-        return {
-            "base_url": self.base_url,
-            "model": self.model,
-            "loglik": self.loglik,
-            "probed": self.probed,
-        }
+        return versioned(
+            {
+                "base_url": self.base_url,
+                "model": self.model,
+                "loglik": self.loglik,
+                "probed": self.probed,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> EndpointRecord:
-        doc = as_object(raw, "endpoint.json")
+        doc = document(raw, "endpoint.json")
         return cls(
             base_url=str(get(doc, "base_url", str, "a string")),
             model=str(get(doc, "model", str, "a string")),

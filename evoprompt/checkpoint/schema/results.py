@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, as_object, get, opt
+from evoprompt.checkpoint.schema.fields import (
+    NUMBER,
+    JsonDict,
+    as_object,
+    document,
+    get,
+    opt,
+    versioned,
+)
 from evoprompt.checkpoint.schema.heldout import TestReport
 
 T = TypeVar("T", int, float)
@@ -135,23 +143,25 @@ class Summary:
     wall_s: float | None = None  # seconds all its sessions ran, killed ones up to their last save
 
     def to_json(self) -> JsonDict:
-        return {
-            "experiment_id": self.experiment_id,
-            "status": self.status,
-            "best_prompt": self.best_prompt,
-            "best_fitness": self.best_fitness,
-            "best_analysis": self.best_analysis,
-            "generations": [g.to_json() for g in self.generations],
-            "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
-            "api_stats": self.api_stats,
-            "test": None if self.test is None else self.test.to_json(),
-            "test_history": [t.to_json() for t in self.test_history],
-            "wall_s": self.wall_s,
-        }
+        return versioned(
+            {
+                "experiment_id": self.experiment_id,
+                "status": self.status,
+                "best_prompt": self.best_prompt,
+                "best_fitness": self.best_fitness,
+                "best_analysis": self.best_analysis,
+                "generations": [g.to_json() for g in self.generations],
+                "population": [{"text": p.text, "fitness": p.fitness} for p in self.population],
+                "api_stats": self.api_stats,
+                "test": None if self.test is None else self.test.to_json(),
+                "test_history": [t.to_json() for t in self.test_history],
+                "wall_s": self.wall_s,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> Summary:
-        doc = as_object(raw, "summary.json")
+        doc = document(raw, "summary.json")
         return cls(
             experiment_id=str(get(doc, "experiment_id", str, "a string")),
             status=str(get(doc, "status", str, "a string")),

@@ -8,9 +8,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from evoprompt.checkpoint.layout import is_safe_id
-from evoprompt.checkpoint.schema.fields import NUMBER, JsonDict, SchemaError, as_object, get
+from evoprompt.checkpoint.schema.fields import (
+    NUMBER,
+    JsonDict,
+    SchemaError,
+    as_object,
+    document,
+    get,
+    versioned,
+)
 
-SWEEP_FORMAT = 1
 # A cell's status as the driver last recorded it (the cell's own folder is the truth about
 # its progress; this says what the driver did with it).
 CELL_STATUSES = ("pending", "running", "finished", "interrupted", "budget", "error")
@@ -60,23 +67,24 @@ class SweepRecord:
     resume: str = ""
 
     def to_json(self) -> JsonDict:
-        return {
-            "format": SWEEP_FORMAT,
-            "sweep_id": self.sweep_id,
-            "file": self.file,
-            "engine": self.engine,
-            "created": self.created,
-            "updated": self.updated,
-            "resume": self.resume,
-            "grid": self.grid,
-            "defining": self.defining,
-            "runtime": self.runtime,
-            "cells": [cell.to_json() for cell in self.cells],
-        }
+        return versioned(
+            {
+                "sweep_id": self.sweep_id,
+                "file": self.file,
+                "engine": self.engine,
+                "created": self.created,
+                "updated": self.updated,
+                "resume": self.resume,
+                "grid": self.grid,
+                "defining": self.defining,
+                "runtime": self.runtime,
+                "cells": [cell.to_json() for cell in self.cells],
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: Any) -> SweepRecord:
-        doc = as_object(raw, "sweep.json")
+        doc = document(raw, "sweep.json")
         grid = get(doc, "grid", dict, "an object")
         return cls(
             sweep_id=get(doc, "sweep_id", str, "a string"),

@@ -17,7 +17,7 @@ def rows_key(texts: Sequence[str]) -> str:
 class RowTally:
     """Per dev row (those ``rows`` names, see :func:`rows_key`), the score prompts lost on it
     and how many times a prompt was judged on it; the order children are asked rows in
-    against their bars comes from it (:func:`~evoprompt.evaluation.schedule.hardest_first`).
+    against their bars comes from it (:func:`~evoprompt.pruning.order.hardest_first`).
     Every scoring phase adds the rows it judged, so a pruned prompt scored again later counts
     again on the rows it had answered (they come back from the journal): the order leans a
     little more towards rows that prompt missed, never a score."""

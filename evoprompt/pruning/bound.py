@@ -5,7 +5,7 @@ The bound is the metric's fitness with every row not yet answered counted as a p
 It is exact, not a guess, for metrics whose fitness is the mean of per-example scores in
 [0, 1] (``MeanMetric``'s): a pruned prompt's true fitness is at most its bound, so it would
 have missed the bar too and selection is unchanged. Other metrics are never pruned. The
-others' bars (``evoprompt.strategies.bars``) are handed each prompt's least fitness: what it
+others' bars (``evoprompt.pruning.bars``) are handed each prompt's least fitness: what it
 has earned so far while it is scored, its exact fitness once finished; it only rises, and so
 do they.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from evoprompt.metrics.base import Judged, MeanMetric, Metric
-from evoprompt.strategies.bars import Hurdle
+from evoprompt.pruning.bars import Hurdle
 
 _SLACK = 1e-9  # the running mean is a filter only; the decision uses the metric's own figure
 

@@ -124,7 +124,7 @@ class TestSet:
         return [Example(text, gold) for text, gold in zip(self.data.texts, self.data.gold)]
 
 
-def judge(
+def heldout_report(
     chosen: Finalists,
     scores: dict[str, Score],
     *,

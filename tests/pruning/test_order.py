@@ -13,14 +13,15 @@ import pytest
 
 from evoprompt.checkpoint.schema import RowTally
 from evoprompt.data.loader import Dataset
-from evoprompt.evaluation import evaluator as evaluator_module
+from evoprompt.evaluation import phase as phase_module
 from evoprompt.evaluation.evaluator import Evaluator
-from evoprompt.evaluation.prune import Pruner
-from evoprompt.evaluation.schedule import BestFirst, Item, batch_major, best_first
+from evoprompt.evaluation.schedule import BatchMajor, Pair
 from evoprompt.llm.client import LLMClient
 from evoprompt.metrics.accuracy import Accuracy
 from evoprompt.metrics.base import Judged
-from evoprompt.strategies.bars import Bar, Hurdle, Seats
+from evoprompt.pruning.bars import Bar, Hurdle, Seats
+from evoprompt.pruning.bound import Pruner
+from evoprompt.pruning.order import BestFirst
 
 PENDING = Judged("", "", 0.0)
 ROWS = 16
@@ -31,13 +32,48 @@ WRONG = {"weak": {5, 12, 0, 9, 2}, "strong": {15}, "middling": {5, 8}}
 OPEN = {p: Bar(0.0, ties=True) for p in PROMPTS}  # bars nothing misses
 
 
+def todo_rows(todo: list[list[str]], batches: list[range]) -> dict[str, list[int]]:
+    """Per prompt, the rows of the batches it is to be asked on, in order."""
+    rows: dict[str, list[int]] = {}
+    for b, prompts in enumerate(todo):
+        for prompt in prompts:
+            rows.setdefault(prompt, []).extend(batches[b])
+    return rows
+
+
+def batch_major(todo: list[list[str]], batches: list[range]) -> BatchMajor:
+    """A closed batch-major schedule of ``todo`` (per batch, the prompts to ask)."""
+    schedule = BatchMajor(batches)
+    for prompt, rows in todo_rows(todo, batches).items():
+        schedule.add(prompt, rows)
+    schedule.close()
+    return schedule
+
+
+def best_first(
+    order: list[int],
+    prompts: list[str],
+    todo: list[list[str]],
+    batches: list[range],
+    pruner: Pruner,
+    concurrency: int,
+) -> BestFirst:
+    """A closed best-first schedule of ``todo``, prompts joining in the order of ``prompts``."""
+    schedule = BestFirst(order, pruner, concurrency)
+    rows = todo_rows(todo, batches)
+    for prompt in prompts:
+        schedule.add(prompt, rows.get(prompt, ()))
+    schedule.close()
+    return schedule
+
+
 class Scoring:
     """A pruner over the prompts' rows, and the schedule it steers."""
 
     def __init__(self, bars: dict[str, Hurdle], todo: list[list[str]], concurrency: int):
         self.judged = {p: [PENDING] * ROWS for p in PROMPTS}
         self.pruner = Pruner(Accuracy(("a", "b")), bars, self.judged, PENDING)
-        self.items: Iterator[Item] = best_first(
+        self.items: Iterator[Pair] = best_first(
             ORDER, PROMPTS, todo, BATCHES, self.pruner, concurrency
         )
 
@@ -47,19 +83,19 @@ class Scoring:
             self.judged[prompt][i] = Judged("x", "x", score)
             self.pruner.answered(prompt, score)
 
-    def drain(self) -> list[Item]:
+    def drain(self) -> list[Pair]:
         """Consume the schedule as one worker would, answering each pair before the next."""
         out = []
-        for b, prompt, i in self.items:
-            out.append((b, prompt, i))
+        for prompt, i in self.items:
+            out.append((prompt, i))
             self.answer(prompt, i)
         return out
 
 
-def land(pruner: Pruner, item: Item | None, score: float) -> None:
+def land(pruner: Pruner, item: Pair | None, score: float) -> None:
     """An answer to a pair handed out lands."""
     assert item is not None
-    _, prompt, i = item
+    prompt, i = item
     pruner.judged[prompt][i] = Judged("x", "x", score)
     pruner.answered(prompt, score)
 
@@ -70,15 +106,15 @@ def test_the_prompt_that_lost_least_is_asked_next_each_on_its_hardest_rows_first
     assert Counter(items) == Counter(batch_major(todo, BATCHES))  # each pair once, no more
     lost = dict.fromkeys(PROMPTS, 0)
     left = dict.fromkeys(PROMPTS, ROWS)
-    for _, prompt, i in items:
+    for prompt, i in items:
         open_ = [p for p in PROMPTS if left[p]]
         # ties: the prompt asked fewer rows, then the earlier one
         assert prompt == min(open_, key=lambda p: (lost[p], ROWS - left[p]))
         lost[prompt] += i in WRONG[prompt]
         left[prompt] -= 1
     for prompt in PROMPTS:
-        assert [i for _, p, i in items if p == prompt] == ORDER
-    finished = [max(n for n, (_, p, _) in enumerate(items) if p == q) for q in PROMPTS]
+        assert [i for p, i in items if p == prompt] == ORDER
+    finished = [max(n for n, (p, _) in enumerate(items) if p == q) for q in PROMPTS]
     assert finished[1] < finished[2] < finished[0]  # strong, then middling, then weak
 
 
@@ -86,10 +122,10 @@ def test_one_prompt_gets_a_share_of_the_slots_while_others_can_be_asked() -> Non
     scoring = Scoring(OPEN, [list(PROMPTS) for _ in BATCHES], concurrency=4)  # 2 slots each
     on_the_wire = [next(scoring.items) for _ in range(7)]  # nothing answered yet
     # equal bounds: each in turn (fewest rows first); all at their share: in turn again
-    assert [p for _, p, _ in on_the_wire] == ["weak", "strong", "middling"] * 2 + ["weak"]
-    for _, prompt, i in on_the_wire:
+    assert [p for p, _ in on_the_wire] == ["weak", "strong", "middling"] * 2 + ["weak"]
+    for prompt, i in on_the_wire:
         scoring.answer(prompt, i)  # weak missed all three, middling one, strong none
-    assert [next(scoring.items)[1] for _ in range(3)] == ["strong", "strong", "middling"]
+    assert [next(scoring.items)[0] for _ in range(3)] == ["strong", "strong", "middling"]
 
 
 def test_a_pruned_prompt_waits_for_its_turn_then_yields_its_other_pairs_at_once() -> None:
@@ -100,9 +136,9 @@ def test_a_pruned_prompt_waits_for_its_turn_then_yields_its_other_pairs_at_once(
     items = scoring.drain()
     assert Counter(items) == Counter(batch_major(todo, BATCHES))
     assert "weak" in scoring.pruner.pruned
-    weak = [n for n, (_, p, _) in enumerate(items) if p == "weak"]
-    asked = [i for _, p, i in items if p == "weak" and i in WRONG["weak"]]
-    pruned_at = items.index((0, "weak", asked[3]))  # its fourth miss
+    weak = [n for n, (p, _) in enumerate(items) if p == "weak"]
+    asked = [i for p, i in items if p == "weak" and i in WRONG["weak"]]
+    pruned_at = items.index(("weak", asked[3]))  # its fourth miss
     rest = [n for n in weak if n > pruned_at]
     assert rest == list(range(rest[0], rest[0] + len(rest)))  # the rest come at once
     assert len(rest) == len(weak) - weak.index(pruned_at) - 1 > 0
@@ -142,11 +178,11 @@ def test_many_workers_answering_out_of_order_still_prune_exactly_and_ask_each_pa
     order = rng.sample(range(rows), rows)
     concurrency = rng.randint(1, 8)
     schedule = best_first(order, prompts, todo, batches, pruner, concurrency)
-    yielded: list[Item] = []
-    wire: list[Item] = []
+    yielded: list[Pair] = []
+    wire: list[Pair] = []
     while True:
         if wire and (len(wire) >= concurrency or rng.random() < 0.5):
-            _, prompt, i = wire.pop(rng.randrange(len(wire)))  # an answer lands
+            prompt, i = wire.pop(rng.randrange(len(wire)))  # an answer lands
             judged[prompt][i] = Judged("x", "x", truth[prompt][i])
             pruner.answered(prompt, truth[prompt][i])
             continue
@@ -156,7 +192,7 @@ def test_many_workers_answering_out_of_order_still_prune_exactly_and_ask_each_pa
                 break
             continue
         yielded.append(item)
-        if item[1] not in pruner.pruned:  # as a worker does: a pruned prompt is not asked
+        if item[0] not in pruner.pruned:  # as a worker does: a pruned prompt is not asked
             wire.append(item)
     assert Counter(yielded) == Counter(batch_major(todo, batches))
     for p in prompts:
@@ -178,7 +214,7 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
     data = Dataset(tuple(f"text {i}" for i in range(ROWS)), ("a",) * ROWS, "dev")
 
     class Broken(BestFirst):
-        def __next__(self) -> Item | None:
+        def __next__(self) -> Pair | None:
             if not hasattr(self, "broken"):
                 items = list(iter(super().__next__, None))  # closed: every pair, then the end
                 self.broken = iter(items[:-1] if fault == "drops a pair" else [*items, items[-1]])
@@ -194,7 +230,7 @@ def test_a_schedule_that_loses_or_repeats_a_pair_stops_the_evaluation(
     async def save(*_: object) -> None:
         pass
 
-    monkeypatch.setattr(evaluator_module, "BestFirst", Broken)
+    monkeypatch.setattr(phase_module, "BestFirst", Broken)
     evaluator = Evaluator(
         cast(LLMClient, None), Always(), Accuracy(("a", "b")), data, batch_size=4, concurrency=2
     )
@@ -208,7 +244,7 @@ def test_while_more_can_join_a_prompt_gets_no_more_rows_on_the_wire_than_it_can_
     now (None); once nothing more can join, rows are handed out freely again."""
     judged = {"weak": [PENDING] * ROWS}
     pruner = Pruner(Accuracy(("a", "b")), {"weak": Bar(0.8, ties=True)}, judged, PENDING)
-    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule = BestFirst(ORDER, pruner, concurrency=16)
     schedule.add("weak", range(ROWS))
     wire = [next(schedule) for _ in range(4)]
     assert None not in wire and next(schedule) is None
@@ -225,7 +261,7 @@ def closed(bar: Hurdle, *prompts: str) -> tuple[Pruner, BestFirst]:
     """``prompts``, each against ``bar`` on 16 rows, 16 slots shared among them, closed."""
     judged = {p: [PENDING] * ROWS for p in prompts}
     pruner = Pruner(Accuracy(("a", "b")), dict.fromkeys(judged, bar), judged, PENDING)
-    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule = BestFirst(ORDER, pruner, concurrency=16)
     for prompt in judged:
         schedule.add(prompt, range(ROWS))
     schedule.close()
@@ -240,14 +276,14 @@ def test_once_closed_only_the_leader_gets_rows_it_may_not_need() -> None:
     (None) rather than ask it."""
     pruner, schedule = closed(Seats(2, (0.8, 0.8), frozenset()), "strong", "weak")
     wire = [next(schedule) for _ in range(12)]
-    assert [item[1] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
+    assert [item[0] for item in wire if item] == ["strong", "weak"] * 4 + ["strong"] * 4
     assert next(schedule) is None  # the leader at its share, the other past what it can miss
 
     land(pruner, wire[1], 0.0)  # weak lost 1 of 3.2 with three on the wire: still waits
     assert next(schedule) is None
     land(pruner, wire[0], 1.0)  # the leader has a slot of its share again
     item = next(schedule)
-    assert item is not None and item[1] == "strong"
+    assert item is not None and item[0] == "strong"
     assert next(schedule) is None
 
 
@@ -262,7 +298,7 @@ def test_once_closed_a_fixed_bar_gains_nothing_by_waiting() -> None:
     prompt off sooner: once closed, each is asked up to its share."""
     _, schedule = closed(Bar(0.8, ties=True), "strong", "weak")
     wire = [next(schedule) for _ in range(16)]
-    assert Counter(item[1] for item in wire if item) == {"strong": 8, "weak": 8}
+    assert Counter(item[0] for item in wire if item) == {"strong": 8, "weak": 8}
 
 
 def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_handed() -> None:
@@ -272,23 +308,23 @@ def test_a_revived_prompt_goes_on_with_every_row_it_skipped_or_had_not_been_hand
     judged = {"weak": [PENDING] * ROWS}
     bars: dict[str, Hurdle] = {"weak": Bar(0.9, ties=True)}
     pruner = Pruner(Accuracy(("a", "b")), bars, judged, PENDING)
-    schedule = BestFirst(ORDER, BATCHES, pruner, concurrency=16)
+    schedule = BestFirst(ORDER, pruner, concurrency=16)
     schedule.add("weak", range(ROWS))
     schedule.close()
     wire = [next(schedule) for _ in range(3)]
     for item in wire[:2]:
         assert item is not None
-        judged["weak"][item[2]] = Judged("x", "x", 0.0)
+        judged["weak"][item[1]] = Judged("x", "x", 0.0)
         pruner.answered("weak", 0.0)
     assert pruner.pruned == {"weak"}
     skipped = [next(schedule) for _ in range(4)]
     bars["weak"] = Bar(0.0, ties=True)
     assert pruner.rebar() == ["weak"]
-    schedule.add("weak", [item[2] for item in skipped if item is not None])
+    schedule.add("weak", [item[1] for item in skipped if item is not None])
     rest = list(schedule)
-    asked = [item[2] for item in wire if item is not None]
-    assert sorted(i for _, _, i in rest) == sorted(set(range(ROWS)) - set(asked))
-    assert [i for _, _, i in rest] == [i for i in ORDER if i not in asked]  # hardest first
+    asked = [item[1] for item in wire if item is not None]
+    assert sorted(i for _, i in rest) == sorted(set(range(ROWS)) - set(asked))
+    assert [i for _, i in rest] == [i for i in ORDER if i not in asked]  # hardest first
     assert schedule._wire("weak") == 1 + len(rest)  # wire[2] has not landed
 
 
@@ -310,7 +346,7 @@ def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
     }
     waits = Counter[bool]()
 
-    class Counted(evaluator_module.Wakeup):
+    class Counted(phase_module.Wakeup):
         async def wait(self) -> None:
             waits[self.over] += 1
             await super().wait()
@@ -356,7 +392,7 @@ def test_workers_waiting_in_a_closed_schedule_are_woken_and_the_result_is_exact(
         return asyncio.run(asyncio.wait_for(scoring(), timeout=60))
 
     full = {p: score.fitness for p, score in run(None).items()}
-    monkeypatch.setattr(evaluator_module, "Wakeup", Counted)
+    monkeypatch.setattr(phase_module, "Wakeup", Counted)
     bars: dict[str, Hurdle] = {
         p: Seats(4, (0.75, 0.75, 0.7), frozenset(prompts[:k])) for k, p in enumerate(prompts)
     }

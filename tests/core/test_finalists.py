@@ -8,7 +8,7 @@ import pytest
 
 from evoprompt.checkpoint.schema import TestReport
 from evoprompt.checkpoint.state import ExperimentState, Individual
-from evoprompt.core.judging import Finalist, Finalists, TestSet, finalists, given, judge
+from evoprompt.core.finalists import Finalist, Finalists, TestSet, finalists, given, heldout_report
 from evoprompt.data.loader import Dataset, dev_split, held_out_split
 from evoprompt.evaluation.evaluator import Score
 from evoprompt.metrics import Example, Judged, MeanMetric
@@ -85,7 +85,9 @@ def test_judge_a_continuous_metric_uses_bootstrap_and_permutation() -> None:
     bad = ["x" * 2 for _ in range(6)]
     scores = {"best": scores_of(metric, examples, good), "seed": scores_of(metric, examples, bad)}
     chosen = Finalists([Finalist("best", "best", 0.9), Finalist("seed", "seed", 0.5)], "seed")
-    report = judge(chosen, scores, metric=metric, test=test, dev=examples, seed=7, generation=3)
+    report = heldout_report(
+        chosen, scores, metric=metric, test=test, dev=examples, seed=7, generation=3
+    )
     best = report.results[0]
     assert best.test_fitness == 1.0 and (best.ci_low, best.ci_high) == (1.0, 1.0)
     seed = report.result_for("seed")
@@ -109,7 +111,9 @@ def test_judge_a_classifier_gives_wilson_mcnemar_majority_and_per_class() -> Non
         "s": scores_of(metric, examples, seed_out),
     }
     chosen = finalists(state_with({"b": 0.9, "s": 0.4}, ["b", "s"]), ["s"], top_k=2)
-    report = judge(chosen, scores, metric=metric, test=test, dev=examples[:7], seed=0, generation=1)
+    report = heldout_report(
+        chosen, scores, metric=metric, test=test, dev=examples[:7], seed=0, generation=1
+    )
     assert [(r.role, r.test_fitness) for r in report.results] == [("best", 0.8), ("seed", 0.6)]
     assert (report.results[0].ci_low, report.results[0].ci_high) == pytest.approx(
         (0.4902, 0.9433), abs=1e-4

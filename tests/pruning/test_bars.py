@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from evoprompt.checkpoint.state import Individual
-from evoprompt.strategies.bars import AnyOf, Bar, Seats
+from evoprompt.pruning.bars import AnyOf, Bar, Seats
 from evoprompt.strategies.ga import GeneticAlgorithm
 
 
