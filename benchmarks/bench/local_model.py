@@ -39,7 +39,8 @@ import numpy as np
 
 from evoprompt.evaluation.scorers import query_text
 from evoprompt.llm.gemma_files import default_cache_dir, ensure_model
-from evoprompt.llm.local import LocalBackend, _log_softmax
+from evoprompt.llm.kv_cache import _log_softmax
+from evoprompt.llm.local import LocalBackend
 from evoprompt.llm.types import LLMRequest
 
 from .plan import PY, ROOT, Plan
@@ -105,7 +106,7 @@ def floor_call(backend: LocalBackend) -> Call:
             batch.seq_id[i][0], batch.logits[i] = 0, i == len(tokens) - 1
         assert lib.llama_decode(llm._ctx, batch) == 0
         lib.llama_batch_free(batch)
-        raw = ffi.buffer(lib.llama_get_logits_ith(llm._ctx, -1), backend._n_vocab * 4)
+        raw = ffi.buffer(lib.llama_get_logits_ith(llm._ctx, -1), llm.n_vocab * 4)
         row = _log_softmax(np.frombuffer(raw, dtype=np.float32))
         _ = [float(row[i]) for i in label_ids]
 
@@ -229,13 +230,16 @@ def agreement(plan: Plan) -> dict[str, Any]:
 
 
 def threads(plan: Plan) -> dict[str, Any]:
-    """The short workload on 1 thread and on 2, interleaved; and what one batch of 8 rows'
-    tokens (8 x 32, as parallel sequences would be) costs against 8 batches of 32."""
+    """The short workload on 1 thread, on 2 and as the thread pace picks (the default),
+    interleaved; and what one batch of 8 rows' tokens (8 x 32, as parallel sequences would
+    be) costs against 8 batches of 32."""
     rows = [t for t, _ in texts()[: plan.local_rows]]
     work = {"short": requests(INSTRUCTION, rows)}
     backends = {n: LocalBackend(n_threads=n) for n in (1, 2)}
+    paced = LocalBackend()
     contenders = {f"{n} thread(s)": backend_call(b) for n, b in backends.items()}
-    seconds = rounds(contenders, work, plan.local_rounds)
+    seconds = rounds({**contenders, "paced": backend_call(paced)}, work, plan.local_rounds)
+    LOOP.run(paced.aclose())
     batch: dict[str, float] = {}
     for n, backend in backends.items():
         tokens = backend._llm.tokenize(fewshot())[:256]
@@ -245,7 +249,7 @@ def threads(plan: Plan) -> dict[str, Any]:
             for _ in range(plan.local_rounds):
                 backend._lib.llama_memory_clear(memory, True)
                 for at in range(0, 256, width):
-                    backend._decode(tokens[at : at + width], at, at + width - 1)
+                    backend._kv().decode(tokens[at : at + width], at, at + width - 1)
             batch[label] = (time.perf_counter() - started) / plan.local_rounds
         LOOP.run(backend.aclose())
     calls = plan.local_rounds * (len(rows) - 1)

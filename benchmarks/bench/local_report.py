@@ -73,7 +73,8 @@ def md(out: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Threads, the short workload, interleaved: "
+        "Threads (fixed, and the default pace between 1 and every core), the short workload, "
+        "interleaved: "
         + ", ".join(f"{n} {1000 * s:.0f} ms/call" for n, s in th["s_per_call"].items())
         + ". One decode of 256 tokens against 8 of 32 (what decoding 8 rows as parallel "
         "sequences would save): "

@@ -177,3 +177,29 @@ def test_generation_reuses_a_shared_template_and_samples_the_same_text(
     before = backend.decoded
     assert [ask(backend, r).text for r in requests[::-1]] == expected[::-1]
     assert 0 < backend.decoded - before < fresh.decoded / 2
+
+
+@pytest.mark.local_model
+def test_one_thread_and_two_give_the_same_numbers_and_text(cache_dir: Path) -> None:
+    """The thread pace may switch counts between any two decodes: that must change nothing
+    (llama.cpp splits a decode's work by output rows, never a sum across threads)."""
+    requests = [
+        loglik("Classify the text.\n\nInput: Never again.\nAnswer:", " positive", " negative"),
+        loglik("Classify the text.\n\nInput: Loved it.\nAnswer:", " very positive indeed"),
+        LLMRequest(
+            kind="completion",
+            model="local",
+            prompt="Once upon a time,",
+            temperature=1.0,
+            max_tokens=12,
+            site="gen1/child0/try0",
+        ),
+    ]
+    answers = []
+    for threads in (1, 2):
+        local = LocalBackend(cache_dir=cache_dir, n_threads=threads)
+        try:
+            answers.append([ask(local, r) for r in requests])
+        finally:
+            asyncio.run(local.aclose())
+    assert [(a.logprobs, a.text) for a in answers[0]] == [(a.logprobs, a.text) for a in answers[1]]
