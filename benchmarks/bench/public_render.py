@@ -97,7 +97,9 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
         "prompt with the best dev score, judged on the same rows. The gain is each seed's best "
         "evolved prompt minus that manual prompt on the same rows; *significant* counts the "
         "seeds whose gain is positive with McNemar's exact p below 0.05. Calls, tokens, cost "
-        "and wall time are whole cells (the manual prompts' scoring included).",
+        "and wall time are whole cells (the manual prompts' scoring included). A few-shot "
+        "row's gain is against its own run's best seed by dev: the manual prompts there carry "
+        "exemplars drawn for generation 0.",
         "",
         "Where evolution helped:",
         "",

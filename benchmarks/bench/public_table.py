@@ -47,6 +47,7 @@ class Cell:
     gain: float
     p_value: float
     kept_manual: bool  # the best prompt by dev is the best manual prompt: evolution found none
+    shots: int  # exemplars a prompt may carry (0: instructions only, as the manual prompts)
     calls: int
     tokens: int
     cost: float
@@ -93,6 +94,7 @@ def read_cells(sweep_dir: Path) -> tuple[list[Cell], int, dict[str, Any]]:
                 kept_manual=any(
                     r.role == "best" and r.prompt == section.baseline for r in section.results
                 ),
+                shots=int(config.get("shots", 0) or 0),
                 calls=figures.calls,
                 tokens=figures.tokens,
                 cost=figures.cost,
@@ -121,8 +123,10 @@ def rows(cells: list[Cell]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for task in tasks:
         mine = [c for c in cells if c.task == task]
+        # The manual row is the bare manual prompt: a few-shot cell's seeds carry exemplars, so
+        # its baseline is another prompt (its own row's gain is measured against that one).
         by_seed: dict[int, Cell] = {}
-        for cell in mine:
+        for cell in [c for c in mine if not c.shots] or mine:
             by_seed.setdefault(cell.seed, cell)
         manual = [by_seed[s] for s in sorted(by_seed)]
         out.append(

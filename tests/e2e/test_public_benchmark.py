@@ -152,9 +152,17 @@ def test_every_figure_recomputes_from_the_result_folders(done: dict[str, Any]) -
     table = json.loads((out / "public.json").read_text())
     text = (out / "PUBLIC.md").read_text()
     assert (out / "public.png").stat().st_size > 1000
-    assert "8 of 8 cells finished" in text
+    assert "9 of 9 cells finished" in text  # 8 instruction-only cells and one few-shot cell
     rows = {(r["task"], r["method"]): r for r in table["rows"]}
-    assert list(rows) == [(t, m) for t in ("sst2", "agnews") for m in ("manual", "GA", "DE")]
+    assert list(rows) == [
+        *[("sst2", m) for m in ("manual", "GA", "DE", "GA + 2-shot")],
+        *[("agnews", m) for m in ("manual", "GA", "DE")],
+    ]
+    shots = summary(folder / "result" / "tiny-shots", "dataset-sst2")
+    best = next(r["test_fitness"] for r in shots["test"]["results"] if r["role"] == "best")
+    assert rows[("sst2", "GA + 2-shot")]["test"]["mean"] == pytest.approx(best)
+    gain = shots["test"]["comparison"]["delta"]
+    assert rows[("sst2", "GA + 2-shot")]["gain"]["mean"] == pytest.approx(gain)
     for task in ("sst2", "agnews"):
         ga = _recomputed(sweep, task, "ga")
         # the manual prompt of a seed is the same in its GA and DE cells (same split, same rows)
