@@ -30,49 +30,9 @@ from evoprompt.checkpoint.journal_rows import (
     row_checksum,
     row_problem,
 )
+from evoprompt.checkpoint.journal_schema import COLUMNS, JournalUnusable, prepare
 from evoprompt.checkpoint.nofollow import refuse_database_links
 from evoprompt.checkpoint.spend import inherited, set_aside, spent
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    response TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    cost REAL NOT NULL,
-    attempts INTEGER NOT NULL,
-    fallback INTEGER NOT NULL,
-    created REAL NOT NULL,
-    checksum TEXT,
-    role TEXT,
-    endpoint TEXT
-);
-CREATE TABLE IF NOT EXISTS failures (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    created REAL NOT NULL,
-    role TEXT,
-    endpoint TEXT
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS rejected (
-    key TEXT NOT NULL,
-    response TEXT,
-    reason TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
-_COLUMNS = (
-    "key, model, response, prompt_tokens, completion_tokens, cost, attempts, fallback, created,"
-    " checksum, role, endpoint"
-)
-# Who answered (added after the first journals: a row from before has neither, NULL).
-_WHO = ("role", "endpoint")
 
 
 class Answer(NamedTuple):
@@ -88,10 +48,6 @@ class Answer(NamedTuple):
     fallback: bool
     role: str = ""  # which role asked: task (scoring) or operator (writing prompts)
     endpoint: str = ""  # the backend and base URL that answered (no credentials)
-
-
-class JournalUnusable(Exception):
-    """journal.sqlite exists but cannot be opened as the journal (garbled, not SQLite)."""
 
 
 class JournalUnwritable(OSError):
@@ -122,9 +78,7 @@ class Journal:
                 # NORMAL: a commit survives a killed process (the WAL is written before
                 # returning); only a power cut may lose the last answers, then simply re-asked.
                 self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._upgrade(trust_unchecked)
-            self._add_who()
+            prepare(self._db, path, trust_unchecked)
             self._fold_pending()
             by_role = self._db.execute(
                 "SELECT COALESCE(role, ''), COUNT(*),"
@@ -184,35 +138,6 @@ class Journal:
             f"(mv {path} {path}.bad) to resume without it: its answered calls would be "
             "paid for again"
         )
-
-    def _upgrade(self, trust: bool) -> None:
-        """Give rows journaled before checksums existed theirs, only when the user vouches
-        for them (``--trust-folder``): a dropped checksum column is how an edit would hide."""
-        columns = [row[1] for row in self._db.execute("PRAGMA table_info(responses)")]
-        if "checksum" in columns:
-            return
-        count = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-        if count and not trust:
-            path = self.path
-            raise JournalUnusable(
-                f"{path} has no checksum column (written before row checksums, or edited), so "
-                f"its {count} answers cannot be checked: pass --trust-folder to keep them, or "
-                f"move it aside (mv {path} {path}.unchecked) to pay for them again"
-            )
-        self._db.execute("ALTER TABLE responses ADD COLUMN checksum TEXT")
-        rows = self._db.execute("SELECT key, response FROM responses").fetchall()
-        self._db.executemany(
-            "UPDATE responses SET checksum = ? WHERE key = ?",
-            [(row_checksum(k, r), k) for k, r in rows],
-        )
-
-    def _add_who(self) -> None:
-        """Give a journal from before roles the columns saying who answered (its rows: NULL)."""
-        for table in ("responses", "failures"):
-            held = [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
-            for column in _WHO:
-                if column not in held:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     def _fold_pending(self) -> None:
         """Requests a dead process left on the wire: billed, their answers lost."""
@@ -283,7 +208,7 @@ class Journal:
                                  [(key, now) for key in sent])  # fmt: skip
             inserted = [
                 self._db.execute(
-                    f"INSERT OR IGNORE INTO responses ({_COLUMNS}) "
+                    f"INSERT OR IGNORE INTO responses ({COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (a.key, a.model, a.payload, a.prompt_tokens, a.completion_tokens, a.cost,
                      a.attempts, a.fallback, now, row_checksum(a.key, a.payload),
