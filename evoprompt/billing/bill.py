@@ -34,7 +34,7 @@ from evoprompt.fewshot.prompt import compose, exemplars
 from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Prices
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
-from evoprompt.runner.experiment import Task, describe_task
+from evoprompt.runner.task import Task, describe_task
 from evoprompt.strategies.paraphrase import paraphrase
 from evoprompt.strategies.registry import make_strategy
 

@@ -24,7 +24,7 @@ from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config
 from evoprompt.core.finalists import finalists, given
-from evoprompt.runner.experiment import Task
+from evoprompt.runner.task import Task
 
 # Settings whose change changes the requests of the generations after N (pruning asks fewer
 # rows of some children); any other change replays the source's requests exactly.

@@ -24,7 +24,7 @@ from evoprompt.llm.client import LLMClient
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest, LLMResponse
-from evoprompt.runner.experiment import Task
+from evoprompt.runner.task import Task
 
 
 @dataclass(frozen=True)

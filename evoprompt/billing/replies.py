@@ -24,7 +24,7 @@ from evoprompt.config.roles import for_role
 from evoprompt.evaluation.scorers import CONTENT_FREE, make_scorer
 from evoprompt.evolution.extract import CLOSE, OPEN, extract_prompt
 from evoprompt.llm.backends import backend_spec
-from evoprompt.runner.experiment import Task
+from evoprompt.runner.task import Task
 
 MIN_ANSWERS = 8  # journaled answers of a kind below which their mean is not trusted
 

@@ -95,7 +95,7 @@ def _fork_dry_run(plan: ForkPlan, json_out: bool) -> int:
     """The fork's bill: nothing is created, nothing called (BranchError as the fork would)."""
     from evoprompt.billing.branch_bill import fork_bill
     from evoprompt.cli.dry_run import branch_bill
-    from evoprompt.runner.experiment import load_task
+    from evoprompt.runner.task import load_task
 
     config, lineage = plan.config, plan.lineage
     if plan.target.exists():

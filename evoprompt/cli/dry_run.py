@@ -13,7 +13,7 @@ from evoprompt.billing.bill import Bill, Phase, against_budget, estimate, loglik
 from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
 from evoprompt.config.roles import ROLES, for_role
-from evoprompt.runner.experiment import Task
+from evoprompt.runner.task import Task
 
 HEADER = f"{'phase':<22}{'calls':>8}{'prompt tok':>12}{'compl. tok':>12}{'cost USD':>11}"
 

@@ -30,10 +30,10 @@ from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.errors import FatalError
 from evoprompt.report.verdict import detail_lines, verdict_line
-from evoprompt.runner.experiment import Task, load_task
 from evoprompt.runner.launch import SessionError, check_id
 from evoprompt.runner.session import Session
 from evoprompt.runner.stored import read_stored
+from evoprompt.runner.task import Task, load_task
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,9 +42,9 @@ from evoprompt.data.loader import DatasetError
 from evoprompt.display import Console
 from evoprompt.llm.errors import FatalError, LLMError, RetriesExhausted
 from evoprompt.report.experiment import loglik_mode
-from evoprompt.runner.experiment import Task, load_task
 from evoprompt.runner.launch import Layers, Prepared, SessionError, prepare
 from evoprompt.runner.session import Session
+from evoprompt.runner.task import Task, load_task
 
 GRACE_ENV = "EVOPROMPT_STOP_GRACE_S"  # seconds calls on the wire get after Ctrl+C (default 2)
 # Off a terminal, seconds between plain progress lines (default 10).

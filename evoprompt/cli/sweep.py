@@ -77,7 +77,7 @@ def _dry_run(driver: Driver) -> int:
     from evoprompt.billing.bill import Bill, estimate
     from evoprompt.billing.branch_bill import resume_bill
     from evoprompt.cli.dry_run import sweep_bill
-    from evoprompt.runner.experiment import load_task
+    from evoprompt.runner.task import load_task
 
     bills: dict[str, tuple[Bill, str]] = {}
     for plan in driver.plans:

@@ -137,7 +137,7 @@ def _check_gaps(exp_dir: Path) -> FileCheck | None:
     # Imported here: the other checks (and status) stay free of the runner's modules.
     from evoprompt.evaluation.scorers import make_scorer
     from evoprompt.runner.answers import count_missing
-    from evoprompt.runner.experiment import load_task
+    from evoprompt.runner.task import load_task
 
     layout = Layout(exp_dir)
     try:

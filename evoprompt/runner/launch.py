@@ -20,8 +20,8 @@ from evoprompt.checkpoint.schema import Descriptor
 from evoprompt.checkpoint.store import CheckpointStore
 from evoprompt.config import GUARDED, Config, ConfigError, resolve
 from evoprompt.llm.backends import Settled, known, settle
-from evoprompt.runner.experiment import Task, check_input
 from evoprompt.runner.stored import StoredError, read_stored
+from evoprompt.runner.task import Task, check_input
 
 
 class SessionError(Exception):

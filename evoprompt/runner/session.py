@@ -48,10 +48,11 @@ from evoprompt.llm.errors import (
 )
 from evoprompt.llm.outage import OutageTooLong
 from evoprompt.metrics import MetricFailed
-from evoprompt.runner.experiment import Experiment, Task
+from evoprompt.runner.experiment import Experiment
 from evoprompt.runner.restore import Resume, log_recovery, restore
 from evoprompt.runner.shared import Shared
 from evoprompt.runner.stored import StoredError, read_stored
+from evoprompt.runner.task import Task
 
 GRACE_S = 2.0  # after a stop request, how long requests on the wire may take to land
 

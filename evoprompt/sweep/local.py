@@ -23,9 +23,9 @@ from evoprompt.checkpoint.state import ExperimentState
 from evoprompt.config import ConfigError
 from evoprompt.data.loader import DatasetError
 from evoprompt.llm.errors import FatalError
-from evoprompt.runner.experiment import load_task
 from evoprompt.runner.session import Outcome, Session
 from evoprompt.runner.shared import Shared
+from evoprompt.runner.task import load_task
 from evoprompt.sweep.plan import CellPlan
 
 # Outcomes after which the other cells go on; any other (a stop, a budget, an endpoint that

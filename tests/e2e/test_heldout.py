@@ -12,7 +12,7 @@ import pytest
 
 from evoprompt.config import Config
 from evoprompt.metrics.accuracy import verbalize
-from evoprompt.runner.experiment import load_task
+from evoprompt.runner.task import load_task
 from evoprompt.testing.answers import INPUT, is_evolution, last
 from evoprompt.testing.server import FakeLLMServer
 from evoprompt.testing.wire import chat_content

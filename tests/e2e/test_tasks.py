@@ -12,8 +12,8 @@ import pytest
 from rouge_score import rouge_scorer
 
 from evoprompt.metrics import Example, make_metric
-from evoprompt.runner.experiment import load_task
 from evoprompt.runner.stored import read_stored
+from evoprompt.runner.task import load_task
 from evoprompt.testing.answers import INPUT, is_evolution, last, quality, unit
 from evoprompt.testing.server import FakeLLMServer
 from evoprompt.testing.wire import chat_content

@@ -10,7 +10,7 @@ import pytest
 from evoprompt.config import Config, ConfigError
 from evoprompt.data.loader import Dataset
 from evoprompt.metrics import Example, MetricError, MetricFailed, make_metric
-from evoprompt.runner.experiment import load_task
+from evoprompt.runner.task import load_task
 from evoprompt.testing.server import FakeLLMServer
 from tests.conftest import FAST_RETRY, cli_env, run_cli
 
