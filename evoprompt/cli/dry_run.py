@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from evoprompt.billing.bill import Bill, Phase, against_budget, estimate, loglik_per_label
+from evoprompt.billing.afford import against_budget
+from evoprompt.billing.bill import Bill, Phase, estimate, loglik_per_label
 from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
 from evoprompt.config.roles import ROLES, for_role

@@ -185,7 +185,8 @@ def _check_budget(config: Config, task: Task) -> None:
     may not pay for the whole run (estimated only when a budget is set: start-up stays fast)."""
     if not (config.max_calls or config.max_tokens_total or config.max_cost):
         return
-    from evoprompt.billing.bill import against_budget, estimate
+    from evoprompt.billing.afford import against_budget
+    from evoprompt.billing.bill import estimate
 
     refusal, warning = against_budget(estimate(config, task), config)
     if refusal:
