@@ -17,7 +17,7 @@ import os
 import shlex
 from pathlib import Path
 
-from evoprompt.checkpoint.journal import JournalUnusable
+from evoprompt.checkpoint.journal_schema import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused

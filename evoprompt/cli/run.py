@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from evoprompt.checkpoint.atomic import DISK_FULL, disk_full
-from evoprompt.checkpoint.journal import JournalUnusable, JournalUnwritable
+from evoprompt.checkpoint.journal import JournalUnwritable
+from evoprompt.checkpoint.journal_schema import JournalUnusable
 from evoprompt.checkpoint.layout import Layout
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evoprompt.checkpoint.journal import JournalUnusable
+from evoprompt.checkpoint.journal_schema import JournalUnusable
 from evoprompt.checkpoint.lock import ExperimentLocked
 from evoprompt.checkpoint.nofollow import PathRefused
 from evoprompt.checkpoint.safe_pickle import UnsafePickle

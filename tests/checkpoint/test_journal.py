@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from evoprompt.checkpoint.journal import BadRow, Journal, JournalUnusable
+from evoprompt.checkpoint.journal import BadRow, Journal
 from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
+from evoprompt.checkpoint.journal_schema import JournalUnusable
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
 
 
