@@ -18,9 +18,10 @@ from evoprompt.billing.replies import Replies, rows
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.config import Config
 from evoprompt.evaluation.scorers import make_scorer
-from evoprompt.llm.backends import backend_spec, calls_lifted
+from evoprompt.llm.backends import backend_spec
 from evoprompt.llm.budget import Prices
 from evoprompt.llm.client import LLMClient
+from evoprompt.llm.dry_run_guard import calls_lifted
 from evoprompt.llm.limiter import AdaptiveLimiter
 from evoprompt.llm.retry import RetryPolicy
 from evoprompt.llm.types import LLMRequest, LLMResponse

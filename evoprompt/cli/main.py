@@ -83,7 +83,7 @@ def _guarded(command: Callable[[], int], dry: bool) -> int:
     even a command that forgot its dry run cannot open a connection, let alone pay."""
     if not dry:
         return command()
-    from evoprompt.llm.backends import CallsForbidden, calls_forbidden
+    from evoprompt.llm.dry_run_guard import CallsForbidden, calls_forbidden
 
     try:
         with calls_forbidden("a dry run"):

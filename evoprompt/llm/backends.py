@@ -12,23 +12,21 @@ gets an immutable one back.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib.util
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 from evoprompt.config import Config, ConfigError
 from evoprompt.config.roles import OPERATOR_KEY_ENV, for_role
+from evoprompt.llm.dry_run_guard import Build, guarded
 from evoprompt.llm.transport import split_userinfo
 from evoprompt.llm.types import Backend
 
 # chat / completion / loglik: the request kinds a backend answers; seed: a re-sent sampled
 # request gets its answer again (it honours ``LLMRequest.sample_seed``).
 Capability = Literal["chat", "completion", "loglik", "seed"]
-Build = Callable[[Config, str], Backend]
 
 # The capability each scorer's requests need.
 SCORER_NEEDS: dict[str, Capability] = {"generate": "chat", "loglik": "loglik"}
@@ -73,49 +71,6 @@ class BackendSpec:
 
 
 _REGISTRY: dict[str, BackendSpec] = {}
-_forbidden: list[str] = []  # why no backend may be built now (a dry run), innermost last
-
-
-class CallsForbidden(RuntimeError):
-    """A backend was about to be built while calls are forbidden: a bug in the command (it
-    handles ``--dry-run`` wrongly), stopped before any connection could be opened or paid."""
-
-
-@contextlib.contextmanager
-def calls_forbidden(why: str) -> Iterator[None]:
-    """While inside, building any backend raises :class:`CallsForbidden`. Every backend is
-    built through its registered build function, guarded below, so a command that forgets a
-    dry run still cannot connect, however it builds its backend."""
-    _forbidden.append(why)
-    try:
-        yield
-    finally:
-        _forbidden.pop()
-
-
-@contextlib.contextmanager
-def calls_lifted() -> Iterator[None]:
-    """Lift :func:`calls_forbidden` while inside: only for ``--pilot N``, whose one backend is
-    built here and used for its N calls (:mod:`evoprompt.billing.pilot`); the guard is back for
-    anything else the command builds."""
-    held = _forbidden[:]
-    _forbidden.clear()
-    try:
-        yield
-    finally:
-        _forbidden[:] = held
-
-
-def _guarded(name: str, build: Build) -> Build:
-    @functools.wraps(build)
-    def guarded(config: Config, api_key: str) -> Backend:
-        if _forbidden:
-            raise CallsForbidden(
-                f"the {name} backend was about to be built during {_forbidden[-1]}"
-            )
-        return build(config, api_key)
-
-    return guarded
 
 
 def register_backend(
@@ -135,7 +90,7 @@ def register_backend(
         spec = BackendSpec(
             name,
             frozenset(capabilities),
-            _guarded(name, build),
+            guarded(name, build),
             default_model,
             default_scorer,
             default_base_url,

@@ -14,13 +14,8 @@ import pytest
 from evoprompt.cli import main as cli
 from evoprompt.config import Config
 from evoprompt.llm import backends
-from evoprompt.llm.backends import (
-    CallsForbidden,
-    backend_spec,
-    calls_forbidden,
-    calls_lifted,
-    register_backend,
-)
+from evoprompt.llm.backends import backend_spec, register_backend
+from evoprompt.llm.dry_run_guard import CallsForbidden, calls_forbidden, calls_lifted
 from evoprompt.llm.types import Backend, LLMRequest
 from evoprompt.testing.server import FakeLLMServer
 
