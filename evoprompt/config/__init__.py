@@ -5,6 +5,7 @@ Every key can be set in a TOML file and overridden by the flag ``--key-with-dash
 the docs never drift; :mod:`evoprompt.config.resolve` layers and validates the sources.
 """
 
+from evoprompt.config.help import HELP
 from evoprompt.config.resolve import (
     apply,
     env_seconds,
@@ -21,7 +22,6 @@ from evoprompt.config.table import (
     DEFAULT_SEED_PROMPTS,
     ENV_KEYS,
     GUARDED,
-    HELP,
     NON_NEGATIVE,
     POSITIVE,
     Config,
