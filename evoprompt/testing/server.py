@@ -1,13 +1,13 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests, benchmarks and demos.
 
 What it answers is decided in ``answers.py`` (deterministic functions of the request, so runs
-against it are reproducible); this module serves those answers over HTTP, injects faults and
-counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200 with an
-HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an operator
-reply without tags, operator replies deaf to the sampling seed or echoing the parent), missing
-features are imitated (one request at a time in arrival order, prompt lists or echo refused,
-no chat logprobs), ``hold`` answers nothing until cleared (a fixed moment to kill a client at),
-``GET /models`` answers (503 while down) and every request is counted, including the tokens
+against it are reproducible); this module serves those answers (over HTTP: ``handler.py``), injects
+faults and counts. Faults are injected per request (latency, 429 + Retry-After, 500, hang, a 200
+with an HTML body, 401 on a wrong key, a refused quota, a ceiling on requests in flight, down, an
+operator reply without tags, operator replies deaf to the sampling seed or echoing the parent),
+missing features are imitated (one request at a time in arrival order, prompt lists or echo
+refused, no chat logprobs), ``hold`` answers nothing until cleared (a fixed moment to kill a client
+at), ``GET /models`` answers (503 while down) and every request is counted, including the tokens
 billed for answered ones and the re-sends of a body still being served.
 
 Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05``.
@@ -16,18 +16,18 @@ Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, fields
+from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .answers import ECHO, NO_TAGS, Answers, builtin_truth, is_evolution, parent_of, unit
+from .answers import ECHO, NO_TAGS, Answers, builtin_truth, is_evolution, parent_of
 from .faults import Faults, Reply, Turns, auth_fault, chance, error_reply, refusal
+from .handler import handler_class
 from .wire import chat_content, completion, message_choices, text_choices
 
 
@@ -219,78 +219,8 @@ class FakeLLMServer:
         return 200, {}, payload
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: with Nagle on, each response would wait
-            # ~40 ms for the client's delayed ACK, which no real endpoint does.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, headers: dict[str, str], payload: Any) -> None:
-                data = (
-                    payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-                )
-                self.send_response(status)
-                kind = "text/html" if isinstance(payload, str) else "application/json"
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                # the client may have given up (a timeout, a killed run): nothing to answer
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/_stats":
-                    self._send(200, {}, server.stats())
-                elif self.path.rstrip("/").endswith("/models"):
-                    self._send(*server.models())
-                else:
-                    self._send(404, {}, {"error": {"message": "not found"}})
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    self._send(400, {}, {"error": {"message": "body is not JSON"}})
-                    return
-                if self.path.rstrip("/") == "/_faults":
-                    server.set_faults(**body)
-                    self._send(200, {}, asdict(server.faults))
-                    return
-                if not self.path.endswith(("/chat/completions", "/completions")):
-                    self._send(404, {}, {"error": {"message": f"unknown path {self.path}"}})
-                    return
-                arrived, text = time.monotonic(), raw.decode(errors="replace")
-                server.arrived(text)
-                with server._lock:
-                    hang = server.counts["seen"] <= server.faults.hang_first
-                serial = server._serial if server.faults.serial else contextlib.nullcontext()
-                try:
-                    while server.faults.hold:  # held: answered once cleared, or for nobody
-                        time.sleep(0.005)
-                    with serial:
-                        f = server.faults
-                        if hang or (f.p_hang and server._roll() < f.p_hang):
-                            time.sleep(f.hang_s)
-                        if f.latency:
-                            time.sleep(f.latency)
-                        if f.operator_spread and is_evolution(chat_content(body)):
-                            time.sleep(f.operator_spread * unit(text))
-                        status, headers, payload = server.respond(
-                            self.path, body, self.headers.get("Authorization", ""), arrived
-                        )
-                finally:
-                    server.left(text)
-                self._send(status, headers, payload)
-
-        return Handler
+        """The HTTP face (a hook: the benchmarks' server adds its own paths over it)."""
+        return handler_class(self)
 
 
 def main(argv: list[str] | None = None) -> None:
