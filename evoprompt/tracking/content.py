@@ -101,7 +101,7 @@ class ExperimentFiles:
     def params(self) -> dict[str, str]:
         """The settings as params: config.json has no API key, and URLs lose credentials."""
         values = dict(config_fields(self.config))
-        for key in ("base_url", "track_uri"):
+        for key in ("base_url", "operator_base_url", "track_uri"):
             if isinstance(values.get(key), str):
                 values[key] = split_userinfo(values[key])[0]
         return {k: param_value(v) for k, v in values.items() if k not in LINEAGE_KEYS}
