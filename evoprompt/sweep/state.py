@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,15 @@ def changes(stored: SweepRecord, now: SweepRecord) -> list[str]:
             found.append(f"grid.{key} (sweep: {_shown(before)}, now: {_shown(after)})")
     for key in dict.fromkeys([*stored.defining, *now.defining]):
         before, after = stored.defining.get(key), now.defining.get(key)
+        if key not in stored.defining and after == _DEFAULTS.get(key, MISSING):
+            continue  # a setting newer than the sweep, at its default: what the sweep ran with
         if before != after:
             found.append(f"{key} (sweep: {before!r}, now: {after!r})")
     return found
+
+
+# Each setting's default: a sweep started before a setting existed ran with it.
+_DEFAULTS: dict[str, Any] = {f.name: getattr(Config(), f.name) for f in fields(Config)}
 
 
 def _shown(values: list[Any] | None) -> str:

@@ -50,3 +50,17 @@ def test_cells_edited_in_sweep_json_are_not_run(tmp_path: Path) -> None:
         ("seed-1", {"seed": 1}, "finished"),
         ("seed-2", {"seed": 2}, "pending"),
     ]
+
+
+def test_a_sweep_from_before_a_new_setting_resumes_while_it_stays_at_its_default(
+    tmp_path: Path,
+) -> None:
+    """A sweep.json written by an older evoprompt lacks settings added since (shots, the
+    operator's model...): it ran with their defaults, so only a value other than the default
+    is a change."""
+    first = record(tmp_path, "seed = [1, 2]").with_status("seed-1", "finished", 5.0)
+    older = replace(first, defining={k: v for k, v in first.defining.items() if k != "shots"})
+    again = merge(older, record(tmp_path, "seed = [1, 2]"))
+    assert [c.status for c in again.cells] == ["finished", "pending"]
+    with pytest.raises(SweepError, match=r"shots \(sweep: None, now: 4\)"):
+        merge(older, record(tmp_path, "seed = [1, 2]", shots=4))
