@@ -9,12 +9,12 @@ bound, are left out.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evoprompt.checkpoint.schema import PopulationRow
 from evoprompt.fewshot.length import prompt_tokens
+from evoprompt.report.plot import new_axes, png_bytes
 
 WITHIN = 0.01  # "within a point of the best"
 
@@ -60,13 +60,8 @@ def cheapest_near_best(found: Sequence[Point], margin: float = WITHIN) -> Point 
 
 def front_png(found: Sequence[Point], title: str = "") -> bytes:
     """Every scored prompt (tokens, score), the front drawn as a step line (800x400 px)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     edge = front(found)
-    figure = Figure(figsize=(8, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = new_axes()
     axes.scatter([p.tokens for p in found], [p.score for p in found], alpha=0.4, label="scored")
     axes.step(
         [p.tokens for p in edge],
@@ -82,7 +77,4 @@ def front_png(found: Sequence[Point], title: str = "") -> bytes:
     axes.legend(loc="lower right")
     if title:
         axes.set_title(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(figure)

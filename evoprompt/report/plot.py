@@ -34,18 +34,33 @@ def fitted_limits(values: list[float]) -> tuple[float, float]:
     return bottom, top
 
 
-def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
-    """Best and mean fitness per generation (800x400 px)."""
+def new_axes(width: float = 8) -> tuple[Any, Any]:
+    """A figure ``width`` x 4 inches at 100 dpi on the Agg canvas, and its one axes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def png_bytes(figure: Any) -> bytes:
+    """The figure laid out as PNG, without the matplotlib version in its metadata (so the
+    bytes do not change with the installed matplotlib)."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
+    """Best and mean fitness per generation (800x400 px)."""
     from matplotlib.ticker import MaxNLocator
 
     xs = [int(g["generation"]) for g in generations]
     best = [float(g["best_fitness"]) for g in generations]
     mean = [float(g["mean_fitness"]) for g in generations]
-    figure = Figure(figsize=(8, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = new_axes()
     axes.plot(xs, best, marker="o", label="best")
     axes.plot(xs, mean, marker="s", linestyle="--", label="mean")
     axes.set_xlabel("generation (0 = initial population)")
@@ -56,7 +71,4 @@ def fitness_png(generations: list[dict[str, Any]], title: str = "") -> bytes:
     axes.legend(loc="lower right")
     if title:
         axes.set_title(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(figure)

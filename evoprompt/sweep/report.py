@@ -9,7 +9,6 @@ single-experiment report; read-only, safe while the sweep runs.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from html import escape
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from evoprompt.report.content import Table
 from evoprompt.report.html import _CSS, _table
+from evoprompt.report.plot import new_axes, png_bytes
 from evoprompt.report.sweeps import SweepView
 from evoprompt.sweep.aggregate import SEED, aggregate
 
@@ -35,9 +35,6 @@ def _label(row: pd.Series, varied: list[str]) -> str:
 
 def score_png(frame: pd.DataFrame, varied: list[str], title: str) -> bytes:
     """Score per grid point with error bars (900x400 px)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     on_test = bool(frame["test_mean"].notna().any())
     mean = frame["test_mean" if on_test else "dev_mean"].astype(float)
     if on_test:
@@ -46,9 +43,7 @@ def score_png(frame: pd.DataFrame, varied: list[str], title: str) -> bytes:
     else:
         low = high = frame["dev_std"].astype(float).fillna(0.0)
     labels = [_label(row, varied) for _, row in frame.iterrows()]
-    figure = Figure(figsize=(9, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = new_axes(width=9)
     xs = list(range(len(labels)))
     axes.errorbar(xs, mean, yerr=[low, high], fmt="o", capsize=6)
     axes.set_xlim(-0.5, len(xs) - 0.5)
@@ -57,10 +52,7 @@ def score_png(frame: pd.DataFrame, varied: list[str], title: str) -> bytes:
     axes.set_ylabel(what)
     axes.grid(alpha=0.3)
     axes.set_title(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(figure)
 
 
 def _aggregate_table(frame: pd.DataFrame) -> Table:
