@@ -28,7 +28,7 @@ from typing import Any
 from .answers import ECHO, NO_TAGS, Answers, builtin_truth, is_evolution, parent_of
 from .faults import Faults, Reply, Turns, auth_fault, chance, error_reply, refusal
 from .handler import handler_class
-from .wire import chat_content, completion, message_choices, text_choices
+from .wire import chat_content, completion, message_choices, text_choices, tokens
 
 
 class _Server(ThreadingHTTPServer):
@@ -196,17 +196,17 @@ class FakeLLMServer:
         self._tune()
         self._note_query(path, body)
         if path.endswith("/chat/completions") and body.get("logprobs"):
-            kind, completion_chars = "loglik", 1
+            kind, completion_tokens = "loglik", 1
             choices = self.answers.chat_logprobs(chat_content(body), self.faults.no_chat_logprobs)
         elif path.endswith("/chat/completions"):
             kind, text = self._chat(body)
-            choices, completion_chars = message_choices(text), len(text)
+            choices, completion_tokens = message_choices(text), tokens(text)
         elif body.get("echo"):
-            kind, choices, completion_chars = "loglik", self.answers.loglik(body["prompt"]), 1
+            kind, choices, completion_tokens = "loglik", self.answers.loglik(body["prompt"]), 1
         else:
             kind, text = "complete", self.answers.complete(body.get("prompt", ""))
-            choices, completion_chars = text_choices(text), len(text)
-        payload = completion(body, choices, completion_chars)
+            choices, completion_tokens = text_choices(text), tokens(text)
+        payload = completion(body, choices, completion_tokens)
         with self._lock:
             self.counts["answered"] += 1
             self.counts[f"answered_{kind}"] += 1
