@@ -3,7 +3,8 @@
 Prompt tokens come from the requests the run would actually send, rendered here and never
 sent: the scorer's request for every dev row, the operator templates filled with the seed
 prompts (later generations' prompts are assumed as long as the seeds). Tokens are counted as
-``LLMRequest.estimated_tokens`` counts them (4 characters a token). Replies are priced as
+``LLMRequest.estimated_tokens`` counts them (4 characters a token, plus a chat request's
+format overhead). Replies are priced as
 :mod:`evoprompt.billing.replies` says (a label, the journal's or a pilot's mean, or for open
 answers ``max_tokens`` as an upper bound) and an operator call's, unless measured, at about
 two prompts' worth (capped by ``max_tokens``). Each child is assumed new and usable on its
