@@ -17,7 +17,7 @@ from evoprompt.checkpoint.journal import Answer, Journal
 class GroupCommit:
     def __init__(self, journal: Journal):
         self.journal = journal
-        self._sent: list[str] = []
+        self._sent: list[tuple[str, str]] = []  # (key, role)
         self._answers: list[Answer] = []
         self._waiting: list[asyncio.Future[None]] = []  # one per caller of the pending turn
         # After a failed write (a full disk) nothing more is written: the run is stopping with
@@ -25,9 +25,9 @@ class GroupCommit:
         # took, so the journal stays as the failure left it.
         self._failure: Exception | None = None
 
-    async def sent(self, key: str) -> None:
-        """Mark the request for ``key`` as going out; returns once that is committed."""
-        self._sent.append(key)
+    async def sent(self, key: str, role: str = "") -> None:
+        """Mark ``role``'s request for ``key`` as going out; returns once that is committed."""
+        self._sent.append((key, role))
         await self._commit()
 
     async def put(self, answer: Answer) -> None:

@@ -27,6 +27,7 @@ from evoprompt.checkpoint.journal_rows import (
     LOST,
     journal_answers,
     journal_stats,
+    lost_counter,
     row_checksum,
     row_problem,
 )
@@ -140,10 +141,16 @@ class Journal:
         )
 
     def _fold_pending(self) -> None:
-        """Requests a dead process left on the wire: billed, their answers lost."""
-        lost = self._db.execute("DELETE FROM pending").rowcount
-        if lost:
+        """Requests a dead process left on the wire: billed, their answers lost (counted in
+        all and per role)."""
+        by_role = self._db.execute(
+            "SELECT COALESCE(role, ''), COUNT(*) FROM pending GROUP BY 1"
+        ).fetchall()
+        self._db.execute("DELETE FROM pending")
+        for role, lost in by_role:
             self.bump(LOST, lost)
+            if role:
+                self.bump(lost_counter(role), lost)
 
     def get(self, key: str) -> str | None:
         """The JSON text journaled for ``key``, or None when the call was never answered.
@@ -170,9 +177,10 @@ class Journal:
         self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
         self._db.execute("COMMIT")
 
-    def sent(self, key: str) -> None:
-        """Record that a request for ``key`` is going out (cleared when its outcome lands)."""
-        self.write([key], [])
+    def sent(self, key: str, role: str = "") -> None:
+        """Record that ``role``'s request for ``key`` is going out (cleared when its outcome
+        lands)."""
+        self.write([(key, role)], [])
 
     def settled(self, key: str) -> None:
         """The request for ``key`` came back without an answer to bill (a failed attempt)."""
@@ -196,7 +204,7 @@ class Journal:
                         fallback)]
         )  # fmt: skip
 
-    def write(self, sent: list[str], answers: list[Answer]) -> None:
+    def write(self, sent: list[tuple[str, str]], answers: list[Answer]) -> None:
         """One transaction: requests going out (``pending``) and answers (cleared from it).
 
         The group commit (``group.py``) gathers every caller of one event-loop turn into one
@@ -204,8 +212,9 @@ class Journal:
         now = time.time()
         self._db.execute("BEGIN")
         try:
-            self._db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?)",
-                                 [(key, now) for key in sent])  # fmt: skip
+            self._db.executemany("INSERT OR REPLACE INTO pending (key, created, role)"
+                                 " VALUES (?, ?, ?)",
+                                 [(key, now, role or None) for key, role in sent])  # fmt: skip
             inserted = [
                 self._db.execute(
                     f"INSERT OR IGNORE INTO responses ({COLUMNS}) "

@@ -15,6 +15,11 @@ from evoprompt.checkpoint.nofollow import refuse_database_links
 LOST = "lost_in_flight"
 
 
+def lost_counter(role: str) -> str:
+    """The counter of ``role``'s calls lost on the wire (folded from ``pending``)."""
+    return f"{LOST}:{role}"
+
+
 def row_checksum(key: str, payload: str) -> str:
     """What a response row's checksum covers: its key and its answer."""
     return hashlib.sha256(key.encode() + b"\0" + payload.encode()).hexdigest()
@@ -80,12 +85,20 @@ def journal_stats(db: sqlite3.Connection) -> dict[str, Any]:
         LOST: lost,
         RESENT: counters.get(RESENT, 0),
         PINGS: counters.get(PINGS, 0),
-        BY_ROLE: role_stats(db),
+        BY_ROLE: role_stats(db, counters),
     }
 
 
 BY_ROLE = "roles"  # api_stats per role: what the task model and the operator each spent
-ROLE_FIGURES = ("calls", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+ROLE_FIGURES = (
+    "calls",
+    "succeeded",
+    "failed",
+    LOST,
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
 
 
 def who(db: sqlite3.Connection, table: str) -> str:
@@ -94,8 +107,9 @@ def who(db: sqlite3.Connection, table: str) -> str:
     return "COALESCE(role, '')" if "role" in columns else "''"
 
 
-def role_stats(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Calls, tokens and cost per role (rows from before roles were recorded: in no role)."""
+def role_stats(db: sqlite3.Connection, counters: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Calls, tokens and cost per role (rows from before roles were recorded: in no role);
+    a role's calls, like the whole's, are those answered, failed and lost on the wire."""
     roles: dict[str, dict[str, Any]] = {}
 
     def of(role: str) -> dict[str, Any]:
@@ -112,8 +126,16 @@ def role_stats(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
         f"SELECT {who(db, 'failures')}, COUNT(*) FROM failures GROUP BY 1"
     ):
         of(role)["failed"] = failed
+    for name, lost in counters.items():
+        if name.startswith(f"{LOST}:"):
+            of(name.partition(":")[2])[LOST] += lost
+    with contextlib.suppress(sqlite3.OperationalError):  # a journal from before roles
+        for role, lost in db.execute(
+            f"SELECT {who(db, 'pending')}, COUNT(*) FROM pending GROUP BY 1"
+        ):
+            of(role)[LOST] += lost
     for figures in roles.values():
-        figures["calls"] = figures["succeeded"] + figures["failed"]
+        figures["calls"] = figures["succeeded"] + figures["failed"] + figures[LOST]
     roles.pop("", None)
     return roles
 

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS failures (
     endpoint TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, created REAL NOT NULL, role TEXT);
 CREATE TABLE IF NOT EXISTS rejected (
     key TEXT NOT NULL,
     response TEXT,
@@ -87,9 +87,10 @@ def _add_checksums(db: sqlite3.Connection, path: Path | None, trust: bool) -> No
 
 
 def _add_who(db: sqlite3.Connection) -> None:
-    """Give a journal from before roles the columns saying who answered (its rows: NULL)."""
-    for table in ("responses", "failures"):
+    """Give a journal from before roles the columns saying who answered, or who asked what
+    is on the wire (its rows: NULL)."""
+    for table, columns in (("responses", _WHO), ("failures", _WHO), ("pending", ("role",))):
         held = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
-        for column in _WHO:
+        for column in columns:
             if column not in held:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")

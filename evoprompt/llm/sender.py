@@ -142,7 +142,7 @@ class Sender:
         kind = f"{request.kind}/{request.max_tokens}"  # requests alike in expected latency
         for resend in range(CONGESTION_RESENDS + 1):
             async with self.limiter.slot(request.estimated_tokens(), kind) as window:
-                await self._commits.sent(key)
+                await self._commits.sent(key, self.who[0])
                 mark = self.limiter.clock.start()
                 # the most that may queue with it: the window, or more where it was cut
                 ahead = max(self.limiter.limit, self.limiter.in_flight) - 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evoprompt.checkpoint.journal import BadRow, Journal
+from evoprompt.checkpoint.journal import Answer, BadRow, Journal
 from evoprompt.checkpoint.journal_rows import bad_rows, open_readonly
 from evoprompt.checkpoint.journal_schema import JournalUnusable
 from evoprompt.llm.types import LLMRequest, LLMResponse, Usage
@@ -263,3 +263,27 @@ def test_garbled_and_unwritable_journals_are_told_apart(tmp_path: Path) -> None:
     garbled.write_bytes(b"not a database!!" * 100)
     with pytest.raises(JournalUnusable, match="garbled"):
         Journal(garbled)
+
+
+def test_calls_lost_on_the_wire_are_counted_per_role(tmp_path: Path) -> None:
+    """Each role's lost calls, from the journal's rows: on the wire at the crash (still
+    pending, read by another process) and once folded by the next open."""
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    journal.write([("s1", "task"), ("s2", "task"), ("w1", "operator"), ("w2", "operator")], [])
+    journal.write([], [Answer("s1", answer().to_json(), "m", 10, 5, 0.0, 1, False, "task")])
+    journal.record_failure("w1", "m", "HTTP 500", attempts=1, role="operator")
+    journal.sent("s3", "task")  # the process dies: s2, s3 and w2 were on the wire
+    with contextlib.closing(open_readonly(path)) as db:
+        live = journal_stats_of(db)
+    journal.close()
+    reopened = Journal(path)
+    for stats in (live, reopened.stats()):
+        roles = stats["roles"]
+        assert (roles["task"]["lost_in_flight"], roles["operator"]["lost_in_flight"]) == (2, 1)
+        assert stats["lost_in_flight"] == 3
+        # a call is a call answered, failed or lost, for a role as for the whole
+        assert (roles["task"]["calls"], roles["operator"]["calls"]) == (3, 2)
+        assert stats["calls"] == roles["task"]["calls"] + roles["operator"]["calls"]
+    reopened.close()
+    assert Journal(path).stats()["roles"]["task"]["lost_in_flight"] == 2  # folded once

@@ -170,8 +170,11 @@ def test_sigkill_at_random_moments_then_resume_asks_neither_endpoint_twice(
     doc = summary(tmp_path, "victim")
     assert outcome(doc) == outcome(summary(tmp_path, "ref"))
     # Only what was on the wire at a kill (at most `concurrency` = 8 per endpoint) is asked
-    # again, and the journal counts it as lost in flight.
-    assert twice["task"] + twice["operator"] <= doc["api_stats"]["lost_in_flight"]
+    # again, and the journal counts it as lost in flight, in the role that sent it.
+    stats = doc["api_stats"]
+    for role in ("task", "operator"):
+        assert twice[role] <= stats["roles"][role]["lost_in_flight"], role
+    assert stats["lost_in_flight"] == sum(r["lost_in_flight"] for r in stats["roles"].values())
     assert twice["task"] <= kills * 8 and twice["operator"] <= kills * 8
     # No role's request ever went to the other's endpoint, across every resume.
     assert all(b["model"] == "writer" for b in operator_bodies)
