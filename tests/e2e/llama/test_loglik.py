@@ -11,7 +11,9 @@ from tests.e2e.llama.proxy import CountingProxy
 
 
 def test_a_loglik_run_finishes_one_prompt_per_request(tmp_path: Path, proxy: CountingProxy) -> None:
-    args = [*TINY, "--scorer", "loglik", "--dev-size", "3", "--result-dir", str(tmp_path)]
+    # one row (two with the content-free one): 17 requests after the probe's refused list,
+    # each taking seconds, every one of them a single prompt
+    args = [*TINY, "--scorer", "loglik", "--dev-size", "1", "--result-dir", str(tmp_path)]
     done = run_cli([*args, "--experiment-id", "ll"], env(proxy), timeout=800)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "ll" / "endpoint.json").read_text())["loglik"] == "echo_single"
