@@ -65,10 +65,10 @@ def header(sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, 
     )
 
 
-def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
+def headline(intro: str, table: list[dict[str, Any]]) -> str:
+    """The summary: where the table came from, a row per task and method, where evolution
+    helped. PUBLIC.md opens with it and the README's headline is it, word for word."""
     lines = [
-        "# Public tasks: evolved prompts against the paper's manual prompts",
-        "",
         intro,
         "",
         "| task | method | test accuracy, mean ± std | 95% CI of the mean | gain vs manual "
@@ -104,7 +104,15 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
         "Where evolution helped:",
         "",
         *[f"- {verdict(row)}" for row in table if row["method"] != "manual"],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
+    lines = [
+        "# Public tasks: evolved prompts against the paper's manual prompts",
         "",
+        headline(intro, table),
         "## Cells",
         "",
         "| folder | seed | test | manual | gain | p | calls | wall |",
@@ -116,6 +124,22 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
             f"| {c.p_value:.3g} | {c.calls:,} | {_wall(c.wall_s)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+README_START = "<!-- public-table: written by benchmarks/public.py, do not edit -->"
+README_END = "<!-- public-table end -->"
+
+
+def into_readme(readme: Path, intro: str, table: list[dict[str, Any]]) -> bool:
+    """Put the headline between the README's markers; False when it has none."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return False
+    before, rest = text.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    block = f"{README_START}\n{headline(intro, table)}{README_END}"
+    readme.write_text(before + block + after, encoding="utf-8")
+    return True
 
 
 def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
@@ -156,9 +180,9 @@ def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
     plt.close(fig)
 
 
-def write(sweeps: list[Path], out: Path) -> str:
-    """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders;
-    return the markdown."""
+def write(sweeps: list[Path], out: Path, readme: Path | None = None) -> str:
+    """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders,
+    and the headline into ``readme`` (between its markers); return the markdown."""
     cells: list[Cell] = []
     total = 0
     config: dict[str, Any] = {}
@@ -168,11 +192,14 @@ def write(sweeps: list[Path], out: Path) -> str:
         total += size
         config = config or first
     table = rows(cells)
-    text = markdown(header(sweeps, cells, total, config), table, cells)
+    intro = header(sweeps, cells, total, config)
+    text = markdown(intro, table, cells)
     out.mkdir(parents=True, exist_ok=True)
     (out / "PUBLIC.md").write_text(text, encoding="utf-8")
-    doc = {"rows": table, "cells": [asdict(c) for c in cells]}
+    doc = {"intro": intro, "rows": table, "cells": [asdict(c) for c in cells]}
     (out / "public.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if table:
         figure(table, cells, out / "public.png")
+    if readme is not None:
+        into_readme(readme, intro, table)
     return text
