@@ -9,7 +9,8 @@ answers ``max_tokens`` as an upper bound) and an operator call's, unless measure
 two prompts' worth (capped by ``max_tokens``). Each child is assumed new and usable on its
 first try, so the call count is what an unpruned run makes when no reply is dropped;
 pruning's saving is given as a range.
-The held-out test phase is counted for the seeds plus ``test_top_k`` prompts (fewer when the
+The held-out test phase is counted for the seeds (the best one only under ``test_seeds =
+"best"``) plus ``test_top_k`` prompts (fewer when the
 best prompts are seeds). A log-likelihood call to an endpoint is billed as one request per
 label, what an ``echo_single`` server (llama.cpp) takes and the most any mode takes; the
 content-free calibration row is one more call per prompt.
@@ -278,8 +279,9 @@ def estimate(
         # assumed replaced by then, unless no generation runs); never pruned, so not named
         # "scoring"
         k = min(config.test_top_k, size)
-        n = len(seeds) + k if config.max_generations else min(size, len(seeds) + k)
-        finalists = seeded[:n] + [stand_in(-1 - i) for i in range(n - len(seeds))]
+        tested = len(seeds) if config.test_seeds == "all" else 1
+        n = tested + k if config.max_generations else min(size, tested + k)
+        finalists = seeded[: min(n, tested)] + [stand_in(-1 - i) for i in range(n - tested)]
         phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
     lower = estimate(config, task, floor(task), free) if replies.upper else None
     return Bill(phases, initial, config.prune, replies.basis, replies.upper, lower)

@@ -70,7 +70,9 @@ def fork_bill(
         # the fork's last generation is the source's: its finalists are known
         with contextlib.suppress(BranchError):
             state, _ = state_at(source, config.max_generations)
-            chosen = finalists(state, config.seed_prompts, config.test_top_k)
+            chosen = finalists(
+                state, config.seed_prompts, config.test_top_k, config.test_seeds == "all"
+            )
             bill = heldout_bill(config, task, chosen.texts, free, replies)
             notes.append("the test phase is billed for the requests the journal does not hold")
     return bill, notes
@@ -87,7 +89,12 @@ def retest_bill(exp_dir: Path, config: Config, task: Task, prompts: Sequence[str
         )
     state, _ = state_at(exp_dir, completed_generation(exp_dir))
     seeds = config.seed_prompts
-    chosen = given(state, prompts, seeds) if prompts else finalists(state, seeds, config.test_top_k)
+    every = config.test_seeds == "all"
+    chosen = (
+        given(state, prompts, seeds)
+        if prompts
+        else finalists(state, seeds, config.test_top_k, every)
+    )
     free = journal_answers(exp_dir)
     return heldout_bill(config, task, chosen.texts, free, journaled(exp_dir, config, task))
 

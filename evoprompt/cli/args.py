@@ -41,6 +41,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "test_size",
             "test_dataset",
             "test_top_k",
+            "test_seeds",
             "task_description",
             "shots",
             "train_size",

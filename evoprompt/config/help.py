@@ -27,6 +27,8 @@ HELP: dict[str, str] = {
     "test_size": "held-out test rows: at most N rows not used for dev (0: no test phase)",
     "test_dataset": "test set file with the dataset's columns (default: held out of --dataset)",
     "test_top_k": "test the top K of the final population (besides the best and the seeds)",
+    "test_seeds": "which seed prompts the test phase scores: all, or only the best by dev "
+    "(the baseline the best prompt is judged against)",
     "algorithm": "evolution algorithm",
     "population_size": "prompts in the population",
     "max_generations": "generations after the initial population; raise it with "

@@ -46,6 +46,7 @@ GUARDED = (
     "test_size",
     "test_dataset",
     "test_top_k",
+    "test_seeds",
     "operator_model",
     "task_description",
     "shots",
@@ -81,6 +82,7 @@ class Config:
     test_size: int = 500
     test_dataset: str = ""
     test_top_k: int = 3
+    test_seeds: str = "all"
     # evolution
     algorithm: str = "ga"
     population_size: int = 6
@@ -186,6 +188,7 @@ def _transport_names() -> Collection[str]:
 CHOICES: dict[str, Collection[str]] = {
     "algorithm": _Registered(_strategy_names),
     "scorer": ("auto", "generate", "loglik"),
+    "test_seeds": ("all", "best"),
     "retry_strategy": ("exponential", "linear"),
     "http_client": _Registered(_transport_names),
     "track": ("none", "mlflow"),

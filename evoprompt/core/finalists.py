@@ -1,8 +1,9 @@
 """Which prompts a test phase scores, and what their test scores say (pure: no I/O).
 
-The finalists are the best prompt, every seed prompt from the config and the top K of the final
-population; the baseline of the comparison is the seed prompt with the best dev score (chosen on
-dev, never on test, so the comparison is not itself selected on the test set).
+The finalists are the best prompt, every seed prompt from the config (or only the best of them:
+``test_seeds = "best"``, where the other seeds' test scores are not wanted) and the top K of the
+final population; the baseline of the comparison is the seed prompt with the best dev score
+(chosen on dev, never on test, so the comparison is not itself selected on the test set).
 """
 
 from __future__ import annotations
@@ -62,11 +63,15 @@ def best_seed(state: ExperimentState, seed_prompts: Sequence[str]) -> str | None
     return max(seeds, key=lambda t: state.scored[t].fitness, default=None)
 
 
-def finalists(state: ExperimentState, seed_prompts: Sequence[str], top_k: int) -> Finalists:
-    """The best prompt, then the seeds, then the rest of the top ``top_k`` by dev score."""
+def finalists(
+    state: ExperimentState, seed_prompts: Sequence[str], top_k: int, every_seed: bool = True
+) -> Finalists:
+    """The best prompt, then the seeds (only the baseline unless ``every_seed``), then the rest
+    of the top ``top_k`` by dev score."""
     best = state.best()
     ranked = sorted(state.population, key=lambda ind: -ind.fitness)[:top_k]
-    seeds = scored_seeds(state, seed_prompts)
+    baseline = best_seed(state, seed_prompts)
+    seeds = scored_seeds(state, seed_prompts) if every_seed else [baseline] if baseline else []
     chosen: dict[str, str] = {}
     if best is not None:
         chosen[best.text] = "best"
@@ -75,7 +80,7 @@ def finalists(state: ExperimentState, seed_prompts: Sequence[str], top_k: int) -
     for ind in ranked:
         chosen.setdefault(ind.text, "top")
     prompts = [Finalist(role, text, state.scored[text].fitness) for text, role in chosen.items()]
-    return Finalists(prompts, best_seed(state, seed_prompts))
+    return Finalists(prompts, baseline)
 
 
 def given(state: ExperimentState, texts: Sequence[str], seed_prompts: Sequence[str]) -> Finalists:

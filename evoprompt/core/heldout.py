@@ -42,6 +42,7 @@ class Tester:
         seed: int,
         seed_prompts: Sequence[str],
         top_k: int,
+        every_seed: bool = True,
         store: CheckpointStore,
         recorder: Recorder,
         display: Display,
@@ -52,6 +53,7 @@ class Tester:
         self.seed = seed
         self.seed_prompts = list(seed_prompts)
         self.top_k = top_k
+        self.every_seed = every_seed
         self.store = store
         self.recorder = recorder
         self.display = display
@@ -66,7 +68,7 @@ class Tester:
 
     async def final(self, state: ExperimentState) -> None:
         """The end of a run: the finalists tested, unless this generation's already were."""
-        chosen = finalists(state, self.seed_prompts, self.top_k)
+        chosen = finalists(state, self.seed_prompts, self.top_k, self.every_seed)
         report = self.recorded(state, chosen)
         if report is None or report.generation != state.generation:
             await self.run(state, chosen)
@@ -78,7 +80,7 @@ class Tester:
         chosen = (
             given(state, prompts, self.seed_prompts)
             if prompts
-            else finalists(state, self.seed_prompts, self.top_k)
+            else finalists(state, self.seed_prompts, self.top_k, self.every_seed)
         )
         report = self.recorded(state, chosen)
         self.recorder.kept = stop

@@ -182,6 +182,7 @@ class Experiment:
                 seed=self.config.seed,
                 seed_prompts=self.config.seed_prompts,
                 top_k=self.config.test_top_k,
+                every_seed=self.config.test_seeds == "all",
                 store=self.store,
                 recorder=recorder,
                 display=self.display,

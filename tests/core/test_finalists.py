@@ -39,6 +39,14 @@ def test_finalists_are_the_best_the_seeds_and_the_top_k() -> None:
         ("top", "c", 0.7),
     ]
     assert chosen.baseline == "Seed two."  # the best seed by dev score
+    only = finalists(state, SEEDS, top_k=3, every_seed=False)
+    assert [(f.role, f.prompt) for f in only.prompts] == [
+        ("best", "a"),
+        ("seed", "Seed two."),  # only the baseline: the other seeds' test scores not wanted
+        ("top", "b"),
+        ("top", "c"),
+    ]
+    assert only.baseline == "Seed two."
     asked = given(state, ["new  prompt"], SEEDS)
     assert [(f.role, f.prompt, f.dev_fitness) for f in asked.prompts] == [
         ("given", "new prompt", None),
