@@ -9,7 +9,8 @@ FAST := not slow and not local_model and not ray and not llama_server and not ml
 # cores of a 2-core machine keeps both busy. The full suite also runs the embedded model and
 # llama.cpp, which want the cores: one worker per core (4 timed out there on a loaded machine).
 # A file's tests stay on one worker (--dist loadfile): its module-scoped fixtures (experiments
-# made by real runs, a started server) are built once.
+# made by real runs, a started server) are built once. Files are handed out heaviest first
+# (--no-loadscope-reorder keeps the order tests/conftest.py sets), so no long file starts last.
 WORKERS ?= 4
 TEST_WORKERS ?= auto
 
@@ -46,7 +47,8 @@ fast-tests:
 	$(PY) -m pytest -q -n $(WORKERS) -m "$(FAST)" $(ARGS)
 
 all-tests:
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --cov=evoprompt --durations=15 $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov=evoprompt \
+		--durations=15 $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py $(ARGS)

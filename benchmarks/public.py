@@ -10,14 +10,15 @@ AG News, several seeds, held-out test, in one command.
 It runs ``sweeps/public.toml`` as the sweep ``public`` (``--sweep-id``) under ``result/``
 (``--result-dir``), then writes ``benchmarks/PUBLIC.md``, ``public.json`` and ``public.png``
 (``--out``) from the sweep's folders alone (``bench/public_table.py`` reads them,
-``bench/public_render.py`` writes the files). The sweep is an ordinary one: stop it at any
+``bench/public_render.py`` writes the files), and the same summary into README.md's headline
+(unless ``--no-readme``, or ``--out`` is elsewhere). The sweep is an ordinary one: stop it at any
 moment (Ctrl+C, kill -9, a power cut) and rerun the same command; finished cells are kept,
 the others resume from their checkpoints and no answered call is bought again. Any other flag
 goes to ``main.py sweep`` (``--max-parallel``, ``--concurrency``, ``--max-cost``,
 ``--prices``, ...); cells run two at a time unless ``--max-parallel`` says.
 
-Few-shot GA: once the config has a ``shots`` key (issue 31), ``sweeps/public_shots.toml``
-runs too, as the sweep ``ID-shots``, and its rows join the table.
+Few-shot GA: ``sweeps/public_shots.toml`` runs too, as the sweep ``ID-shots``, and its rows
+join the table.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +34,15 @@ sys.path.insert(1, str(ROOT))  # this checkout's evoprompt, whatever else is ins
 from bench.public_render import write  # noqa: E402
 
 from evoprompt.checkpoint.layout import SweepLayout  # noqa: E402
-from evoprompt.config import Config  # noqa: E402
 from evoprompt.sweep.state import SweepError  # noqa: E402
 
 MAIN = ROOT / "main.py"
 
 
 def sweeps(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """(sweep id, sweep file) to run, the few-shot one only where the config knows shots."""
+    """(sweep id, sweep file) to run: GA and DE, then few-shot GA (unless ``--no-shots``)."""
     chosen = [(args.sweep_id, args.sweep_file)]
-    if "shots" in {f.name for f in fields(Config)} and args.shots_file is not None:
+    if not args.no_shots:
         chosen.append((f"{args.sweep_id}-shots", args.shots_file))
     return chosen
 
@@ -58,9 +57,15 @@ def main() -> int:
         "--shots-file",
         type=Path,
         default=ROOT / "sweeps" / "public_shots.toml",
-        help="few-shot GA sweep, run when the config has a shots key",
+        help="few-shot GA sweep, run after the GA/DE one",
     )
+    parser.add_argument("--no-shots", action="store_true", help="GA and DE only")
     parser.add_argument("--table-only", action="store_true", help="run nothing; write the table")
+    parser.add_argument(
+        "--no-readme",
+        action="store_true",
+        help="leave README.md's headline alone (it is rewritten when --out is benchmarks/)",
+    )
     args, extra = parser.parse_known_args()
     if not any(a.startswith("--max-parallel") for a in extra):
         extra += ["--max-parallel", "2"]
@@ -80,7 +85,8 @@ def main() -> int:
         print(f"no sweep folder under {args.result_dir}: run without --table-only", file=sys.stderr)
         return code or 2
     try:
-        write(done, args.out)
+        official = args.out.resolve() == (ROOT / "benchmarks").resolve() and not args.no_readme
+        write(done, args.out, ROOT / "README.md" if official else None)
     except SweepError as exc:  # an unreadable sweep.json: one line, as the sweep command says
         print(exc, file=sys.stderr)
         return 2

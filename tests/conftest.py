@@ -35,6 +35,28 @@ STOP_GRACE_S = 2.0
 FORMAT_V1 = ROOT / "tests" / "fixtures" / "format_v1"
 
 
+# Under pytest-xdist, files carrying these markers are handed out first, heaviest first (make
+# test passes --no-loadscope-reorder, which keeps this order): with --dist loadfile a file
+# runs whole on one worker, and xdist's own order (most tests first) left the llama.cpp files,
+# a few tests and minutes each, to the end, run on one worker while the other sat idle.
+HEAVY_FIRST = ("llama_server", "local_model", "ray", "mlflow", "slow")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: the usual order
+        return
+
+    def weight(item: pytest.Item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return next((i for i, name in enumerate(HEAVY_FIRST) if name in marks), len(HEAVY_FIRST))
+
+    by_file: dict[Path, int] = {}
+    for item in items:
+        by_file[item.path] = min(by_file.get(item.path, len(HEAVY_FIRST)), weight(item))
+    items.sort(key=lambda item: by_file[item.path])  # stable: a file's tests keep their order
+
+
 @pytest.fixture
 def server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer() as fake:

@@ -5,6 +5,7 @@ by the e2e tests)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import shlex
 from contextlib import redirect_stdout
@@ -79,3 +80,21 @@ def test_every_command_shown_uses_real_subcommands_and_flags(page: Path) -> None
             flag = word.split("=")[0]
             if re.fullmatch(r"--[a-z][a-z0-9-]*", flag):
                 assert flag in text, f"{page.name}: {' '.join(words)}: {flag} not in --help"
+
+
+def test_the_readme_headline_is_the_table_the_public_benchmark_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's results are benchmarks/public.json as benchmarks/public.py renders them
+    (that file's figures recompute from the result folders: tests/e2e/test_public_benchmark.py):
+    no figure typed by hand, none left behind by a newer table."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench.public_render import README_END, README_START, headline
+
+    doc = json.loads((ROOT / "benchmarks" / "public.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(README_START, 1)[1].split(README_END, 1)[0]
+    assert block == "\n" + headline(doc["intro"], doc["rows"])
+    assert headline(doc["intro"], doc["rows"]) in (ROOT / "benchmarks" / "PUBLIC.md").read_text(
+        encoding="utf-8"
+    )

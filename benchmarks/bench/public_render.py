@@ -32,6 +32,11 @@ def _wall(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def is_manual(row: dict[str, Any]) -> bool:
+    """A baseline row: the best manual prompt by dev (with exemplars on a few-shot run)."""
+    return str(row["method"]).startswith("manual")
+
+
 def verdict(row: dict[str, Any]) -> str:
     """One line: did the method beat the manual prompt, by the statistics of the row."""
     gain, n = row["gain"], row["gain"]["n"]
@@ -47,7 +52,8 @@ def verdict(row: dict[str, Any]) -> str:
     elif row["significant"]:
         said = f"{where}, interval includes 0; significant in {row['significant']} of {n} seeds"
     else:
-        said = f"{where}: no significant gain in any of {n} seeds"
+        seeds = "the one seed" if n == 1 else f"any of {n} seeds"
+        said = f"{where}: no significant gain in {seeds}"
     return said + kept
 
 
@@ -65,10 +71,10 @@ def header(sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, 
     )
 
 
-def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
+def headline(intro: str, table: list[dict[str, Any]]) -> str:
+    """The summary: where the table came from, a row per task and method, where evolution
+    helped. PUBLIC.md opens with it and the README's headline is it, word for word."""
     lines = [
-        "# Public tasks: evolved prompts against the paper's manual prompts",
-        "",
         intro,
         "",
         "| task | method | test accuracy, mean ± std | 95% CI of the mean | gain vs manual "
@@ -77,10 +83,10 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
     ]
     for row in table:
         task = TASKS.get(row["task"], row["task"])
-        if row["method"] == "manual":
+        if is_manual(row):
             lines.append(
-                f"| {task} | manual (best on dev) | {_acc(row['test'])} | {_ci(row['test'])} "
-                "| | | | | | |"
+                f"| {task} | {row['method']} (best on dev) | {_acc(row['test'])} "
+                f"| {_ci(row['test'])} | | | | | | |"
             )
             continue
         gain = row["gain"]
@@ -98,13 +104,21 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
         "evolved prompt minus that manual prompt on the same rows; *significant* counts the "
         "seeds whose gain is positive with McNemar's exact p below 0.05. Calls, tokens, cost "
         "and wall time are whole cells (the manual prompts' scoring included). A few-shot "
-        "row's gain is against its own run's best seed by dev: the manual prompts there carry "
-        "exemplars drawn for generation 0.",
+        "row's gain is against the row above it: the same manual prompts with the exemplars "
+        "generation 0 gave them, the best by dev.",
         "",
         "Where evolution helped:",
         "",
-        *[f"- {verdict(row)}" for row in table if row["method"] != "manual"],
+        *[f"- {verdict(row)}" for row in table if not is_manual(row)],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
+    lines = [
+        "# Public tasks: evolved prompts against the paper's manual prompts",
         "",
+        headline(intro, table),
         "## Cells",
         "",
         "| folder | seed | test | manual | gain | p | calls | wall |",
@@ -116,6 +130,22 @@ def markdown(intro: str, table: list[dict[str, Any]], cells: list[Cell]) -> str:
             f"| {c.p_value:.3g} | {c.calls:,} | {_wall(c.wall_s)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+README_START = "<!-- public-table: written by benchmarks/public.py, do not edit -->"
+README_END = "<!-- public-table end -->"
+
+
+def into_readme(readme: Path, intro: str, table: list[dict[str, Any]]) -> bool:
+    """Put the headline between the README's markers; False when it has none."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return False
+    before, rest = text.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    block = f"{README_START}\n{headline(intro, table)}{README_END}"
+    readme.write_text(before + block + after, encoding="utf-8")
+    return True
 
 
 def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
@@ -136,13 +166,13 @@ def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
             spread["mean"],
             yerr=[[spread["mean"] - low], [high - spread["mean"]]],
             fmt="o",
-            color="black" if row["method"] == "manual" else "tab:blue",
+            color="black" if is_manual(row) else "tab:blue",
             capsize=4,
         )
         seeds = [c for c in cells if c.folder in row["cells"]]
         ax.scatter(
             [x + 0.15] * len(seeds),
-            [c.manual if row["method"] == "manual" else c.test for c in seeds],
+            [c.manual if is_manual(row) else c.test for c in seeds],
             s=10,
             color="gray",
         )
@@ -156,9 +186,9 @@ def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
     plt.close(fig)
 
 
-def write(sweeps: list[Path], out: Path) -> str:
-    """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders;
-    return the markdown."""
+def write(sweeps: list[Path], out: Path, readme: Path | None = None) -> str:
+    """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders,
+    and the headline into ``readme`` (between its markers); return the markdown."""
     cells: list[Cell] = []
     total = 0
     config: dict[str, Any] = {}
@@ -168,11 +198,14 @@ def write(sweeps: list[Path], out: Path) -> str:
         total += size
         config = config or first
     table = rows(cells)
-    text = markdown(header(sweeps, cells, total, config), table, cells)
+    intro = header(sweeps, cells, total, config)
+    text = markdown(intro, table, cells)
     out.mkdir(parents=True, exist_ok=True)
     (out / "PUBLIC.md").write_text(text, encoding="utf-8")
-    doc = {"rows": table, "cells": [asdict(c) for c in cells]}
+    doc = {"intro": intro, "rows": table, "cells": [asdict(c) for c in cells]}
     (out / "public.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if table:
         figure(table, cells, out / "public.png")
+    if readme is not None:
+        into_readme(readme, intro, table)
     return text

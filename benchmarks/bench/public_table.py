@@ -10,7 +10,8 @@ each one came from.
 
 Rows per task: *manual*, the best of the manual prompts by dev score, judged on the test rows
 (one value per seed: the GA and DE cells of a seed share the dev split, the test rows and the
-manual prompts, so the first finished cell of that seed gives it); then each evolved method.
+manual prompts, so the first finished cell of that seed gives it); then each evolved method;
+then, for few-shot cells, their own manual row (the manual prompts with exemplars) and method.
 Across seeds: mean, sample std (ddof=1) and the 95% Student-t interval of the mean, as the
 sweep's aggregate.csv computes them; per cell, the paired test (McNemar, exact) of the best
 evolved prompt against the manual one on the same test rows.
@@ -123,36 +124,43 @@ def rows(cells: list[Cell]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for task in tasks:
         mine = [c for c in cells if c.task == task]
-        # The manual row is the bare manual prompt: a few-shot cell's seeds carry exemplars, so
-        # its baseline is another prompt (its own row's gain is measured against that one).
-        by_seed: dict[int, Cell] = {}
-        for cell in [c for c in mine if not c.shots] or mine:
-            by_seed.setdefault(cell.seed, cell)
-        manual = [by_seed[s] for s in sorted(by_seed)]
+        for shots in sorted({c.shots for c in mine}):
+            out += _task_rows(task, [c for c in mine if c.shots == shots], shots)
+    return out
+
+
+def _task_rows(task: str, mine: list[Cell], shots: int) -> list[dict[str, Any]]:
+    """A manual row, then a row per method, for the cells of one task and one ``shots``: a
+    few-shot cell's manual prompts carry the exemplars generation 0 gave them, so they are a
+    manual row of their own, the baseline of that cell's gain."""
+    by_seed: dict[int, Cell] = {}
+    for cell in mine:
+        by_seed.setdefault(cell.seed, cell)
+    manual = [by_seed[s] for s in sorted(by_seed)]
+    out: list[dict[str, Any]] = [
+        {
+            "task": task,
+            "method": f"manual + {shots}-shot" if shots else "manual",
+            "test": _spread([c.manual for c in manual]),
+            "cells": [c.folder for c in manual],
+        }
+    ]
+    for method in dict.fromkeys(c.method for c in mine):
+        chosen = sorted((c for c in mine if c.method == method), key=lambda c: c.seed)
         out.append(
             {
                 "task": task,
-                "method": "manual",
-                "test": _spread([c.manual for c in manual]),
-                "cells": [c.folder for c in manual],
+                "method": method,
+                "test": _spread([c.test for c in chosen]),
+                "gain": _spread([c.gain for c in chosen]),
+                "significant": sum(c.gain > 0 and c.p_value < ALPHA for c in chosen),
+                "p_values": [c.p_value for c in chosen],
+                "kept_manual": sum(c.kept_manual for c in chosen),
+                "calls": sum(c.calls for c in chosen),
+                "tokens": sum(c.tokens for c in chosen),
+                "cost_usd": sum(c.cost for c in chosen),
+                "wall_s": sum(c.wall_s for c in chosen),
+                "cells": [c.folder for c in chosen],
             }
         )
-        for method in dict.fromkeys(c.method for c in mine):
-            chosen = sorted((c for c in mine if c.method == method), key=lambda c: c.seed)
-            out.append(
-                {
-                    "task": task,
-                    "method": method,
-                    "test": _spread([c.test for c in chosen]),
-                    "gain": _spread([c.gain for c in chosen]),
-                    "significant": sum(c.gain > 0 and c.p_value < ALPHA for c in chosen),
-                    "p_values": [c.p_value for c in chosen],
-                    "kept_manual": sum(c.kept_manual for c in chosen),
-                    "calls": sum(c.calls for c in chosen),
-                    "tokens": sum(c.tokens for c in chosen),
-                    "cost_usd": sum(c.cost for c in chosen),
-                    "wall_s": sum(c.wall_s for c in chosen),
-                    "cells": [c.folder for c in chosen],
-                }
-            )
     return out

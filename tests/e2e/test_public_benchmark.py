@@ -155,7 +155,7 @@ def test_every_figure_recomputes_from_the_result_folders(done: dict[str, Any]) -
     assert "9 of 9 cells finished" in text  # 8 instruction-only cells and one few-shot cell
     rows = {(r["task"], r["method"]): r for r in table["rows"]}
     assert list(rows) == [
-        *[("sst2", m) for m in ("manual", "GA", "DE", "GA + 2-shot")],
+        *[("sst2", m) for m in ("manual", "GA", "DE", "manual + 2-shot", "GA + 2-shot")],
         *[("agnews", m) for m in ("manual", "GA", "DE")],
     ]
     shots = summary(folder / "result" / "tiny-shots", "dataset-sst2")
@@ -163,6 +163,11 @@ def test_every_figure_recomputes_from_the_result_folders(done: dict[str, Any]) -
     assert rows[("sst2", "GA + 2-shot")]["test"]["mean"] == pytest.approx(best)
     gain = shots["test"]["comparison"]["delta"]
     assert rows[("sst2", "GA + 2-shot")]["gain"]["mean"] == pytest.approx(gain)
+    # its manual row: the manual prompts with their exemplars, the baseline of that gain
+    baseline = shots["test"]["comparison"]["baseline_prompt"]
+    with_shots = next(r for r in shots["test"]["results"] if r["prompt"] == baseline)
+    assert rows[("sst2", "manual + 2-shot")]["test"]["mean"] == with_shots["test_fitness"]
+    assert "| SST-2 | manual + 2-shot (best on dev) |" in text
     for task in ("sst2", "agnews"):
         ga = _recomputed(sweep, task, "ga")
         # the manual prompt of a seed is the same in its GA and DE cells (same split, same rows)

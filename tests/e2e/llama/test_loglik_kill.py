@@ -1,0 +1,40 @@
+"""kill -9 of a loglik run on llama.cpp, and the resume: only what was on the wire is asked
+again."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import main_cmd, run_cli, summary, wait_for
+from tests.e2e.llama.conftest import TINY, env, never_twice
+from tests.e2e.llama.proxy import CountingProxy
+
+
+def test_loglik_kill_9_and_resume_asks_again_only_what_was_on_the_wire(
+    tmp_path: Path, proxy: CountingProxy
+) -> None:
+    """Each label is one request here (about 13 s each): every answer received before the kill
+    is journaled as it arrives, so the resume asks again only the one on the wire."""
+    args = [*TINY, "--scorer", "loglik", "--dev-size", "1", "--max-generations", "0"]
+    # two in flight at most: the requests a kill leaves queued are computed for nobody before
+    # the resume's are served, minutes each on 2 cores
+    args += ["--concurrency", "2", "--result-dir", str(tmp_path), "--experiment-id", "llk"]
+    run = subprocess.Popen(
+        main_cmd(*args), env=env(proxy), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    # the probe's answered request, then two labels' answers (8 in all: 2 prompts x 2 rows x
+    # 2 labels, the content-free row included)
+    wait_for(lambda: sum(proxy.answered.values()) >= 3, timeout=600, step=0.1)
+    run.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    run.wait()
+    done = run_cli(args, env(proxy), timeout=800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = summary(tmp_path, "llk")
+    assert doc["status"] == "finished"
+    never_twice(proxy, killed_at)
+    # every completion request the server saw is counted, the probe's and the lost ones too
+    assert doc["api_stats"]["requests"] == sum(proxy.statuses.values())
