@@ -263,6 +263,10 @@ def test_dry_run_bills_each_role_close_to_what_the_run_spends(
         # an operator reply at two prompts' worth, on the high side, never far below.
         actual = spent[role]["completion_tokens"]
         assert 0.9 * actual <= bill[role]["completion_tokens"] <= 1.3 * actual, role
+        # ...and the role's tokens in all, what a token budget counts, within 10%
+        billed = bill[role]["prompt_tokens"] + bill[role]["completion_tokens"]
+        actual = spent[role]["prompt_tokens"] + spent[role]["completion_tokens"]
+        assert abs(billed - actual) <= 0.1 * actual, (role, billed, actual)
     assert bill["operator"]["calls"] + bill["task"]["calls"] == json.loads(dry.stdout)["calls"]
     roles = summary(tmp_path, "billed")["api_stats"]["roles"]
     assert roles["task"]["prompt_tokens"] == spent["task"]["prompt_tokens"]
