@@ -67,7 +67,8 @@ def header(sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, 
         f"({config.get('backend', '?')}, scored by {config.get('scorer', '?')}); population "
         f"{config.get('population_size')}, generations {config.get('max_generations')}, dev "
         f"{config.get('dev_size')} rows, test {config.get('test_size')} rows, seeds {seeds}; "
-        f"{len(cells)} of {total} cells finished."
+        f"{len(cells)} of {total} cells finished"
+        + ("." if len(cells) == total else " so far: the same command goes on with the rest.")
     )
 
 

@@ -152,7 +152,7 @@ def test_every_figure_recomputes_from_the_result_folders(done: dict[str, Any]) -
     table = json.loads((out / "public.json").read_text())
     text = (out / "PUBLIC.md").read_text()
     assert (out / "public.png").stat().st_size > 1000
-    assert "9 of 9 cells finished" in text  # 8 instruction-only cells and one few-shot cell
+    assert "9 of 9 cells finished." in text  # 8 instruction-only cells and one few-shot cell
     rows = {(r["task"], r["method"]): r for r in table["rows"]}
     assert list(rows) == [
         *[("sst2", m) for m in ("manual", "GA", "DE", "manual + 2-shot", "GA + 2-shot")],
