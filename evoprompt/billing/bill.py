@@ -281,7 +281,12 @@ def estimate(
         # "scoring"
         k = min(config.test_top_k, size)
         tested = len(seeds) if config.test_seeds == "all" else 1
-        n = tested + k if config.max_generations else min(size, tested + k)
+        if config.max_generations:
+            n = tested + k
+        elif len(seeds) >= size:  # only seeds: the best one is the best prompt, in the top K
+            n = min(size, max(tested, k))
+        else:
+            n = min(size, tested + k)
         finalists = seeded[: min(n, tested)] + [stand_in(-1 - i) for i in range(n - tested)]
         phases.append(scoring.phase("test phase", finalists, scoring.rows(task.test.data.texts)))
     lower = estimate(config, task, floor(task), free) if replies.upper else None

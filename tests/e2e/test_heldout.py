@@ -107,21 +107,28 @@ def test_test_rows_are_disjoint_from_dev_and_scores_match_the_endpoint(tmp_path:
     ]
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [(), ("--max-generations", "0", "--population-size", "2")],  # seeds only: best = baseline
+    ids=["evolved", "seeds-only"],
+)
 def test_test_seeds_best_judges_the_baseline_alone_and_the_dry_run_bills_it(
-    tmp_path: Path,
+    tmp_path: Path, shape: tuple[str, ...]
 ) -> None:
     """``--test-seeds best``: the test rows go only to the best prompt, the best seed by dev
     (the baseline) and the top K; the bill's test phase counts exactly those requests."""
-    extra = ("--test-seeds", "best", "--test-top-k", "1", "--no-prune")
+    extra = ("--test-seeds", "best", "--test-top-k", "1", "--no-prune", *shape)
     with FakeLLMServer() as server:
         plan = run(server, *args(tmp_path, "best-seed", *extra), "--dry-run", "--json")
         run(server, *args(tmp_path, "best-seed", *extra))
         by_prompt = asked(server)
     doc = summary(tmp_path, "best-seed")["test"]
     roles = [r["role"] for r in doc["results"]]
-    assert roles.count("seed") == 1 and roles[0] == "best"
-    seed = next(r for r in doc["results"] if r["role"] == "seed")
-    assert doc["comparison"]["baseline_prompt"] == seed["prompt"]
+    assert roles[0] == "best" and roles.count("seed") == (0 if shape else 1)
+    baseline = (
+        doc["results"][0] if shape else next(r for r in doc["results"] if r["role"] == "seed")
+    )
+    assert doc["comparison"]["baseline_prompt"] == baseline["prompt"]
     tested = {p for p, texts in by_prompt.items() if len(texts) > 32}
     assert tested == {r["prompt"] for r in doc["results"]}
     test_phase = next(p for p in json.loads(plan.stdout)["phases"] if p["phase"] == "test phase")
