@@ -31,12 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(1, str(ROOT))  # this checkout's evoprompt, whatever else is installed
 
-from bench.public_render import write  # noqa: E402
+from bench.public_render import MarkersMissing, write  # noqa: E402
 
 from evoprompt.checkpoint.layout import SweepLayout  # noqa: E402
+from evoprompt.config import ConfigError  # noqa: E402
+from evoprompt.sweep.spec import read_sweep  # noqa: E402
 from evoprompt.sweep.state import SweepError  # noqa: E402
 
 MAIN = ROOT / "main.py"
+# A sweep's exit status when Ctrl+C or SIGTERM stopped it; any other failure (a cell that
+# failed, a budget) leaves the next sweep free to run.
+STOPPED = {130, 143}
 
 
 def sweeps(args: argparse.Namespace) -> list[tuple[str, Path]]:
@@ -75,8 +80,9 @@ def main() -> int:
             break
         command = [sys.executable, str(MAIN), "sweep", str(path), "--sweep-id", sweep_id]
         command += ["--result-dir", str(args.result_dir), *extra]
-        code = subprocess.run(command, check=False).returncode
-        if code != 0:
+        ran = subprocess.run(command, check=False).returncode
+        code = code or ran
+        if ran in STOPPED:  # stopped by the user: the next sweep waits for the rerun
             break
     done = [
         args.result_dir / s for s, _ in sweeps(args) if SweepLayout(args.result_dir / s).is_sweep()
@@ -85,9 +91,11 @@ def main() -> int:
         print(f"no sweep folder under {args.result_dir}: run without --table-only", file=sys.stderr)
         return code or 2
     try:
+        # every chosen sweep's cells count, begun or not, so a partial table says so
+        total = sum(len(read_sweep(path).cells()) for _, path in sweeps(args))
         official = args.out.resolve() == (ROOT / "benchmarks").resolve() and not args.no_readme
-        write(done, args.out, ROOT / "README.md" if official else None)
-    except SweepError as exc:  # an unreadable sweep.json: one line, as the sweep command says
+        write(done, args.out, total, ROOT / "README.md" if official else None)
+    except (SweepError, ConfigError, MarkersMissing) as exc:  # one line, as main.py says it
         print(exc, file=sys.stderr)
         return 2
     print(f"table: {args.out / 'PUBLIC.md'} (figure public.png, figures public.json)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.public_table import TASKS, Cell, read_cells, rows
+from evoprompt.checkpoint.atomic import atomic_write_text
 from evoprompt.sweep.state import read_record
 
 
@@ -57,18 +58,34 @@ def verdict(row: dict[str, Any]) -> str:
     return said + kept
 
 
-def header(sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, Any]) -> str:
-    updated = max(read_record(s).updated for s in sweeps)
-    when = datetime.fromtimestamp(updated, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    seeds = ", ".join(str(s) for s in sorted({c.seed for c in cells})) or "none"
-    names = ", ".join(f"`{s.name}`" for s in sweeps)
+def source(
+    sweeps: list[Path], cells: list[Cell], total: int, config: dict[str, Any]
+) -> dict[str, Any]:
+    """What the table's header says, as data (public.json keeps it, so the README test can
+    render it again): the sweeps, when they last changed, the model, sizes and cell counts."""
+    keys = ("model", "backend", "scorer", "population_size", "max_generations", "dev_size")
+    return {
+        "sweeps": [s.name for s in sweeps],
+        "updated": max(read_record(s).updated for s in sweeps),
+        "config": {k: config.get(k) for k in (*keys, "test_size")},
+        "seeds": sorted({c.seed for c in cells}),
+        "finished": len(cells),
+        "total": total,
+    }
+
+
+def header(src: dict[str, Any]) -> str:
+    when = datetime.fromtimestamp(src["updated"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    seeds = ", ".join(str(s) for s in src["seeds"]) or "none"
+    names = ", ".join(f"`{s}`" for s in src["sweeps"])
+    config, finished, total = src["config"], src["finished"], src["total"]
     return (
         f"Sweep {names}, last changed {when}: model `{config.get('model', '?')}` "
         f"({config.get('backend', '?')}, scored by {config.get('scorer', '?')}); population "
         f"{config.get('population_size')}, generations {config.get('max_generations')}, dev "
         f"{config.get('dev_size')} rows, test {config.get('test_size')} rows, seeds {seeds}; "
-        f"{len(cells)} of {total} cells finished"
-        + ("." if len(cells) == total else " so far: the same command goes on with the rest.")
+        f"{finished} of {total} cells finished"
+        + ("." if finished >= total else " so far: the same command goes on with the rest.")
     )
 
 
@@ -137,16 +154,23 @@ README_START = "<!-- public-table: written by benchmarks/public.py, do not edit 
 README_END = "<!-- public-table end -->"
 
 
-def into_readme(readme: Path, intro: str, table: list[dict[str, Any]]) -> bool:
-    """Put the headline between the README's markers; False when it has none."""
+class MarkersMissing(ValueError):
+    """The README has lost the markers its headline is written between."""
+
+
+def into_readme(readme: Path, intro: str, table: list[dict[str, Any]]) -> None:
+    """Put the headline between the README's markers (an atomic write: a kill leaves the old
+    README or the new one)."""
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
-        return False
+        raise MarkersMissing(
+            f"{readme} has no {README_START!r} ... {README_END!r} markers: put them back where "
+            "the headline table goes, or pass --no-readme"
+        )
     before, rest = text.split(README_START, 1)
     after = rest.split(README_END, 1)[1]
     block = f"{README_START}\n{headline(intro, table)}{README_END}"
-    readme.write_text(before + block + after, encoding="utf-8")
-    return True
+    atomic_write_text(readme, before + block + after)
 
 
 def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
@@ -187,23 +211,23 @@ def figure(table: list[dict[str, Any]], cells: list[Cell], path: Path) -> None:
     plt.close(fig)
 
 
-def write(sweeps: list[Path], out: Path, readme: Path | None = None) -> str:
+def write(sweeps: list[Path], out: Path, total: int, readme: Path | None = None) -> str:
     """Write PUBLIC.md, public.json and public.png into ``out`` from the sweeps' folders,
-    and the headline into ``readme`` (between its markers); return the markdown."""
+    and the headline into ``readme`` (between its markers); return the markdown. ``total``:
+    the cells of every sweep the benchmark runs, begun or not."""
     cells: list[Cell] = []
-    total = 0
     config: dict[str, Any] = {}
     for sweep in sweeps:
-        found, size, first = read_cells(sweep)
+        found, first = read_cells(sweep)
         cells += found
-        total += size
         config = config or first
     table = rows(cells)
-    intro = header(sweeps, cells, total, config)
+    src = source(sweeps, cells, total, config)
+    intro = header(src)
     text = markdown(intro, table, cells)
     out.mkdir(parents=True, exist_ok=True)
     (out / "PUBLIC.md").write_text(text, encoding="utf-8")
-    doc = {"intro": intro, "rows": table, "cells": [asdict(c) for c in cells]}
+    doc = {"source": src, "rows": table, "cells": [asdict(c) for c in cells]}
     (out / "public.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if table:
         figure(table, cells, out / "public.png")

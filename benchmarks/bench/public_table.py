@@ -62,9 +62,9 @@ def method_of(config: dict[str, Any]) -> str:
     return f"{name} + {shots}-shot" if shots else name
 
 
-def read_cells(sweep_dir: Path) -> tuple[list[Cell], int, dict[str, Any]]:
-    """The sweep's finished cells with a test verdict, the number of cells in its grid, and
-    the config of its first cell (model and sizes)."""
+def read_cells(sweep_dir: Path) -> tuple[list[Cell], dict[str, Any]]:
+    """The sweep's finished cells with a test verdict, and the config of its first cell
+    (model and sizes)."""
     record = read_record(sweep_dir)
     cells: list[Cell] = []
     first: dict[str, Any] = {}
@@ -102,7 +102,7 @@ def read_cells(sweep_dir: Path) -> tuple[list[Cell], int, dict[str, Any]]:
                 wall_s=figures.wall_s,
             )
         )
-    return cells, len(record.cells), first
+    return cells, first
 
 
 def _spread(values: list[float]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``python main.py test ID``: score an experiment's finalists (or given prompts) on a held-out
 set, journaled in the experiment under its lock, and record the verdict in summary.json.
 
-The finalists are those of the finished run (the best prompt, the seed prompts and the top
-``test_top_k``); the test set is the experiment's own held-out split unless ``--test-dataset``
+The finalists are those of the finished run (the best prompt, the seed prompts, or only the best
+of them under ``test_seeds = "best"``, and the top ``test_top_k``; ``--prompt`` asks for any
+other, such as a seed left out); the test set is the experiment's own held-out split unless ``--test-dataset``
 names another file. A test already recorded for the same prompts and rows is printed again and
 makes no call; any other is answered by the journal wherever the experiment already asked.
 

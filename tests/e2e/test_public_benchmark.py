@@ -264,3 +264,21 @@ def test_a_bad_seed_prompts_source_is_one_line_and_exit_2(tmp_path: Path) -> Non
         assert says in ran.stderr and ran.stderr.strip().count("\n") == 0
         assert "Traceback" not in ran.stderr
     assert list(tmp_path.iterdir()) == []  # nothing started
+
+
+def test_the_readme_headline_is_written_between_its_markers_or_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench.public_render import README_END, README_START, MarkersMissing, into_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_START}\nold table\n{README_END}\n\nrest\n")
+    into_readme(readme, "intro line", [])
+    text = readme.read_text()
+    assert "old table" not in text and f"{README_START}\nintro line\n" in text
+    assert text.startswith("# x\n\n") and text.endswith(f"{README_END}\n\nrest\n")
+    readme.write_text("# a README that lost its markers\n")
+    with pytest.raises(MarkersMissing, match="--no-readme"):
+        into_readme(readme, "intro line", [])
+    assert readme.read_text() == "# a README that lost its markers\n"  # left as it was
