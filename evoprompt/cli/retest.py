@@ -3,9 +3,10 @@ set, journaled in the experiment under its lock, and record the verdict in summa
 
 The finalists are those of the finished run (the best prompt, the seed prompts, or only the best
 of them under ``test_seeds = "best"``, and the top ``test_top_k``; ``--prompt`` asks for any
-other, such as a seed left out); the test set is the experiment's own held-out split unless ``--test-dataset``
-names another file. A test already recorded for the same prompts and rows is printed again and
-makes no call; any other is answered by the journal wherever the experiment already asked.
+other, such as a seed left out); the test set is the experiment's own held-out split unless
+``--test-dataset`` names another file. A test already recorded for the same prompts and rows
+is printed again and makes no call; any other is answered by the journal wherever the
+experiment already asked.
 
 Exit codes as for a run: 0 done; 2 bad usage or input; 75 endpoint or budget; 130/143 stopped.
 """
