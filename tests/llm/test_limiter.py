@@ -159,15 +159,15 @@ def test_a_server_answering_one_request_at_a_time_gets_about_one() -> None:
 
     async def scenario(url: str) -> AdaptiveLimiter:
         limiter = AdaptiveLimiter(16)
-        # The timeout is far above what a full initial window of 8 queued requests waits
-        # (0.32 s), so that a loaded machine's pauses are not taken for lost requests.
+        # The timeout is far above what a full window of 16 queued requests waits (4.8 s), so
+        # that a loaded machine's pauses are not taken for lost requests.
         backend = OpenAIBackend(url, "k", timeout=15.0, concurrency=16)
         client = LLMClient(backend, Journal(None), policy=RetryPolicy(1, 0.01), limiter=limiter)
         try:
-            for start in range(0, 120, 40):  # three waves of demand, as generations send
+            for start in range(0, 60, 20):  # three waves of demand, as generations send
                 asks = [
                     LLMRequest(kind="chat", model="m", messages=(("user", f"q{i}"),))
-                    for i in range(start, start + 40)
+                    for i in range(start, start + 20)
                 ]
                 await asyncio.gather(*(client.call(ask) for ask in asks))
         finally:
@@ -175,10 +175,13 @@ def test_a_server_answering_one_request_at_a_time_gets_about_one() -> None:
         return limiter
 
     with FakeLLMServer() as server:
-        server.set_faults(serial=True, latency=0.04)
+        # A pace well above a loaded machine's scheduling noise: the request sent alone sets
+        # the unloaded latency, and at 0.04 s a descheduled client or server thread made it
+        # look as slow as a queue of ten (the limit then never came down under load).
+        server.set_faults(serial=True, latency=0.3)
         limiter = asyncio.run(scenario(server.url))
         stats = server.stats()
-    assert stats["requests"] == stats["answered"] == 120  # nothing timed out or was re-sent
+    assert stats["requests"] == stats["answered"] == 60  # nothing timed out or was re-sent
     assert limiter.limit <= 2  # settled near one
     assert limiter.learned() == {"limit": limiter.limit, "peak": limiter.peak, "maximum": 16}
 
