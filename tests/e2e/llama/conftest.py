@@ -16,13 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, wait_for
+from tests.conftest import cli_env, main_cmd, run_cli, wait_for
 from tests.e2e.llama.proxy import CountingProxy
 
 # Found, not imported: importing llama_cpp loads its own libggml into the test process, and the
@@ -121,3 +122,19 @@ def never_twice(proxy: CountingProxy, killed_at: float = float("inf")) -> None:
         if n > 1 and proxy.first_answered[b] < killed_at - 1.0
     ]
     assert not repeated, f"answered twice: {repeated[:2]}"
+
+
+def killed_and_resumed(proxy: CountingProxy, args: list[str], answered: int, wait: float) -> float:
+    """Start a run, SIGKILL it once the server has answered ``answered`` requests (within
+    ``wait`` seconds), run the same command again to its end; the moment of the kill, for
+    :func:`never_twice`."""
+    run = subprocess.Popen(
+        main_cmd(*args), env=env(proxy), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for(lambda: sum(proxy.answered.values()) >= answered, timeout=wait, step=0.1)
+    run.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    run.wait()
+    done = run_cli(args, env(proxy), timeout=800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return killed_at

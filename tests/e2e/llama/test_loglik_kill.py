@@ -3,13 +3,10 @@ again."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from pathlib import Path
 
-from tests.conftest import main_cmd, run_cli, summary, wait_for
-from tests.e2e.llama.conftest import TINY, env, never_twice
+from tests.conftest import summary
+from tests.e2e.llama.conftest import TINY, killed_and_resumed, never_twice
 from tests.e2e.llama.proxy import CountingProxy
 
 
@@ -22,17 +19,9 @@ def test_loglik_kill_9_and_resume_asks_again_only_what_was_on_the_wire(
     # two in flight at most: the requests a kill leaves queued are computed for nobody before
     # the resume's are served, minutes each on 2 cores
     args += ["--concurrency", "2", "--result-dir", str(tmp_path), "--experiment-id", "llk"]
-    run = subprocess.Popen(
-        main_cmd(*args), env=env(proxy), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     # the probe's answered request, then two labels' answers (8 in all: 2 prompts x 2 rows x
     # 2 labels, the content-free row included)
-    wait_for(lambda: sum(proxy.answered.values()) >= 3, timeout=600, step=0.1)
-    run.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-    run.wait()
-    done = run_cli(args, env(proxy), timeout=800)
-    assert done.returncode == 0, done.stderr[-2000:]
+    killed_at = killed_and_resumed(proxy, args, answered=3, wait=600)
     doc = summary(tmp_path, "llk")
     assert doc["status"] == "finished"
     never_twice(proxy, killed_at)
