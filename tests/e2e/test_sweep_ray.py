@@ -33,9 +33,11 @@ batch_size = 4
 retry_delay = 0.01
 [grid]
 algorithm = ["ga", "de"]
-seed = [1, 2]
+seed = [1]
 """
-CELLS = [f"algorithm-{a}_seed-{s}" for a in ("ga", "de") for s in (1, 2)]
+# Two cells, run side by side by --max-parallel 2: one GA and one DE, each checked alike (more
+# seeds only made the test longer).
+CELLS = [f"algorithm-{a}_seed-1" for a in ("ga", "de")]
 
 
 def test_ray_cells_equal_local_ones_even_after_a_worker_is_killed(tmp_path: Path) -> None:
@@ -78,9 +80,7 @@ def test_a_killed_driver_stops_its_workers_and_the_resume_asks_only_what_was_on_
     they went on asking (hundreds of requests), for answers no one could journal. Each cell
     watches its driver and stops asking at once."""
     path = tmp_path / "one.toml"
-    path.write_text(
-        "test_size = 0\n" + SWEEP.replace('algorithm = ["ga", "de"]\nseed = [1, 2]', "seed = [1]")
-    )
+    path.write_text("test_size = 0\n" + SWEEP.replace('algorithm = ["ga", "de"]\n', ""))
     concurrency = 4
     common = ["sweep", str(path), "--result-dir", str(tmp_path / "result"), "--sweep-id", "k"]
     common += ["--engine", "ray", "--concurrency", str(concurrency)]

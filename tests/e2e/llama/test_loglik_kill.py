@@ -1,8 +1,10 @@
-"""kill -9 of a loglik run on llama.cpp, and the resume: only what was on the wire is asked
-again."""
+"""A loglik run on llama.cpp, whose server refuses a list of prompts (one prompt a request),
+killed with SIGKILL and resumed: only what was on the wire is asked again. It also stands for a
+plain loglik run finishing: the resumed run is one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import summary
@@ -27,3 +29,7 @@ def test_loglik_kill_9_and_resume_asks_again_only_what_was_on_the_wire(
     never_twice(proxy, killed_at)
     # every completion request the server saw is counted, the probe's and the lost ones too
     assert doc["api_stats"]["requests"] == sum(proxy.statuses.values())
+    # the probe's list of prompts was refused once, and the resume read the probe's finding
+    # from endpoint.json instead of probing again
+    assert json.loads((tmp_path / "llk" / "endpoint.json").read_text())["loglik"] == "echo_single"
+    assert proxy.statuses[500] == 1
