@@ -129,3 +129,17 @@ def test_imports_point_down(package: str) -> None:
         for module, names in _imports(package).items()
     }
     assert {m: n for m, n in wrong.items() if n} == {}
+
+
+# A module past this is doing more than one job (docs/architecture.md): split it by concern.
+MAX_LINES = 300
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    package = Path(__file__).resolve().parents[1] / "evoprompt"
+    sizes = {
+        str(path.relative_to(package.parent)): len(path.read_text().splitlines())
+        for path in package.rglob("*.py")
+    }
+    assert sizes, "no module found"
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}

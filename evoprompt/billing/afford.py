@@ -7,7 +7,7 @@ costs, this what the user's budgets (the run's and the operator's own) make of i
 
 from __future__ import annotations
 
-from evoprompt.billing.bill import Bill, Phase
+from evoprompt.billing.phases import Bill, Phase
 from evoprompt.config import Config
 from evoprompt.config.roles import for_role
 

@@ -16,7 +16,8 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from evoprompt.billing.bill import Bill, bill_after, estimate, heldout_bill
+from evoprompt.billing.bill import estimate, heldout_bill
+from evoprompt.billing.phases import Bill, bill_after
 from evoprompt.billing.replies import journaled
 from evoprompt.branching.snapshot import BranchError, completed_generation, state_at
 from evoprompt.checkpoint.journal_rows import open_readonly

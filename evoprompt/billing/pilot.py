@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from evoprompt.billing.bill import Phase
+from evoprompt.billing.phases import Phase
 from evoprompt.billing.replies import Replies, rows
 from evoprompt.checkpoint.journal import Journal
 from evoprompt.config import Config

@@ -10,7 +10,8 @@ import json
 from collections.abc import Sequence
 
 from evoprompt.billing.afford import against_budget
-from evoprompt.billing.bill import Bill, Phase, estimate, loglik_per_label
+from evoprompt.billing.bill import estimate, loglik_per_label
+from evoprompt.billing.phases import Bill, Phase
 from evoprompt.billing.pilot import Pilot
 from evoprompt.config import Config
 from evoprompt.config.roles import ROLES, for_role

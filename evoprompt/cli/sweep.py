@@ -74,8 +74,9 @@ def main(argv: list[str]) -> int:
 def _dry_run(driver: Driver) -> int:
     """Each cell's bill and the total: a finished cell costs nothing, a resumed one at most
     the generations it has not completed. Nothing is created."""
-    from evoprompt.billing.bill import Bill, estimate
+    from evoprompt.billing.bill import estimate
     from evoprompt.billing.branch_bill import resume_bill
+    from evoprompt.billing.phases import Bill
     from evoprompt.cli.dry_run import sweep_bill
     from evoprompt.runner.task import load_task
 
