@@ -9,18 +9,36 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .answers import is_evolution, unit
+from .faults import Faults, Reply
 from .wire import chat_content
 
-if TYPE_CHECKING:
-    from .server import FakeLLMServer
+
+class Endpoint(Protocol):
+    """What the HTTP face asks of the endpoint behind it (``FakeLLMServer``): named here, so
+    the face needs nothing from the server's module and the server imports the face."""
+
+    faults: Faults
+
+    def stats(self) -> dict[str, Any]: ...
+    def models(self) -> Reply: ...
+    def set_faults(self, **changes: Any) -> None: ...
+    def arrived(self, body: str) -> None: ...
+    def left(self, body: str) -> None: ...
+    def hangs(self) -> bool: ...
+    def one_at_a_time(self) -> AbstractContextManager[Any]: ...
+    def roll(self) -> float: ...
+    def respond(
+        self, path: str, body: dict[str, Any], authorization: str, arrived: float = 0.0
+    ) -> Reply: ...
 
 
-def handler_class(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
+def handler_class(server: Endpoint) -> type[BaseHTTPRequestHandler]:
     """A request handler serving ``server``: reads the request, holds, hangs and delays it as
     the faults say, and writes ``server``'s reply."""
 
@@ -70,15 +88,13 @@ def handler_class(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 return
             arrived, text = time.monotonic(), raw.decode(errors="replace")
             server.arrived(text)
-            with server._lock:
-                hang = server.counts["seen"] <= server.faults.hang_first
-            serial = server._serial if server.faults.serial else contextlib.nullcontext()
+            hang = server.hangs()
             try:
                 while server.faults.hold:  # held: answered once cleared, or for nobody
                     time.sleep(0.005)
-                with serial:
+                with server.one_at_a_time():
                     f = server.faults
-                    if hang or (f.p_hang and server._roll() < f.p_hang):
+                    if hang or (f.p_hang and server.roll() < f.p_hang):
                         time.sleep(f.hang_s)
                     if f.latency:
                         time.sleep(f.latency)

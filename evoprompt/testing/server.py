@@ -16,11 +16,13 @@ Run standalone: ``python -m evoprompt.testing.server --port 8000 --latency 0.05`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import threading
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -145,14 +147,24 @@ class FakeLLMServer:
 
     # -- behaviour -----------------------------------------------------------------------
 
-    def _roll(self) -> float:
+    def roll(self) -> float:
+        """A draw of the fault dice (seeded, shared by every request thread)."""
         with self._lock:
             return self._random.random()
+
+    def hangs(self) -> bool:
+        """Whether the request just counted in is one of the first ``hang_first``."""
+        with self._lock:
+            return bool(self.counts["seen"] <= self.faults.hang_first)
+
+    def one_at_a_time(self) -> AbstractContextManager[Any]:
+        """Held while answering: one request at a time under the ``serial`` fault."""
+        return self._serial if self.faults.serial else contextlib.nullcontext()
 
     def _chat(self, body: dict[str, Any]) -> tuple[str, str]:
         content = chat_content(body)
         p_no_tags = self.faults.p_no_tags
-        if is_evolution(content) and p_no_tags and self._roll() < p_no_tags:
+        if is_evolution(content) and p_no_tags and self.roll() < p_no_tags:
             return "evolve", NO_TAGS
         if is_evolution(content) and self.faults.echo_parent:
             return "evolve", ECHO.format(parent=parent_of(content))
@@ -186,7 +198,7 @@ class FakeLLMServer:
         f = self.faults
         fault = (
             auth_fault(f, authorization, body.get("model", ""))
-            or chance(f, self.inflight, self.counts["answered"], self._roll)
+            or chance(f, self.inflight, self.counts["answered"], self.roll)
             or refusal(f, path, body)
         )
         if fault is not None:
