@@ -2,7 +2,7 @@
 """The public-task benchmark: GA and DE against the paper's manual prompts on SST-2, Subj and
 AG News, several seeds, held-out test, in one command.
 
-    python benchmarks/public.py                     # the embedded model: about 3 hours on 2 cores
+    python benchmarks/public.py                     # the embedded model: 2 to 3 hours on 2 cores
     OPENAI_API_KEY=... python benchmarks/public.py --sweep-id public-4o-mini \\
         --base-url https://api.openai.com/v1 --model gpt-4o-mini       # any endpoint
     python benchmarks/public.py --table-only        # write the table again from the folders
