@@ -14,7 +14,7 @@ FAST := not slow and not local_model and not ray and not llama_server and not ml
 WORKERS ?= 4
 TEST_WORKERS ?= auto
 
-.PHONY: run check test bench lint types fast-tests all-tests
+.PHONY: run check test coverage bench lint types fast-tests all-tests
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,13 @@ run: $(VENV)/.run-installed  ## an experiment on the default config (ARGS="--fla
 check: $(VENV)/.test-installed  ## lint, type-check and the fast tests, side by side (< 3 min)
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint types fast-tests
 
-test: $(VENV)/.test-installed  ## lint, type-check, every test with coverage (CLI subprocesses too)
+test: $(VENV)/.test-installed  ## lint, type-check, every test
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint types all-tests
+
+# Coverage is its own target: following every CLI subprocess costs about half again their CPU,
+# and the full suite is CPU-bound (docs/testing.md).
+coverage: $(VENV)/.test-installed  ## every test, with the coverage of evoprompt (CLI subprocesses too)
+	@$(MAKE) --no-print-directory all-tests COV="--cov=evoprompt"
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -47,7 +52,7 @@ fast-tests:
 	$(PY) -m pytest -q -n $(WORKERS) -m "$(FAST)" $(ARGS)
 
 all-tests:
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov=evoprompt \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(COV) \
 		--durations=15 $(ARGS)
 
 bench: $(VENV)/.test-installed  ## the performance benchmark; writes benchmarks/RESULTS.md
