@@ -228,9 +228,10 @@ def write(sweeps: list[Path], out: Path, total: int, readme: Path | None = None)
     intro = header(src)
     text = markdown(intro, table, cells)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "PUBLIC.md").write_text(text, encoding="utf-8")
+    # atomic, as the README's block is: a kill leaves each file old or new, never half
+    atomic_write_text(out / "PUBLIC.md", text)
     doc = {"source": src, "rows": table, "cells": [asdict(c) for c in cells]}
-    (out / "public.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(out / "public.json", json.dumps(doc, indent=1) + "\n")
     if table:
         figure(table, cells, out / "public.png")
     if readme is not None:
